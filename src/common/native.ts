@@ -1,0 +1,127 @@
+/**
+ * Loader and types for the native writer (native/, built by node-gyp into build/Release/rpmem_native.node).
+ *
+ * Native errors leave C++ as plain Error objects carrying `{code, errno}`; {@link wrapNative} turns
+ * them into RpmemError so nothing above this file sees a raw native error.
+ */
+import * as path from 'path';
+import { RpmemError, ErrorCode } from './errors';
+
+/** How a mapping makes stores durable. */
+export type Granularity = 'cache-line' | 'page';
+
+/** Requested granularity: `auto` picks cache-line for a DAX (MAP_SYNC) mapping, page otherwise. */
+export type GranularityRequest = 'auto' | Granularity;
+
+/** Which cache-flush instruction a cache-line mapping uses (chosen once by CPUID). */
+export type FlushInstruction = 'clwb' | 'clflushopt' | 'clflush';
+
+export interface MappingOptions {
+  /** Create the file (O_EXCL) and size it to `size` bytes with posix_fallocate. */
+  create?: boolean;
+  /** File size in bytes when creating; ignored when opening. */
+  size?: number;
+  /** Granularity to use; `cache-line` on a non-DAX mapping emulates pmem. Default `auto`. */
+  granularity?: GranularityRequest;
+  /** Open and map read-only (PROT_READ, shared flock); writes are refused. */
+  readOnly?: boolean;
+}
+
+/**
+ * One mapped pool file, locked with flock (exclusive for read-write, shared for read-only).
+ * Offsets are file offsets.
+ */
+export interface NativePoolMapping {
+  readonly path: string;
+  readonly size: number;
+  readonly granularity: Granularity;
+  /** True when MAP_SYNC succeeded (a real DAX mapping). */
+  readonly isPmem: boolean;
+  readonly flushInstruction: FlushInstruction;
+  readonly readOnly: boolean;
+  /** True after a flush/sync call failed (that call rejects RPMEM_E_IO); every later write or persist rejects RPMEM_E_FAILED. */
+  readonly failed: boolean;
+
+  /**
+   * Copies each `datas[i]` to `offsets[i]` and makes all of them durable (cache-line: flush every
+   * touched line, one SFENCE; page: pwrite then one fdatasync). Then, only if `trailerData` is
+   * given, writes it at `trailerOffset` and makes it durable too, strictly after the data
+   * (a second fence on cache-line; on page the single fdatasync covers both, since nothing is
+   * acknowledged before it returns). `deep` additionally msyncs the touched pages on cache-line.
+   * Runs off the event loop; the Buffers must stay unchanged until the promise settles.
+   */
+  writeBatch(
+    offsets: number[],
+    datas: Buffer[],
+    trailerOffset: number,
+    trailerData: Buffer | null,
+    deep: boolean,
+  ): Promise<void>;
+
+  /** Makes `[offset, offset+length)` durable when it was written through {@link buffer}. Off the event loop. */
+  persist(offset: number, length: number, deep: boolean): Promise<void>;
+
+  /** Returns a copy of `[offset, offset+length)`. */
+  read(offset: number, length: number): Buffer;
+
+  /**
+   * A Buffer view of the whole mapping (zero copy). After close() the view stays safe to touch but
+   * is detached from the file (backed by anonymous memory) until it is garbage collected.
+   */
+  buffer(): Buffer;
+
+  /** Waits for in-flight work, then unmaps and unlocks. Idempotent. Later calls reject with RPMEM_E_CLOSED. */
+  close(): Promise<void>;
+
+  /** Test seam: the next flush/sync call fails with `errno` as if the kernel had returned it. */
+  failNextSync(errno: number): void;
+}
+
+interface NativeModule {
+  PoolMapping: new (path: string, options: MappingOptions) => NativePoolMapping;
+  crc32c(data: Buffer, initial?: number): number;
+  cpuFeatures(): { clwb: boolean; clflushopt: boolean; sse42: boolean };
+}
+
+function load(): NativeModule {
+  const file = path.join(__dirname, '..', '..', '..', 'build', 'Release', 'rpmem_native.node');
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    return require(file) as NativeModule;
+  } catch (err) {
+    const reason = (err as Error).message;
+    throw new RpmemError(
+      ErrorCode.INTERNAL,
+      `rpmem native addon not loadable from ${file} (${reason}); run "npm ci" or "npm run build:native"`,
+    );
+  }
+}
+
+const native = load();
+
+/** Converts an error thrown or rejected by the addon into an RpmemError. */
+export function wrapNative(err: unknown): RpmemError {
+  if (err instanceof RpmemError) return err;
+  const e = err as Error & { code?: string; errno?: number };
+  const code = typeof e.code === 'string' && e.code.startsWith('RPMEM_E_') ? (e.code as ErrorCode) : ErrorCode.INTERNAL;
+  return new RpmemError(code, e.message, { errno: e.errno });
+}
+
+/** Opens or creates a pool file mapping. Throws RpmemError. */
+export function openMapping(file: string, options: MappingOptions): NativePoolMapping {
+  try {
+    return new native.PoolMapping(file, options);
+  } catch (err) {
+    throw wrapNative(err);
+  }
+}
+
+/** CRC32C (Castagnoli) of `data`, continuing from `initial` (default 0). SSE4.2 where present. */
+export function crc32c(data: Buffer, initial = 0): number {
+  return native.crc32c(data, initial);
+}
+
+/** Which flush and CRC instructions this CPU offers. */
+export function cpuFeatures(): { clwb: boolean; clflushopt: boolean; sse42: boolean } {
+  return native.cpuFeatures();
+}

@@ -1,0 +1,198 @@
+/**
+ * A pool file: its native mapping plus its crash-safe header. Both the daemon and the initiator's
+ * local Pool use it, so a pool file is the same thing on every node.
+ *
+ * Every header update is serialized here, and data always becomes durable before the header that
+ * claims it (DESIGN-NOTES I2): writeBatch makes the ranges durable, then the header slot.
+ */
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { RpmemError, ErrorCode } from './errors';
+import { GranularityRequest, NativePoolMapping, openMapping, wrapNative, Granularity } from './native';
+import { HEADER_BYTES } from './protocol';
+import { PoolHeader, decodeHeader, encodeHeader, slotOffset } from './pool-header';
+import { PoolAttr } from './pool-attr';
+
+/** One range to write: a file offset and its bytes. */
+export interface FileRange {
+  offset: number;
+  data: Buffer;
+}
+
+export interface PoolFileCreateOptions {
+  /** File size in bytes, header included. */
+  poolSize: number;
+  attr: PoolAttr;
+  granularity?: GranularityRequest;
+}
+
+export interface PoolFileOpenOptions {
+  granularity?: GranularityRequest;
+  readOnly?: boolean;
+}
+
+export class PoolFile {
+  private header: PoolHeader;
+  /** The tail of the chain every header-writing operation joins, so generations never race. */
+  private tail: Promise<void> = Promise.resolve();
+
+  private constructor(
+    readonly path: string,
+    readonly mapping: NativePoolMapping,
+    header: PoolHeader,
+  ) {
+    this.header = header;
+  }
+
+  /**
+   * Creates the pool file atomically: it is built under a hidden temporary name, its first header
+   * made durable, and only then linked to `file` (link fails if `file` exists, so two creators
+   * cannot both win). A crash leaves at most a hidden temporary file, never a pool without a header.
+   */
+  static async create(file: string, options: PoolFileCreateOptions): Promise<PoolFile> {
+    const dir = path.dirname(file);
+    const tmp = path.join(dir, `.${path.basename(file)}.creating-${crypto.randomBytes(6).toString('hex')}`);
+    const mapping = openMapping(tmp, { create: true, size: options.poolSize, granularity: options.granularity });
+    const header: PoolHeader = {
+      generation: 1n,
+      poolSize: options.poolSize,
+      poolUuid: crypto.randomBytes(16),
+      durableSeq: 0n,
+      epoch: 1n,
+      attr: options.attr,
+    };
+    try {
+      await writeBatch(mapping, [], header, false);
+      linkNew(tmp, file);
+    } catch (err) {
+      await mapping.close();
+      fs.rmSync(tmp, { force: true });
+      throw err;
+    }
+    fs.rmSync(tmp);
+    syncDir(dir);
+    return new PoolFile(file, mapping, header);
+  }
+
+  /** Opens an existing pool file; throws RPMEM_E_NO_POOL, RPMEM_E_BUSY or RPMEM_E_CORRUPT. */
+  static open(file: string, options: PoolFileOpenOptions = {}): PoolFile {
+    const mapping = openMapping(file, { granularity: options.granularity, readOnly: options.readOnly });
+    try {
+      if (mapping.size <= HEADER_BYTES) {
+        throw new RpmemError(ErrorCode.CORRUPT, `${file}: ${mapping.size} bytes is too small for a pool`);
+      }
+      return new PoolFile(file, mapping, decodeHeader(mapping.read(0, HEADER_BYTES), mapping.size, file));
+    } catch (err) {
+      void mapping.close();
+      throw err;
+    }
+  }
+
+  /** Removes a pool file that no process holds; throws RPMEM_E_BUSY if one does. */
+  static async remove(file: string): Promise<void> {
+    const pool = PoolFile.open(file);
+    try {
+      fs.rmSync(file);
+      syncDir(path.dirname(file));
+    } finally {
+      await pool.close();
+    }
+  }
+
+  get poolSize(): number {
+    return this.mapping.size;
+  }
+
+  get granularity(): Granularity {
+    return this.mapping.granularity;
+  }
+
+  get durableSeq(): bigint {
+    return this.header.durableSeq;
+  }
+
+  get epoch(): bigint {
+    return this.header.epoch;
+  }
+
+  get poolUuid(): Buffer {
+    return this.header.poolUuid;
+  }
+
+  get attr(): PoolAttr {
+    return this.header.attr;
+  }
+
+  /**
+   * Makes `ranges` durable, then records `durableSeq` in the header and makes that durable.
+   * Resolves only when both are; on failure the mapping is failed (sticky) and the header unchanged.
+   */
+  applyBatch(ranges: FileRange[], durableSeq: bigint, deep: boolean): Promise<void> {
+    return this.updateHeader((h) => ({ ...h, durableSeq }), ranges, deep);
+  }
+
+  /** Replaces the pool attributes, durably. */
+  setAttr(attr: PoolAttr): Promise<void> {
+    return this.updateHeader((h) => ({ ...h, attr }), [], false);
+  }
+
+  /** Returns a copy of `[offset, offset+length)` (file offsets). */
+  read(offset: number, length: number): Buffer {
+    try {
+      return this.mapping.read(offset, length);
+    } catch (err) {
+      throw wrapNative(err);
+    }
+  }
+
+  /** Waits for in-flight work, then unmaps and unlocks the file. */
+  async close(): Promise<void> {
+    await this.tail.catch(() => undefined);
+    await this.mapping.close().catch((err: unknown) => {
+      throw wrapNative(err);
+    });
+  }
+
+  private updateHeader(change: (h: PoolHeader) => PoolHeader, ranges: FileRange[], deep: boolean): Promise<void> {
+    const run = async (): Promise<void> => {
+      const next = { ...change(this.header), generation: this.header.generation + 1n };
+      await writeBatch(this.mapping, ranges, next, deep);
+      this.header = next;
+    };
+    const result = this.tail.then(run, run);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+async function writeBatch(mapping: NativePoolMapping, ranges: FileRange[], header: PoolHeader, deep: boolean): Promise<void> {
+  const offsets = ranges.map((r) => r.offset);
+  const datas = ranges.map((r) => r.data);
+  try {
+    await mapping.writeBatch(offsets, datas, slotOffset(header.generation), encodeHeader(header), deep);
+  } catch (err) {
+    throw wrapNative(err);
+  }
+}
+
+function linkNew(from: string, to: string): void {
+  try {
+    fs.linkSync(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new RpmemError(ErrorCode.EXISTS, `pool ${path.basename(to)} exists already`);
+    }
+    throw new RpmemError(ErrorCode.IO, `cannot create ${to}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Makes a directory's entries (a new link, a removed name) durable. */
+function syncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

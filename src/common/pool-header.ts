@@ -1,0 +1,99 @@
+/**
+ * The pool header: the first HEADER_BYTES of a pool file, two alternating slots.
+ *
+ * Each update goes to the slot the previous one did not use, with a generation one higher and a
+ * CRC32C over the slot; a reader takes the valid slot with the higher generation. A torn write
+ * therefore loses at most the update in flight (DESIGN-NOTES I2).
+ */
+import { RpmemError, ErrorCode } from './errors';
+import { crc32c } from './native';
+import { HEADER_BYTES } from './protocol';
+import { PoolAttr, POOL_ATTR_BYTES, encodeAttr, decodeAttr } from './pool-attr';
+
+const MAGIC = Buffer.from('RPMEMPL\0', 'latin1');
+const FORMAT_VERSION = 1;
+const SLOT_STRIDE_BYTES = HEADER_BYTES / 2;
+
+// Slot layout (little endian): magic[8] version:u32 headerBytes:u32 generation:u64 poolSize:u64
+// poolUuid[16] durableSeq:u64 epoch:u64 attr[POOL_ATTR_BYTES] crc32c:u32 (over everything before it).
+const OFF_VERSION = 8;
+const OFF_HEADER_BYTES = 12;
+const OFF_GENERATION = 16;
+const OFF_POOL_SIZE = 24;
+const OFF_POOL_UUID = 32;
+const OFF_DURABLE_SEQ = 48;
+const OFF_EPOCH = 56;
+const OFF_ATTR = 64;
+const OFF_CRC = OFF_ATTR + POOL_ATTR_BYTES;
+
+/** Bytes one encoded slot occupies. */
+export const SLOT_BYTES = OFF_CRC + 4;
+
+/** The decoded contents of the newest valid header slot. */
+export interface PoolHeader {
+  /** Incremented on every header update; selects the slot. */
+  generation: bigint;
+  /** File size in bytes, header included. */
+  poolSize: number;
+  poolUuid: Buffer;
+  /** Highest sequence number whose ranges are durable in the data area. */
+  durableSeq: bigint;
+  /** Fencing epoch (DESIGN-NOTES I5). */
+  epoch: bigint;
+  attr: PoolAttr;
+}
+
+/** File offset of the slot that holds `generation`. */
+export function slotOffset(generation: bigint): number {
+  return Number(generation % 2n) * SLOT_STRIDE_BYTES;
+}
+
+/** Encodes `header` as one slot image, to be written at `slotOffset(header.generation)`. */
+export function encodeHeader(header: PoolHeader): Buffer {
+  const buf = Buffer.alloc(SLOT_BYTES);
+  MAGIC.copy(buf, 0);
+  buf.writeUInt32LE(FORMAT_VERSION, OFF_VERSION);
+  buf.writeUInt32LE(HEADER_BYTES, OFF_HEADER_BYTES);
+  buf.writeBigUInt64LE(header.generation, OFF_GENERATION);
+  buf.writeBigUInt64LE(BigInt(header.poolSize), OFF_POOL_SIZE);
+  header.poolUuid.copy(buf, OFF_POOL_UUID, 0, 16);
+  buf.writeBigUInt64LE(header.durableSeq, OFF_DURABLE_SEQ);
+  buf.writeBigUInt64LE(header.epoch, OFF_EPOCH);
+  encodeAttr(header.attr, buf, OFF_ATTR);
+  buf.writeUInt32LE(crc32c(buf.subarray(0, OFF_CRC)), OFF_CRC);
+  return buf;
+}
+
+function decodeSlot(slot: Buffer): PoolHeader | undefined {
+  if (!slot.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
+  if (slot.readUInt32LE(OFF_CRC) !== crc32c(slot.subarray(0, OFF_CRC))) return undefined;
+  if (slot.readUInt32LE(OFF_VERSION) !== FORMAT_VERSION) return undefined;
+  if (slot.readUInt32LE(OFF_HEADER_BYTES) !== HEADER_BYTES) return undefined;
+  return {
+    generation: slot.readBigUInt64LE(OFF_GENERATION),
+    poolSize: Number(slot.readBigUInt64LE(OFF_POOL_SIZE)),
+    poolUuid: Buffer.from(slot.subarray(OFF_POOL_UUID, OFF_POOL_UUID + 16)),
+    durableSeq: slot.readBigUInt64LE(OFF_DURABLE_SEQ),
+    epoch: slot.readBigUInt64LE(OFF_EPOCH),
+    attr: decodeAttr(slot, OFF_ATTR),
+  };
+}
+
+/**
+ * Decodes the newest valid slot of a header image (the first HEADER_BYTES of a pool file).
+ * Throws RPMEM_E_CORRUPT when neither slot is valid or the recorded size disagrees with the file.
+ */
+export function decodeHeader(image: Buffer, fileSize: number, what: string): PoolHeader {
+  let newest: PoolHeader | undefined;
+  for (const at of [0, SLOT_STRIDE_BYTES]) {
+    const h = decodeSlot(image.subarray(at, at + SLOT_BYTES));
+    // A slot holding a generation that belongs in the other slot was not written by us: ignore it.
+    if (h === undefined || slotOffset(h.generation) !== at) continue;
+    if (newest === undefined || h.generation > newest.generation) newest = h;
+  }
+  if (newest === undefined) throw new RpmemError(ErrorCode.CORRUPT, `${what}: no valid pool header`);
+  if (newest.poolSize !== fileSize) {
+    throw new RpmemError(ErrorCode.CORRUPT, `${what}: header says ${newest.poolSize} bytes, file has ${fileSize}`);
+  }
+  return newest;
+}

@@ -1,0 +1,7 @@
+/** The package version, read once from package.json. */
+import * as fs from 'fs';
+import * as path from 'path';
+
+export const VERSION: string = (
+  JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }
+).version;

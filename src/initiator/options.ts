@@ -1,0 +1,80 @@
+/**
+ * Options of the initiator's public classes, each with its default.
+ */
+import type { GranularityRequest } from '../common/native';
+import type { PoolAttr } from '../common/pool-attr';
+
+/** How to reach a target. */
+export interface ConnectOptions {
+  /**
+   * Deadline for each control-plane call (create, open, stat, close, remove, setAttr).
+   * Default 10000. Example: `{ callTimeoutMs: 2000 }`.
+   */
+  callTimeoutMs?: number;
+  /**
+   * Extra grpc-js channel options, merged over rpmem's (keepalive, message size).
+   * Default none. Example: `{ 'grpc.keepalive_time_ms': 5000 }`.
+   */
+  channelOptions?: Record<string, string | number>;
+}
+
+/** Options of {@link RemotePool.open}. */
+export interface RemotePoolOpenOptions extends ConnectOptions {
+  /**
+   * Open for reading only: persist rejects, and any number of readers may share a pool with its writer.
+   * Default false.
+   */
+  readOnly?: boolean;
+  /**
+   * Most bytes sent and not yet acknowledged; further persists wait for acks (backpressure).
+   * Default 64 MiB. Example: `{ maxInflightBytes: 8 * 1024 * 1024 }`.
+   */
+  maxInflightBytes?: number;
+  /**
+   * Most bytes packed into one stream message; ranges are grouped up to this size.
+   * Default 1 MiB.
+   */
+  maxMessageBytes?: number;
+  /**
+   * How long the target may go without acknowledging anything while ranges are outstanding before
+   * the stream is declared lost (RPMEM_E_TIMEOUT; the pool handle fails). Default 30000.
+   * Example: `{ ackTimeoutMs: 2000 }`.
+   */
+  ackTimeoutMs?: number;
+}
+
+/** Options of {@link RemotePool.create}: the pool to make, then how to open it. */
+export interface RemotePoolCreateOptions extends RemotePoolOpenOptions {
+  /** Usable bytes in the pool (its data area; the 4 KiB header comes on top). Required. Example: `{ size: 64 << 20 }`. */
+  size: number;
+  /** librpmem pool attributes to store in the header. Default all zero. */
+  attr?: Partial<PoolAttr>;
+}
+
+/** Options of {@link Pool.create} and {@link Pool.open}. */
+export interface PoolOptions {
+  /**
+   * `auto` (cache-line where the mapping is DAX, else page), or force one. Default `auto`, or the
+   * environment variable RPMEM_FORCE_GRANULARITY when set. Example: `{ granularity: 'cache-line' }`
+   * on /dev/shm to emulate pmem.
+   */
+  granularity?: GranularityRequest;
+  /**
+   * Fail to open when the effective granularity is coarser than this. Default: no requirement.
+   * Example: `{ requireGranularity: 'cache-line' }`.
+   */
+  requireGranularity?: 'cache-line' | 'page';
+}
+
+/** Options of {@link Pool.create}. */
+export interface PoolCreateOptions extends PoolOptions {
+  /** Usable bytes in the pool (its data area). Required. */
+  size: number;
+  /** librpmem pool attributes to store in the header. Default all zero. */
+  attr?: Partial<PoolAttr>;
+}
+
+export const DEFAULT_CALL_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_INFLIGHT_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
+export const DEFAULT_ACK_TIMEOUT_MS = 30_000;

@@ -1,0 +1,215 @@
+/**
+ * The initiator's side of one Persist stream: assigns sequence numbers, packs ranges into
+ * messages, keeps at most `maxInflightBytes` unacknowledged, and settles each range's promise from
+ * the target's cumulative acks.
+ *
+ * Failure is sticky (DESIGN-NOTES I3): when the stream is lost every unacknowledged range rejects —
+ * it is never reported as durable — and every later call rejects at once with RPMEM_E_FAILED.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { RpmemError, ErrorCode, fromServiceError } from '../common/errors';
+import { crc32c, Granularity } from '../common/native';
+import { PROTOCOL_VERSION, fromWireGranularity } from '../common/protocol';
+import type { PersistRequest } from '../generated/rpmem/v1/PersistRequest';
+import type { PersistAck__Output } from '../generated/rpmem/v1/PersistAck';
+import type { Range } from '../generated/rpmem/v1/Range';
+import type { TargetClient } from './target-client';
+
+const RANGE_FLAG_DEEP = 1;
+
+/** What a resolved persist reports. */
+export interface PersistResult {
+  /** The range's sequence number on its pool. */
+  seq: bigint;
+  /** How the target made it durable. */
+  granularity: Granularity;
+}
+
+interface Pending {
+  seq: bigint;
+  range: Range;
+  bytes: number;
+  resolve: (r: PersistResult) => void;
+  reject: (e: RpmemError) => void;
+}
+
+export interface PersistStreamOptions {
+  maxInflightBytes: number;
+  maxMessageBytes: number;
+  ackTimeoutMs: number;
+}
+
+export class PersistStream {
+  private readonly call: grpc.ClientDuplexStream<PersistRequest, PersistAck__Output>;
+  private nextSeq: bigint;
+  private lastAcked: bigint;
+  /** Ranges accepted by persist() but not yet written to the stream. */
+  private unsent: Pending[] = [];
+  /** Ranges written to the stream, awaiting an ack, in seq order. */
+  private unacked: Pending[] = [];
+  private unackedHead = 0;
+  private inflightBytes = 0;
+  private blocked = false;
+  private flushScheduled = false;
+  private ackTimer?: NodeJS.Timeout;
+  private failure?: RpmemError;
+  private ending = false;
+  private ended?: Promise<void>;
+  private drainWaiters: Array<{ resolve: () => void; reject: (e: RpmemError) => void }> = [];
+
+  constructor(
+    client: TargetClient,
+    handle: string,
+    firstSeq: bigint,
+    private readonly options: PersistStreamOptions,
+  ) {
+    this.nextSeq = firstSeq;
+    this.lastAcked = firstSeq - 1n;
+    this.call = client.grpc.Persist();
+    this.call.on('data', (ack: PersistAck__Output) => this.onAck(ack));
+    this.call.on('error', (err: unknown) => this.fail(fromServiceError(err)));
+    this.call.on('status', (status: grpc.StatusObject) => {
+      if (status.code === 0 && !this.ending) {
+        this.fail(new RpmemError(ErrorCode.UNAVAILABLE, 'target ended the Persist stream unexpectedly'));
+      }
+    });
+    this.call.on('drain', () => {
+      this.blocked = false;
+      this.flush();
+    });
+    this.call.write({ start: { protocolVersion: PROTOCOL_VERSION, handle } });
+  }
+
+  /** The error that failed this stream, if any. */
+  get error(): RpmemError | undefined {
+    return this.failure;
+  }
+
+  /** The highest sequence number acknowledged so far. */
+  get durableSeq(): bigint {
+    return this.lastAcked;
+  }
+
+  /** Queues `data` for `offset` (a file offset); resolves once the target acked it as durable. */
+  persist(offset: number, data: Buffer, deep: boolean): Promise<PersistResult> {
+    if (this.failure !== undefined) return Promise.reject(this.stickyError());
+    if (this.ending) return Promise.reject(new RpmemError(ErrorCode.CLOSED, 'pool is closing'));
+    const seq = this.nextSeq++;
+    return new Promise<PersistResult>((resolve, reject) => {
+      const range: Range = { seq: seq.toString(), offset, data, crc32c: crc32c(data), flags: deep ? RANGE_FLAG_DEEP : 0 };
+      this.unsent.push({ seq, range, bytes: data.length, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => {
+          this.flushScheduled = false;
+          this.flush();
+        });
+      }
+    });
+  }
+
+  /** Resolves when every range queued so far is acknowledged; rejects if the stream fails first. */
+  drain(): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.stickyError());
+    if (this.unsent.length === 0 && this.unackedHead === this.unacked.length) return Promise.resolve();
+    return new Promise((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
+  }
+
+  /** Drains, half-closes the stream, and resolves when the target ended it cleanly. */
+  end(): Promise<void> {
+    this.ended ??= this.drain().then(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          this.ending = true;
+          this.call.once('status', (status: grpc.StatusObject) =>
+            status.code === 0 ? resolve() : reject(fromServiceError(status)),
+          );
+          this.call.end();
+        }),
+    );
+    return this.ended;
+  }
+
+  /** Abandons the stream: unacknowledged ranges reject with `reason`. */
+  cancel(reason: RpmemError): void {
+    this.fail(reason);
+    this.call.cancel();
+  }
+
+  private flush(): void {
+    while (!this.blocked && this.failure === undefined && this.unsent.length > 0) {
+      const first = this.unsent[0];
+      if (this.inflightBytes > 0 && this.inflightBytes + first.bytes > this.options.maxInflightBytes) return;
+      const ranges: Range[] = [];
+      let messageBytes = 0;
+      let taken = 0;
+      for (const p of this.unsent) {
+        const fitsMessage = taken === 0 || messageBytes + p.bytes <= this.options.maxMessageBytes;
+        const fitsWindow = this.inflightBytes === 0 || this.inflightBytes + p.bytes <= this.options.maxInflightBytes;
+        if (!fitsMessage || !fitsWindow) break;
+        ranges.push(p.range);
+        messageBytes += p.bytes;
+        this.inflightBytes += p.bytes;
+        this.unacked.push(p);
+        taken++;
+      }
+      this.unsent.splice(0, taken);
+      this.armAckTimer();
+      if (!this.call.write({ batch: { ranges } })) this.blocked = true;
+    }
+  }
+
+  private onAck(ack: PersistAck__Output): void {
+    const durable = BigInt(ack.durableSeq);
+    const granularity = fromWireGranularity(ack.granularity) ?? 'page';
+    if (durable > this.lastAcked) this.lastAcked = durable;
+    while (this.unackedHead < this.unacked.length && this.unacked[this.unackedHead].seq <= durable) {
+      const p = this.unacked[this.unackedHead++];
+      this.inflightBytes -= p.bytes;
+      p.resolve({ seq: p.seq, granularity });
+    }
+    if (this.unackedHead > 1024 && this.unackedHead * 2 > this.unacked.length) {
+      this.unacked = this.unacked.slice(this.unackedHead);
+      this.unackedHead = 0;
+    }
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    this.armAckTimer();
+    this.flush();
+    if (this.unsent.length === 0 && this.unackedHead === this.unacked.length) {
+      for (const w of this.drainWaiters.splice(0)) w.resolve();
+    }
+  }
+
+  private armAckTimer(): void {
+    if (this.ackTimer !== undefined || this.unackedHead === this.unacked.length) return;
+    this.ackTimer = setTimeout(() => {
+      this.cancel(new RpmemError(ErrorCode.TIMEOUT, `no ack within ${this.options.ackTimeoutMs} ms; target presumed lost`));
+    }, this.options.ackTimeoutMs);
+    this.ackTimer.unref();
+  }
+
+  private fail(err: RpmemError): void {
+    if (this.failure !== undefined) return;
+    this.failure = err;
+    clearTimeout(this.ackTimer);
+    const lost = [...this.unacked.slice(this.unackedHead), ...this.unsent];
+    this.unacked = [];
+    this.unackedHead = 0;
+    this.unsent = [];
+    for (const p of lost) {
+      if (err.seq === p.seq) {
+        p.reject(err);
+      } else {
+        const code = err.seq === undefined ? err.code : ErrorCode.FAILED;
+        p.reject(new RpmemError(code, `seq ${p.seq} not acknowledged: ${err.message}`, { seq: p.seq, cause: err }));
+      }
+    }
+    for (const w of this.drainWaiters.splice(0)) w.reject(this.stickyError());
+  }
+
+  private stickyError(): RpmemError {
+    const cause = this.failure!;
+    return new RpmemError(ErrorCode.FAILED, `pool handle failed earlier (${cause.code}: ${cause.message}); reopen it`, { cause });
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * Pool: a pool file on this machine, mapped into memory. The application stores into
+ * {@link Pool.buffer} and calls {@link Pool.persist} to make a range durable, as with libpmem2.
+ * Offsets are data-area offsets: `buffer[0]` is the first usable byte.
+ */
+import { RpmemError, ErrorCode } from '../common/errors';
+import { Granularity, GranularityRequest, wrapNative } from '../common/native';
+import { PoolAttr, normalizeAttr } from '../common/pool-attr';
+import { PoolFile } from '../common/pool-file';
+import { HEADER_BYTES } from '../common/protocol';
+import { PoolCreateOptions, PoolOptions } from './options';
+
+const GRANULARITY_ENV = 'RPMEM_FORCE_GRANULARITY';
+
+function requestedGranularity(options: PoolOptions): GranularityRequest {
+  const fromEnv = process.env[GRANULARITY_ENV];
+  const request = options.granularity ?? fromEnv ?? 'auto';
+  if (request !== 'auto' && request !== 'cache-line' && request !== 'page') {
+    throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `granularity must be auto, cache-line or page, got "${request}"`);
+  }
+  return request;
+}
+
+/** A local, memory-mapped pool file. */
+export class Pool {
+  /** A zero-copy view of the pool's data area. Stores become durable with {@link persist}. */
+  readonly buffer: Buffer;
+  private closed = false;
+
+  private constructor(private readonly file: PoolFile) {
+    this.buffer = file.mapping.buffer().subarray(HEADER_BYTES);
+  }
+
+  /** Creates a pool file at `path` with `options.size` usable bytes; RPMEM_E_EXISTS if the file exists. */
+  static async create(path: string, options: PoolCreateOptions): Promise<Pool> {
+    if (!Number.isSafeInteger(options.size) || options.size <= 0) {
+      throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `size must be a positive integer, got ${options.size}`);
+    }
+    const file = await PoolFile.create(path, {
+      poolSize: options.size + HEADER_BYTES,
+      attr: normalizeAttr(options.attr),
+      granularity: requestedGranularity(options),
+    });
+    return Pool.checked(file, options);
+  }
+
+  /** Opens the pool file at `path`; RPMEM_E_BUSY if another process holds it. */
+  static async open(path: string, options: PoolOptions = {}): Promise<Pool> {
+    return Pool.checked(PoolFile.open(path, { granularity: requestedGranularity(options) }), options);
+  }
+
+  private static async checked(file: PoolFile, options: PoolOptions): Promise<Pool> {
+    if (options.requireGranularity === 'cache-line' && file.granularity !== 'cache-line') {
+      await file.close();
+      throw new RpmemError(ErrorCode.GRANULARITY, `${file.path} has ${file.granularity} granularity; cache-line is required`);
+    }
+    return new Pool(file);
+  }
+
+  /** The pool file's path. */
+  get path(): string {
+    return this.file.path;
+  }
+
+  /** Usable bytes. */
+  get size(): number {
+    return this.file.poolSize - HEADER_BYTES;
+  }
+
+  /** How persist makes stores durable here. */
+  get granularity(): Granularity {
+    return this.file.granularity;
+  }
+
+  /** The pool's identity, fixed at create. */
+  get poolUuid(): Buffer {
+    return this.file.poolUuid;
+  }
+
+  /**
+   * Makes `buffer[offset, offset+length)` durable: cache-line → flush the lines and fence;
+   * page → msync. Runs off the event loop.
+   */
+  async persist(offset: number, length: number, options: { deep?: boolean } = {}): Promise<void> {
+    this.checkRange(offset, length);
+    try {
+      await this.file.mapping.persist(offset + HEADER_BYTES, length, options.deep === true);
+    } catch (err) {
+      throw wrapNative(err);
+    }
+  }
+
+  /** Like persist, and msyncs even on cache-line granularity. */
+  deepPersist(offset: number, length: number): Promise<void> {
+    return this.persist(offset, length, { deep: true });
+  }
+
+  getAttr(): PoolAttr {
+    return this.file.attr;
+  }
+
+  /** Replaces the pool attributes, durably. */
+  setAttr(attr: Partial<PoolAttr>): Promise<void> {
+    this.checkOpen();
+    return this.file.setAttr(normalizeAttr(attr));
+  }
+
+  /** Waits for in-flight persists, then unmaps the file. `buffer` stays safe to touch but no longer reaches the file. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.file.close();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new RpmemError(ErrorCode.CLOSED, `pool ${this.path} is closed`);
+  }
+
+  private checkRange(offset: number, length: number): void {
+    this.checkOpen();
+    if (!Number.isSafeInteger(length) || !Number.isSafeInteger(offset)) {
+      throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `offset and length must be integers, got ${offset} and ${length}`);
+    }
+    if (length <= 0) throw new RpmemError(ErrorCode.EMPTY_RANGE, `range length must be positive, got ${length}`);
+    if (offset < 0 || offset + length > this.size) {
+      throw new RpmemError(ErrorCode.OUT_OF_RANGE, `range [${offset}, +${length}) is outside the pool's ${this.size} bytes`);
+    }
+  }
+}

@@ -1,0 +1,279 @@
+/**
+ * RemotePool: a pool on one target daemon. The control plane (create, open, stat, setAttr, close,
+ * remove) is unary calls; the data plane is one Persist stream per open pool.
+ *
+ * Offsets and sizes here are data-area offsets: 0 is the first usable byte. They become pool-file
+ * offsets (data area starts after the header) only on the wire.
+ */
+import { RpmemError, ErrorCode, fromServiceError } from '../common/errors';
+import type { Granularity } from '../common/native';
+import { PoolAttr, fromWireAttr, normalizeAttr, toWireAttr } from '../common/pool-attr';
+import { HEADER_BYTES, PROTOCOL_VERSION, fromWireGranularity } from '../common/protocol';
+import type { PoolInfo__Output } from '../generated/rpmem/v1/PoolInfo';
+import {
+  ConnectOptions,
+  DEFAULT_ACK_TIMEOUT_MS,
+  DEFAULT_MAX_INFLIGHT_BYTES,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  RemotePoolCreateOptions,
+  RemotePoolOpenOptions,
+} from './options';
+import { PersistResult, PersistStream } from './persist-stream';
+import { TargetClient } from './target-client';
+
+/** What a target reports about a pool. */
+export interface PoolInfo {
+  name: string;
+  /** Usable bytes (the data area). */
+  size: number;
+  poolUuid: Buffer;
+  attr: PoolAttr;
+  /** Highest sequence number the target has made durable. */
+  durableSeq: bigint;
+  epoch: bigint;
+  granularity: Granularity;
+  /** True while a writer holds the pool. */
+  open: boolean;
+}
+
+function toPoolInfo(wire: PoolInfo__Output | null): PoolInfo {
+  if (wire === null) throw new RpmemError(ErrorCode.INTERNAL, 'target sent no pool info');
+  return {
+    name: wire.name,
+    size: Number(wire.poolSize) - Number(wire.dataOffset),
+    poolUuid: wire.poolUuid,
+    attr: fromWireAttr(wire.attr),
+    durableSeq: BigInt(wire.durableSeq),
+    epoch: BigInt(wire.epoch),
+    granularity: fromWireGranularity(wire.granularity) ?? 'page',
+    open: wire.open,
+  };
+}
+
+function checkSize(size: number): void {
+  if (!Number.isSafeInteger(size) || size <= 0) {
+    throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `size must be a positive integer, got ${size}`);
+  }
+}
+
+/** A pool on a remote target, open for writing (or reading). */
+export class RemotePool {
+  private closed = false;
+  private info: PoolInfo;
+
+  private constructor(
+    private readonly client: TargetClient,
+    private readonly handle: string,
+    info: PoolInfo,
+    private readonly maxRangeBytes: number,
+    private readonly stream: PersistStream | undefined,
+  ) {
+    this.info = info;
+  }
+
+  /**
+   * Creates pool `name` of `options.size` usable bytes on `target` (`host:port`), then opens it.
+   * Rejects with RPMEM_E_EXISTS, RPMEM_E_BAD_NAME, RPMEM_E_LIMIT, ...
+   */
+  static async create(target: string, name: string, options: RemotePoolCreateOptions): Promise<RemotePool> {
+    checkSize(options.size);
+    const attr = toWireAttr(normalizeAttr(options.attr));
+    const client = new TargetClient(target, options);
+    try {
+      await client.create({
+        protocolVersion: PROTOCOL_VERSION,
+        name,
+        poolSize: options.size + HEADER_BYTES,
+        attr,
+      });
+    } catch (err) {
+      client.close();
+      throw err;
+    }
+    return RemotePool.openWith(client, name, options);
+  }
+
+  /** Opens pool `name` on `target`. A second writer on one pool gets RPMEM_E_BUSY. */
+  static open(target: string, name: string, options: RemotePoolOpenOptions = {}): Promise<RemotePool> {
+    return RemotePool.openWith(new TargetClient(target, options), name, options);
+  }
+
+  /** Reports pool `name` on `target` without opening it. */
+  static async stat(target: string, name: string, options: ConnectOptions = {}): Promise<PoolInfo> {
+    return withClient(target, options, async (client) =>
+      toPoolInfo(await client.stat({ protocolVersion: PROTOCOL_VERSION, name })),
+    );
+  }
+
+  /** Removes pool `name` from `target`; RPMEM_E_BUSY while it is open. */
+  static async remove(target: string, name: string, options: ConnectOptions = {}): Promise<void> {
+    await withClient(target, options, (client) => client.remove({ protocolVersion: PROTOCOL_VERSION, name }));
+  }
+
+  private static async openWith(client: TargetClient, name: string, options: RemotePoolOpenOptions): Promise<RemotePool> {
+    try {
+      const res = await client.open({
+        protocolVersion: PROTOCOL_VERSION,
+        name,
+        mode: options.readOnly ? 'OPEN_MODE_READ_ONLY' : 'OPEN_MODE_READ_WRITE',
+      });
+      const info = toPoolInfo(res.info);
+      const stream = options.readOnly
+        ? undefined
+        : new PersistStream(client, res.handle, info.durableSeq + 1n, {
+            maxInflightBytes: options.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES,
+            maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+            ackTimeoutMs: options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS,
+          });
+      return new RemotePool(client, res.handle, info, Number(res.maxRangeBytes), stream);
+    } catch (err) {
+      client.close();
+      throw err;
+    }
+  }
+
+  /** The pool's name on its target. */
+  get name(): string {
+    return this.info.name;
+  }
+
+  /** Usable bytes. */
+  get size(): number {
+    return this.info.size;
+  }
+
+  /** The target's granularity for this pool. */
+  get granularity(): Granularity {
+    return this.info.granularity;
+  }
+
+  /** Highest sequence number acknowledged as durable by the target. */
+  get durableSeq(): bigint {
+    return this.stream?.durableSeq ?? this.info.durableSeq;
+  }
+
+  /**
+   * Sends `data` to be written at `offset` and resolves once the target has made it durable.
+   * Many persists may be in flight; they are applied in call order. `data` must not change until
+   * the promise settles. After any failure of the stream this and every later call reject (sticky).
+   */
+  persist(offset: number, data: Buffer, options: { deep?: boolean } = {}): Promise<PersistResult> {
+    try {
+      return this.send(offset, data, options.deep === true);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Like persist, and the target also msyncs the range even on cache-line granularity (librpmem's deep persist). */
+  deepPersist(offset: number, data: Buffer): Promise<PersistResult> {
+    return this.persist(offset, data, { deep: true });
+  }
+
+  /**
+   * Sends `data` for `offset` without waiting. A bad range throws here; a failure after sending
+   * fails the stream, which the next {@link drain} (and every later call) reports.
+   */
+  flush(offset: number, data: Buffer): void {
+    this.send(offset, data, false).catch(() => undefined);
+  }
+
+  /** Resolves when everything sent so far is durable on the target; rejects if any of it failed. */
+  drain(): Promise<void> {
+    try {
+      return this.writer().drain();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Reads `length` bytes at `offset` from the target's pool. */
+  async read(offset: number, length: number): Promise<Buffer> {
+    this.checkOpen();
+    const fileOffset = this.fileOffset(offset, length);
+    const chunks: Buffer[] = [];
+    const call = this.client.grpc.Read({ handle: this.handle, offset: fileOffset, length });
+    await new Promise<void>((resolve, reject) => {
+      call.on('data', (chunk: { data: Buffer }) => chunks.push(chunk.data));
+      call.on('error', (err) => reject(err));
+      call.on('end', () => resolve());
+    }).catch((err: unknown) => {
+      throw fromServiceError(err);
+    });
+    const out = Buffer.concat(chunks);
+    if (out.length !== length) throw new RpmemError(ErrorCode.INTERNAL, `read returned ${out.length} of ${length} bytes`);
+    return out;
+  }
+
+  /** The pool attributes as last read or set. */
+  getAttr(): PoolAttr {
+    return this.info.attr;
+  }
+
+  /** Replaces the pool attributes on the target, durably. */
+  async setAttr(attr: Partial<PoolAttr>): Promise<void> {
+    this.checkOpen();
+    const res = await this.client.setAttr({ handle: this.handle, attr: toWireAttr(normalizeAttr(attr)) });
+    this.info = toPoolInfo(res);
+  }
+
+  /**
+   * Waits for every persist in flight, ends the stream and releases the pool on the target.
+   * If the stream had failed, only releases what is left; the failure was already reported.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      if (this.stream !== undefined && this.stream.error === undefined) {
+        await this.stream.end();
+      } else {
+        this.stream?.cancel(new RpmemError(ErrorCode.CLOSED, 'pool closed'));
+        await this.client.closeHandle({ handle: this.handle }).catch(() => undefined);
+      }
+    } finally {
+      this.client.close();
+    }
+  }
+
+  /** Validates and queues one range; throws synchronously on a bad range or a closed/read-only pool. */
+  private send(offset: number, data: Buffer, deep: boolean): Promise<PersistResult> {
+    const stream = this.writer();
+    if (data.length > this.maxRangeBytes) {
+      throw new RpmemError(ErrorCode.RANGE_TOO_LARGE, `range of ${data.length} bytes exceeds the target's maximum of ${this.maxRangeBytes}`);
+    }
+    return stream.persist(this.fileOffset(offset, data.length), data, deep);
+  }
+
+  private writer(): PersistStream {
+    this.checkOpen();
+    if (this.stream === undefined) throw new RpmemError(ErrorCode.BAD_HANDLE, `pool ${this.name} is open read-only`);
+    return this.stream;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new RpmemError(ErrorCode.CLOSED, `pool ${this.name} is closed`);
+  }
+
+  /** Validates a data-area range and returns its pool-file offset. */
+  private fileOffset(offset: number, length: number): number {
+    if (!Number.isSafeInteger(length) || !Number.isSafeInteger(offset)) {
+      throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `offset and length must be integers, got ${offset} and ${length}`);
+    }
+    if (length <= 0) throw new RpmemError(ErrorCode.EMPTY_RANGE, `range length must be positive, got ${length}`);
+    if (offset < 0 || offset + length > this.size) {
+      throw new RpmemError(ErrorCode.OUT_OF_RANGE, `range [${offset}, +${length}) is outside the pool's ${this.size} bytes`);
+    }
+    return offset + HEADER_BYTES;
+  }
+
+}
+
+async function withClient<T>(target: string, options: ConnectOptions, use: (c: TargetClient) => Promise<T>): Promise<T> {
+  const client = new TargetClient(target, options);
+  try {
+    return await use(client);
+  } finally {
+    client.close();
+  }
+}

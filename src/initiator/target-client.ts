@@ -1,0 +1,82 @@
+/**
+ * A connection to one target: the grpc-js client plus promise-returning control-plane calls whose
+ * errors are already RpmemErrors (converted in fromServiceError, nowhere else).
+ */
+import * as grpc from '@grpc/grpc-js';
+import { fromServiceError } from '../common/errors';
+import { rpmemV1 } from '../common/protocol';
+import type { TargetClient as GrpcTargetClient } from '../generated/rpmem/v1/Target';
+import type { CreateRequest } from '../generated/rpmem/v1/CreateRequest';
+import type { OpenRequest } from '../generated/rpmem/v1/OpenRequest';
+import type { OpenResponse__Output } from '../generated/rpmem/v1/OpenResponse';
+import type { CloseRequest } from '../generated/rpmem/v1/CloseRequest';
+import type { RemoveRequest } from '../generated/rpmem/v1/RemoveRequest';
+import type { SetAttrRequest } from '../generated/rpmem/v1/SetAttrRequest';
+import type { StatRequest } from '../generated/rpmem/v1/StatRequest';
+import type { PoolInfo__Output } from '../generated/rpmem/v1/PoolInfo';
+import { ConnectOptions, DEFAULT_CALL_TIMEOUT_MS } from './options';
+
+/** Largest message the initiator accepts (Read chunks are 1 MiB). */
+const MAX_RECEIVE_BYTES = 64 * 1024 * 1024;
+
+type UnaryMethod<Req, Res> = (
+  req: Req,
+  options: grpc.CallOptions,
+  callback: (err: grpc.ServiceError | null, res?: Res) => void,
+) => grpc.ClientUnaryCall;
+
+export class TargetClient {
+  readonly grpc: GrpcTargetClient;
+  private readonly callTimeoutMs: number;
+
+  constructor(
+    readonly address: string,
+    options: ConnectOptions = {},
+  ) {
+    this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    this.grpc = new rpmemV1.Target(address, grpc.credentials.createInsecure(), {
+      'grpc.max_receive_message_length': MAX_RECEIVE_BYTES,
+      'grpc.max_send_message_length': -1,
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+      ...options.channelOptions,
+    });
+  }
+
+  create(req: CreateRequest): Promise<PoolInfo__Output> {
+    return this.call<CreateRequest, PoolInfo__Output>(this.grpc.Create, req);
+  }
+
+  open(req: OpenRequest): Promise<OpenResponse__Output> {
+    return this.call<OpenRequest, OpenResponse__Output>(this.grpc.Open, req);
+  }
+
+  closeHandle(req: CloseRequest): Promise<unknown> {
+    return this.call<CloseRequest, unknown>(this.grpc.Close, req);
+  }
+
+  remove(req: RemoveRequest): Promise<unknown> {
+    return this.call<RemoveRequest, unknown>(this.grpc.Remove, req);
+  }
+
+  setAttr(req: SetAttrRequest): Promise<PoolInfo__Output> {
+    return this.call<SetAttrRequest, PoolInfo__Output>(this.grpc.SetAttr, req);
+  }
+
+  stat(req: StatRequest): Promise<PoolInfo__Output> {
+    return this.call<StatRequest, PoolInfo__Output>(this.grpc.Stat, req);
+  }
+
+  /** Calls a unary method with the control-plane deadline; rejects with RpmemError. */
+  private call<Req, Res>(method: UnaryMethod<Req, Res>, req: Req): Promise<Res> {
+    const deadline = Date.now() + this.callTimeoutMs;
+    return new Promise<Res>((resolve, reject) => {
+      method.call(this.grpc, req, { deadline }, (err, res) => (err ? reject(fromServiceError(err)) : resolve(res as Res)));
+    });
+  }
+
+  /** Closes the channel. (The generated client's own `close` is the Close RPC, hence the prototype call.) */
+  close(): void {
+    grpc.Client.prototype.close.call(this.grpc);
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * rpmemd configuration: command-line flags and an optional YAML file with the same keys.
+ * Flags win over the file; every value is validated at start with a message naming the key.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { parseArgs } from 'util';
+import { parse as parseYaml } from 'yaml';
+import { RpmemError, ErrorCode } from '../common/errors';
+import type { GranularityRequest } from '../common/native';
+import { LOG_LEVELS, LogLevel } from './log';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+/** The daemon's settings. Keys in the config file are the flag names (`pool-dir`, ...). */
+export interface TargetConfig {
+  /** `host:port` to listen on. Port 0 picks a free one. Default `127.0.0.1:7420`. */
+  listen: string;
+  /** Directory holding the pool files. Required. */
+  poolDir: string;
+  /** `auto` (cache-line on DAX, else page), or forced `cache-line` / `page`. Default `auto`. */
+  granularity: GranularityRequest;
+  /** Largest pool file accepted by Create, header included. Default 64 GiB. */
+  maxPoolBytes: number;
+  /** Largest single range in a Persist stream. Default 16 MiB. */
+  maxRangeBytes: number;
+  /** Bytes a Persist stream may have received but not yet made durable before the target stops reading. Default 64 MiB. */
+  maxInflightBytes: number;
+  /** Largest gRPC message accepted. Default 2 × max-range-bytes + 1 MiB. */
+  maxMessageBytes: number;
+  /**
+   * How long a handle may sit idle (no Persist stream attached, no call naming it) before it is
+   * released, so a client that vanished between Open and its stream cannot hold a pool. Default 30000.
+   */
+  openLeaseMs: number;
+  /** How long SIGTERM waits for streams to drain before closing them. Default 10000. */
+  shutdownGraceMs: number;
+  logLevel: LogLevel;
+}
+
+const DEFAULTS: Omit<TargetConfig, 'poolDir' | 'maxMessageBytes'> = {
+  listen: '127.0.0.1:7420',
+  granularity: 'auto',
+  maxPoolBytes: 64 * GiB,
+  maxRangeBytes: 16 * MiB,
+  maxInflightBytes: 64 * MiB,
+  openLeaseMs: 30_000,
+  shutdownGraceMs: 10_000,
+  logLevel: 'info',
+};
+
+type Kind = 'string' | 'integer' | 'granularity' | 'level';
+
+/** Every key, its flag name, and its type. */
+const KEYS: Record<Exclude<keyof TargetConfig, never>, { flag: string; kind: Kind }> = {
+  listen: { flag: 'listen', kind: 'string' },
+  poolDir: { flag: 'pool-dir', kind: 'string' },
+  granularity: { flag: 'granularity', kind: 'granularity' },
+  maxPoolBytes: { flag: 'max-pool-bytes', kind: 'integer' },
+  maxRangeBytes: { flag: 'max-range-bytes', kind: 'integer' },
+  maxInflightBytes: { flag: 'max-inflight-bytes', kind: 'integer' },
+  maxMessageBytes: { flag: 'max-message-bytes', kind: 'integer' },
+  openLeaseMs: { flag: 'open-lease-ms', kind: 'integer' },
+  shutdownGraceMs: { flag: 'shutdown-grace-ms', kind: 'integer' },
+  logLevel: { flag: 'log-level', kind: 'level' },
+};
+
+const KEY_OF_FLAG = new Map(Object.entries(KEYS).map(([key, { flag }]) => [flag, key as keyof TargetConfig]));
+
+export const USAGE = `Usage: rpmemd --pool-dir DIR [options]
+
+Serves rpmem pools from one directory over gRPC.
+
+Options (each is also a key of the YAML config file):
+  --listen HOST:PORT          address to listen on (default ${DEFAULTS.listen}; port 0 = any free port)
+  --pool-dir DIR              directory holding the pool files (required)
+  --granularity G             auto | cache-line | page (default auto: cache-line on DAX, else page)
+  --max-pool-bytes N          largest pool accepted by Create (default ${DEFAULTS.maxPoolBytes})
+  --max-range-bytes N         largest single persisted range (default ${DEFAULTS.maxRangeBytes})
+  --max-inflight-bytes N      bytes received but not yet durable per stream (default ${DEFAULTS.maxInflightBytes})
+  --max-message-bytes N       largest gRPC message (default 2 x max-range-bytes + 1 MiB)
+  --open-lease-ms N           release a handle idle for N ms with no Persist stream (default ${DEFAULTS.openLeaseMs})
+  --shutdown-grace-ms N       SIGTERM drain time before streams are closed (default ${DEFAULTS.shutdownGraceMs})
+  --log-level L               ${LOG_LEVELS.join(' | ')} (default ${DEFAULTS.logLevel})
+  --config FILE               YAML file with any of the keys above
+  --help                      print this help
+  --version                   print the version
+
+On start it prints one line to stdout: "rpmemd listening on HOST:PORT".
+Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 if shutdown failed, 2 on a bad flag or config.`;
+
+function invalid(key: string, message: string): RpmemError {
+  return new RpmemError(ErrorCode.INVALID_ARGUMENT, `config "${key}": ${message}`);
+}
+
+function coerce(flag: string, kind: Kind, raw: unknown): string | number {
+  if (kind === 'integer') {
+    const n = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw;
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw invalid(flag, `must be a non-negative integer, got ${JSON.stringify(raw)}`);
+    return n;
+  }
+  if (typeof raw !== 'string' || raw === '') throw invalid(flag, `must be a non-empty string, got ${JSON.stringify(raw)}`);
+  if (kind === 'granularity' && !['auto', 'cache-line', 'page'].includes(raw)) {
+    throw invalid(flag, `must be auto, cache-line or page, got "${raw}"`);
+  }
+  if (kind === 'level' && !(LOG_LEVELS as readonly string[]).includes(raw)) {
+    throw invalid(flag, `must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`);
+  }
+  return raw;
+}
+
+function readFile(file: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `config file ${file}: ${(err as Error).message}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `config file ${file}: not a mapping`);
+  return parsed as Record<string, unknown>;
+}
+
+/** Builds a validated config from `values` keyed by flag name (file values first, flags over them). */
+export function buildConfig(values: Record<string, unknown>): TargetConfig {
+  const out: Record<string, unknown> = { ...DEFAULTS };
+  for (const [flag, raw] of Object.entries(values)) {
+    if (raw === undefined) continue;
+    const key = KEY_OF_FLAG.get(flag);
+    if (key === undefined) throw invalid(flag, 'unknown key');
+    out[key] = coerce(flag, KEYS[key].kind, raw);
+  }
+  const config = out as unknown as TargetConfig;
+  if (config.poolDir === undefined) throw invalid('pool-dir', 'is required');
+  config.poolDir = path.resolve(config.poolDir);
+  config.maxMessageBytes ??= 2 * config.maxRangeBytes + MiB;
+  splitListen(config.listen);
+  if (config.maxRangeBytes === 0) throw invalid('max-range-bytes', 'must be positive');
+  if (config.maxInflightBytes < config.maxRangeBytes) throw invalid('max-inflight-bytes', 'must be at least max-range-bytes');
+  if (config.maxMessageBytes < config.maxRangeBytes + 1024) throw invalid('max-message-bytes', 'must exceed max-range-bytes');
+  return config;
+}
+
+/** Splits `host:port` (IPv6 as `[::1]:port`); throws naming the `listen` key. */
+export function splitListen(listen: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(listen);
+  if (m === null || Number(m[2]) > 65535) throw invalid('listen', `must be HOST:PORT, got "${listen}"`);
+  return { host: m[1], port: Number(m[2]) };
+}
+
+export type ParsedArgs = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: TargetConfig };
+
+/** Parses rpmemd's argv (without node and script). Throws RpmemError naming the bad flag or key. */
+export function parseTargetArgs(argv: string[]): ParsedArgs {
+  const options = Object.fromEntries(
+    Object.values(KEYS).map(({ flag }) => [flag, { type: 'string' as const }]),
+  ) as Record<string, { type: 'string' }>;
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: { ...options, config: { type: 'string' }, help: { type: 'boolean' }, version: { type: 'boolean' } },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (err) {
+    throw new RpmemError(ErrorCode.INVALID_ARGUMENT, (err as Error).message);
+  }
+  const { help, version, config: configFile, ...flags } = parsed.values as Record<string, unknown>;
+  if (help === true) return { kind: 'help' };
+  if (version === true) return { kind: 'version' };
+  const fromFile = typeof configFile === 'string' ? readFile(configFile) : {};
+  return { kind: 'run', config: buildConfig({ ...fromFile, ...flags }) };
+}

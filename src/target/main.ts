@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+/**
+ * rpmemd: the target daemon's entry point. Parses flags, starts the server, prints
+ * "rpmemd listening on HOST:PORT" on stdout, and shuts down gracefully on SIGTERM or SIGINT.
+ */
+import * as fs from 'fs';
+import { RpmemError, ErrorCode } from '../common/errors';
+import { VERSION } from '../common/version';
+import { USAGE, parseTargetArgs } from './config';
+import { Log } from './log';
+import { TargetServer } from './server';
+
+async function main(argv: string[]): Promise<number> {
+  const parsed = parseTargetArgs(argv);
+  if (parsed.kind === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (parsed.kind === 'version') {
+    process.stdout.write(`rpmemd ${VERSION}\n`);
+    return 0;
+  }
+  const { config } = parsed;
+  if (!fs.statSync(config.poolDir, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `pool-dir ${config.poolDir} is not a directory`);
+  }
+  const log = new Log(config.logLevel, { svc: 'rpmemd' });
+  const server = new TargetServer(config, log);
+  const { host, port } = await server.start();
+  process.stdout.write(`rpmemd listening on ${host}:${port}\n`);
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info('signal received', { signal });
+      server.shutdown().then(
+        () => resolve(0),
+        (err: unknown) => {
+          log.error('shutdown failed', { err: String(err) });
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    const message = err instanceof RpmemError ? `${err.code}: ${err.message}` : String(err);
+    process.stderr.write(`rpmemd: ${message}\n`);
+    process.exit(2);
+  },
+);

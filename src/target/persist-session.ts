@@ -1,0 +1,184 @@
+/**
+ * One Persist stream on the target: the data plane.
+ *
+ * Ranges are validated as they arrive and queued; whatever has queued while the previous batch was
+ * being made durable becomes the next batch (group commit: one fence or one fdatasync per batch).
+ * After a batch and the header recording its last seq are durable, one cumulative ack goes out
+ * (DESIGN-NOTES I1–I3). A bad range stops intake: everything validated before it is still made
+ * durable and acked, then the stream ends with the error naming the bad seq.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { RpmemError, ErrorCode, toServiceError } from '../common/errors';
+import { crc32c } from '../common/native';
+import { FileRange } from '../common/pool-file';
+import { HEADER_BYTES, toWireGranularity } from '../common/protocol';
+import type { PersistRequest__Output } from '../generated/rpmem/v1/PersistRequest';
+import type { PersistAck } from '../generated/rpmem/v1/PersistAck';
+import type { Range__Output } from '../generated/rpmem/v1/Range';
+import type { TargetConfig } from './config';
+import type { Log } from './log';
+import { Handle, PoolRegistry } from './pool-registry';
+import { checkProtocol } from './protocol-check';
+
+export type PersistCall = grpc.ServerDuplexStream<PersistRequest__Output, PersistAck>;
+
+const RANGE_FLAG_DEEP = 1;
+const KNOWN_FLAGS = RANGE_FLAG_DEEP;
+
+interface QueuedRange extends FileRange {
+  seq: bigint;
+  deep: boolean;
+}
+
+export class PersistSession {
+  private handle?: Handle;
+  private expectedSeq = 0n;
+  private queue: QueuedRange[] = [];
+  /** Bytes received and not yet durable: the queue plus the batch being written. */
+  private unsyncedBytes = 0;
+  private writing = false;
+  /** Set once intake stops: the error the stream ends with, after what is queued is durable. */
+  private failure?: RpmemError;
+  private clientDone = false;
+  private cancelled = false;
+  private finished = false;
+  private readonly log: Log;
+  private resolveDone!: () => void;
+  /** Settles when the stream has ended and its handle is released. */
+  readonly done = new Promise<void>((resolve) => (this.resolveDone = resolve));
+
+  constructor(
+    private readonly call: PersistCall,
+    private readonly registry: PoolRegistry,
+    private readonly config: TargetConfig,
+    log: Log,
+  ) {
+    this.log = log.child({ peer: call.getPeer() });
+    call.on('data', (msg: PersistRequest__Output) => this.onMessage(msg));
+    call.on('end', () => {
+      this.clientDone = true;
+      this.pump();
+    });
+    call.on('cancelled', () => {
+      this.cancelled = true;
+      this.stopIntake(new RpmemError(ErrorCode.CLOSED, 'client cancelled the stream'));
+    });
+  }
+
+  /** Stops taking ranges, makes what was received durable and acks it, then ends with SHUTDOWN. */
+  shutdown(): Promise<void> {
+    this.stopIntake(new RpmemError(ErrorCode.SHUTDOWN, 'target is shutting down; ranges after the last ack were not applied'));
+    return this.done;
+  }
+
+  private onMessage(msg: PersistRequest__Output): void {
+    if (this.failure !== undefined) return;
+    try {
+      if (this.handle === undefined) this.begin(msg);
+      else this.accept(msg);
+    } catch (err) {
+      this.stopIntake(err instanceof RpmemError ? err : new RpmemError(ErrorCode.INTERNAL, 'internal error', { cause: err }));
+    }
+    this.pump();
+  }
+
+  private begin(msg: PersistRequest__Output): void {
+    if (msg.kind !== 'start' || !msg.start) {
+      throw new RpmemError(ErrorCode.INVALID_ARGUMENT, 'the first message of a Persist stream must be a PersistStart');
+    }
+    checkProtocol(msg.start.protocolVersion);
+    const handle = this.registry.get(msg.start.handle, 'read-write');
+    this.registry.attachStream(handle);
+    this.handle = handle;
+    this.expectedSeq = handle.pool.file.durableSeq + 1n;
+    this.log.debug('persist stream started', { pool: handle.name, nextSeq: this.expectedSeq });
+  }
+
+  private accept(msg: PersistRequest__Output): void {
+    if (msg.kind !== 'batch' || !msg.batch) {
+      throw new RpmemError(ErrorCode.INVALID_ARGUMENT, 'expected a PersistBatch after the PersistStart');
+    }
+    for (const range of msg.batch.ranges) {
+      const queued = this.validate(range);
+      this.queue.push(queued);
+      this.unsyncedBytes += queued.data.length;
+      this.expectedSeq += 1n;
+    }
+    if (this.unsyncedBytes >= this.config.maxInflightBytes) this.call.pause();
+  }
+
+  private validate(range: Range__Output): QueuedRange {
+    const seq = BigInt(range.seq);
+    const fail = (code: ErrorCode, message: string): never => {
+      throw new RpmemError(code, `seq ${seq}: ${message}`, { seq });
+    };
+    if (seq !== this.expectedSeq) fail(ErrorCode.SEQUENCE, `expected seq ${this.expectedSeq}`);
+    const offset = Number(range.offset);
+    const length = range.data.length;
+    const poolSize = this.handle!.pool.file.poolSize;
+    if (length === 0) fail(ErrorCode.EMPTY_RANGE, 'range length is 0');
+    if (length > this.config.maxRangeBytes) {
+      fail(ErrorCode.RANGE_TOO_LARGE, `range of ${length} bytes exceeds the maximum of ${this.config.maxRangeBytes}`);
+    }
+    if (!Number.isSafeInteger(offset) || offset < HEADER_BYTES) {
+      fail(ErrorCode.OUT_OF_RANGE, `offset ${range.offset} is inside the ${HEADER_BYTES}-byte pool header`);
+    }
+    if (offset + length > poolSize) {
+      fail(ErrorCode.OUT_OF_RANGE, `range [${offset}, ${offset + length}) ends past the pool's ${poolSize} bytes`);
+    }
+    if ((range.flags & ~KNOWN_FLAGS) !== 0) fail(ErrorCode.INVALID_ARGUMENT, `unknown flags 0x${range.flags.toString(16)}`);
+    if (crc32c(range.data) !== range.crc32c) fail(ErrorCode.CHECKSUM, 'CRC32C of the data does not match');
+    return { seq, offset, data: range.data, deep: (range.flags & RANGE_FLAG_DEEP) !== 0 };
+  }
+
+  private stopIntake(err: RpmemError): void {
+    this.failure ??= err;
+    this.call.pause();
+    this.pump();
+  }
+
+  /** Starts the next durable batch if none is running; ends the stream when nothing is left to do. */
+  private pump(): void {
+    if (this.writing || this.finished) return;
+    if (this.queue.length === 0) {
+      if (this.failure !== undefined || this.clientDone) void this.finish();
+      return;
+    }
+    const batch = this.queue;
+    this.queue = [];
+    const lastSeq = batch[batch.length - 1].seq;
+    const bytes = batch.reduce((n, r) => n + r.data.length, 0);
+    const file = this.handle!.pool.file;
+    this.writing = true;
+    file.applyBatch(batch, lastSeq, batch.some((r) => r.deep)).then(
+      () => {
+        this.writing = false;
+        this.unsyncedBytes -= bytes;
+        if (!this.cancelled) this.call.write({ durableSeq: lastSeq.toString(), granularity: toWireGranularity(file.granularity) });
+        if (this.failure === undefined && this.unsyncedBytes < this.config.maxInflightBytes) this.call.resume();
+        this.pump();
+      },
+      (err: unknown) => {
+        this.writing = false;
+        this.queue = [];
+        const cause = err instanceof RpmemError ? err : new RpmemError(ErrorCode.IO, String(err));
+        this.log.error('durable write failed; pool handle failed', { pool: this.handle!.name, code: cause.code, err: cause.message });
+        this.failure = new RpmemError(cause.code, `seq ${batch[0].seq}..${lastSeq} not durable: ${cause.message}`, { seq: batch[0].seq, cause });
+        this.pump();
+      },
+    );
+  }
+
+  private async finish(): Promise<void> {
+    this.finished = true;
+    if (this.failure !== undefined && !this.cancelled) {
+      const level = this.failure.code === ErrorCode.SHUTDOWN ? 'info' : 'warn';
+      this.log[level]('persist stream ended with an error', { pool: this.handle?.name, code: this.failure.code, err: this.failure.message });
+      this.call.emit('error', toServiceError(this.failure));
+    } else if (!this.cancelled) {
+      this.call.end();
+    }
+    if (this.handle !== undefined) await this.registry.release(this.handle);
+    this.resolveDone();
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * The daemon's pools: name validation and resolution inside the pool dir, the open pool files, and
+ * the handles clients hold on them. A pool has at most one writer handle; a pool file stays mapped
+ * while any handle is open on it.
+ */
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { RpmemError, ErrorCode } from '../common/errors';
+import { PoolFile } from '../common/pool-file';
+import { PoolAttr } from '../common/pool-attr';
+import { HEADER_BYTES } from '../common/protocol';
+import type { TargetConfig } from './config';
+import type { Log } from './log';
+
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export type HandleMode = 'read-write' | 'read-only';
+
+/** A client's claim on an open pool. Released by Close, by its stream ending, or by its lease expiring. */
+export interface Handle {
+  readonly id: string;
+  readonly name: string;
+  readonly mode: HandleMode;
+  readonly pool: OpenPool;
+  /** True once a Persist stream has attached (a writer handle takes at most one). */
+  streaming: boolean;
+  lease?: NodeJS.Timeout;
+}
+
+interface OpenPool {
+  readonly name: string;
+  readonly file: PoolFile;
+  readonly handles: Set<Handle>;
+}
+
+/** Throws RPMEM_E_BAD_NAME unless `name` is a valid pool name. */
+export function checkPoolName(name: string): void {
+  if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
+    const shown = typeof name === 'string' ? JSON.stringify(name.length > 40 ? name.slice(0, 40) + '…' : name) : typeof name;
+    throw new RpmemError(ErrorCode.BAD_NAME, `bad pool name ${shown}: must match ${NAME_PATTERN.source}`);
+  }
+}
+
+function hasWriter(pool: OpenPool): boolean {
+  return [...pool.handles].some((h) => h.mode === 'read-write');
+}
+
+export class PoolRegistry {
+  private readonly pools = new Map<string, OpenPool>();
+  private readonly handles = new Map<string, Handle>();
+  /** Per name, the tail of its queue of creates, opens and removes, so two never race on one file. */
+  private readonly nameQueues = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly config: TargetConfig,
+    private readonly log: Log,
+  ) {}
+
+  /** Removes leftovers of creates interrupted by a crash (hidden temporary files). */
+  sweepTemporaryFiles(): void {
+    for (const entry of fs.readdirSync(this.config.poolDir)) {
+      if (/^\..+\.creating-[0-9a-f]+$/.test(entry)) {
+        fs.rmSync(path.join(this.config.poolDir, entry), { force: true });
+        this.log.warn('removed an interrupted create', { file: entry });
+      }
+    }
+  }
+
+  /** The pool's file path; the name is validated and the path is checked to stay inside the pool dir. */
+  pathOf(name: string): string {
+    checkPoolName(name);
+    const file = path.resolve(this.config.poolDir, name);
+    if (path.dirname(file) !== this.config.poolDir) {
+      throw new RpmemError(ErrorCode.BAD_NAME, `pool name ${JSON.stringify(name)} escapes the pool dir`);
+    }
+    return file;
+  }
+
+  async create(name: string, poolSize: number, attr: PoolAttr): Promise<void> {
+    const file = this.pathOf(name);
+    if (!Number.isSafeInteger(poolSize) || poolSize <= HEADER_BYTES) {
+      throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `pool_size must exceed the ${HEADER_BYTES}-byte header, got ${poolSize}`);
+    }
+    if (poolSize > this.config.maxPoolBytes) {
+      throw new RpmemError(ErrorCode.LIMIT, `pool_size ${poolSize} exceeds this target's maximum of ${this.config.maxPoolBytes} bytes`);
+    }
+    await this.exclusively(name, async () => {
+      if (fs.existsSync(file)) throw new RpmemError(ErrorCode.EXISTS, `pool ${name} exists already`);
+      const pool = await PoolFile.create(file, { poolSize, attr, granularity: this.config.granularity });
+      await pool.close();
+      this.log.info('pool created', { pool: name, poolSize });
+    });
+  }
+
+  /** Opens a handle; a second writer on one pool gets RPMEM_E_BUSY. */
+  async open(name: string, mode: HandleMode): Promise<Handle> {
+    const file = this.pathOf(name);
+    return this.exclusively(name, async () => {
+      let pool = this.pools.get(name);
+      if (pool !== undefined && mode === 'read-write' && hasWriter(pool)) {
+        throw new RpmemError(ErrorCode.BUSY, `pool ${name} is already open for writing by another client`);
+      }
+      if (pool === undefined) {
+        if (!fs.existsSync(file)) throw new RpmemError(ErrorCode.NO_POOL, `no pool named ${name}`);
+        pool = { name, file: PoolFile.open(file, { granularity: this.config.granularity }), handles: new Set() };
+        this.pools.set(name, pool);
+      }
+      const handle: Handle = { id: crypto.randomUUID(), name, mode, pool, streaming: false };
+      pool.handles.add(handle);
+      this.handles.set(handle.id, handle);
+      this.armLease(handle);
+      this.log.info('pool opened', { pool: name, mode, handle: handle.id });
+      return handle;
+    });
+  }
+
+  /** The handle `id`; RPMEM_E_BAD_HANDLE if unknown or of the wrong mode. Refreshes its lease. */
+  get(id: string, mode?: HandleMode): Handle {
+    const handle = this.handles.get(id);
+    if (handle === undefined) throw new RpmemError(ErrorCode.BAD_HANDLE, 'unknown or expired handle');
+    if (mode === 'read-write' && handle.mode !== 'read-write') {
+      throw new RpmemError(ErrorCode.BAD_HANDLE, `handle on pool ${handle.name} is read-only`);
+    }
+    if (!handle.streaming) this.armLease(handle);
+    return handle;
+  }
+
+  /** Marks a writer handle as owned by a stream: it lives until that stream ends. */
+  attachStream(handle: Handle): void {
+    if (handle.streaming) throw new RpmemError(ErrorCode.BUSY, `handle on pool ${handle.name} already has a Persist stream`);
+    handle.streaming = true;
+    clearTimeout(handle.lease);
+  }
+
+  /** Releases a handle; the pool file is closed with its last handle. Idempotent. */
+  async release(handle: Handle): Promise<void> {
+    if (!this.handles.delete(handle.id)) return;
+    clearTimeout(handle.lease);
+    const pool = handle.pool;
+    pool.handles.delete(handle);
+    this.log.info('handle released', { pool: pool.name, handle: handle.id });
+    if (pool.handles.size > 0) return;
+    this.pools.delete(pool.name);
+    await pool.file.close();
+  }
+
+  /**
+   * Calls `use` with the open pool file, or with a read-only view opened just for it; `writing`
+   * tells whether a writer holds the pool.
+   */
+  async withPool<T>(name: string, use: (file: PoolFile, writing: boolean) => T): Promise<T> {
+    const file = this.pathOf(name);
+    const open = this.pools.get(name);
+    if (open !== undefined) return use(open.file, hasWriter(open));
+    return this.exclusively(name, async () => {
+      if (!fs.existsSync(file)) throw new RpmemError(ErrorCode.NO_POOL, `no pool named ${name}`);
+      const view = PoolFile.open(file, { granularity: this.config.granularity, readOnly: true });
+      try {
+        return use(view, false);
+      } finally {
+        await view.close();
+      }
+    });
+  }
+
+  async remove(name: string): Promise<void> {
+    const file = this.pathOf(name);
+    await this.exclusively(name, async () => {
+      if (this.pools.has(name)) throw new RpmemError(ErrorCode.BUSY, `pool ${name} is open`);
+      if (!fs.existsSync(file)) throw new RpmemError(ErrorCode.NO_POOL, `no pool named ${name}`);
+      await PoolFile.remove(file);
+      this.log.info('pool removed', { pool: name });
+    });
+  }
+
+  /** Releases every handle and closes every pool file. */
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.handles.values()].map((h) => this.release(h)));
+  }
+
+  private armLease(handle: Handle): void {
+    clearTimeout(handle.lease);
+    handle.lease = setTimeout(() => {
+      this.log.warn('handle lease expired', { pool: handle.name, handle: handle.id });
+      void this.release(handle);
+    }, this.config.openLeaseMs);
+    handle.lease.unref();
+  }
+
+  /** Runs `work` after every earlier create/open/remove of `name` has finished. */
+  private exclusively<T>(name: string, work: () => Promise<T>): Promise<T> {
+    const prior = this.nameQueues.get(name) ?? Promise.resolve();
+    const result = prior.then(work);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.nameQueues.set(name, tail);
+    void tail.then(() => {
+      if (this.nameQueues.get(name) === tail) this.nameQueues.delete(name);
+    });
+    return result;
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * rpmemd's configuration: flags and the YAML file share keys, flags win, and every bad key or
+ * value fails start with a message naming it.
+ */
+import { expect } from 'chai';
+import * as fs from 'fs';
+import * as path from 'path';
+import { spawnSync } from 'child_process';
+import { RpmemError, ErrorCode } from '../src/common/errors';
+import { parseTargetArgs } from '../src/target/config';
+import { tempDir } from './helpers/setup';
+
+const RPMEMD = path.join(__dirname, '..', 'src', 'target', 'main.js');
+
+function configError(argv: string[]): RpmemError {
+  try {
+    parseTargetArgs(argv);
+  } catch (err) {
+    expect(err).to.be.instanceOf(RpmemError);
+    return err as RpmemError;
+  }
+  throw new Error('expected a config error');
+}
+
+describe('rpmemd config', () => {
+  it('applies defaults and flags', () => {
+    const parsed = parseTargetArgs(['--pool-dir', '/tmp', '--max-range-bytes', '4096', '--granularity', 'page']);
+    if (parsed.kind !== 'run') throw new Error('expected run');
+    expect(parsed.config.listen).to.equal('127.0.0.1:7420');
+    expect(parsed.config.maxRangeBytes).to.equal(4096);
+    expect(parsed.config.maxMessageBytes).to.equal(2 * 4096 + 1024 * 1024);
+    expect(parsed.config.granularity).to.equal('page');
+  });
+
+  it('reads the YAML file and lets flags override it', () => {
+    const file = path.join(tempDir('config'), 'rpmemd.yaml');
+    fs.writeFileSync(file, 'pool-dir: /srv/pools\nlisten: 0.0.0.0:9000\nmax-pool-bytes: 1048576\n');
+    const parsed = parseTargetArgs(['--config', file, '--listen', '127.0.0.1:9001']);
+    if (parsed.kind !== 'run') throw new Error('expected run');
+    expect(parsed.config.poolDir).to.equal('/srv/pools');
+    expect(parsed.config.listen).to.equal('127.0.0.1:9001');
+    expect(parsed.config.maxPoolBytes).to.equal(1048576);
+  });
+
+  it('names an unknown key in the file', () => {
+    const file = path.join(tempDir('config'), 'bad.yaml');
+    fs.writeFileSync(file, 'pool-dir: /tmp\npool-dri: /oops\n');
+    const err = configError(['--config', file]);
+    expect(err.code).to.equal(ErrorCode.INVALID_ARGUMENT);
+    expect(err.message).to.match(/"pool-dri": unknown key/);
+  });
+
+  it('names a bad value', () => {
+    expect(configError(['--pool-dir', '/tmp', '--granularity', 'byte']).message).to.match(/"granularity"/);
+    expect(configError(['--pool-dir', '/tmp', '--max-range-bytes', '12x']).message).to.match(/"max-range-bytes"/);
+    expect(configError(['--pool-dir', '/tmp', '--listen', 'nowhere']).message).to.match(/"listen"/);
+    expect(configError(['--listen', '127.0.0.1:1']).message).to.match(/"pool-dir": is required/);
+    expect(configError(['--bogus']).message).to.match(/bogus/);
+  });
+
+  it('rpmemd --help and --version exit 0; a bad flag exits 2 with a one-line error', () => {
+    const help = spawnSync(process.execPath, [RPMEMD, '--help'], { encoding: 'utf8' });
+    expect(help.status).to.equal(0);
+    expect(help.stdout).to.match(/--pool-dir DIR/);
+    const version = spawnSync(process.execPath, [RPMEMD, '--version'], { encoding: 'utf8' });
+    expect(version.stdout).to.match(/^rpmemd \d+\.\d+\.\d+/);
+    const bad = spawnSync(process.execPath, [RPMEMD, '--pool-dir', '/nonexistent-dir-rpmem'], { encoding: 'utf8' });
+    expect(bad.status).to.equal(2);
+    expect(bad.stderr.trim().split('\n')).to.have.length(1);
+    expect(bad.stderr).to.match(/RPMEM_E_INVALID_ARGUMENT: pool-dir .* is not a directory/);
+  });
+});

@@ -1,0 +1,132 @@
+/**
+ * Process death and shutdown of rpmemd while persists stream (DESIGN-NOTES I1–I3): every range
+ * acknowledged before a SIGKILL is in the pool file, a restarted target reports at least the last
+ * acknowledged seq, nothing unacknowledged is reported as durable, and SIGTERM drains and exits 0.
+ */
+import { expect } from 'chai';
+import * as fs from 'fs';
+import { RpmemError, ErrorCode } from '../src/common/errors';
+import { HEADER_BYTES } from '../src/common/protocol';
+import { RemotePool } from '../src/initiator/remote-pool';
+import { TestTarget } from './helpers/test-target';
+import { waitFor } from './helpers/wait';
+
+const RANGE_BYTES = 4096;
+const SLOTS = 4096;
+const POOL_BYTES = RANGE_BYTES * SLOTS;
+const MAX_RANGES = 500_000;
+
+/** The bytes range `n` carries (it goes to slot n % SLOTS): n stamped over it, so each is recognisable. */
+function stamp(n: number): Buffer {
+  const b = Buffer.alloc(RANGE_BYTES);
+  for (let at = 0; at < RANGE_BYTES; at += 8) {
+    b.writeUInt32LE(n, at);
+    b.writeUInt32LE(~n >>> 0, at + 4);
+  }
+  return b;
+}
+
+interface Outcome {
+  acked: Map<number, bigint>;
+  rejected: Map<number, RpmemError>;
+  issued: number;
+}
+
+/**
+ * Persists stamped ranges with up to `depth` in flight until one is rejected (or MAX_RANGES were
+ * issued); resolves when every issued persist has settled.
+ */
+async function stream(pool: RemotePool, depth: number): Promise<Outcome> {
+  const out: Outcome = { acked: new Map(), rejected: new Map(), issued: 0 };
+  const inflight = new Set<Promise<void>>();
+  while (out.issued < MAX_RANGES && out.rejected.size === 0) {
+    const n = out.issued++;
+    const p = pool.persist((n % SLOTS) * RANGE_BYTES, stamp(n)).then(
+      (r) => void out.acked.set(n, r.seq),
+      (e: RpmemError) => void out.rejected.set(n, e),
+    );
+    inflight.add(p);
+    void p.then(() => inflight.delete(p));
+    if (inflight.size >= depth) await Promise.race(inflight);
+  }
+  await Promise.all(inflight);
+  return out;
+}
+
+function lastAckedSeq(outcome: Outcome): bigint {
+  return [...outcome.acked.values()].reduce((a, b) => (b > a ? b : a), 0n);
+}
+
+/** Each slot holds its last acknowledged range, or a later one that was sent (unacked data may land). */
+function expectAckedInPool(bytes: Buffer, outcome: Outcome): void {
+  const lastAckedOfSlot = new Map<number, number>();
+  for (const n of outcome.acked.keys()) lastAckedOfSlot.set(n % SLOTS, Math.max(n, lastAckedOfSlot.get(n % SLOTS) ?? -1));
+  for (const [slot, n] of lastAckedOfSlot) {
+    const found = bytes.readUInt32LE(slot * RANGE_BYTES);
+    const ok = found >= n && found < outcome.issued && found % SLOTS === slot && bytes.subarray(slot * RANGE_BYTES, (slot + 1) * RANGE_BYTES).equals(stamp(found));
+    if (!ok) throw new Error(`slot ${slot}: acked range ${n} lost (found ${found})`);
+  }
+}
+
+for (const granularity of ['cache-line', 'page'] as const) {
+  describe(`rpmemd process death and shutdown (${granularity})`, function () {
+    let target: TestTarget;
+
+    beforeEach(async () => {
+      target = await TestTarget.start({ granularity });
+    });
+
+    afterEach(async () => {
+      await target.stop();
+    });
+
+    it('keeps every range acked before SIGKILL, and Open reports at least the last acked seq', async () => {
+      const pool = await RemotePool.create(target.address, 'kill', { size: POOL_BYTES });
+      const running = stream(pool, 64);
+      await waitFor(() => pool.durableSeq >= 5000n, 60_000, '5000 acks');
+      await target.kill();
+      const outcome = await running;
+      expect(outcome.acked.size).to.be.at.least(5000);
+      expect(outcome.rejected.size).to.be.at.least(1);
+      const lastAcked = lastAckedSeq(outcome);
+      // Acks are cumulative and in order: no range after a rejected one was reported durable.
+      const firstRejected = Math.min(...outcome.rejected.keys());
+      expect([...outcome.acked.keys()].every((i) => i < firstRejected)).to.equal(true);
+      for (const e of outcome.rejected.values()) expect(e).to.be.instanceOf(RpmemError);
+      // Sticky: the handle is failed, later calls reject at once.
+      const later = await pool.persist(0, Buffer.from('x')).catch((e: RpmemError) => e);
+      expect((later as RpmemError).code).to.equal(ErrorCode.FAILED);
+      await pool.close();
+
+      expectAckedInPool(fs.readFileSync(target.poolPath('kill')).subarray(HEADER_BYTES), outcome);
+      await target.restart();
+      const reopened = await RemotePool.open(target.address, 'kill');
+      expect(reopened.durableSeq >= lastAcked, `durable ${reopened.durableSeq} < acked ${lastAcked}`).to.equal(true);
+      expectAckedInPool(await reopened.read(0, POOL_BYTES), outcome);
+      await reopened.close();
+    });
+
+    it('on SIGTERM acks what it received, refuses the rest, and exits 0', async () => {
+      const pool = await RemotePool.create(target.address, 'term', { size: POOL_BYTES });
+      const running = stream(pool, 256);
+      await waitFor(() => pool.durableSeq >= 2000n, 60_000, '2000 acks');
+      target.signal('SIGTERM');
+      const ackedAtSignal = pool.durableSeq;
+      const outcome = await running;
+      const exit = await target.exited;
+      expect(exit.code, target.log.join('\n')).to.equal(0);
+      const lastAcked = lastAckedSeq(outcome);
+      expect(lastAcked >= ackedAtSignal).to.equal(true);
+      expect(outcome.rejected.size).to.be.at.least(1);
+      for (const e of outcome.rejected.values()) {
+        expect([ErrorCode.SHUTDOWN, ErrorCode.FAILED, ErrorCode.UNAVAILABLE]).to.include(e.code);
+      }
+      await pool.close();
+      expectAckedInPool(fs.readFileSync(target.poolPath('term')).subarray(HEADER_BYTES), outcome);
+      await target.restart();
+      const info = await RemotePool.stat(target.address, 'term');
+      expect(info.durableSeq >= lastAcked).to.equal(true);
+      expect(info.open).to.equal(false);
+    });
+  });
+}
