@@ -104,7 +104,7 @@ export function wrapNative(err: unknown): RpmemError {
   if (err instanceof RpmemError) return err;
   const e = err as Error & { code?: string; errno?: number };
   const code = typeof e.code === 'string' && e.code.startsWith('RPMEM_E_') ? (e.code as ErrorCode) : ErrorCode.INTERNAL;
-  return new RpmemError(code, e.message, { errno: e.errno });
+  return new RpmemError(code, e.message, { errno: e.errno === 0 ? undefined : e.errno });
 }
 
 /** Opens or creates a pool file mapping. Throws RpmemError. */

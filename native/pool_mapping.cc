@@ -1,0 +1,324 @@
+/*
+ * pool_mapping.cc -- PoolMapping: argument checking, the close protocol and teardown
+ */
+#include "pool_mapping.h"
+
+#include <cmath>
+#include <string>
+#include <utility>
+
+#include "args.h"
+#include "flush.h"
+#include "workers.h"
+
+namespace rpmem {
+
+namespace {
+
+/* ParseGranularity -- 'auto' (or absent), 'cache-line' or 'page' */
+Status ParseGranularity(const Napi::Value& value, GranularityRequest* out) {
+  if (value.IsUndefined()) return Status{};
+  std::string name = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
+  if (name == "auto") {
+    *out = GranularityRequest::kAuto;
+  } else if (name == "cache-line") {
+    *out = GranularityRequest::kCacheLine;
+  } else if (name == "page") {
+    *out = GranularityRequest::kPage;
+  } else {
+    return Fail(code::kInvalidArgument, "granularity must be 'auto', 'cache-line' or 'page'");
+  }
+  return Status{};
+}
+
+/* ParseOpenOptions -- the constructor's (path, {create, size, granularity, readOnly}) */
+Status ParseOpenOptions(const Napi::CallbackInfo& info, OpenOptions* options) {
+  if (!info[0].IsString()) return Fail(code::kInvalidArgument, "path must be a string");
+  options->path = info[0].As<Napi::String>().Utf8Value();
+  if (options->path.empty() || options->path.find('\0') != std::string::npos) {
+    return Fail(code::kInvalidArgument, "path must be a non-empty string without NUL characters");
+  }
+  if (info[1].IsUndefined()) return Status{};
+  if (!info[1].IsObject()) return Fail(code::kInvalidArgument, "options must be an object");
+  Napi::Object object = info[1].As<Napi::Object>();
+  Status status = ToFlag(object.Get("create"), "options.create", &options->create);
+  if (status.ok()) status = ToFlag(object.Get("readOnly"), "options.readOnly", &options->read_only);
+  if (status.ok()) status = ParseGranularity(object.Get("granularity"), &options->granularity);
+  if (!status.ok()) return status;
+  if (options->create && options->read_only) {
+    return Fail(code::kInvalidArgument, "options.create and options.readOnly exclude each other");
+  }
+  if (options->create && (!ToOffset(object.Get("size"), "options.size", &options->size).ok() || options->size == 0)) {
+    return Fail(code::kInvalidArgument, "options.size must be a positive integer number of bytes to create " +
+                                            options->path);
+  }
+  return Status{};
+}
+
+/* Rejected -- a promise already rejected with `status` */
+Napi::Value Rejected(Napi::Env env, const Status& status) {
+  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+  deferred.Reject(ToJsError(env, status).Value());
+  return deferred.Promise();
+}
+
+/* Resolved -- a promise already resolved with undefined */
+Napi::Value Resolved(Napi::Env env) {
+  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+  deferred.Resolve(env.Undefined());
+  return deferred.Promise();
+}
+
+}  // namespace
+
+/* Define -- the PoolMapping constructor for module exports */
+Napi::Function PoolMapping::Define(Napi::Env env) {
+  return DefineClass(env, "PoolMapping",
+                     {
+                         InstanceAccessor<&PoolMapping::GetPath>("path"),
+                         InstanceAccessor<&PoolMapping::GetSize>("size"),
+                         InstanceAccessor<&PoolMapping::GetGranularity>("granularity"),
+                         InstanceAccessor<&PoolMapping::GetIsPmem>("isPmem"),
+                         InstanceAccessor<&PoolMapping::GetFlushInstruction>("flushInstruction"),
+                         InstanceAccessor<&PoolMapping::GetReadOnly>("readOnly"),
+                         InstanceAccessor<&PoolMapping::GetFailed>("failed"),
+                         InstanceMethod<&PoolMapping::WriteBatch>("writeBatch"),
+                         InstanceMethod<&PoolMapping::Persist>("persist"),
+                         InstanceMethod<&PoolMapping::Read>("read"),
+                         InstanceMethod<&PoolMapping::View>("buffer"),
+                         InstanceMethod<&PoolMapping::Close>("close"),
+                         InstanceMethod<&PoolMapping::FailNextSync>("failNextSync"),
+                     });
+}
+
+/* PoolMapping -- new PoolMapping(path, options): opens or creates the pool file */
+PoolMapping::PoolMapping(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PoolMapping>(info) {
+  Napi::Env env = info.Env();
+  OpenOptions options;
+  ThrowIfFailed(env, ParseOpenOptions(info, &options));
+  ThrowIfFailed(env, PoolFile::Open(options, &file_));
+  info_ = file_->info();
+  /* a worker_thread that exits without close() must still unlock, or the pool stays BUSY until the process exits */
+  if (napi_add_env_cleanup_hook(env, OnEnvironmentCleanup, this) != napi_ok) {
+    ThrowIfFailed(env, Fail(code::kInternal, "cannot register the cleanup hook for " + info_.path));
+  }
+  cleanup_hook_added_ = true;
+}
+
+/* ~PoolMapping -- GC of an unclosed mapping releases the file */
+PoolMapping::~PoolMapping() {
+  /*
+   * Workers pin this object, so GC cannot get here while one is in flight. At environment
+   * teardown OnEnvironmentCleanup has already released the file (and is no longer registered);
+   * a worker still on the threadpool then holds its own PoolFile share, so the file goes when
+   * that worker lets go.
+   */
+  if (cleanup_hook_added_) napi_remove_env_cleanup_hook(Env(), OnEnvironmentCleanup, this);
+}
+
+/* OnEnvironmentCleanup -- the environment is going away: release the file without touching JS */
+void PoolMapping::OnEnvironmentCleanup(void* self) {
+  PoolMapping* mapping = static_cast<PoolMapping*>(self);
+  mapping->cleanup_hook_added_ = false;
+  mapping->close_requested_ = true;
+  mapping->failed_when_closed_ = mapping->file_->failed();
+  mapping->file_.reset();
+}
+
+/* CheckOpen -- CLOSED once close() was called, even while it waits for workers */
+Status PoolMapping::CheckOpen() const {
+  if (file_ && !close_requested_) return Status{};
+  return Fail(code::kClosed, "pool file " + info_.path + " is closed");
+}
+
+/* ReleaseFile -- drops this object's hold on the file; it is closed once no worker holds it either */
+void PoolMapping::ReleaseFile() {
+  failed_when_closed_ = file_->failed();
+  file_.reset();
+  view_.Reset();
+  if (cleanup_hook_added_) {
+    napi_remove_env_cleanup_hook(Env(), OnEnvironmentCleanup, this);
+    cleanup_hook_added_ = false;
+  }
+}
+
+/* Start -- queues a worker and counts it, so close() can wait for it */
+Napi::Value PoolMapping::Start(MappingWorker* worker) {
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  /* counted only once queued (it cannot complete before we return), so a failed Queue never blocks close() */
+  ++workers_in_flight_;
+  return promise;
+}
+
+/* WorkerFinished -- a worker settled its promise; finishes a close() that waited for it */
+void PoolMapping::WorkerFinished() {
+  --workers_in_flight_;
+  if (workers_in_flight_ > 0 || !close_requested_ || !file_) return;
+  ReleaseFile();
+  std::vector<Napi::Promise::Deferred> waiters = std::move(close_waiters_);
+  close_waiters_.clear();
+  for (Napi::Promise::Deferred& waiter : waiters) waiter.Resolve(Env().Undefined());
+}
+
+/* GetPath -- the pool file's path as given */
+Napi::Value PoolMapping::GetPath(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), info_.path);
+}
+
+/* GetSize -- the file size in bytes */
+Napi::Value PoolMapping::GetSize(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(info_.size));
+}
+
+/* GetGranularity -- 'cache-line' or 'page', as resolved at open */
+Napi::Value PoolMapping::GetGranularity(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), info_.granularity == Granularity::kCacheLine ? "cache-line" : "page");
+}
+
+/* GetIsPmem -- whether MAP_SYNC succeeded */
+Napi::Value PoolMapping::GetIsPmem(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), info_.is_pmem);
+}
+
+/* GetFlushInstruction -- the CPU's flush instruction, used on cache-line granularity */
+Napi::Value PoolMapping::GetFlushInstruction(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), FlushInstructionName(SelectedFlushInstruction()));
+}
+
+/* GetReadOnly -- whether the pool was opened read-only */
+Napi::Value PoolMapping::GetReadOnly(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), info_.read_only);
+}
+
+/* GetFailed -- whether a flush/sync failed (sticky) */
+Napi::Value PoolMapping::GetFailed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), file_ ? file_->failed() : failed_when_closed_);
+}
+
+/* PlanWriteBatch -- checks writeBatch's arguments and bounds on the JS thread, before queuing */
+Status PoolMapping::PlanWriteBatch(const Napi::CallbackInfo& info, WritePlan* plan,
+                                   std::vector<Napi::Reference<Napi::Buffer<uint8_t>>>* buffers) const {
+  if (!info[0].IsArray() || !info[1].IsArray()) {
+    return Fail(code::kInvalidArgument, "offsets and datas must be arrays");
+  }
+  Napi::Array offsets = info[0].As<Napi::Array>();
+  Napi::Array datas = info[1].As<Napi::Array>();
+  if (offsets.Length() != datas.Length()) {
+    return Fail(code::kInvalidArgument, "offsets and datas differ in length (" + std::to_string(offsets.Length()) +
+                                            " and " + std::to_string(datas.Length()) + ")");
+  }
+  plan->ranges.reserve(offsets.Length());
+  buffers->reserve(offsets.Length() + 1);
+  for (uint32_t i = 0; i < offsets.Length(); ++i) {
+    std::string index = "[" + std::to_string(i) + "]";
+    uint64_t offset;
+    Napi::Buffer<uint8_t> data;
+    Status status = ToOffset(offsets.Get(i), ("offsets" + index).c_str(), &offset);
+    if (status.ok()) status = ToBuffer(datas.Get(i), ("datas" + index).c_str(), &data);
+    if (status.ok()) status = file_->CheckRange(offset, data.Length());
+    if (!status.ok()) return status;
+    plan->ranges.push_back(WriteRange{offset, data.Data(), data.Length()});
+    buffers->push_back(Napi::Persistent(data));
+  }
+  if (!info[3].IsNull() && !info[3].IsUndefined()) {
+    uint64_t offset;
+    Napi::Buffer<uint8_t> data;
+    Status status = ToOffset(info[2], "trailerOffset", &offset);
+    if (status.ok()) status = ToBuffer(info[3], "trailerData", &data);
+    if (status.ok()) status = file_->CheckRange(offset, data.Length());
+    if (!status.ok()) return status;
+    plan->has_trailer = true;
+    plan->trailer = WriteRange{offset, data.Data(), data.Length()};
+    buffers->push_back(Napi::Persistent(data));
+  }
+  return ToFlag(info[4], "deep", &plan->deep);
+}
+
+/* WriteBatch -- writeBatch(offsets, datas, trailerOffset, trailerData, deep): Promise<void> */
+Napi::Value PoolMapping::WriteBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  WritePlan plan;
+  std::vector<Napi::Reference<Napi::Buffer<uint8_t>>> buffers;
+  Status status = CheckOpen();
+  if (status.ok()) status = file_->CheckWritable();
+  if (status.ok()) status = PlanWriteBatch(info, &plan, &buffers);
+  if (!status.ok()) return Rejected(env, status);
+  return Start(new WriteBatchWorker(env, this, file_, std::move(plan), std::move(buffers)));
+}
+
+/* Persist -- persist(offset, length, deep): Promise<void> */
+Napi::Value PoolMapping::Persist(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t offset = 0, length = 0;
+  bool deep = false;
+  Status status = CheckOpen();
+  if (status.ok()) status = file_->CheckWritable();
+  if (status.ok()) status = ToOffset(info[0], "offset", &offset);
+  if (status.ok()) status = ToOffset(info[1], "length", &length);
+  if (status.ok() && length == 0) status = Fail(code::kInvalidArgument, "length must be positive");
+  if (status.ok()) status = file_->CheckRange(offset, length);
+  if (status.ok()) status = ToFlag(info[2], "deep", &deep);
+  if (!status.ok()) return Rejected(env, status);
+  return Start(new PersistWorker(env, this, file_, offset, length, deep));
+}
+
+/* Read -- read(offset, length): a copy of the range */
+Napi::Value PoolMapping::Read(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t offset = 0, length = 0;
+  Status status = CheckOpen();
+  if (status.ok()) status = ToOffset(info[0], "offset", &offset);
+  if (status.ok()) status = ToOffset(info[1], "length", &length);
+  if (status.ok()) status = file_->CheckRange(offset, length);
+  ThrowIfFailed(env, status);
+  return Napi::Buffer<uint8_t>::Copy(env, file_->base() + offset, length);
+}
+
+/* View -- buffer(): a zero-copy Buffer over the whole mapping, safe to touch after close */
+Napi::Value PoolMapping::View(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ThrowIfFailed(env, CheckOpen());
+  if (info_.read_only) {
+    /* JS cannot make a Buffer read-only, and a store into PROT_READ memory would kill the process */
+    ThrowIfFailed(env, Fail(code::kInvalidArgument,
+                            "buffer() needs a writable mapping; pool file " + info_.path + " is read-only (use read())"));
+  }
+  if (view_.IsEmpty()) {
+    /* the view owns a share of the region, so its memory stays reserved until the view is collected */
+    auto owner = std::make_unique<std::shared_ptr<MappedRegion>>(file_->region());
+    Napi::Buffer<uint8_t> view = Napi::Buffer<uint8_t>::New(
+        env, file_->base(), info_.size,
+        [](Napi::Env, uint8_t*, std::shared_ptr<MappedRegion>* region) { delete region; }, owner.get());
+    owner.release();
+    view_ = Napi::Persistent(view);
+  }
+  return view_.Value();
+}
+
+/* Close -- close(): waits for in-flight workers, then releases the file; idempotent */
+Napi::Value PoolMapping::Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!file_) return Resolved(env);
+  close_requested_ = true;
+  if (workers_in_flight_ == 0) {
+    ReleaseFile();
+    return Resolved(env);
+  }
+  Napi::Promise::Deferred waiter = Napi::Promise::Deferred::New(env);
+  close_waiters_.push_back(waiter);
+  return waiter.Promise();
+}
+
+/* FailNextSync -- failNextSync(errno): test seam for the next flush/sync step */
+void PoolMapping::FailNextSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ThrowIfFailed(env, CheckOpen());
+  double err = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
+  if (!(err >= 1 && err <= 4095 && std::trunc(err) == err)) {
+    ThrowIfFailed(env, Fail(code::kInvalidArgument, "errno must be an integer from 1 to 4095"));
+  }
+  file_->InjectSyncFailure(static_cast<int>(err));
+}
+
+}  // namespace rpmem

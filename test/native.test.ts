@@ -1,0 +1,536 @@
+/**
+ * The native writer (native/, loaded through src/common/native.ts) against real files: forced
+ * cache-line granularity on tmpfs (/dev/shm, emulated pmem) and page granularity on os.tmpdir().
+ * Teardown paths (GC, worker_threads, other processes) run in real child processes and workers.
+ */
+import { expect } from 'chai';
+import { spawn, spawnSync } from 'child_process';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Worker } from 'worker_threads';
+import { ErrorCode, RpmemError } from '../src/common/errors';
+import { Granularity, NativePoolMapping, cpuFeatures, crc32c, openMapping, wrapNative } from '../src/common/native';
+import { SHM_BASE, TmpDirs } from './helpers/tmp-dirs';
+
+/** The compiled loader, for child processes and workers (they cannot load TypeScript). */
+const NATIVE_JS = require.resolve('../src/common/native');
+
+const EIO = os.constants.errno.EIO;
+const POOL_BYTES = 1 << 20;
+
+/** The error `fn` throws, as an RpmemError. */
+function thrown(fn: () => unknown): RpmemError {
+  try {
+    fn();
+  } catch (err) {
+    return wrapNative(err);
+  }
+  throw new Error('expected a throw');
+}
+
+/** The error `promise` rejects with, as an RpmemError. */
+async function rejection(promise: Promise<unknown>): Promise<RpmemError> {
+  try {
+    await promise;
+  } catch (err) {
+    return wrapNative(err);
+  }
+  throw new Error('expected a rejection');
+}
+
+/** A small seeded PRNG (mulberry32), so a failing layout can be reproduced. */
+function prng(seed: number): (below: number) => number {
+  let state = seed >>> 0;
+  return (below) => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * below;
+  };
+}
+
+/** CRC32C one byte at a time from the polynomial: the reference the native code must match. */
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let byte = 0; byte < 256; byte++) {
+    let crc = byte;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1;
+    table[byte] = crc >>> 0;
+  }
+  return table;
+})();
+
+function referenceCrc32c(data: Buffer, initial = 0): number {
+  let crc = ~initial >>> 0;
+  for (const byte of data) crc = CRC_TABLE[(crc ^ byte) & 0xff] ^ (crc >>> 8);
+  return ~crc >>> 0;
+}
+
+/** Runs a Node script in a child process; `args` become process.argv[1..]. */
+function runNode(script: string, args: string[], nodeArgs: string[] = []): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [...nodeArgs, '-e', script, ...args], { encoding: 'utf8', timeout: 30_000 });
+  return { status: result.status, stdout: result.stdout.trim(), stderr: result.stderr };
+}
+
+/** Opens `file` in another process and reports 'OPENED' or the error code. */
+function openInChild(file: string): string {
+  const script = `
+    const { openMapping } = require(process.argv[1]);
+    try {
+      openMapping(process.argv[2], {}).close().then(() => console.log('OPENED'));
+    } catch (err) {
+      console.log(err.code);
+    }`;
+  const { status, stdout, stderr } = runNode(script, [NATIVE_JS, file]);
+  expect(status, stderr).to.equal(0);
+  return stdout;
+}
+
+describe('native writer', function () {
+  const dirs = new TmpDirs();
+  after(() => dirs.removeAll());
+
+  describe('crc32c', () => {
+    it('matches the standard check values', () => {
+      expect(crc32c(Buffer.from('123456789'))).to.equal(0xe3069283);
+      expect(crc32c(Buffer.alloc(32, 0x00))).to.equal(0x8a9136aa);
+      expect(crc32c(Buffer.alloc(32, 0xff))).to.equal(0x62a8ab43);
+      expect(crc32c(Buffer.from(Array.from({ length: 32 }, (_, i) => i)))).to.equal(0x46dd794e);
+      expect(crc32c(Buffer.alloc(0))).to.equal(0);
+      expect(crc32c(Buffer.alloc(0), 0x12345678)).to.equal(0x12345678);
+    });
+
+    it('continues from an initial CRC: crc32c(b, crc32c(a)) equals crc32c(a + b)', () => {
+      const data = crypto.randomBytes(10_000);
+      const whole = crc32c(data);
+      const random = prng(7);
+      for (let i = 0; i < 100; i++) {
+        const split = Math.floor(random(data.length + 1));
+        expect(crc32c(data.subarray(split), crc32c(data.subarray(0, split)))).to.equal(whole);
+      }
+    });
+
+    it('agrees with a JS table implementation on 1 MiB of random data, at every alignment', () => {
+      const data = crypto.randomBytes(1 << 20);
+      expect(crc32c(data)).to.equal(referenceCrc32c(data));
+      for (let start = 0; start < 16; start++) {
+        const part = data.subarray(start, start + 1000 + start);
+        expect(crc32c(part, 0xdeadbeef)).to.equal(referenceCrc32c(part, 0xdeadbeef));
+      }
+    });
+
+    it('rejects a non-Buffer and a bad initial value', () => {
+      expect(thrown(() => crc32c('abc' as unknown as Buffer)).code).to.equal(ErrorCode.INVALID_ARGUMENT);
+      expect(thrown(() => crc32c(Buffer.alloc(1), -1)).code).to.equal(ErrorCode.INVALID_ARGUMENT);
+      expect(thrown(() => crc32c(Buffer.alloc(1), 2 ** 32)).code).to.equal(ErrorCode.INVALID_ARGUMENT);
+    });
+  });
+
+  describe('cpuFeatures', () => {
+    it('reports booleans, and cache-line mappings flush with the best instruction offered', () => {
+      const features = cpuFeatures();
+      for (const key of ['clwb', 'clflushopt', 'sse42'] as const) expect(features[key]).to.be.a('boolean');
+      const file = path.join(dirs.make('cpu', SHM_BASE), 'pool');
+      const mapping = openMapping(file, { create: true, size: 4096, granularity: 'cache-line' });
+      const expected = features.clwb ? 'clwb' : features.clflushopt ? 'clflushopt' : 'clflush';
+      expect(mapping.flushInstruction).to.equal(expected);
+      return mapping.close();
+    });
+  });
+
+  const layouts: { granularity: Granularity; base: string }[] = [
+    { granularity: 'cache-line', base: SHM_BASE },
+    { granularity: 'page', base: os.tmpdir() },
+  ];
+
+  for (const { granularity, base } of layouts) {
+    describe(`${granularity} granularity (${base})`, () => {
+      let dir: string;
+      let file: string;
+      let mapping: NativePoolMapping;
+      let poolCount = 0;
+
+      before(() => {
+        dir = dirs.make(granularity, base);
+      });
+
+      beforeEach(() => {
+        file = path.join(dir, `pool-${poolCount++}`);
+        mapping = openMapping(file, { create: true, size: POOL_BYTES, granularity });
+      });
+
+      afterEach(() => mapping.close());
+
+      it('reports its attributes', () => {
+        expect(mapping.path).to.equal(file);
+        expect(mapping.size).to.equal(POOL_BYTES);
+        expect(mapping.granularity).to.equal(granularity);
+        expect(mapping.isPmem).to.be.a('boolean');
+        expect(mapping.readOnly).to.equal(false);
+        expect(mapping.failed).to.equal(false);
+        expect(fs.statSync(file).size).to.equal(POOL_BYTES);
+        expect(fs.statSync(file).mode & 0o777).to.equal(0o600);
+      });
+
+      it("resolves 'auto' by whether MAP_SYNC succeeded", async () => {
+        await mapping.close();
+        mapping = openMapping(file, { granularity: 'auto' });
+        expect(mapping.granularity).to.equal(mapping.isPmem ? 'cache-line' : 'page');
+      });
+
+      for (const deep of [false, true]) {
+        it(`round-trips a batch of random ranges and a trailer (deep ${deep})`, async () => {
+          const random = prng(deep ? 2 : 1);
+          const expected = Buffer.alloc(POOL_BYTES);
+          const offsets: number[] = [];
+          const datas: Buffer[] = [];
+          for (let i = 0; i < 300; i++) {
+            const length = 1 + Math.floor(random(i % 10 === 0 ? 20_000 : 300));
+            const offset = Math.floor(random(POOL_BYTES - length + 1));
+            const data = crypto.randomBytes(length);
+            offsets.push(offset);
+            datas.push(data);
+            data.copy(expected, offset); // ranges may overlap: later ones win, as on the target
+          }
+          offsets.push(POOL_BYTES - 7); // the very last byte of the file
+          datas.push(Buffer.from('the-end'));
+          Buffer.from('the-end').copy(expected, POOL_BYTES - 7);
+          const trailer = crypto.randomBytes(128);
+          trailer.copy(expected, 4096);
+
+          await mapping.writeBatch(offsets, datas, 4096, trailer, deep);
+
+          expect(mapping.read(0, POOL_BYTES).equals(expected)).to.equal(true);
+          expect(fs.readFileSync(file).equals(expected)).to.equal(true);
+          expect(mapping.buffer().equals(expected)).to.equal(true);
+          expect(mapping.read(4096, 128).equals(trailer)).to.equal(true);
+        });
+      }
+
+      it('writes a trailer alone, and accepts an empty batch', async () => {
+        await mapping.writeBatch([], [], 100, Buffer.from('trailer-only'), false);
+        await mapping.writeBatch([], [], 0, null, false);
+        expect(fs.readFileSync(file).subarray(100, 112).toString()).to.equal('trailer-only');
+      });
+
+      for (const deep of [false, true]) {
+        it(`persists what was stored through buffer() (deep ${deep})`, async () => {
+          const view = mapping.buffer();
+          expect(view.length).to.equal(POOL_BYTES);
+          const data = crypto.randomBytes(10_000);
+          data.copy(view, 70_001);
+          await mapping.persist(70_001, data.length, deep);
+          expect(fs.readFileSync(file).subarray(70_001, 80_001).equals(data)).to.equal(true);
+          expect(mapping.read(70_001, data.length).equals(data)).to.equal(true);
+        });
+      }
+
+      it('refuses ranges outside the file with OUT_OF_RANGE', async () => {
+        const one = Buffer.from('x');
+        for (const [offset, length] of [
+          [POOL_BYTES, 1],
+          [POOL_BYTES - 1, 2],
+          [1, POOL_BYTES],
+          [Number.MAX_SAFE_INTEGER, 1],
+          [1, Number.MAX_SAFE_INTEGER],
+          [-1, 1],
+          [0, -1],
+          [2 ** 64, 1],
+        ]) {
+          expect(thrown(() => mapping.read(offset, length)).code, `read ${offset} ${length}`).to.equal(ErrorCode.OUT_OF_RANGE);
+          expect((await rejection(mapping.persist(offset, length, false))).code).to.equal(ErrorCode.OUT_OF_RANGE);
+        }
+        for (const offset of [POOL_BYTES, -1, Number.MAX_SAFE_INTEGER]) {
+          expect((await rejection(mapping.writeBatch([0, offset], [one, one], 0, null, false))).code).to.equal(
+            ErrorCode.OUT_OF_RANGE,
+          );
+          expect((await rejection(mapping.writeBatch([0], [one], offset, one, false))).code).to.equal(ErrorCode.OUT_OF_RANGE);
+        }
+        const outside = await rejection(mapping.writeBatch([POOL_BYTES - 1], [Buffer.alloc(2)], 0, null, false));
+        expect(outside.message).to.include(file).and.include(String(POOL_BYTES - 1));
+        expect(mapping.read(POOL_BYTES, 0).length).to.equal(0);
+        expect(mapping.read(0, POOL_BYTES).length).to.equal(POOL_BYTES);
+        expect(mapping.failed).to.equal(false);
+      });
+
+      it('refuses malformed arguments with INVALID_ARGUMENT', async () => {
+        const one = Buffer.from('x');
+        const invalid = [
+          mapping.writeBatch([0], [Buffer.alloc(0)], 0, null, false),
+          mapping.writeBatch([0, 1], [one], 0, null, false),
+          mapping.writeBatch([1.5], [one], 0, null, false),
+          mapping.writeBatch([0], ['x' as unknown as Buffer], 0, null, false),
+          mapping.writeBatch([0], [one], 0, Buffer.alloc(0), false),
+          mapping.persist(0, 0, false),
+          mapping.persist(Number.NaN, 1, false),
+        ];
+        for (const promise of invalid) expect((await rejection(promise)).code).to.equal(ErrorCode.INVALID_ARGUMENT);
+        expect(thrown(() => mapping.read('0' as unknown as number, 1)).code).to.equal(ErrorCode.INVALID_ARGUMENT);
+        expect(thrown(() => mapping.failNextSync(0)).code).to.equal(ErrorCode.INVALID_ARGUMENT);
+      });
+
+      it('fails the call and then the mapping when a sync fails (failNextSync)', async () => {
+        const before = crypto.randomBytes(5000);
+        await mapping.writeBatch([10_000], [before], 0, null, false);
+
+        mapping.failNextSync(EIO);
+        const failure = await rejection(mapping.writeBatch([200_000], [Buffer.from('lost?')], 300_000, Buffer.from('hdr'), false));
+        expect(failure.code).to.equal(ErrorCode.IO);
+        expect(failure.errno).to.equal(EIO);
+        expect(failure.message).to.include(file);
+        expect(mapping.failed).to.equal(true);
+
+        const later = await rejection(mapping.writeBatch([0], [Buffer.from('x')], 0, null, false));
+        expect(later.code).to.equal(ErrorCode.FAILED);
+        expect((await rejection(mapping.persist(0, 1, false))).code).to.equal(ErrorCode.FAILED);
+        if (granularity === 'cache-line') {
+          // The data fence failed, so the trailer was never stored (I2). On page granularity it was
+          // pwritten before the one fdatasync that failed: in the page cache, but never acked.
+          expect(fs.readFileSync(file).subarray(300_000, 300_003).equals(Buffer.alloc(3))).to.equal(true);
+        }
+        expect(fs.readFileSync(file).subarray(10_000, 15_000).equals(before)).to.equal(true);
+        expect(mapping.read(10_000, 5000).equals(before)).to.equal(true);
+        await mapping.close();
+        expect(mapping.failed).to.equal(true);
+      });
+
+      it('fails persist() on an injected sync failure too', async () => {
+        mapping.failNextSync(EIO);
+        const failure = await rejection(mapping.persist(4096, 64, false));
+        expect(failure.code).to.equal(ErrorCode.IO);
+        expect(failure.errno).to.equal(EIO);
+        expect((await rejection(mapping.persist(4096, 64, false))).code).to.equal(ErrorCode.FAILED);
+      });
+
+      it('close() waits for a large in-flight batch, then later calls reject CLOSED', async () => {
+        await mapping.close();
+        const bigFile = path.join(dir, `big-${poolCount++}`);
+        const bigBytes = 64 << 20;
+        mapping = openMapping(bigFile, { create: true, size: bigBytes, granularity });
+        const data = crypto.randomBytes(bigBytes - 4096);
+        const trailer = Buffer.from('trailer after the big batch');
+        const events: string[] = [];
+
+        const small = Buffer.from('a second batch in flight');
+        mapping.buffer().write('stored through the view', 1024);
+
+        const work = [
+          mapping.writeBatch([4096], [data], 0, trailer, false).then(() => events.push('batch')),
+          mapping.writeBatch([2048], [small], 0, null, false).then(() => events.push('small batch')),
+          mapping.persist(1024, 64, false).then(() => events.push('persist')),
+        ];
+        const closing = mapping.close().then(() => events.push('close'));
+        const closingAgain = mapping.close().then(() => events.push('close again'));
+        const refused = await rejection(mapping.writeBatch([0], [Buffer.from('x')], 0, null, false));
+        expect(refused.code).to.equal(ErrorCode.CLOSED);
+        await Promise.all([...work, closing, closingAgain]);
+
+        // Workers finish in any order, but close() resolves only after all of them.
+        expect(events.slice(0, 3)).to.have.members(['batch', 'small batch', 'persist']);
+        expect(events.slice(3)).to.deep.equal(['close', 'close again']);
+        const onDisk = fs.readFileSync(bigFile);
+        expect(onDisk.subarray(4096).equals(data)).to.equal(true);
+        expect(onDisk.subarray(0, trailer.length).equals(trailer)).to.equal(true);
+        expect(onDisk.subarray(2048, 2048 + small.length).equals(small)).to.equal(true);
+        expect(onDisk.subarray(1024, 1047).toString()).to.equal('stored through the view');
+        expect((await rejection(mapping.writeBatch([0], [Buffer.from('x')], 0, null, false))).code).to.equal(ErrorCode.CLOSED);
+        expect((await rejection(mapping.persist(0, 1, false))).code).to.equal(ErrorCode.CLOSED);
+        expect(thrown(() => mapping.read(0, 1)).code).to.equal(ErrorCode.CLOSED);
+        expect(thrown(() => mapping.buffer()).code).to.equal(ErrorCode.CLOSED);
+        expect(thrown(() => mapping.failNextSync(EIO)).code).to.equal(ErrorCode.CLOSED);
+        await mapping.close();
+        expect(mapping.path).to.equal(bigFile);
+        expect(mapping.size).to.equal(bigBytes);
+        // The lock went with the close.
+        mapping = openMapping(bigFile, { granularity });
+      });
+
+      it('keeps a buffer() view safe after close, detached from the file', async () => {
+        const view = mapping.buffer();
+        view.write('written before close', 0);
+        await mapping.persist(0, 64, false);
+        await mapping.close();
+        const onDisk = fs.readFileSync(file);
+
+        view.fill(0xab, 0, 8192);
+        view[POOL_BYTES - 1] = 1;
+        expect(view[0]).to.equal(0xab);
+        expect(view.length).to.equal(POOL_BYTES);
+
+        expect(fs.readFileSync(file).equals(onDisk)).to.equal(true);
+        expect(onDisk.subarray(0, 20).toString()).to.equal('written before close');
+        mapping = openMapping(file, { granularity });
+        expect(mapping.read(0, 20).toString()).to.equal('written before close');
+      });
+    });
+  }
+
+  describe('opening and creating', () => {
+    let dir: string;
+    before(() => {
+      dir = dirs.make('open');
+    });
+
+    it('refuses to create over an existing file (EXISTS) and to open a missing one (NO_POOL)', async () => {
+      const file = path.join(dir, 'exists');
+      const mapping = openMapping(file, { create: true, size: 4096 });
+      await mapping.close();
+      const exists = thrown(() => openMapping(file, { create: true, size: 4096 }));
+      expect(exists).to.be.instanceOf(RpmemError);
+      expect(exists.code).to.equal(ErrorCode.EXISTS);
+      expect(exists.errno).to.equal(os.constants.errno.EEXIST);
+      expect(exists.message).to.include(file);
+      const missing = thrown(() => openMapping(path.join(dir, 'missing'), {}));
+      expect(missing.code).to.equal(ErrorCode.NO_POOL);
+      expect(missing.errno).to.equal(os.constants.errno.ENOENT);
+    });
+
+    it('refuses bad options with INVALID_ARGUMENT and leaves no file behind', () => {
+      const file = path.join(dir, 'bad-options');
+      for (const options of [
+        { create: true, size: 0 },
+        { create: true },
+        { create: true, size: -4096 },
+        { create: true, size: 4096, readOnly: true },
+        { create: true, size: 4096, granularity: 'byte' as never },
+      ]) {
+        expect(thrown(() => openMapping(file, options)).code, JSON.stringify(options)).to.equal(ErrorCode.INVALID_ARGUMENT);
+      }
+      expect(fs.existsSync(file)).to.equal(false);
+      fs.writeFileSync(file, '');
+      expect(thrown(() => openMapping(file, {})).code).to.equal(ErrorCode.INVALID_ARGUMENT);
+    });
+
+    it('reports LIMIT when the file cannot be allocated, and removes the partial file', () => {
+      const file = path.join(dir, 'huge');
+      const error = thrown(() => openMapping(file, { create: true, size: 2 ** 50 }));
+      expect(error.code).to.equal(ErrorCode.LIMIT);
+      expect([os.constants.errno.EFBIG, os.constants.errno.ENOSPC]).to.include(error.errno);
+      expect(fs.existsSync(file)).to.equal(false);
+    });
+  });
+
+  describe('locking', () => {
+    let dir: string;
+    before(() => {
+      dir = dirs.make('lock');
+    });
+
+    it('is exclusive within the process and across processes, until close', async () => {
+      const file = path.join(dir, 'exclusive');
+      const mapping = openMapping(file, { create: true, size: 4096 });
+      const busy = thrown(() => openMapping(file, {}));
+      expect(busy.code).to.equal(ErrorCode.BUSY);
+      expect(busy.message).to.include(file).and.include('locked by another process');
+      expect(thrown(() => openMapping(file, { readOnly: true })).code).to.equal(ErrorCode.BUSY);
+      expect(openInChild(file)).to.equal(ErrorCode.BUSY);
+      await mapping.close();
+      expect(openInChild(file)).to.equal('OPENED');
+      await openMapping(file, {}).close();
+    });
+
+    it('shares a read-only mapping between readers, refuses writes through it and a writer beside it', async () => {
+      const file = path.join(dir, 'read-only');
+      const writer = openMapping(file, { create: true, size: 8192 });
+      await writer.writeBatch([100], [Buffer.from('readable')], 0, null, false);
+      await writer.close();
+
+      const reader = openMapping(file, { readOnly: true });
+      const second = openMapping(file, { readOnly: true });
+      expect(reader.readOnly).to.equal(true);
+      expect(reader.read(100, 8).toString()).to.equal('readable');
+      expect(thrown(() => openMapping(file, {})).code).to.equal(ErrorCode.BUSY);
+      expect(openInChild(file)).to.equal(ErrorCode.BUSY);
+
+      const write = await rejection(reader.writeBatch([0], [Buffer.from('x')], 0, null, false));
+      expect(write.code).to.equal(ErrorCode.INVALID_ARGUMENT);
+      expect(write.message).to.include('read-only');
+      expect((await rejection(reader.persist(0, 1, false))).message).to.include('read-only');
+      expect(thrown(() => reader.buffer()).message).to.include('read-only');
+      expect(fs.readFileSync(file)[0]).to.equal(0);
+      await Promise.all([reader.close(), second.close()]);
+      await openMapping(file, {}).close();
+    });
+  });
+
+  describe('teardown without close()', () => {
+    let dir: string;
+    before(() => {
+      dir = dirs.make('teardown');
+    });
+
+    it('GC of an unclosed mapping releases the lock and detaches its views (node --expose-gc child)', async () => {
+      const file = path.join(dir, 'gc');
+      await openMapping(file, { create: true, size: 8192 }).close();
+      const script = `
+        const { openMapping } = require(process.argv[1]);
+        const file = process.argv[2];
+        async function main() {
+          let mapping = openMapping(file, {});
+          await mapping.writeBatch([0], [Buffer.from('kept')], 0, null, false);
+          const view = mapping.buffer();
+          mapping = null;
+          let released = false;
+          for (let attempt = 0; attempt < 50 && !released; attempt++) {
+            global.gc();
+            await new Promise((resolve) => setImmediate(resolve));
+            try {
+              await openMapping(file, {}).close();
+              released = true;
+            } catch (err) {
+              if (err.code !== 'RPMEM_E_BUSY') throw err;
+            }
+          }
+          view.write('gone', 0); // the view outlived its mapping: no crash, and not the file
+          process.send({ released, viewReads: view.toString('utf8', 0, 4) });
+        }
+        process.once('message', () => process.exit(0));
+        main().catch((err) => { console.error(err); process.exit(1); });`;
+      const child = spawn(process.execPath, ['--expose-gc', '-e', script, NATIVE_JS, file], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      const report = await new Promise<{ released: boolean; viewReads: string }>((resolve, reject) => {
+        child.once('message', (message) => resolve(message as { released: boolean; viewReads: string }));
+        child.once('exit', (code) => reject(new Error(`child exited early with ${code}`)));
+      });
+      expect(report).to.deep.equal({ released: true, viewReads: 'gone' });
+      // The child is still alive here: its lock must be gone already, not merely by its exit.
+      const mapping = openMapping(file, {});
+      expect(mapping.read(0, 4).toString()).to.equal('kept');
+      await mapping.close();
+      child.send('done');
+      expect(await exited).to.equal(0);
+    });
+
+    for (const ending of ['process.exit()', 'terminate()', 'an empty event loop']) {
+      it(`releases the lock when a worker thread ends by ${ending} with a batch in flight`, async () => {
+        const file = path.join(dir, `worker-${ending.replace(/\W/g, '')}`);
+        await openMapping(file, { create: true, size: 8 << 20 }).close();
+        const code = `
+          const { parentPort, workerData } = require('worker_threads');
+          const { openMapping } = require(workerData.nativeJs);
+          const mapping = openMapping(workerData.file, {});
+          mapping.writeBatch([0], [Buffer.alloc(8 << 20, 7)], 0, null, false);
+          mapping.buffer();
+          parentPort.postMessage('opened');
+          if (workerData.ending === 'process.exit()') process.exit(0);
+          if (workerData.ending === 'terminate()') setInterval(() => {}, 1000);`;
+        const worker = new Worker(code, { eval: true, workerData: { nativeJs: NATIVE_JS, file, ending } });
+        const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
+        await new Promise<void>((resolve, reject) => {
+          worker.once('message', () => resolve());
+          worker.once('error', reject);
+        });
+        if (ending === 'terminate()') await worker.terminate();
+        await exited;
+        const mapping = openMapping(file, {});
+        expect(mapping.size).to.equal(8 << 20);
+        await mapping.close();
+      });
+    }
+  });
+});
