@@ -4,10 +4,27 @@
  * - {@link Pool}: a local pool file, mapped; store into `buffer`, then `persist(offset, length)`.
  * - {@link RemotePool}: a pool on an `rpmemd` target; `persist(offset, data)` resolves once the
  *   target made the range durable.
+ * - {@link ReplicatedPool}: a local pool replicated to several targets under a write policy, with
+ *   degraded mode, incremental resync and {@link promote} after the primary is lost.
  */
 export { Pool } from './initiator/pool';
 export { RemotePool } from './initiator/remote-pool';
-export type { PoolInfo } from './initiator/remote-pool';
+export type { PoolInfo, PersistOptions } from './initiator/remote-pool';
+export { ReplicatedPool } from './initiator/replicated-pool';
+export type {
+  ReplicatedPoolOptions,
+  ReplicatedPoolEvents,
+  ReplicatedPersistResult,
+  ReplicaAck,
+  ReplicaStatus,
+  ReplicaVerify,
+  WritePolicy,
+} from './initiator/replicated-pool';
+export type { ReplicaState, ResyncProgress, ResyncDone } from './initiator/replica';
+export type { DifferingRange } from './initiator/block-compare';
+export { promote } from './initiator/promote';
+export type { PromoteOptions } from './initiator/promote';
+export type { BackoffOptions } from './initiator/backoff';
 export type { PersistResult } from './initiator/persist-stream';
 export type {
   ConnectOptions,
@@ -17,6 +34,7 @@ export type {
   RemotePoolOpenOptions,
 } from './initiator/options';
 export type { PoolAttr } from './common/pool-attr';
+export type { SyncState } from './common/pool-header';
 export type { Granularity, GranularityRequest } from './common/native';
 export { RpmemError, ErrorCode } from './common/errors';
 export { crc32c } from './common/native';

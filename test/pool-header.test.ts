@@ -18,6 +18,8 @@ function header(generation: bigint, durableSeq: bigint): PoolHeader {
     poolUuid: crypto.randomBytes(16),
     durableSeq,
     epoch: 7n,
+    lsn: generation * 10n,
+    syncState: generation % 3n === 0n ? 'syncing' : 'clean',
     attr: normalizeAttr({ signature: Buffer.from('SIGNATUR'), major: 2, userFlags: Buffer.alloc(16, 0x5a) }),
   };
 }
@@ -44,6 +46,9 @@ describe('pool header', () => {
     expect(back.generation).to.equal(5n);
     expect(back.durableSeq).to.equal(1234567890123n);
     expect(back.epoch).to.equal(7n);
+    expect(back.lsn).to.equal(50n);
+    expect(back.syncState).to.equal('clean');
+    expect(decodeHeader(image(header(6n, 1n)), POOL_SIZE, 'test').syncState).to.equal('syncing');
     expect(back.poolUuid.equals(h.poolUuid)).to.equal(true);
     expect(back.attr.signature.toString()).to.equal('SIGNATUR');
     expect(back.attr.major).to.equal(2);

@@ -42,6 +42,10 @@ export enum ErrorCode {
   FAILED = 'RPMEM_E_FAILED',
   /** The granularity available is coarser than the one required. */
   GRANULARITY = 'RPMEM_E_GRANULARITY',
+  /** A newer primary raised the pool's epoch: this writer is stale and may not write (DESIGN-NOTES I5). */
+  FENCED = 'RPMEM_E_FENCED',
+  /** The write policy cannot be met: too few replicas are up. */
+  QUORUM = 'RPMEM_E_QUORUM',
   /** The target could not be reached or the stream was lost. Retrying later may succeed. */
   UNAVAILABLE = 'RPMEM_E_UNAVAILABLE',
   /** The target is shutting down. */
@@ -71,6 +75,8 @@ const STATUS_OF: Record<ErrorCode, Status> = {
   [ErrorCode.CLOSED]: Status.FAILED_PRECONDITION,
   [ErrorCode.FAILED]: Status.FAILED_PRECONDITION,
   [ErrorCode.GRANULARITY]: Status.FAILED_PRECONDITION,
+  [ErrorCode.FENCED]: Status.FAILED_PRECONDITION,
+  [ErrorCode.QUORUM]: Status.UNAVAILABLE,
   [ErrorCode.UNAVAILABLE]: Status.UNAVAILABLE,
   [ErrorCode.SHUTDOWN]: Status.UNAVAILABLE,
   [ErrorCode.TIMEOUT]: Status.DEADLINE_EXCEEDED,

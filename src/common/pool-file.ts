@@ -11,7 +11,7 @@ import * as path from 'path';
 import { RpmemError, ErrorCode } from './errors';
 import { GranularityRequest, NativePoolMapping, openMapping, wrapNative, Granularity } from './native';
 import { HEADER_BYTES } from './protocol';
-import { PoolHeader, decodeHeader, encodeHeader, slotOffset } from './pool-header';
+import { PoolHeader, SyncState, decodeHeader, encodeHeader, slotOffset } from './pool-header';
 import { PoolAttr } from './pool-attr';
 
 /** One range to write: a file offset and its bytes. */
@@ -20,11 +20,16 @@ export interface FileRange {
   data: Buffer;
 }
 
+/** Bytes of one block digest (truncated SHA-256): collisions are out of reach, transfers stay small. */
+export const DIGEST_BYTES = 16;
+
 export interface PoolFileCreateOptions {
   /** File size in bytes, header included. */
   poolSize: number;
   attr: PoolAttr;
   granularity?: GranularityRequest;
+  /** Initial fencing epoch. Default 1. */
+  epoch?: bigint;
 }
 
 export interface PoolFileOpenOptions {
@@ -59,7 +64,9 @@ export class PoolFile {
       poolSize: options.poolSize,
       poolUuid: crypto.randomBytes(16),
       durableSeq: 0n,
-      epoch: 1n,
+      epoch: options.epoch ?? 1n,
+      lsn: 0n,
+      syncState: 'clean',
       attr: options.attr,
     };
     try {
@@ -120,6 +127,14 @@ export class PoolFile {
     return this.header.poolUuid;
   }
 
+  get lsn(): bigint {
+    return this.header.lsn;
+  }
+
+  get syncState(): SyncState {
+    return this.header.syncState;
+  }
+
   get attr(): PoolAttr {
     return this.header.attr;
   }
@@ -128,8 +143,19 @@ export class PoolFile {
    * Makes `ranges` durable, then records `durableSeq` in the header and makes that durable.
    * Resolves only when both are; on failure the mapping is failed (sticky) and the header unchanged.
    */
-  applyBatch(ranges: FileRange[], durableSeq: bigint, deep: boolean): Promise<void> {
-    return this.updateHeader((h) => ({ ...h, durableSeq }), ranges, deep);
+  applyBatch(ranges: FileRange[], durableSeq: bigint, lsn: bigint, deep: boolean): Promise<void> {
+    return this.updateHeader((h) => ({ ...h, durableSeq, lsn: lsn > h.lsn ? lsn : h.lsn }), ranges, deep);
+  }
+
+  /** Raises the fencing epoch, durably; a lower or equal `epoch` changes nothing. */
+  raiseEpoch(epoch: bigint): Promise<void> {
+    if (epoch <= this.header.epoch) return Promise.resolve();
+    return this.updateHeader((h) => ({ ...h, epoch: epoch > h.epoch ? epoch : h.epoch }), [], false);
+  }
+
+  /** Records whether this copy is mid-resync and, when clean, the LSN it is complete up to. */
+  setSyncState(syncState: SyncState, lsn: bigint): Promise<void> {
+    return this.updateHeader((h) => ({ ...h, syncState, lsn: syncState === 'clean' ? lsn : h.lsn }), [], false);
   }
 
   /** Replaces the pool attributes, durably. */
@@ -144,6 +170,20 @@ export class PoolFile {
     } catch (err) {
       throw wrapNative(err);
     }
+  }
+
+  /**
+   * Digests of consecutive `blockBytes` blocks of `[offset, offset+length)` (the last may be short):
+   * SHA-256 truncated to 16 bytes, hashed straight from the mapping.
+   */
+  digests(offset: number, length: number, blockBytes: number): Buffer[] {
+    const view = this.mapping.buffer();
+    const out: Buffer[] = [];
+    for (let at = offset; at < offset + length; at += blockBytes) {
+      const end = Math.min(at + blockBytes, offset + length);
+      out.push(crypto.createHash('sha256').update(view.subarray(at, end)).digest().subarray(0, DIGEST_BYTES));
+    }
+    return out;
   }
 
   /** Waits for in-flight work, then unmaps and unlocks the file. */

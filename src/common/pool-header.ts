@@ -15,7 +15,8 @@ const FORMAT_VERSION = 1;
 const SLOT_STRIDE_BYTES = HEADER_BYTES / 2;
 
 // Slot layout (little endian): magic[8] version:u32 headerBytes:u32 generation:u64 poolSize:u64
-// poolUuid[16] durableSeq:u64 epoch:u64 attr[POOL_ATTR_BYTES] crc32c:u32 (over everything before it).
+// poolUuid[16] durableSeq:u64 epoch:u64 lsn:u64 syncState:u32 attr[POOL_ATTR_BYTES]
+// crc32c:u32 (over everything before it).
 const OFF_VERSION = 8;
 const OFF_HEADER_BYTES = 12;
 const OFF_GENERATION = 16;
@@ -23,11 +24,17 @@ const OFF_POOL_SIZE = 24;
 const OFF_POOL_UUID = 32;
 const OFF_DURABLE_SEQ = 48;
 const OFF_EPOCH = 56;
-const OFF_ATTR = 64;
+const OFF_LSN = 64;
+const OFF_SYNC_STATE = 72;
+const OFF_ATTR = 76;
 const OFF_CRC = OFF_ATTR + POOL_ATTR_BYTES;
 
 /** Bytes one encoded slot occupies. */
 export const SLOT_BYTES = OFF_CRC + 4;
+
+export type SyncState = 'clean' | 'syncing';
+
+const SYNC_STATE_CODE: Record<SyncState, number> = { clean: 0, syncing: 1 };
 
 /** The decoded contents of the newest valid header slot. */
 export interface PoolHeader {
@@ -40,6 +47,10 @@ export interface PoolHeader {
   durableSeq: bigint;
   /** Fencing epoch (DESIGN-NOTES I5). */
   epoch: bigint;
+  /** Highest replication LSN applied here. */
+  lsn: bigint;
+  /** A replica being resynced is `syncing` and must not be promoted. */
+  syncState: SyncState;
   attr: PoolAttr;
 }
 
@@ -59,6 +70,8 @@ export function encodeHeader(header: PoolHeader): Buffer {
   header.poolUuid.copy(buf, OFF_POOL_UUID, 0, 16);
   buf.writeBigUInt64LE(header.durableSeq, OFF_DURABLE_SEQ);
   buf.writeBigUInt64LE(header.epoch, OFF_EPOCH);
+  buf.writeBigUInt64LE(header.lsn, OFF_LSN);
+  buf.writeUInt32LE(SYNC_STATE_CODE[header.syncState], OFF_SYNC_STATE);
   encodeAttr(header.attr, buf, OFF_ATTR);
   buf.writeUInt32LE(crc32c(buf.subarray(0, OFF_CRC)), OFF_CRC);
   return buf;
@@ -69,12 +82,16 @@ function decodeSlot(slot: Buffer): PoolHeader | undefined {
   if (slot.readUInt32LE(OFF_CRC) !== crc32c(slot.subarray(0, OFF_CRC))) return undefined;
   if (slot.readUInt32LE(OFF_VERSION) !== FORMAT_VERSION) return undefined;
   if (slot.readUInt32LE(OFF_HEADER_BYTES) !== HEADER_BYTES) return undefined;
+  const syncCode = slot.readUInt32LE(OFF_SYNC_STATE);
+  if (syncCode > 1) return undefined;
   return {
     generation: slot.readBigUInt64LE(OFF_GENERATION),
     poolSize: Number(slot.readBigUInt64LE(OFF_POOL_SIZE)),
     poolUuid: Buffer.from(slot.subarray(OFF_POOL_UUID, OFF_POOL_UUID + 16)),
     durableSeq: slot.readBigUInt64LE(OFF_DURABLE_SEQ),
     epoch: slot.readBigUInt64LE(OFF_EPOCH),
+    lsn: slot.readBigUInt64LE(OFF_LSN),
+    syncState: syncCode === 1 ? 'syncing' : 'clean',
     attr: decodeAttr(slot, OFF_ATTR),
   };
 }

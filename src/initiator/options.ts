@@ -41,6 +41,11 @@ export interface RemotePoolOpenOptions extends ConnectOptions {
    * Example: `{ ackTimeoutMs: 2000 }`.
    */
   ackTimeoutMs?: number;
+  /**
+   * Fencing epoch to write at. The target refuses a lower epoch than its pool's (RPMEM_E_FENCED)
+   * and raises its pool to a higher one. Default: the pool's current epoch.
+   */
+  epoch?: bigint;
 }
 
 /** Options of {@link RemotePool.create}: the pool to make, then how to open it. */

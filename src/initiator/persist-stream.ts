@@ -34,6 +34,8 @@ interface Pending {
 }
 
 export interface PersistStreamOptions {
+  /** The writer's fencing epoch; 0 = the pool's current one. */
+  epoch: bigint;
   maxInflightBytes: number;
   maxMessageBytes: number;
   ackTimeoutMs: number;
@@ -56,6 +58,9 @@ export class PersistStream {
   private ending = false;
   private ended?: Promise<void>;
   private drainWaiters: Array<{ resolve: () => void; reject: (e: RpmemError) => void }> = [];
+  private resolveFailed!: (err: RpmemError) => void;
+  /** Settles with the error that failed the stream, whenever that happens (idle or not). */
+  readonly failed = new Promise<RpmemError>((resolve) => (this.resolveFailed = resolve));
 
   constructor(
     client: TargetClient,
@@ -77,7 +82,7 @@ export class PersistStream {
       this.blocked = false;
       this.flush();
     });
-    this.call.write({ start: { protocolVersion: PROTOCOL_VERSION, handle } });
+    this.call.write({ start: { protocolVersion: PROTOCOL_VERSION, handle, epoch: options.epoch.toString() } });
   }
 
   /** The error that failed this stream, if any. */
@@ -90,13 +95,23 @@ export class PersistStream {
     return this.lastAcked;
   }
 
-  /** Queues `data` for `offset` (a file offset); resolves once the target acked it as durable. */
-  persist(offset: number, data: Buffer, deep: boolean): Promise<PersistResult> {
+  /**
+   * Queues `data` for `offset` (a file offset); resolves once the target acked it as durable.
+   * `lsn` is the replication log sequence number (0 for none).
+   */
+  persist(offset: number, data: Buffer, deep: boolean, lsn = 0n): Promise<PersistResult> {
     if (this.failure !== undefined) return Promise.reject(this.stickyError());
     if (this.ending) return Promise.reject(new RpmemError(ErrorCode.CLOSED, 'pool is closing'));
     const seq = this.nextSeq++;
     return new Promise<PersistResult>((resolve, reject) => {
-      const range: Range = { seq: seq.toString(), offset, data, crc32c: crc32c(data), flags: deep ? RANGE_FLAG_DEEP : 0 };
+      const range: Range = {
+        seq: seq.toString(),
+        offset,
+        data,
+        crc32c: crc32c(data),
+        flags: deep ? RANGE_FLAG_DEEP : 0,
+        lsn: lsn.toString(),
+      };
       this.unsent.push({ seq, range, bytes: data.length, resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
@@ -192,6 +207,7 @@ export class PersistStream {
   private fail(err: RpmemError): void {
     if (this.failure !== undefined) return;
     this.failure = err;
+    this.resolveFailed(err);
     clearTimeout(this.ackTimer);
     const lost = [...this.unacked.slice(this.unackedHead), ...this.unsent];
     this.unacked = [];

@@ -77,6 +77,37 @@ export class Pool {
     return this.file.poolUuid;
   }
 
+  /** Fencing epoch: raised by promotion; replicas refuse writers below theirs. */
+  get epoch(): bigint {
+    return this.file.epoch;
+  }
+
+  /** Highest replication LSN recorded here (ReplicatedPool records it on close). */
+  get lsn(): bigint {
+    return this.file.lsn;
+  }
+
+  /** Raises the fencing epoch, durably (never lowers it). */
+  raiseEpoch(epoch: bigint): Promise<void> {
+    this.checkOpen();
+    return this.file.raiseEpoch(epoch);
+  }
+
+  /** Records the replication LSN, durably. */
+  recordLsn(lsn: bigint): Promise<void> {
+    this.checkOpen();
+    return this.file.setSyncState('clean', lsn);
+  }
+
+  /**
+   * Digests of the `blockBytes` blocks of `buffer[offset, offset+length)` (the last may be
+   * short), the same 16-byte truncated SHA-256 a target computes, for verify and resync.
+   */
+  checksums(offset: number, length: number, blockBytes: number): Buffer[] {
+    this.checkRange(offset, length);
+    return this.file.digests(offset + HEADER_BYTES, length, blockBytes);
+  }
+
   /**
    * Makes `buffer[offset, offset+length)` durable: cache-line → flush the lines and fence;
    * page → msync. Runs off the event loop.

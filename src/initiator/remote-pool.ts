@@ -19,6 +19,7 @@ import {
   RemotePoolOpenOptions,
 } from './options';
 import { PersistResult, PersistStream } from './persist-stream';
+import type { SyncState } from '../common/pool-header';
 import { TargetClient } from './target-client';
 
 /** What a target reports about a pool. */
@@ -34,6 +35,18 @@ export interface PoolInfo {
   granularity: Granularity;
   /** True while a writer holds the pool. */
   open: boolean;
+  /** Highest replication LSN applied. */
+  lsn: bigint;
+  /** `syncing` while a resync into this pool is incomplete. */
+  syncState: SyncState;
+}
+
+/** Options of {@link RemotePool.persist}. */
+export interface PersistOptions {
+  /** Also msync on cache-line granularity (deep persist). Default false. */
+  deep?: boolean;
+  /** Replication log sequence number, set by ReplicatedPool. Default 0 (none). */
+  lsn?: bigint;
 }
 
 function toPoolInfo(wire: PoolInfo__Output | null): PoolInfo {
@@ -47,6 +60,8 @@ function toPoolInfo(wire: PoolInfo__Output | null): PoolInfo {
     epoch: BigInt(wire.epoch),
     granularity: fromWireGranularity(wire.granularity) ?? 'page',
     open: wire.open,
+    lsn: BigInt(wire.lsn),
+    syncState: wire.syncState === 'SYNC_STATE_SYNCING' ? 'syncing' : 'clean',
   };
 }
 
@@ -105,6 +120,16 @@ export class RemotePool {
     );
   }
 
+  /**
+   * Raises pool `name`'s fencing epoch to `epoch` (never lowers it); any writer at a lower epoch is
+   * cut off with RPMEM_E_FENCED. Resolves with the pool's state after the raise.
+   */
+  static async fence(target: string, name: string, epoch: bigint, options: ConnectOptions = {}): Promise<PoolInfo> {
+    return withClient(target, options, async (client) =>
+      toPoolInfo(await client.fence({ protocolVersion: PROTOCOL_VERSION, name, epoch: epoch.toString() })),
+    );
+  }
+
   /** Removes pool `name` from `target`; RPMEM_E_BUSY while it is open. */
   static async remove(target: string, name: string, options: ConnectOptions = {}): Promise<void> {
     await withClient(target, options, (client) => client.remove({ protocolVersion: PROTOCOL_VERSION, name }));
@@ -121,6 +146,7 @@ export class RemotePool {
       const stream = options.readOnly
         ? undefined
         : new PersistStream(client, res.handle, info.durableSeq + 1n, {
+            epoch: options.epoch ?? 0n,
             maxInflightBytes: options.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES,
             maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
             ackTimeoutMs: options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS,
@@ -147,6 +173,24 @@ export class RemotePool {
     return this.info.granularity;
   }
 
+  /** Abandons the Persist stream: every unacknowledged range rejects with `reason`, and the handle fails (sticky). */
+  cancelStream(reason: RpmemError): void {
+    this.stream?.cancel(reason);
+  }
+
+  /**
+   * Settles with the error that fails this pool's Persist stream, when one does (a lost
+   * connection is noticed even while idle). Never settles for a read-only pool.
+   */
+  whenFailed(): Promise<RpmemError> {
+    return this.stream?.failed ?? new Promise<RpmemError>(() => undefined);
+  }
+
+  /** The pool's state as reported at open (or by the last setAttr / setSyncState). */
+  get openInfo(): PoolInfo {
+    return this.info;
+  }
+
   /** Highest sequence number acknowledged as durable by the target. */
   get durableSeq(): bigint {
     return this.stream?.durableSeq ?? this.info.durableSeq;
@@ -157,9 +201,9 @@ export class RemotePool {
    * Many persists may be in flight; they are applied in call order. `data` must not change until
    * the promise settles. After any failure of the stream this and every later call reject (sticky).
    */
-  persist(offset: number, data: Buffer, options: { deep?: boolean } = {}): Promise<PersistResult> {
+  persist(offset: number, data: Buffer, options: PersistOptions = {}): Promise<PersistResult> {
     try {
-      return this.send(offset, data, options.deep === true);
+      return this.send(offset, data, options.deep === true, options.lsn ?? 0n);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -175,7 +219,7 @@ export class RemotePool {
    * fails the stream, which the next {@link drain} (and every later call) reports.
    */
   flush(offset: number, data: Buffer): void {
-    this.send(offset, data, false).catch(() => undefined);
+    this.send(offset, data, false, 0n).catch(() => undefined);
   }
 
   /** Resolves when everything sent so far is durable on the target; rejects if any of it failed. */
@@ -203,6 +247,33 @@ export class RemotePool {
     const out = Buffer.concat(chunks);
     if (out.length !== length) throw new RpmemError(ErrorCode.INTERNAL, `read returned ${out.length} of ${length} bytes`);
     return out;
+  }
+
+  /**
+   * Digests of the `blockBytes` blocks of `[offset, offset+length)` (the last may be short), as the
+   * target computes them from its pool: 16-byte truncated SHA-256 each.
+   */
+  async checksums(offset: number, length: number, blockBytes: number): Promise<Buffer[]> {
+    this.checkOpen();
+    const call = this.client.grpc.Checksums({ handle: this.handle, offset: this.fileOffset(offset, length), length, blockBytes });
+    const digests: Buffer[] = [];
+    await new Promise<void>((resolve, reject) => {
+      call.on('data', (chunk: { digests: Buffer[] }) => digests.push(...chunk.digests));
+      call.on('error', (err) => reject(fromServiceError(err)));
+      call.on('end', () => resolve());
+    });
+    return digests;
+  }
+
+  /** Marks this pool as mid-resync (`syncing`) or complete up to `lsn` (`clean`), durably on the target. */
+  async setSyncState(state: SyncState, lsn: bigint): Promise<void> {
+    this.checkOpen();
+    const res = await this.client.setSyncState({
+      handle: this.handle,
+      syncState: state === 'syncing' ? 'SYNC_STATE_SYNCING' : 'SYNC_STATE_CLEAN',
+      lsn: lsn.toString(),
+    });
+    this.info = toPoolInfo(res);
   }
 
   /** The pool attributes as last read or set. */
@@ -237,12 +308,12 @@ export class RemotePool {
   }
 
   /** Validates and queues one range; throws synchronously on a bad range or a closed/read-only pool. */
-  private send(offset: number, data: Buffer, deep: boolean): Promise<PersistResult> {
+  private send(offset: number, data: Buffer, deep: boolean, lsn: bigint): Promise<PersistResult> {
     const stream = this.writer();
     if (data.length > this.maxRangeBytes) {
       throw new RpmemError(ErrorCode.RANGE_TOO_LARGE, `range of ${data.length} bytes exceeds the target's maximum of ${this.maxRangeBytes}`);
     }
-    return stream.persist(this.fileOffset(offset, data.length), data, deep);
+    return stream.persist(this.fileOffset(offset, data.length), data, deep, lsn);
   }
 
   private writer(): PersistStream {

@@ -14,6 +14,8 @@ import type { RemoveRequest } from '../generated/rpmem/v1/RemoveRequest';
 import type { SetAttrRequest } from '../generated/rpmem/v1/SetAttrRequest';
 import type { StatRequest } from '../generated/rpmem/v1/StatRequest';
 import type { PoolInfo__Output } from '../generated/rpmem/v1/PoolInfo';
+import type { FenceRequest } from '../generated/rpmem/v1/FenceRequest';
+import type { SetSyncStateRequest } from '../generated/rpmem/v1/SetSyncStateRequest';
 import { ConnectOptions, DEFAULT_CALL_TIMEOUT_MS } from './options';
 
 /** Largest message the initiator accepts (Read chunks are 1 MiB). */
@@ -65,6 +67,14 @@ export class TargetClient {
 
   stat(req: StatRequest): Promise<PoolInfo__Output> {
     return this.call<StatRequest, PoolInfo__Output>(this.grpc.Stat, req);
+  }
+
+  fence(req: FenceRequest): Promise<PoolInfo__Output> {
+    return this.call<FenceRequest, PoolInfo__Output>(this.grpc.Fence, req);
+  }
+
+  setSyncState(req: SetSyncStateRequest): Promise<PoolInfo__Output> {
+    return this.call<SetSyncStateRequest, PoolInfo__Output>(this.grpc.SetSyncState, req);
   }
 
   /** Calls a unary method with the control-plane deadline; rejects with RpmemError. */

@@ -27,11 +27,14 @@ const KNOWN_FLAGS = RANGE_FLAG_DEEP;
 
 interface QueuedRange extends FileRange {
   seq: bigint;
+  lsn: bigint;
   deep: boolean;
 }
 
 export class PersistSession {
   private handle?: Handle;
+  /** The writer's fencing epoch: ranges are refused once the pool's epoch passes it. */
+  private epoch = 0n;
   private expectedSeq = 0n;
   private queue: QueuedRange[] = [];
   /** Bytes received and not yet durable: the queue plus the batch being written. */
@@ -88,16 +91,26 @@ export class PersistSession {
     }
     checkProtocol(msg.start.protocolVersion);
     const handle = this.registry.get(msg.start.handle, 'read-write');
-    this.registry.attachStream(handle);
+    const file = handle.pool.file;
+    const epoch = BigInt(msg.start.epoch);
+    if (epoch !== 0n && epoch < file.epoch) throw fenced(epoch, file.epoch);
+    this.registry.attachStream(handle, (poolEpoch) => {
+      if (this.epoch < poolEpoch) this.stopIntake(fenced(this.epoch, poolEpoch));
+    });
     this.handle = handle;
-    this.expectedSeq = handle.pool.file.durableSeq + 1n;
-    this.log.debug('persist stream started', { pool: handle.name, nextSeq: this.expectedSeq });
+    this.epoch = epoch === 0n ? file.epoch : epoch;
+    // Queued ahead of every batch on the file's header chain, so nothing is acked before it is durable.
+    if (this.epoch > file.epoch) void file.raiseEpoch(this.epoch).catch(() => undefined);
+    this.expectedSeq = file.durableSeq + 1n;
+    this.log.debug('persist stream started', { pool: handle.name, nextSeq: this.expectedSeq, epoch: this.epoch });
   }
 
   private accept(msg: PersistRequest__Output): void {
     if (msg.kind !== 'batch' || !msg.batch) {
       throw new RpmemError(ErrorCode.INVALID_ARGUMENT, 'expected a PersistBatch after the PersistStart');
     }
+    const poolEpoch = this.handle!.pool.file.epoch;
+    if (this.epoch < poolEpoch) throw fenced(this.epoch, poolEpoch);
     for (const range of msg.batch.ranges) {
       const queued = this.validate(range);
       this.queue.push(queued);
@@ -128,7 +141,7 @@ export class PersistSession {
     }
     if ((range.flags & ~KNOWN_FLAGS) !== 0) fail(ErrorCode.INVALID_ARGUMENT, `unknown flags 0x${range.flags.toString(16)}`);
     if (crc32c(range.data) !== range.crc32c) fail(ErrorCode.CHECKSUM, 'CRC32C of the data does not match');
-    return { seq, offset, data: range.data, deep: (range.flags & RANGE_FLAG_DEEP) !== 0 };
+    return { seq, offset, data: range.data, lsn: BigInt(range.lsn), deep: (range.flags & RANGE_FLAG_DEEP) !== 0 };
   }
 
   private stopIntake(err: RpmemError): void {
@@ -148,9 +161,10 @@ export class PersistSession {
     this.queue = [];
     const lastSeq = batch[batch.length - 1].seq;
     const bytes = batch.reduce((n, r) => n + r.data.length, 0);
+    const lsn = batch.reduce((max, r) => (r.lsn > max ? r.lsn : max), 0n);
     const file = this.handle!.pool.file;
     this.writing = true;
-    file.applyBatch(batch, lastSeq, batch.some((r) => r.deep)).then(
+    file.applyBatch(batch, lastSeq, lsn, batch.some((r) => r.deep)).then(
       () => {
         this.writing = false;
         this.unsyncedBytes -= bytes;
@@ -181,4 +195,8 @@ export class PersistSession {
     if (this.handle !== undefined) await this.registry.release(this.handle);
     this.resolveDone();
   }
+}
+
+function fenced(writerEpoch: bigint, poolEpoch: bigint): RpmemError {
+  return new RpmemError(ErrorCode.FENCED, `writer epoch ${writerEpoch} is below the pool's epoch ${poolEpoch}: a newer primary owns this pool`);
 }

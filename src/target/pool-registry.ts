@@ -25,6 +25,8 @@ export interface Handle {
   readonly pool: OpenPool;
   /** True once a Persist stream has attached (a writer handle takes at most one). */
   streaming: boolean;
+  /** Called with the pool's new epoch when Fence raises it. */
+  onFenced?: (epoch: bigint) => void;
   lease?: NodeJS.Timeout;
 }
 
@@ -127,10 +129,35 @@ export class PoolRegistry {
   }
 
   /** Marks a writer handle as owned by a stream: it lives until that stream ends. */
-  attachStream(handle: Handle): void {
+  attachStream(handle: Handle, onFenced: (epoch: bigint) => void): void {
     if (handle.streaming) throw new RpmemError(ErrorCode.BUSY, `handle on pool ${handle.name} already has a Persist stream`);
     handle.streaming = true;
+    handle.onFenced = onFenced;
     clearTimeout(handle.lease);
+  }
+
+  /**
+   * Raises pool `name`'s epoch to `epoch` (durably, never lowering it) and fences every stream
+   * writing at a lower epoch. Works whether or not the pool is open.
+   */
+  async fence(name: string, epoch: bigint): Promise<void> {
+    const file = this.pathOf(name);
+    const open = this.pools.get(name);
+    if (open !== undefined) {
+      await open.file.raiseEpoch(epoch);
+      for (const h of open.handles) h.onFenced?.(open.file.epoch);
+      return;
+    }
+    await this.exclusively(name, async () => {
+      if (!fs.existsSync(file)) throw new RpmemError(ErrorCode.NO_POOL, `no pool named ${name}`);
+      const pool = PoolFile.open(file, { granularity: this.config.granularity });
+      try {
+        await pool.raiseEpoch(epoch);
+      } finally {
+        await pool.close();
+      }
+    });
+    this.log.info('pool fenced', { pool: name, epoch });
   }
 
   /** Releases a handle; the pool file is closed with its last handle. Idempotent. */

@@ -12,6 +12,8 @@ import type { PoolInfo } from '../generated/rpmem/v1/PoolInfo';
 import type { TargetHandlers } from '../generated/rpmem/v1/Target';
 import type { ReadChunk } from '../generated/rpmem/v1/ReadChunk';
 import type { ReadRequest__Output } from '../generated/rpmem/v1/ReadRequest';
+import type { ChecksumsRequest__Output } from '../generated/rpmem/v1/ChecksumsRequest';
+import type { ChecksumsChunk } from '../generated/rpmem/v1/ChecksumsChunk';
 import { TargetConfig, splitListen } from './config';
 import type { Log } from './log';
 import { PersistCall, PersistSession } from './persist-session';
@@ -19,6 +21,9 @@ import { PoolRegistry } from './pool-registry';
 import { checkProtocol } from './protocol-check';
 
 const READ_CHUNK_BYTES = 1024 * 1024;
+const DIGEST_CHUNK_BYTES = 16 * 1024 * 1024;
+const MIN_BLOCK_BYTES = 4096;
+const MAX_BLOCK_BYTES = 16 * 1024 * 1024;
 const FORCE_SHUTDOWN_AFTER_MS = 5_000;
 
 function poolInfo(name: string, file: PoolFile, writing: boolean): PoolInfo {
@@ -32,6 +37,8 @@ function poolInfo(name: string, file: PoolFile, writing: boolean): PoolInfo {
     epoch: file.epoch.toString(),
     granularity: toWireGranularity(file.granularity),
     open: writing,
+    lsn: file.lsn.toString(),
+    syncState: file.syncState === 'syncing' ? 'SYNC_STATE_SYNCING' : 'SYNC_STATE_CLEAN',
   };
 }
 
@@ -124,6 +131,22 @@ export class TargetServer {
         checkProtocol(req.protocolVersion);
         return this.registry.withPool(req.name, (file, writing) => poolInfo(req.name, file, writing));
       }),
+      Fence: this.unary('Fence', async (req) => {
+        checkProtocol(req.protocolVersion);
+        await this.registry.fence(req.name, BigInt(req.epoch));
+        return this.registry.withPool(req.name, (file, writing) => poolInfo(req.name, file, writing));
+      }),
+      SetSyncState: this.unary('SetSyncState', async (req) => {
+        const handle = this.registry.get(req.handle, 'read-write');
+        await handle.pool.file.setSyncState(req.syncState === 'SYNC_STATE_SYNCING' ? 'syncing' : 'clean', BigInt(req.lsn));
+        return poolInfo(handle.name, handle.pool.file, true);
+      }),
+      Checksums: (call: grpc.ServerWritableStream<ChecksumsRequest__Output, ChecksumsChunk>) => {
+        this.checksums(call).catch((err: unknown) => {
+          this.logFailure('Checksums', err);
+          call.emit('error', toServiceError(err));
+        });
+      },
       Persist: (call: PersistCall) => this.persist(call),
       Read: (call: grpc.ServerWritableStream<ReadRequest__Output, ReadChunk>) => {
         this.read(call).catch((err: unknown) => {
@@ -146,19 +169,42 @@ export class TargetServer {
 
   private async read(call: grpc.ServerWritableStream<ReadRequest__Output, ReadChunk>): Promise<void> {
     this.refuseWhileDraining();
-    const { handle: id } = call.request;
-    const offset = Number(call.request.offset);
-    const length = Number(call.request.length);
-    const file = this.registry.get(id).pool.file;
-    if (!Number.isSafeInteger(length) || length <= 0) throw new RpmemError(ErrorCode.EMPTY_RANGE, 'read length must be positive');
-    if (!Number.isSafeInteger(offset) || offset < HEADER_BYTES || offset + length > file.poolSize) {
-      throw new RpmemError(ErrorCode.OUT_OF_RANGE, `read [${call.request.offset}, +${call.request.length}) is outside the data area [${HEADER_BYTES}, ${file.poolSize})`);
-    }
+    const file = this.registry.get(call.request.handle).pool.file;
+    const { offset, length } = this.dataRange(file, call.request.offset, call.request.length);
     for (let at = offset; at < offset + length && !call.cancelled; at += READ_CHUNK_BYTES) {
       const chunk = file.read(at, Math.min(READ_CHUNK_BYTES, offset + length - at));
       if (!call.write({ data: chunk })) await new Promise((resolve) => call.once('drain', resolve));
     }
     call.end();
+  }
+
+  /** Streams block digests, a chunk of blocks at a time, yielding between chunks so hashing a large pool never stalls the daemon. */
+  private async checksums(call: grpc.ServerWritableStream<ChecksumsRequest__Output, ChecksumsChunk>): Promise<void> {
+    this.refuseWhileDraining();
+    const { blockBytes } = call.request;
+    const file = this.registry.get(call.request.handle).pool.file;
+    const { offset, length } = this.dataRange(file, call.request.offset, call.request.length);
+    if (blockBytes < MIN_BLOCK_BYTES || blockBytes > MAX_BLOCK_BYTES || (blockBytes & (blockBytes - 1)) !== 0) {
+      throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `block_bytes must be a power of two from ${MIN_BLOCK_BYTES} to ${MAX_BLOCK_BYTES}, got ${blockBytes}`);
+    }
+    const chunkBytes = Math.max(blockBytes, DIGEST_CHUNK_BYTES);
+    for (let at = offset; at < offset + length && !call.cancelled; at += chunkBytes) {
+      const digests = file.digests(at, Math.min(chunkBytes, offset + length - at), blockBytes);
+      if (!call.write({ digests })) await new Promise((resolve) => call.once('drain', resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    call.end();
+  }
+
+  /** Validates a wire range against the data area; throws EMPTY_RANGE or OUT_OF_RANGE. */
+  private dataRange(file: PoolFile, rawOffset: string, rawLength: string): { offset: number; length: number } {
+    const offset = Number(rawOffset);
+    const length = Number(rawLength);
+    if (!Number.isSafeInteger(length) || length <= 0) throw new RpmemError(ErrorCode.EMPTY_RANGE, 'length must be positive');
+    if (!Number.isSafeInteger(offset) || offset < HEADER_BYTES || offset + length > file.poolSize) {
+      throw new RpmemError(ErrorCode.OUT_OF_RANGE, `[${rawOffset}, +${rawLength}) is outside the data area [${HEADER_BYTES}, ${file.poolSize})`);
+    }
+    return { offset, length };
   }
 
   /** Wraps a unary handler: refuses calls while draining and maps every error to a status. */

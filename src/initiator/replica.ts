@@ -1,0 +1,356 @@
+/**
+ * Replica: one remote copy of a replicated pool and its life cycle —
+ *
+ *   connecting → resyncing → up → (stream lost) → down → connecting → …
+ *
+ * While `up`, every persist goes to it and counts toward the write policy. While `resyncing`, new
+ * persists go to it too but do not count: it becomes `up` only after every block it missed is
+ * durable on it (DESIGN-NOTES I6). While `down` or `connecting`, persists only mark the blocks they
+ * touch in its DirtyMap, durably, before they resolve (I4). `fenced` is final: a newer primary owns
+ * the pool (I5).
+ */
+import { RpmemError, ErrorCode } from '../common/errors';
+import { Backoff, BackoffOptions, delay } from './backoff';
+import { differingBlocks } from './block-compare';
+import { DirtyMap } from './dirty-map';
+import type { PersistResult } from './persist-stream';
+import type { Pool } from './pool';
+import { RemotePool } from './remote-pool';
+
+export type ReplicaState = 'connecting' | 'resyncing' | 'up' | 'down' | 'fenced';
+
+/** Where a replica lives: `host:port/poolName`. */
+export interface ReplicaAddress {
+  /** The spec as given, used as the replica's name in events and results. */
+  spec: string;
+  target: string;
+  name: string;
+}
+
+/** Parses `host:port/poolName`; throws RPMEM_E_INVALID_ARGUMENT. */
+export function parseReplica(spec: string): ReplicaAddress {
+  const m = /^([^/\s]+:\d{1,5})\/([^/\s]+)$/.exec(spec);
+  if (m === null) throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `replica must be "host:port/poolName", got "${spec}"`);
+  return { spec, target: m[1], name: m[2] };
+}
+
+/** How the pool reaches its replicas: set by ReplicatedPool, one per pool. */
+export interface ReplicaSettings {
+  local: Pool;
+  /** The primary's fencing epoch. */
+  epoch: () => bigint;
+  ackTimeoutMs: number;
+  callTimeoutMs: number;
+  maxInflightBytes: number;
+  backoff: BackoffOptions;
+  /** Blocks copied at once during resync. */
+  resyncConcurrency: number;
+  /** A block idle this long on an up replica is unmarked. */
+  activityWindowMs: number;
+  /** Create the remote pool (same size) when it does not exist. */
+  createMissing: boolean;
+}
+
+export interface ResyncProgress {
+  replica: string;
+  blocksDone: number;
+  blocksTotal: number;
+  bytesCopied: number;
+  full: boolean;
+}
+
+export interface ResyncDone extends ResyncProgress {
+  ms: number;
+}
+
+/** What the replica reports to its ReplicatedPool. */
+export interface ReplicaListener {
+  stateChanged(replica: Replica, error?: RpmemError): void;
+  resyncProgress(p: ResyncProgress): void;
+  resyncDone(p: ResyncDone): void;
+}
+
+/** How a persist reached this replica: sent (its ack counts if the replica was up), or only marked. */
+export type Route =
+  | { kind: 'sent'; counts: boolean; ack: Promise<PersistResult> }
+  | { kind: 'marked'; durable: Promise<void> | undefined };
+
+export class Replica {
+  private current: ReplicaState = 'connecting';
+  private pool?: RemotePool;
+  private closed = false;
+  private readonly backoff: Backoff;
+  /** Ranges in flight per block: a block is unmarked only when none is. */
+  private readonly inflight = new Map<number, number>();
+  /** Blocks with nothing in flight, and the activity tick they went idle at. */
+  private readonly idleSince = new Map<number, number>();
+  private tick = 0;
+  private activityTimer?: NodeJS.Timeout;
+  /** Resolves once the previous send was queued on the stream: keeps sends in LSN order while marks are pending. */
+  private gate?: Promise<void>;
+  private ackedLsn = 0n;
+  private fullResyncRequested = false;
+  private lastError?: RpmemError;
+
+  constructor(
+    readonly address: ReplicaAddress,
+    private readonly dirty: DirtyMap,
+    private readonly settings: ReplicaSettings,
+    private readonly listener: ReplicaListener,
+  ) {
+    this.backoff = new Backoff(settings.backoff);
+  }
+
+  get spec(): string {
+    return this.address.spec;
+  }
+
+  get state(): ReplicaState {
+    return this.current;
+  }
+
+  /** Why the replica last went down, if it did. */
+  get error(): RpmemError | undefined {
+    return this.lastError;
+  }
+
+  /** Blocks marked as possibly differing from the local pool. */
+  get dirtyBlocks(): number {
+    return this.dirty.marked().length;
+  }
+
+  get blockBytes(): number {
+    return this.dirty.blockBytes;
+  }
+
+  /** The replica's open pool while it is resyncing or up. */
+  get remote(): RemotePool | undefined {
+    return this.pool;
+  }
+
+  /** Starts connecting (and reconnecting, with backoff) until closed or fenced. */
+  start(): void {
+    void this.connectLoop();
+    this.activityTimer = setInterval(() => this.clearIdleBlocks(), this.settings.activityWindowMs);
+    this.activityTimer.unref();
+  }
+
+  /**
+   * Routes one persist of local `[offset, offset+length)` with `lsn`. Must be called in LSN order:
+   * sends reach the stream in the order of calls.
+   */
+  route(offset: number, length: number, lsn: bigint): Route {
+    const [first, last] = this.dirty.blocksOf(offset, length);
+    const marking = this.dirty.mark(first, last);
+    const pool = this.pool;
+    if (pool === undefined || (this.current !== 'up' && this.current !== 'resyncing')) {
+      return { kind: 'marked', durable: marking };
+    }
+    const counts = this.current === 'up';
+    this.busy(first, last);
+    const send = (): Promise<PersistResult> => pool.persist(offset, this.settings.local.buffer.subarray(offset, offset + length), { lsn });
+    const ack = this.inOrder(send, marking).then(
+      (result) => {
+        if (lsn > this.ackedLsn) this.ackedLsn = lsn;
+        this.done(first, last);
+        return result;
+      },
+      (err: RpmemError) => {
+        this.done(first, last);
+        throw err;
+      },
+    );
+    return { kind: 'sent', counts, ack };
+  }
+
+  /** Forces the next resync to compare every block by checksum, and starts it now if up. */
+  async requestFullResync(): Promise<void> {
+    this.fullResyncRequested = true;
+    await this.dirty.invalidate();
+    if (this.current === 'up' && this.pool !== undefined) {
+      this.pool.cancelStream(new RpmemError(ErrorCode.UNAVAILABLE, 'full resync requested'));
+    }
+  }
+
+  /** Waits for sends in flight, unmarks blocks if up (nothing differs), and closes the connection. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.activityTimer);
+    const pool = this.pool;
+    if (pool !== undefined && this.current === 'up') {
+      await pool.drain().catch(() => undefined);
+      if (this.current === 'up') await this.dirty.clear(this.dirty.marked()).catch(() => undefined);
+    }
+    await pool?.close().catch(() => undefined);
+    await this.dirty.close();
+  }
+
+  private inOrder(send: () => Promise<PersistResult>, marking: Promise<void> | undefined): Promise<PersistResult> {
+    if (marking === undefined && this.gate === undefined) return send();
+    let ack!: Promise<PersistResult>;
+    const turn = Promise.all([this.gate, marking]).then(() => {
+      ack = send();
+    });
+    const gate = turn.catch(() => undefined);
+    this.gate = gate;
+    void gate.then(() => {
+      if (this.gate === gate) this.gate = undefined;
+    });
+    return turn.then(() => ack);
+  }
+
+  private busy(first: number, last: number): void {
+    for (let b = first; b <= last; b++) {
+      this.inflight.set(b, (this.inflight.get(b) ?? 0) + 1);
+      this.idleSince.delete(b);
+    }
+  }
+
+  private done(first: number, last: number): void {
+    for (let b = first; b <= last; b++) {
+      const n = (this.inflight.get(b) ?? 1) - 1;
+      if (n > 0) {
+        this.inflight.set(b, n);
+      } else {
+        this.inflight.delete(b);
+        this.idleSince.set(b, this.tick);
+      }
+    }
+  }
+
+  /** Unmarks blocks idle for a whole activity window on an up replica: it acked everything on them. */
+  private clearIdleBlocks(): void {
+    this.tick++;
+    if (this.current !== 'up') return;
+    const idle: number[] = [];
+    for (const [b, since] of this.idleSince) {
+      if (since < this.tick - 1) {
+        idle.push(b);
+        this.idleSince.delete(b);
+      }
+    }
+    if (idle.length > 0) void this.dirty.clear(idle).catch(() => undefined);
+  }
+
+  private setState(next: ReplicaState, error?: RpmemError): void {
+    if (this.current === next) return;
+    this.current = next;
+    if (error !== undefined) this.lastError = error;
+    this.listener.stateChanged(this, error);
+  }
+
+  private async connectLoop(): Promise<void> {
+    while (!this.closed) {
+      this.setState('connecting');
+      let pool: RemotePool | undefined;
+      try {
+        pool = await this.openRemote();
+        await this.resync(pool);
+        this.backoff.reset();
+        this.setState('up');
+        const err = await pool.whenFailed();
+        if (this.closed) return;
+        this.pool = undefined;
+        void pool.close().catch(() => undefined);
+        this.fail(err);
+      } catch (err) {
+        const e = err instanceof RpmemError ? err : new RpmemError(ErrorCode.INTERNAL, String(err), { cause: err });
+        this.pool = undefined;
+        void pool?.close().catch(() => undefined);
+        if (this.closed) return;
+        this.fail(e);
+      }
+      if (this.current === 'fenced') return;
+      await delay(this.backoff.next());
+    }
+  }
+
+  private fail(err: RpmemError): void {
+    this.setState(err.code === ErrorCode.FENCED ? 'fenced' : 'down', err);
+  }
+
+  private async openRemote(): Promise<RemotePool> {
+    const { target, name } = this.address;
+    const local = this.settings.local;
+    const options = {
+      epoch: this.settings.epoch(),
+      ackTimeoutMs: this.settings.ackTimeoutMs,
+      callTimeoutMs: this.settings.callTimeoutMs,
+      maxInflightBytes: this.settings.maxInflightBytes,
+    };
+    const pool = await RemotePool.open(target, name, options).catch(async (err: RpmemError) => {
+      if (err.code === ErrorCode.NO_POOL && this.settings.createMissing) return RemotePool.create(target, name, { ...options, size: local.size });
+      // Held by another writer: if that is a newer primary, this one is fenced, not merely waiting.
+      if (err.code === ErrorCode.BUSY) this.checkEpoch((await RemotePool.stat(target, name, options)).epoch);
+      throw err;
+    });
+    const info = pool.openInfo;
+    try {
+      this.checkEpoch(info.epoch);
+    } catch (err) {
+      await pool.close().catch(() => undefined);
+      throw err;
+    }
+    if (info.size !== local.size) {
+      await pool.close().catch(() => undefined);
+      throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `replica ${this.spec} has ${info.size} bytes, the local pool ${local.size}`);
+    }
+    return pool;
+  }
+
+  /** Throws RPMEM_E_FENCED when the replica's pool is at a newer epoch than this primary. */
+  private checkEpoch(epoch: bigint): void {
+    if (epoch > this.settings.epoch()) {
+      throw new RpmemError(ErrorCode.FENCED, `replica ${this.spec} is at epoch ${epoch}, this primary at ${this.settings.epoch()}: a newer primary owns it`);
+    }
+  }
+
+  /**
+   * Brings the replica level with the local pool while new persists keep flowing to it: mark it
+   * SYNCING on the target, find what differs (the dirty map, or every block's digest when the map
+   * cannot be trusted), copy exactly those blocks, then mark it CLEAN up to the last LSN it acked.
+   */
+  private async resync(pool: RemotePool): Promise<void> {
+    const started = Date.now();
+    await pool.setSyncState('syncing', 0n);
+    this.pool = pool;
+    this.setState('resyncing');
+    await this.dirty.settled();
+    const replicaUuid = pool.openInfo.poolUuid;
+    const full = this.fullResyncRequested || !this.dirty.authoritativeFor(replicaUuid);
+    if (full) {
+      const differing = await differingBlocks(this.settings.local, pool, this.dirty.blockBytes);
+      await Promise.all(differing.map((b) => this.dirty.mark(b, b)));
+      await this.dirty.setAuthoritative(replicaUuid);
+      this.fullResyncRequested = false;
+    }
+    const blocks = this.dirty.marked();
+    const progress: ResyncProgress = { replica: this.spec, blocksDone: 0, blocksTotal: blocks.length, bytesCopied: 0, full };
+    await this.copyBlocks(pool, blocks, progress);
+    await pool.drain();
+    await this.dirty.clear(blocks.filter((b) => !this.inflight.has(b)));
+    await pool.setSyncState('clean', this.ackedLsn);
+    this.listener.resyncDone({ ...progress, ms: Date.now() - started });
+  }
+
+  /** Copies `blocks` from the local pool, `resyncConcurrency` at a time, reporting progress. */
+  private async copyBlocks(pool: RemotePool, blocks: number[], progress: ResyncProgress): Promise<void> {
+    const { local, resyncConcurrency } = this.settings;
+    const size = this.dirty.blockBytes;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < blocks.length) {
+        const b = blocks[next++];
+        const offset = b * size;
+        // A copy, not a view: the application may store into this block while it is on its way.
+        const data = Buffer.from(local.buffer.subarray(offset, Math.min(local.size, offset + size)));
+        await pool.persist(offset, data);
+        progress.blocksDone++;
+        progress.bytesCopied += data.length;
+        if (progress.blocksDone % 64 === 0) this.listener.resyncProgress({ ...progress });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(resyncConcurrency, blocks.length) }, worker));
+    this.listener.resyncProgress({ ...progress });
+  }
+}

@@ -1,0 +1,387 @@
+/**
+ * ReplicatedPool: a local pool (the primary copy) replicated to N targets.
+ *
+ * `persist(offset, length)` makes the range durable locally and streams it to every replica at
+ * once; it resolves when the local copy is durable and the write policy's number of replicas
+ * acked it (DESIGN-NOTES I4), and rejects with RPMEM_E_QUORUM as soon as that can no longer happen.
+ * Replicas that fail are resynced in the background when they return (see Replica).
+ */
+import { EventEmitter } from 'events';
+import * as fs from 'fs';
+import { RpmemError, ErrorCode } from '../common/errors';
+import type { Granularity } from '../common/native';
+import type { PoolAttr } from '../common/pool-attr';
+import { BackoffOptions } from './backoff';
+import { DifferingRange, differingBlocks, toRanges } from './block-compare';
+import { DirtyMap, dirtyMapPath } from './dirty-map';
+import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_MAX_INFLIGHT_BYTES, PoolOptions } from './options';
+import { Pool } from './pool';
+import { Replica, ReplicaListener, ReplicaSettings, ReplicaState, ResyncDone, ResyncProgress, Route, parseReplica } from './replica';
+
+/** How many replicas must acknowledge a persist: every one, a majority, or a number k of n. */
+export type WritePolicy = 'all' | 'majority' | number;
+
+/** Options of {@link ReplicatedPool.open}. */
+export interface ReplicatedPoolOptions extends PoolOptions {
+  /** The replicas, each `host:port/poolName`. Required. Example: `['10.0.0.2:7420/db', '10.0.0.3:7420/db']`. */
+  replicas: string[];
+  /** Default write policy. Default `'all'`. Example: `{ ack: 'majority' }`. */
+  ack?: WritePolicy;
+  /**
+   * Create the local pool with this many usable bytes when it does not exist, and any replica
+   * pool that does not exist. Default: open only (RPMEM_E_NO_POOL if missing).
+   */
+  create?: { size: number; attr?: Partial<PoolAttr> };
+  /** A replica that acknowledges nothing for this long while ranges are outstanding is marked down. Default 5000. */
+  ackTimeoutMs?: number;
+  /** Deadline of each control call to a replica (open, create, state). Default 10000. */
+  callTimeoutMs?: number;
+  /** Most unacknowledged bytes per replica. Default 64 MiB. */
+  maxInflightBytes?: number;
+  /** Reconnect backoff. Default 100 ms growing ×1.6 to 5 s, ±20% jitter. */
+  reconnect?: BackoffOptions;
+  /** Blocks a resync copies at once. Default 16. */
+  resyncConcurrency?: number;
+  /** How long a block must sit idle on an up replica before its dirty mark is cleared. Default 1000. */
+  activityWindowMs?: number;
+  /** How long open() waits for enough replicas to come up. Default 2 × callTimeoutMs. */
+  openWaitMs?: number;
+}
+
+/** One replica's part in a resolved persist. */
+export interface ReplicaAck {
+  replica: string;
+  seq: bigint;
+  granularity: Granularity;
+}
+
+/** What a resolved replicated persist reports. */
+export interface ReplicatedPersistResult {
+  /** The persist's log sequence number. */
+  lsn: bigint;
+  /** How the local copy was made durable. */
+  local: Granularity;
+  /** The replicas that had acknowledged it when it resolved. */
+  replicas: ReplicaAck[];
+}
+
+/** A replica as `status()` reports it. */
+export interface ReplicaStatus {
+  replica: string;
+  state: ReplicaState;
+  /** Blocks marked as possibly differing from the local pool. */
+  dirtyBlocks: number;
+  /** Why it last went down. */
+  error?: string;
+}
+
+/** What `verify()` found for one replica. */
+export interface ReplicaVerify {
+  replica: string;
+  /** False when the replica was not reachable to compare. */
+  compared: boolean;
+  differing: DifferingRange[];
+}
+
+export interface ReplicatedPoolEvents {
+  'replica-down': [{ replica: string; error: RpmemError }];
+  'replica-up': [{ replica: string }];
+  'resync-progress': [ResyncProgress];
+  'resync-done': [ResyncDone];
+  /** Not every replica is up any more. */
+  degraded: [{ up: number; total: number }];
+  /** Every replica is up again. */
+  restored: [{ total: number }];
+  /** A replica reports a newer primary: this pool may no longer write. */
+  fenced: [{ replica: string; error: RpmemError }];
+}
+
+/** LSNs reserved in the local header at a time, so LSNs never repeat after a crash. */
+const LSN_RESERVATION = 1_000_000n;
+
+export class ReplicatedPool extends EventEmitter implements ReplicaListener {
+  private readonly replicas: Replica[] = [];
+  private lsn: bigint;
+  private lsnReserved: bigint;
+  private fencedBy?: RpmemError;
+  private closed = false;
+  private wasDegraded = false;
+  private readonly inflight = new Set<Promise<unknown>>();
+  /** The latest LSN reservation write; persists wait for it, so no LSN is used before it is recorded. */
+  private lsnReservation: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly local: Pool,
+    private readonly policy: WritePolicy,
+    private readonly settings: ReplicaSettings,
+  ) {
+    super();
+    this.lsn = local.lsn;
+    this.lsnReserved = local.lsn;
+  }
+
+  /**
+   * Opens (or with `create`, creates) the local pool at `path` and connects to every replica.
+   * Resolves once enough replicas are up for the default write policy, or every replica has
+   * settled (up or down), or `openWaitMs` passed — so a degraded pool still opens. Rejects with
+   * RPMEM_E_FENCED if a replica already belongs to a newer primary.
+   */
+  static async open(path: string, options: ReplicatedPoolOptions): Promise<ReplicatedPool> {
+    const addresses = options.replicas.map(parseReplica);
+    if (addresses.length === 0) throw new RpmemError(ErrorCode.INVALID_ARGUMENT, 'at least one replica is required');
+    checkPolicy(options.ack ?? 'all', addresses.length);
+    const local = fs.existsSync(path) || options.create === undefined
+      ? await Pool.open(path, options)
+      : await Pool.create(path, { ...options, size: options.create.size, attr: options.create.attr });
+    const callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    const settings: ReplicaSettings = {
+      local,
+      epoch: () => local.epoch,
+      ackTimeoutMs: options.ackTimeoutMs ?? 5000,
+      callTimeoutMs,
+      maxInflightBytes: options.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES,
+      backoff: options.reconnect ?? {},
+      resyncConcurrency: options.resyncConcurrency ?? 16,
+      activityWindowMs: options.activityWindowMs ?? 1000,
+      createMissing: options.create !== undefined,
+    };
+    const pool = new ReplicatedPool(local, options.ack ?? 'all', settings);
+    await pool.reserveLsns();
+    for (const address of addresses) await pool.addReplica(address.spec);
+    await pool.settle(checkPolicy(options.ack ?? 'all', addresses.length), options.openWaitMs ?? 2 * callTimeoutMs);
+    if (pool.fencedBy !== undefined) {
+      const err = pool.fencedBy;
+      await pool.close();
+      throw err;
+    }
+    return pool;
+  }
+
+  /** A zero-copy view of the local data area: store here, then persist. */
+  get buffer(): Buffer {
+    return this.local.buffer;
+  }
+
+  /** Usable bytes. */
+  get size(): number {
+    return this.local.size;
+  }
+
+  /** The primary's fencing epoch. */
+  get epoch(): bigint {
+    return this.local.epoch;
+  }
+
+  /** The local pool's granularity. */
+  get granularity(): Granularity {
+    return this.local.granularity;
+  }
+
+  /** Every replica's state. */
+  status(): ReplicaStatus[] {
+    return this.replicas.map((r) => ({
+      replica: r.spec,
+      state: r.state,
+      dirtyBlocks: r.dirtyBlocks,
+      ...(r.error ? { error: `${r.error.code}: ${r.error.message}` } : {}),
+    }));
+  }
+
+  /**
+   * Makes `buffer[offset, offset+length)` durable locally and on the replicas the write policy
+   * (default: the pool's) demands. Do not store into the range until the promise settles.
+   */
+  persist(offset: number, length: number, options: { ack?: WritePolicy } = {}): Promise<ReplicatedPersistResult> {
+    try {
+      this.checkWritable();
+      const required = checkPolicy(options.ack ?? this.policy, this.replicas.length);
+      const p = this.replicate(offset, length, required);
+      this.inflight.add(p);
+      void p.then(
+        () => this.inflight.delete(p),
+        () => this.inflight.delete(p),
+      );
+      return p;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Waits for every persist issued so far to settle. */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  /**
+   * Compares every reachable replica with the local pool block by block (by digest) and reports
+   * the differing byte ranges. Each replica's outstanding ranges are awaited first, so the answer
+   * is exact for every block not written while verify runs.
+   */
+  async verify(): Promise<ReplicaVerify[]> {
+    return Promise.all(
+      this.replicas.map(async (r) => {
+        const remote = r.remote;
+        if (remote === undefined) return { replica: r.spec, compared: false, differing: [] };
+        await remote.drain().catch(() => undefined);
+        const blocks = await differingBlocks(this.local, remote, r.blockBytes);
+        return { replica: r.spec, compared: true, differing: toRanges(blocks, r.blockBytes, this.size) };
+      }),
+    );
+  }
+
+  /** Resyncs `replica` (every replica when omitted) by comparing every block's digest: for copies damaged behind rpmem's back. */
+  async resync(replica?: string): Promise<void> {
+    const chosen = replica === undefined ? this.replicas : [this.find(replica)];
+    await Promise.all(chosen.map((r) => r.requestFullResync()));
+  }
+
+  /** Adds a replica online; it is resynced (by checksum if unknown) before it counts. */
+  async addReplica(spec: string): Promise<void> {
+    const address = parseReplica(spec);
+    if (this.replicas.some((r) => r.spec === spec)) throw new RpmemError(ErrorCode.EXISTS, `replica ${spec} is already part of this pool`);
+    const dirty = await DirtyMap.open(this.local.path, this.local.poolUuid, spec, this.local.size, this.local.granularity);
+    const replica = new Replica(address, dirty, this.settings, this);
+    this.replicas.push(replica);
+    replica.start();
+  }
+
+  /** Removes a replica online: it stops receiving persists and its dirty map is deleted. */
+  async removeReplica(spec: string): Promise<void> {
+    const replica = this.find(spec);
+    if (this.replicas.length === 1) throw new RpmemError(ErrorCode.INVALID_ARGUMENT, 'cannot remove the last replica');
+    this.replicas.splice(this.replicas.indexOf(replica), 1);
+    await replica.close();
+    fs.rmSync(dirtyMapPath(this.local.path, spec), { force: true });
+  }
+
+  /** Drains, disconnects every replica (unmarking up replicas' blocks), records the LSN, closes the local pool. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.drain();
+    await Promise.all(this.replicas.map((r) => r.close()));
+    await this.local.recordLsn(this.lsn).catch(() => undefined);
+    await this.local.close();
+  }
+
+  // ReplicaListener
+
+  stateChanged(replica: Replica, error?: RpmemError): void {
+    const spec = replica.spec;
+    if (replica.state === 'up') this.emit('replica-up', { replica: spec });
+    if ((replica.state === 'down' || replica.state === 'fenced') && error !== undefined) this.emit('replica-down', { replica: spec, error });
+    if (replica.state === 'fenced' && error !== undefined && this.fencedBy === undefined) {
+      this.fencedBy = error;
+      this.emit('fenced', { replica: spec, error });
+    }
+    const up = this.replicas.filter((r) => r.state === 'up').length;
+    const total = this.replicas.length;
+    if (up < total && !this.wasDegraded && replica.state !== 'connecting' && replica.state !== 'resyncing') {
+      this.wasDegraded = true;
+      this.emit('degraded', { up, total });
+    } else if (up === total && this.wasDegraded) {
+      this.wasDegraded = false;
+      this.emit('restored', { total });
+    }
+  }
+
+  resyncProgress(p: ResyncProgress): void {
+    this.emit('resync-progress', p);
+  }
+
+  resyncDone(p: ResyncDone): void {
+    this.emit('resync-done', p);
+  }
+
+  private async replicate(offset: number, length: number, required: number): Promise<ReplicatedPersistResult> {
+    const lsn = this.nextLsn();
+    const local = this.local.persist(offset, length);
+    const routes: Array<[Replica, Route]> = this.replicas.map((r) => [r, r.route(offset, length, lsn)]);
+    const marks = routes.flatMap(([, route]) => (route.kind === 'marked' && route.durable ? [route.durable] : []));
+    const counted = routes.flatMap(([r, route]) =>
+      route.kind === 'sent' && route.counts ? [route.ack.then((a) => ({ replica: r.spec, seq: a.seq, granularity: a.granularity }))] : [],
+    );
+    for (const [, route] of routes) if (route.kind === 'sent' && !route.counts) route.ack.catch(() => undefined);
+    const quorum = firstK(counted, required, () => this.quorumError(required, counted.length));
+    const [, replicas] = await Promise.all([local, quorum, ...marks, this.lsnReservation]);
+    if (this.fencedBy !== undefined) throw this.fencedError();
+    return { lsn, local: this.local.granularity, replicas };
+  }
+
+  private nextLsn(): bigint {
+    this.lsn += 1n;
+    if (this.lsn > this.lsnReserved - LSN_RESERVATION / 2n) this.lsnReservation = this.reserveLsns();
+    return this.lsn;
+  }
+
+  /** Records an LSN well past the current one, so a crashed primary never reuses an LSN. */
+  private reserveLsns(): Promise<void> {
+    this.lsnReserved = this.lsn + LSN_RESERVATION;
+    return this.local.recordLsn(this.lsnReserved);
+  }
+
+  private quorumError(required: number, reachable: number): RpmemError {
+    const down = this.replicas.filter((r) => r.state !== 'up').map((r) => `${r.spec} (${r.state})`);
+    return new RpmemError(
+      ErrorCode.QUORUM,
+      `write policy needs ${required} replica ack(s), ${reachable} replica(s) were up and not all of them acked; not up: ${down.join(', ') || 'none'}`,
+    );
+  }
+
+  private checkWritable(): void {
+    if (this.closed) throw new RpmemError(ErrorCode.CLOSED, 'replicated pool is closed');
+    if (this.fencedBy !== undefined) throw this.fencedError();
+  }
+
+  private fencedError(): RpmemError {
+    return new RpmemError(ErrorCode.FENCED, `this primary was fenced: ${this.fencedBy!.message}`, { cause: this.fencedBy });
+  }
+
+  private find(spec: string): Replica {
+    const r = this.replicas.find((x) => x.spec === spec);
+    if (r === undefined) throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `no replica ${spec} in this pool`);
+    return r;
+  }
+
+  /** Waits until `required` replicas are up, or none is still on its way up, or `timeoutMs` passed. */
+  private async settle(required: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const unsettled = (): boolean =>
+      this.fencedBy === undefined &&
+      this.replicas.filter((r) => r.state === 'up').length < required &&
+      this.replicas.some((r) => r.state === 'connecting' || r.state === 'resyncing');
+    while (unsettled() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** The number of acks `policy` demands of `n` replicas; throws RPMEM_E_INVALID_ARGUMENT. */
+export function checkPolicy(policy: WritePolicy, n: number): number {
+  if (policy === 'all') return n;
+  if (policy === 'majority') return Math.floor(n / 2) + 1;
+  if (!Number.isInteger(policy) || policy < 0 || policy > n) {
+    throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `ack must be 'all', 'majority' or an integer 0..${n}, got ${String(policy)}`);
+  }
+  return policy;
+}
+
+/** Resolves with the first `k` results, or rejects with `error()` once fewer than `k` can still arrive. */
+function firstK<T>(promises: Promise<T>[], k: number, error: () => RpmemError): Promise<T[]> {
+  return new Promise((resolve, reject) => {
+    const results: T[] = [];
+    let failed = 0;
+    if (k === 0) return resolve(results);
+    if (promises.length < k) return reject(error());
+    for (const p of promises) {
+      p.then(
+        (v) => {
+          results.push(v);
+          if (results.length === k) resolve([...results]);
+        },
+        () => {
+          failed++;
+          if (promises.length - failed < k) reject(error());
+        },
+      );
+    }
+  });
+}

@@ -1,0 +1,497 @@
+#!/usr/bin/env node
+'use strict';
+/**
+ * drill.js -- the steps of the docker-compose failover drill. Plain Node, no dependencies, no mocha.
+ *
+ * test/compose/run.sh prepares everything (podman, docker-compose, images, the three nodes up, the
+ * bridge MAC pinned), runs this file, and tears everything down. It can also be run by hand against
+ * a cluster that is up, with the same environment (DOCKER_HOST, COMPOSE_PROJECT_NAME, RPMEM_IMAGE).
+ *
+ * Two parts, each a list of steps; the first failure stops the drill (later steps depend on it):
+ *   target drill      rpmemd and the rpmem CLI only: pools survive stop (SIGTERM) and kill (SIGKILL)
+ *                     of a node, the other nodes keep serving, data read back is intact.
+ *   replicated drill  the demo initiator (dist/src/demo/replicated.js) replicating to node1..3 with
+ *                     ack=majority: stop node2, start it, kill node3, start it, watching its JSON
+ *                     log; stop it gracefully; `rpmem verify`; data-area SHA-256 of every pool file
+ *                     (deploy/pool-digest.js, independent of verify); `rpmem promote`.
+ * Steps whose code is not in the image yet (replicated.js, verify, promote) are skipped, and say so.
+ *
+ * Environment:
+ *   RPMEM_DRILL_STRICT=1    a skipped step counts as failed
+ *   RPMEM_DRILL_PARTS       comma list of parts to run: target,replicated (default both)
+ *   RPMEM_DRILL_RESULT      file to write {"passed","failed","skipped"} to (run.sh prints the summary)
+ * Every command and every wait is bounded in time and in tries. Exit 0 if no step failed, else 1.
+ */
+const { spawnSync } = require('child_process');
+const crypto = require('crypto');
+const fs = require('fs');
+
+const REPLICAS = ['node1:7420/demo', 'node2:7420/demo', 'node3:7420/demo'];
+const NODES = ['node1', 'node2', 'node3'];
+const PRIMARY_POOL = '/var/lib/rpmem-initiator/primary.pool';
+const PROMOTED_POOL = '/var/lib/rpmem-initiator/promoted.pool';
+const DEMO_POOL_BYTES = 67108864; // RPMEM_POOL_SIZE in docker-compose.yml
+const CLI = ['node', 'dist/src/cli/main.js'];
+
+const STRICT = process.env.RPMEM_DRILL_STRICT === '1';
+const PARTS = new Set((process.env.RPMEM_DRILL_PARTS || 'target,replicated').split(',').map((s) => s.trim()));
+
+const COMMAND_TIMEOUT_MS = 90_000;
+const HEALTH_TIMEOUT_MS = 60_000;
+const EVENT_TIMEOUT_MS = 45_000;
+const RESYNC_TIMEOUT_MS = 180_000;
+const POLL_MS = 500;
+
+const T0 = Date.now();
+const counts = { passed: 0, failed: 0, skipped: 0 };
+
+class DrillError extends Error {}
+
+// ---- output ------------------------------------------------------------------------------------
+
+function secondsSince(t) {
+  return ((Date.now() - t) / 1000).toFixed(1);
+}
+
+function say(message) {
+  process.stdout.write(`[drill ${secondsSince(T0).padStart(6)}s] ${message}\n`);
+}
+
+// ---- processes ---------------------------------------------------------------------------------
+
+/** sleepMs -- block this (sequential) driver for ms milliseconds. */
+function sleepMs(ms) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** run -- run a command to completion within timeoutMs; throws DrillError on a non-zero exit unless check is false. */
+function run(cmd, args, { input, check = true, timeoutMs = COMMAND_TIMEOUT_MS, binary = false } = {}) {
+  const t = Date.now();
+  const r = spawnSync(cmd, args, {
+    input: input ?? '',
+    encoding: binary ? 'buffer' : 'utf8',
+    timeout: timeoutMs,
+    killSignal: 'SIGKILL',
+    maxBuffer: 256 << 20,
+  });
+  const res = { code: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '', ms: Date.now() - t };
+  if (r.error || (check && res.code !== 0)) {
+    const why = r.error ? r.error.message : `exit ${res.code ?? res.signal}`;
+    throw new DrillError(`\`${cmd} ${args.join(' ')}\` failed (${why}) after ${res.ms} ms\n${String(res.stdout).slice(-2000)}${String(res.stderr).slice(-2000)}`);
+  }
+  return res;
+}
+
+const compose = (args, opts) => run('docker-compose', args, opts);
+const podman = (args, opts) => run('podman', args, opts);
+
+/** rpmem -- the rpmem CLI in a throwaway container of the initiator service (no dependencies started). */
+function rpmem(args, opts) {
+  return compose(['run', '--rm', '--no-deps', '-T', 'initiator', ...CLI, ...args], opts);
+}
+
+const containerIds = new Map();
+
+/** containerId -- the container of a compose service (running or stopped; stop/start/kill keep it). */
+function containerId(service) {
+  let id = containerIds.get(service);
+  if (id === undefined) {
+    id = compose(['ps', '-q', service], { timeoutMs: 30_000 }).stdout.trim().split('\n')[0];
+    if (!id) throw new DrillError(`service ${service} has no container`);
+    containerIds.set(service, id);
+  }
+  return id;
+}
+
+/** state -- {status, exitCode} of a service's container. */
+function state(service) {
+  const out = podman(['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', containerId(service)], { timeoutMs: 30_000 });
+  const [status, exitCode] = out.stdout.trim().split(' ');
+  return { status, exitCode: Number(exitCode) };
+}
+
+/**
+ * waitFor -- poll probe() until it returns {ok: true, value}, at most timeoutMs and a bounded number
+ * of tries; throws with the last observation. probe returns {ok, value, seen} (seen: what it saw).
+ */
+function waitFor(what, probe, { timeoutMs = EVENT_TIMEOUT_MS, pollMs = POLL_MS } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  const maxTries = Math.ceil(timeoutMs / pollMs) + 1;
+  let seen = 'nothing yet';
+  for (let tries = 0; tries < maxTries && Date.now() <= deadline; tries++) {
+    const r = probe();
+    if (r.ok) return r.value;
+    if (r.seen !== undefined) seen = r.seen;
+    sleepMs(pollMs);
+  }
+  throw new DrillError(`timed out after ${timeoutMs} ms waiting for ${what}; last seen: ${seen}`);
+}
+
+/**
+ * waitHealthy -- run each service's HEALTHCHECK (deploy/healthcheck.js) until it passes. podman runs
+ * healthchecks from systemd timers, and this machine has no systemd, so the drill runs them itself;
+ * that also records the status that `depends_on: condition: service_healthy` reads.
+ */
+function waitHealthy(services, timeoutMs = HEALTH_TIMEOUT_MS) {
+  for (const service of services) {
+    const id = containerId(service);
+    waitFor(`${service} healthy`, () => {
+      const r = podman(['healthcheck', 'run', id], { check: false, timeoutMs: 15_000 });
+      return { ok: r.code === 0, seen: `${service}: exit ${r.code} ${r.stdout.trim()} ${r.stderr.trim()}` };
+    }, { timeoutMs, pollMs: 1000 });
+  }
+}
+
+/** digest -- SHA-256 of a pool file's data area, by deploy/pool-digest.js inside a container. */
+function digest(service, file, how = 'exec') {
+  const args = how === 'exec'
+    ? ['exec', '-T', service, 'node', 'deploy/pool-digest.js', file]
+    : ['run', '--rm', '--no-deps', '-T', service, 'node', 'deploy/pool-digest.js', file];
+  return JSON.parse(compose(args).stdout.trim().split('\n').pop());
+}
+
+// ---- steps -------------------------------------------------------------------------------------
+
+function writeResult() {
+  if (process.env.RPMEM_DRILL_RESULT) fs.writeFileSync(process.env.RPMEM_DRILL_RESULT, JSON.stringify(counts) + '\n');
+}
+
+function diagnostics() {
+  say('---- diagnostics: docker-compose ps ----');
+  const ps = compose(['ps'], { check: false, timeoutMs: 30_000 });
+  process.stdout.write(ps.stdout + ps.stderr);
+  for (const service of [...NODES, 'initiator']) {
+    say(`---- diagnostics: last 60 log lines of ${service} ----`);
+    const logs = compose(['logs', '--no-color', '--tail=60', service], { check: false, timeoutMs: 30_000 });
+    process.stdout.write(logs.stdout + logs.stderr);
+  }
+}
+
+function finish() {
+  writeResult();
+  say(`done: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
+  process.exit(counts.failed > 0 ? 1 : 0);
+}
+
+/** step -- run one step; on failure print diagnostics and stop the drill. */
+function step(name, fn) {
+  const t = Date.now();
+  say(`STEP ${name}`);
+  try {
+    const detail = fn();
+    counts.passed++;
+    say(`  ok   ${name} (${secondsSince(t)} s)${detail ? `: ${detail}` : ''}`);
+  } catch (err) {
+    counts.failed++;
+    say(`  FAIL ${name} (${secondsSince(t)} s): ${err instanceof DrillError ? err.message : err.stack}`);
+    diagnostics();
+    finish();
+  }
+}
+
+/** skip -- record a step that cannot run yet (a failure with RPMEM_DRILL_STRICT=1). */
+function skip(name, why) {
+  if (STRICT) {
+    counts.failed++;
+    say(`  FAIL ${name}: skipped in strict mode: ${why}`);
+    finish();
+  }
+  counts.skipped++;
+  say(`  SKIP ${name}: ${why}`);
+}
+
+function assert(cond, message) {
+  if (!cond) throw new DrillError(message);
+}
+
+// ---- target drill: rpmemd + rpmem CLI only ------------------------------------------------------
+
+const DRILL_POOL = 'drill';
+const DRILL_POOL_BYTES = 1 << 20;
+const PATTERN_OFFSET = 12345; // unaligned on purpose
+const PATTERN_BYTES = 64 << 10;
+const SECOND_OFFSET = 900_000;
+const SECOND = Buffer.from('written after node3 was SIGKILLed and restarted\n');
+
+/** pattern -- deterministic bytes (SHA-256 counter stream). */
+function pattern(length) {
+  const out = Buffer.alloc(length);
+  for (let i = 0, o = 0; o < length; i++, o += 32) crypto.createHash('sha256').update(`rpmem-drill-${i}`).digest().copy(out, o);
+  return out;
+}
+
+function expectedDataSha(withSecond) {
+  const area = Buffer.alloc(DRILL_POOL_BYTES);
+  pattern(PATTERN_BYTES).copy(area, PATTERN_OFFSET);
+  if (withSecond) SECOND.copy(area, SECOND_OFFSET);
+  return crypto.createHash('sha256').update(area).digest('hex');
+}
+
+function readBack(node, offset, length) {
+  const out = rpmem(['read', '--target', `${node}:7420`, '--offset', String(offset), '--length', String(length), '--json', DRILL_POOL]);
+  return Buffer.from(JSON.parse(out.stdout.trim()).base64, 'base64');
+}
+
+function checkDigests(nodes, withSecond) {
+  const want = expectedDataSha(withSecond);
+  for (const node of nodes) {
+    const d = digest(node, `/var/lib/rpmem/${DRILL_POOL}`);
+    assert(d.dataBytes === DRILL_POOL_BYTES, `${node}: data area is ${d.dataBytes} bytes, want ${DRILL_POOL_BYTES}`);
+    assert(d.sha256 === want, `${node}: data-area sha256 ${d.sha256}, want ${want}`);
+  }
+  return want.slice(0, 16);
+}
+
+function targetDrill() {
+  say('==== target drill: rpmemd and the rpmem CLI ====');
+  step('nodes healthy (deploy/healthcheck.js in each container)', () => {
+    waitHealthy(NODES);
+  });
+
+  step(`create pool "${DRILL_POOL}" (1 MiB) on each node and persist 64 KiB at offset ${PATTERN_OFFSET}`, () => {
+    const data = pattern(PATTERN_BYTES);
+    const seqs = [];
+    for (const node of NODES) {
+      rpmem(['create', '--target', `${node}:7420`, '--size', '1M', '--json', DRILL_POOL]);
+      const w = JSON.parse(rpmem(['write', '--target', `${node}:7420`, '--offset', String(PATTERN_OFFSET), '--json', DRILL_POOL], { input: data }).stdout.trim());
+      seqs.push(`${node} seq ${w.seq} (${w.granularity})`);
+    }
+    return `${seqs.join(', ')}; data-area sha256 ${checkDigests(NODES, false)}… on all three`;
+  });
+
+  step('stop -t 5 node2: rpmemd exits 0 on SIGTERM (through init) well within the 5 s', () => {
+    const t = Date.now();
+    compose(['stop', '-t', '5', 'node2']);
+    const ms = Date.now() - t;
+    const s = state('node2');
+    assert(s.status === 'exited' && s.exitCode === 0, `node2 is ${s.status} with exit code ${s.exitCode}, want exited 0`);
+    assert(ms < 5000, `stop took ${ms} ms: SIGTERM was not handled, the container was killed at the timeout`);
+    return `stopped in ${ms} ms, exit 0`;
+  });
+
+  step('node1 and node3 keep serving while node2 is down; a call to node2 fails with exit 1', () => {
+    for (const node of ['node1', 'node3']) {
+      const info = JSON.parse(rpmem(['info', '--target', `${node}:7420`, '--json', DRILL_POOL]).stdout.trim());
+      assert(String(info.durableSeq) === '1', `${node}: durableSeq ${info.durableSeq}, want 1`);
+    }
+    const down = rpmem(['info', '--target', 'node2:7420', DRILL_POOL], { check: false, timeoutMs: 60_000 });
+    assert(down.code === 1, `info on node2 exited ${down.code}, want 1: ${down.stderr.trim()}`);
+    return `node2: ${down.stderr.trim().split('\n').filter((l) => l.startsWith('rpmem:')).join(' ')} (${down.ms} ms)`;
+  });
+
+  step('start node2: healthy again, pool data intact', () => {
+    compose(['start', 'node2']);
+    waitHealthy(['node2']);
+    const got = readBack('node2', PATTERN_OFFSET, PATTERN_BYTES);
+    assert(got.equals(pattern(PATTERN_BYTES)), 'node2: bytes read back differ from what was persisted');
+    return `read back 64 KiB identical; sha256 ${checkDigests(['node2'], false)}…`;
+  });
+
+  step('kill node3 (SIGKILL): exit 137', () => {
+    compose(['kill', 'node3']);
+    const s = waitFor('node3 exited', () => {
+      const st = state('node3');
+      return { ok: st.status === 'exited', value: st, seen: JSON.stringify(st) };
+    }, { timeoutMs: 15_000 });
+    assert(s.exitCode === 137, `node3 exit code ${s.exitCode}, want 137`);
+  });
+
+  step('start node3: healthy, acked data intact, seq continues after the durable seq', () => {
+    compose(['start', 'node3']);
+    waitHealthy(['node3']);
+    const info = JSON.parse(rpmem(['info', '--target', 'node3:7420', '--json', DRILL_POOL]).stdout.trim());
+    assert(String(info.durableSeq) === '1', `node3: durableSeq ${info.durableSeq} after restart, want 1`);
+    const got = readBack('node3', PATTERN_OFFSET, PATTERN_BYTES);
+    assert(got.equals(pattern(PATTERN_BYTES)), 'node3: bytes read back differ from what was persisted');
+    const w = JSON.parse(rpmem(['write', '--target', 'node3:7420', '--offset', String(SECOND_OFFSET), '--json', DRILL_POOL], { input: SECOND }).stdout.trim());
+    assert(String(w.seq) === '2', `node3: write after restart got seq ${w.seq}, want 2`);
+    return `durableSeq 1 after SIGKILL, next write seq 2; sha256 ${checkDigests(['node3'], true)}…`;
+  });
+
+  step(`remove pool "${DRILL_POOL}" on each node`, () => {
+    for (const node of NODES) rpmem(['remove', '--target', `${node}:7420`, DRILL_POOL]);
+  });
+}
+
+// ---- replicated drill: the demo initiator (needs dist/src/demo/replicated.js) -------------------
+
+/** capabilities -- what the image has: the demo initiator, `rpmem verify`, `rpmem promote`. */
+function capabilities() {
+  const script = `
+    const fs = require('fs');
+    const { spawnSync } = require('child_process');
+    const help = spawnSync('node', ['dist/src/cli/main.js', '--help'], { encoding: 'utf8' }).stdout || '';
+    console.log(JSON.stringify({
+      replicated: fs.existsSync('dist/src/demo/replicated.js'),
+      verify: /^\\s*verify\\b/m.test(help),
+      promote: /^\\s*promote\\b/m.test(help),
+    }));`;
+  const out = compose(['run', '--rm', '--no-deps', '-T', 'initiator', 'node', '-e', script]);
+  return JSON.parse(out.stdout.trim().split('\n').pop());
+}
+
+/** Reads the initiator's JSON lines (stdout) so far. Non-JSON lines are ignored. */
+function initiatorRecords() {
+  const out = podman(['logs', containerId('initiator')], { timeoutMs: 30_000 });
+  const records = [];
+  for (const line of out.stdout.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      records.push(JSON.parse(line));
+    } catch {
+      // a line cut by the log reader; the next read has it whole
+    }
+  }
+  return records;
+}
+
+const statuses = (records) => records.filter((r) => r.type === 'status');
+const lastStatus = (records) => statuses(records).pop();
+const brief = (s) => (s ? JSON.stringify({ persisted: s.persisted, acked: s.acked, degraded: s.degraded, replicas: s.replicas }) : 'no status line');
+
+/** waitEvent -- an event record named `event` (for `replica` when given) after record index `mark`. */
+function waitEvent(mark, event, replica, timeoutMs = EVENT_TIMEOUT_MS) {
+  return waitFor(`initiator event "${event}"${replica ? ` for ${replica}` : ''}`, () => {
+    const records = initiatorRecords();
+    const hit = records.slice(mark).find((r) => r.type === 'event' && r.event === event && (!replica || r.replica === replica));
+    return { ok: hit !== undefined, value: hit, seen: brief(lastStatus(records)) };
+  }, { timeoutMs });
+}
+
+/** waitStatus -- a status record after index `mark` for which pred holds. */
+function waitStatus(mark, what, pred, timeoutMs = EVENT_TIMEOUT_MS) {
+  return waitFor(`initiator status: ${what}`, () => {
+    const records = initiatorRecords();
+    const hit = statuses(records.slice(mark)).find(pred);
+    return { ok: hit !== undefined, value: hit, seen: brief(lastStatus(records)) };
+  }, { timeoutMs });
+}
+
+const allUp = (s) => REPLICAS.every((r) => s.replicas?.[r] === 'up') && s.degraded === false;
+
+/** degradedWhile -- after taking `replica` away: replica-down, degraded, and persists still growing. */
+function degradedWhile(mark, replica) {
+  const down = waitEvent(mark, 'replica-down', replica);
+  const s1 = waitStatus(mark, `degraded with ${replica} not up`, (s) => s.degraded === true && s.replicas?.[replica] !== 'up');
+  const s2 = waitStatus(mark, `persisted and acked growing past ${s1.persisted}/${s1.acked} while degraded`,
+    (s) => s.degraded === true && s.persisted > s1.persisted && s.acked > s1.acked, 20_000);
+  const degradedEvent = initiatorRecords().slice(mark).some((r) => r.type === 'event' && r.event === 'degraded');
+  return `replica-down (${JSON.stringify(down)}); degraded, ${replica} "${s1.replicas[replica]}"; `
+    + `persisted ${s1.persisted} -> ${s2.persisted}, acked ${s1.acked} -> ${s2.acked}; "degraded" event: ${degradedEvent}`;
+}
+
+/** resyncedAfter -- after bringing `replica` back: resync-done, replica-up, every replica up, not degraded. */
+function resyncedAfter(mark, replica) {
+  const done = waitEvent(mark, 'resync-done', replica, RESYNC_TIMEOUT_MS);
+  waitEvent(mark, 'replica-up', replica);
+  const s = waitStatus(mark, 'all replicas up, not degraded', allUp);
+  const progress = initiatorRecords().slice(mark).filter((r) => r.type === 'event' && r.event === 'resync-progress' && r.replica === replica).length;
+  return `resync-done (${JSON.stringify(done)}), ${progress} resync-progress events; all up at persisted ${s.persisted}`;
+}
+
+function replicatedDrill() {
+  say('==== replicated drill: the demo initiator, ack=majority ====');
+  let caps;
+  step('image capabilities (replicated.js, rpmem verify, rpmem promote)', () => {
+    caps = capabilities();
+    return JSON.stringify(caps);
+  });
+  const names = [
+    'initiator up: every replica up, persisting',
+    'stop -t 5 node2: replica-down, degraded, persists continue',
+    'start node2: resync-done, replica-up, all up',
+    'kill node3 (SIGKILL): replica-down, degraded, persists continue',
+    'start node3: resync-done, replica-up, all up',
+    'stop the initiator (SIGTERM): drains, closes, exits 0',
+    'data-area sha256 of the primary and the three replicas are equal (pool-digest.js)',
+  ];
+  if (!caps.replicated) {
+    for (const name of [...names, 'rpmem verify', 'rpmem promote']) skip(name, 'dist/src/demo/replicated.js is not in the image yet');
+    return;
+  }
+
+  step(names[0], () => {
+    waitHealthy(NODES); // the status depends_on reads
+    compose(['up', '-d', '--no-build', 'initiator'], { timeoutMs: 120_000 });
+    const s = waitStatus(0, 'every replica up and persisted > 0', (st) => allUp(st) && st.persisted > 0, 90_000);
+    return brief(s);
+  });
+
+  step(names[1], () => {
+    const mark = initiatorRecords().length;
+    compose(['stop', '-t', '5', 'node2']);
+    return degradedWhile(mark, REPLICAS[1]);
+  });
+
+  step(names[2], () => {
+    const mark = initiatorRecords().length;
+    compose(['start', 'node2']);
+    waitHealthy(['node2']);
+    return resyncedAfter(mark, REPLICAS[1]);
+  });
+
+  step(names[3], () => {
+    const mark = initiatorRecords().length;
+    compose(['kill', 'node3']);
+    return degradedWhile(mark, REPLICAS[2]);
+  });
+
+  step(names[4], () => {
+    const mark = initiatorRecords().length;
+    compose(['start', 'node3']);
+    waitHealthy(['node3']);
+    return resyncedAfter(mark, REPLICAS[2]);
+  });
+
+  step(names[5], () => {
+    const t = Date.now();
+    compose(['stop', '-t', '30', 'initiator'], { timeoutMs: 60_000 });
+    const ms = Date.now() - t;
+    const s = state('initiator');
+    assert(s.status === 'exited' && s.exitCode === 0, `initiator is ${s.status} with exit code ${s.exitCode}, want exited 0`);
+    return `stopped in ${ms} ms, exit 0; last status ${brief(lastStatus(initiatorRecords()))}`;
+  });
+
+  if (caps.verify) {
+    step('rpmem verify: primary and replicas byte-identical', () => {
+      const args = ['verify', '--pool', PRIMARY_POOL, ...REPLICAS.flatMap((r) => ['--replica', r]), '--json'];
+      const out = rpmem(args, { check: false });
+      const report = JSON.parse(out.stdout.trim().split('\n').pop());
+      assert(out.code === 0 && report.identical === true, `verify exited ${out.code}: ${out.stdout.trim()} ${out.stderr.trim()}`);
+      return JSON.stringify(report);
+    });
+  } else {
+    skip('rpmem verify', 'the CLI has no verify command yet');
+  }
+
+  let primary;
+  step(names[6], () => {
+    primary = digest('initiator', PRIMARY_POOL, 'run');
+    assert(primary.dataBytes === DEMO_POOL_BYTES, `primary data area ${primary.dataBytes} bytes, want ${DEMO_POOL_BYTES}`);
+    for (const node of NODES) {
+      const d = digest(node, '/var/lib/rpmem/demo');
+      assert(d.dataBytes === primary.dataBytes, `${node}: data area ${d.dataBytes} bytes, primary ${primary.dataBytes}`);
+      assert(d.sha256 === primary.sha256, `${node}: data-area sha256 ${d.sha256}, primary ${primary.sha256}`);
+    }
+    return `${primary.sha256} on all four`;
+  });
+
+  if (caps.promote) {
+    step('rpmem promote: a new primary from the replicas equals the old one', () => {
+      const args = ['promote', '--pool', PROMOTED_POOL, ...REPLICAS.flatMap((r) => ['--replica', r]), '--json'];
+      const out = rpmem(args, { check: false });
+      assert(out.code === 0, `promote exited ${out.code}: ${out.stdout.trim()} ${out.stderr.trim()}`);
+      const d = digest('initiator', PROMOTED_POOL, 'run');
+      assert(d.sha256 === primary.sha256, `promoted data-area sha256 ${d.sha256}, primary ${primary.sha256}`);
+      return `${out.stdout.trim().split('\n').pop()}; data-area sha256 equal`;
+    });
+  } else {
+    skip('rpmem promote', 'the CLI has no promote command yet');
+  }
+}
+
+// ---- main --------------------------------------------------------------------------------------
+
+if (PARTS.has('target')) targetDrill();
+if (PARTS.has('replicated')) replicatedDrill();
+finish();

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# make-base-image.sh -- build a minimal node base image from this host's own files, with no registry.
+#
+# FOR THE OFFLINE TEST ONLY. Users build deploy/Dockerfile FROM the official node images instead.
+#
+# The root filesystem holds: the host's node binary, every shared library `ldd` lists for node, for
+# the addon (build/Release/rpmem_native.node) and for /bin/sh (dash), a passwd/group with root, and
+# /tmp. It is imported with `podman import` (see /work/shared/CONTAINERS.md, "Base image without a
+# registry"). The addon must be built on the host first: it is linked against this same libc/libstdc++.
+#
+# Usage: make-base-image.sh IMAGE_NAME [ADDON_PATH]
+set -euo pipefail
+
+image=${1:?usage: make-base-image.sh IMAGE_NAME [ADDON_PATH]}
+addon=${2:-build/Release/rpmem_native.node}
+node_bin=$(command -v node)
+sh_bin=$(readlink -f /bin/sh)
+
+[[ -f $addon ]] || { echo "make-base-image: $addon is missing; run 'npm run build' first" >&2; exit 1; }
+
+rootfs=$(mktemp -d /tmp/rpmem-base-rootfs.XXXXXX)
+trap 'rm -rf "$rootfs"' EXIT
+
+# Merged-/usr layout like Debian bookworm: /bin, /lib, /lib64, /sbin are links into /usr.
+mkdir -p "$rootfs"/usr/{bin,sbin,lib/x86_64-linux-gnu,lib64} "$rootfs"/{etc,tmp,root,dev,proc,sys,run}
+for d in bin sbin lib lib64; do ln -s "usr/$d" "$rootfs/$d"; done
+chmod 1777 "$rootfs/tmp"
+chmod 700 "$rootfs/root"
+
+# put FILE -- copy FILE (following links) to its /usr-canonical path inside the rootfs.
+put() {
+  local src=$1 rel
+  rel=${src#/}
+  case $rel in
+    usr/*) ;;
+    bin/* | sbin/* | lib/* | lib64/*) rel=usr/$rel ;;
+    *) echo "make-base-image: unexpected path $src" >&2; exit 1 ;;
+  esac
+  mkdir -p "$rootfs/$(dirname "$rel")"
+  cp -L "$src" "$rootfs/$rel"
+}
+
+put "$node_bin"
+cp -L "$sh_bin" "$rootfs/usr/bin/dash"
+ln -s dash "$rootfs/usr/bin/sh"
+
+# Libraries: the paths ldd resolved ("name => /path (addr)") and the loader ("/lib64/ld-... (addr)").
+libs=$(for f in "$node_bin" "$addon" "$sh_bin"; do ldd "$f"; done |
+  awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)
+for lib in $libs; do put "$lib"; done
+
+cat >"$rootfs/etc/passwd" <<'EOF'
+root:x:0:0:root:/root:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+EOF
+cat >"$rootfs/etc/group" <<'EOF'
+root:x:0:
+nogroup:x:65534:
+EOF
+cat >"$rootfs/etc/nsswitch.conf" <<'EOF'
+passwd: files
+group:  files
+hosts:  files dns
+EOF
+: >"$rootfs/etc/hosts"
+: >"$rootfs/etc/resolv.conf"
+
+tar -C "$rootfs" -c . | podman import --quiet \
+  --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
+  --change 'CMD ["node"]' \
+  --message "rpmem offline test base: host node $("$node_bin" --version)" \
+  - "$image" >/dev/null
+echo "make-base-image: $image ($(du -sh "$rootfs" | cut -f1), node $("$node_bin" --version), $(echo "$libs" | wc -l) libraries)"

@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# run.sh -- the automated docker-compose failover drill, run for real with podman + Debian's
+# docker-compose 1.29 (no Docker engine, no registry; see /work/shared/CONTAINERS.md).
+#
+#   bash test/compose/run.sh            (as root; from any directory)
+#
+# 1. installs podman, runc, catatonit, netavark, aardvark-dns and docker-compose if missing (apt);
+# 2. writes a containers.conf into a temporary dir (CONTAINERS_CONF; /etc is not touched) and starts
+#    a private `podman system service` on a socket in that dir (DOCKER_HOST), remembering its PID;
+# 3. builds the project on the host (npm run build), a base image from the host's own node and
+#    libraries (make-base-image.sh), and the project image from deploy/Dockerfile.local with
+#    `docker-compose build` on a staged context; checks that Dockerfile.local's runtime lines match
+#    deploy/Dockerfile's; validates docker-compose.yml (`config -q`, with the user defaults and with
+#    the test's variables);
+# 4. `up -d` node1..3, pins the bridge's MAC address, and runs the drill's steps (drill.js);
+# 5. always tears down (trap): `docker-compose down -v`, then removes by label whatever is left
+#    (containers, volumes, networks), the two images it built, stops its podman service by PID, and
+#    removes its temporary dir.
+#
+# Environment:
+#   RPMEM_COMPOSE_NO_BUILD=1     do not run `npm run build` (use dist/ and build/Release as they are)
+#   RPMEM_COMPOSE_KEEP_IMAGES=1  keep the base and project images (faster reruns)
+#   RPMEM_DRILL_STRICT=1         a drill step that is skipped (code not there yet) fails the run
+#   RPMEM_DRILL_PARTS            target,replicated (default both)
+# Prints one closing line "compose: N passed, N failed, N skipped". Exit 0 only if nothing failed.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+
+PROJECT=rpmemdrill
+TAG=compose-drill
+BASE_IMAGE=localhost/rpmem-base:$TAG
+IMAGE=localhost/rpmem:$TAG
+WORK=$(mktemp -d /tmp/rpmem-compose.XXXXXX)
+export WORK
+PODMAN_PID=
+T0=$(date +%s.%N)
+
+# ---- output and bounded commands ---------------------------------------------------------------
+
+elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+log() { printf '[run.sh %6ss] %s\n' "$(elapsed "$T0")" "$*"; }
+
+# timed LABEL SECONDS CMD... -- run CMD (a program or a function of this script) with a time limit,
+# its output to a log file; print the time taken, or the tail of the log on failure.
+timed() {
+  local label=$1 limit=$2 t rc=0 out
+  shift 2
+  out="$WORK/$(printf '%s' "$label" | tr -c 'A-Za-z0-9' '_').log"
+  t=$(date +%s.%N)
+  log "$label ..."
+  if declare -F "$1" >/dev/null; then
+    # timeout runs programs only: hand the function to a child bash (its variables are exported).
+    timeout --kill-after=10 "$limit" bash -c "set -euo pipefail; $(declare -f "$1"); \"\$@\"" _ "$@" >"$out" 2>&1 || rc=$?
+  else
+    timeout --kill-after=10 "$limit" "$@" >"$out" 2>&1 || rc=$?
+  fi
+  if ((rc != 0)); then
+    log "FAILED: $label (exit $rc after $(elapsed "$t") s; limit ${limit} s): $*"
+    tail -n 60 "$out" | sed 's/^/    /'
+    return "$rc"
+  fi
+  log "ok $label ($(elapsed "$t") s)"
+}
+
+# ---- teardown (always) -------------------------------------------------------------------------
+
+# summary RC -- the closing line: the drill's counts, with one more failure when the run failed
+# outside the drill's steps (set-up, teardown).
+summary() {
+  local f=$WORK/drill-result.json
+  [[ -s $f ]] || echo '{"passed":0,"failed":0,"skipped":0}' >"$f"
+  node -e 'const c = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    if (process.argv[2] !== "0" && c.failed === 0) c.failed = 1;
+    console.log(`compose: ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped`)' "$f" "$1"
+}
+
+cleanup() {
+  local rc=$? t
+  set +e
+  trap - EXIT INT TERM
+  t=$(date +%s.%N)
+  log "teardown"
+  if [[ -n $PODMAN_PID ]] && kill -0 "$PODMAN_PID" 2>/dev/null; then
+    timeout --kill-after=10 120 docker-compose down -v --remove-orphans -t 5 >"$WORK/down.log" 2>&1 ||
+      { log "docker-compose down failed:"; sed 's/^/    /' "$WORK/down.log"; }
+  fi
+  # Whatever `down` could not remove (or a run killed before `up` finished), found by label.
+  local label=com.docker.compose.project=$PROJECT
+  podman ps -aq --filter "label=$label" | xargs -r timeout 60 podman rm -f -t 0 >/dev/null
+  podman volume ls -q --filter "label=$label" | xargs -r timeout 60 podman volume rm -f >/dev/null
+  podman network ls -q --filter "label=$label" | xargs -r timeout 60 podman network rm -f >/dev/null
+  if [[ ${RPMEM_COMPOSE_KEEP_IMAGES:-0} != 1 ]]; then
+    for image in "$IMAGE" "$BASE_IMAGE"; do
+      if podman image exists "$image"; then timeout 60 podman rmi -f "$image" >/dev/null; fi
+    done
+  fi
+  if [[ -n $PODMAN_PID ]]; then
+    kill -TERM "$PODMAN_PID" 2>/dev/null
+    for _ in $(seq 1 50); do kill -0 "$PODMAN_PID" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$PODMAN_PID" 2>/dev/null
+    wait "$PODMAN_PID" 2>/dev/null
+  fi
+  log "teardown done ($(elapsed "$t") s): $(podman ps -aq --filter "label=$label" | wc -l) containers, $(podman volume ls -q --filter "label=$label" | wc -l) volumes, $(podman network ls -q --filter "label=$label" | wc -l) networks of $PROJECT left"
+  local line
+  line=$(summary "$rc")
+  rm -rf "$WORK"
+  log "total $(elapsed "$T0") s, exit $rc"
+  echo "$line"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- 1. tools ----------------------------------------------------------------------------------
+
+[[ $(id -u) == 0 ]] || { log "must run as root (rootful podman; see CONTAINERS.md)"; exit 1; }
+
+install_tools() {
+  local missing=() pkg
+  for pkg in podman runc catatonit netavark aardvark-dns; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  local compose_missing=0
+  command -v docker-compose >/dev/null || compose_missing=1
+  if ((${#missing[@]} == 0 && compose_missing == 0)); then
+    echo "all present"
+    return 0
+  fi
+  apt-get update
+  if ((${#missing[@]} > 0)); then DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"; fi
+  # Without --no-install-recommends it also pulls a Docker engine (~250 MB).
+  if ((compose_missing)); then DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker-compose; fi
+}
+timed "install tools (apt, only what is missing)" 600 install_tools
+log "$(podman --version), $(runc --version | head -n1), docker-compose $(docker-compose version --short)"
+
+# ---- 2. podman configuration and API service ---------------------------------------------------
+
+# default_ulimits: the default nofile request fails (no CAP_SYS_RESOURCE); runc: crun fails on the
+# hybrid cgroups; cgroupfs and the file events logger: no systemd here.
+cat >"$WORK/containers.conf" <<'EOF'
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+EOF
+export CONTAINERS_CONF=$WORK/containers.conf
+SOCK=$WORK/podman.sock
+podman system service --time=0 "unix://$SOCK" >"$WORK/podman-service.log" 2>&1 &
+PODMAN_PID=$!
+export SOCK PODMAN_PID
+wait_service() {
+  for _ in $(seq 1 60); do
+    if [[ -S $SOCK ]] && podman --remote --url "unix://$SOCK" version >/dev/null 2>&1; then return 0; fi
+    kill -0 "$PODMAN_PID" 2>/dev/null || { cat "$WORK/podman-service.log"; return 1; }
+    sleep 0.25
+  done
+  return 1
+}
+timed "start podman system service (pid $PODMAN_PID)" 30 wait_service
+
+export DOCKER_HOST=unix://$SOCK
+export COMPOSE_PROJECT_NAME=$PROJECT
+# Build through the engine API (podman), not through a `docker` CLI that may be on PATH.
+export COMPOSE_DOCKER_CLI_BUILD=0 DOCKER_BUILDKIT=0
+unset DOCKER_TLS_VERIFY DOCKER_CERT_PATH DOCKER_CONTEXT COMPOSE_FILE
+
+# A run killed before its teardown may have left the project behind.
+timed "remove leftovers of an earlier run" 120 docker-compose down -v --remove-orphans -t 0
+
+# ---- 3. images ---------------------------------------------------------------------------------
+
+if [[ ${RPMEM_COMPOSE_NO_BUILD:-0} != 1 ]]; then
+  timed "npm run build (addon + TypeScript, on the host)" 600 npm run build
+fi
+timed "base image $BASE_IMAGE from the host's node and libraries" 120 \
+  bash test/compose/make-base-image.sh "$BASE_IMAGE" build/Release/rpmem_native.node
+
+# The runtime (last) stage of both Dockerfiles must agree on what the user sees.
+runtime_lines() {
+  awk '/^FROM / { n++ } { stage[n] = stage[n] $0 "\n" } END { printf "%s", stage[n] }' "$1" |
+    grep -E '^(WORKDIR|ENV|USER|VOLUME|EXPOSE|HEALTHCHECK|CMD|COPY deploy/)'
+}
+if ! diff <(runtime_lines deploy/Dockerfile) <(runtime_lines deploy/Dockerfile.local) >"$WORK/dockerfile-diff.txt"; then
+  log "FAILED: deploy/Dockerfile and deploy/Dockerfile.local differ in their runtime lines:"
+  sed 's/^/    /' "$WORK/dockerfile-diff.txt"
+  exit 1
+fi
+log "ok deploy/Dockerfile and deploy/Dockerfile.local agree (WORKDIR ENV USER VOLUME EXPOSE HEALTHCHECK CMD, deploy files)"
+
+# Staged build context for Dockerfile.local: the host-built tree (the repo's .dockerignore keeps
+# node_modules, dist and build out of the user build's context).
+stage_context() {
+  local ctx=$WORK/context
+  mkdir -p "$ctx/build/Release" "$ctx/deploy"
+  cp -a package.json dist proto node_modules "$ctx/"
+  cp build/Release/rpmem_native.node "$ctx/build/Release/"
+  cp deploy/Dockerfile.local deploy/healthcheck.js deploy/pool-digest.js deploy/rpmemd.conf "$ctx/deploy/"
+}
+timed "stage the build context" 120 stage_context
+export RPMEM_IMAGE=$IMAGE RPMEM_BUILD_CONTEXT=$WORK/context RPMEM_DOCKERFILE=deploy/Dockerfile.local
+export NODE_RUNTIME_IMAGE=$BASE_IMAGE
+
+timed "docker-compose config -q (user defaults)" 60 \
+  env -u RPMEM_IMAGE -u RPMEM_BUILD_CONTEXT -u RPMEM_DOCKERFILE -u NODE_RUNTIME_IMAGE docker-compose config -q
+timed "docker-compose config -q (test variables)" 60 docker-compose config -q
+# Every service has the same image and build; building one builds it for all.
+timed "docker-compose build node1 -> $IMAGE" 600 docker-compose build node1
+
+# ---- 4. cluster up and the drill ---------------------------------------------------------------
+
+timed "docker-compose up -d node1 node2 node3" 180 docker-compose up -d --no-build node1 node2 node3
+
+# The bridge takes the lowest MAC of its ports, so it changes as containers join and leave, and
+# containers then cannot reach the DNS server on it for tens of seconds. Pin it.
+BRIDGE=$(podman network inspect "${PROJECT}_cluster" --format '{{.NetworkInterface}}')
+ip link set dev "$BRIDGE" address "$(cat "/sys/class/net/$BRIDGE/address")"
+log "ok pinned the MAC address of bridge $BRIDGE ($(cat "/sys/class/net/$BRIDGE/address"))"
+
+export RPMEM_DRILL_RESULT=$WORK/drill-result.json
+drill_rc=0
+node test/compose/drill.js || drill_rc=$?
+log "drill exit $drill_rc"
+
+timed "docker-compose down -v" 120 docker-compose down -v --remove-orphans -t 5
+exit "$drill_rc"

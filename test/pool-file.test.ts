@@ -1,0 +1,49 @@
+/**
+ * PoolFile: data before header (I2) even when a sync fails, and atomic creation.
+ */
+import { expect } from 'chai';
+import * as fs from 'fs';
+import * as path from 'path';
+import { RpmemError, ErrorCode } from '../src/common/errors';
+import { normalizeAttr } from '../src/common/pool-attr';
+import { PoolFile } from '../src/common/pool-file';
+import { HEADER_BYTES } from '../src/common/protocol';
+import { SHM_DIR, tempDir } from './helpers/setup';
+
+const EIO = 5;
+
+for (const granularity of ['cache-line', 'page'] as const) {
+  describe(`PoolFile (${granularity})`, () => {
+    const dir = (): string => tempDir('poolfile', granularity === 'cache-line' ? SHM_DIR : undefined);
+
+    it('keeps the header at the last durable seq when a sync fails, and fails the file (sticky)', async () => {
+      const file = path.join(dir(), 'p');
+      const pool = await PoolFile.create(file, { poolSize: HEADER_BYTES + 65536, attr: normalizeAttr(), granularity });
+      await pool.applyBatch([{ offset: HEADER_BYTES, data: Buffer.from('first') }], 1n, 0n, false);
+      pool.mapping.failNextSync(EIO);
+      const err = await pool.applyBatch([{ offset: HEADER_BYTES + 100, data: Buffer.from('second') }], 2n, 0n, false).catch((e: RpmemError) => e);
+      expect((err as RpmemError).code).to.equal(ErrorCode.IO);
+      expect((err as RpmemError).errno).to.equal(EIO);
+      expect(pool.durableSeq).to.equal(1n);
+      const later = await pool.applyBatch([{ offset: HEADER_BYTES, data: Buffer.from('third') }], 2n, 0n, false).catch((e: RpmemError) => e);
+      expect((later as RpmemError).code).to.equal(ErrorCode.FAILED);
+      await pool.close();
+      const reopened = PoolFile.open(file, { granularity });
+      expect(reopened.durableSeq).to.equal(1n);
+      expect(reopened.read(HEADER_BYTES, 5).toString()).to.equal('first');
+      await reopened.close();
+    });
+
+    it('creates atomically: no temporary file remains, and an existing pool is never replaced', async () => {
+      const d = dir();
+      const file = path.join(d, 'q');
+      const pool = await PoolFile.create(file, { poolSize: HEADER_BYTES + 4096, attr: normalizeAttr(), granularity });
+      await pool.close();
+      const before = fs.readFileSync(file);
+      const err = await PoolFile.create(file, { poolSize: HEADER_BYTES + 8192, attr: normalizeAttr(), granularity }).catch((e: RpmemError) => e);
+      expect((err as RpmemError).code).to.equal(ErrorCode.EXISTS);
+      expect(fs.readFileSync(file).equals(before)).to.equal(true);
+      expect(fs.readdirSync(d)).to.deep.equal(['q']);
+    });
+  });
+}

@@ -1,0 +1,328 @@
+/**
+ * Replicated pools against three real rpmemd processes on 127.0.0.2-4: write policies, degraded
+ * mode, incremental and checksum resync, promotion with fencing. Each test checks one of
+ * DESIGN-NOTES I3-I6.
+ */
+import { expect } from 'chai';
+import { ChildProcess, spawn } from 'child_process';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { RpmemError, ErrorCode } from '../src/common/errors';
+import { HEADER_BYTES } from '../src/common/protocol';
+import { RemotePool } from '../src/initiator/remote-pool';
+import { ReplicatedPool, ReplicatedPoolEvents, ReplicatedPoolOptions } from '../src/initiator/replicated-pool';
+import { promote } from '../src/initiator/promote';
+import { SHM_DIR, tempDir } from './helpers/setup';
+import { SLOTS, stampAt } from './helpers/stamps';
+import { TcpProxy } from './helpers/tcp-proxy';
+import { TestTarget } from './helpers/test-target';
+import { waitFor } from './helpers/wait';
+
+const POOL_BYTES = 64 * 1024 * 1024;
+const BLOCK_BYTES = 64 * 1024;
+const NAME = 'replicated';
+
+function options(replicas: string[], extra: Partial<ReplicatedPoolOptions> = {}): ReplicatedPoolOptions {
+  return {
+    replicas,
+    ack: 'majority',
+    create: { size: POOL_BYTES },
+    granularity: 'cache-line',
+    ackTimeoutMs: 1000,
+    callTimeoutMs: 1000,
+    activityWindowMs: 50,
+    reconnect: { initialMs: 50, maxMs: 300 },
+    ...extra,
+  };
+}
+
+/** Resolves with the next `event` whose payload satisfies `match`; rejects after `timeoutMs`. */
+function nextEvent<E extends keyof ReplicatedPoolEvents>(
+  rp: ReplicatedPool,
+  event: E,
+  match: (p: ReplicatedPoolEvents[E][0]) => boolean = () => true,
+  timeoutMs = 30_000,
+): Promise<ReplicatedPoolEvents[E][0]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      rp.off(event, listener);
+      reject(new Error(`no ${event} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const listener = (p: ReplicatedPoolEvents[E][0]): void => {
+      if (!match(p)) return;
+      clearTimeout(timer);
+      rp.off(event, listener);
+      resolve(p);
+    };
+    rp.on(event, listener);
+  });
+}
+
+async function allUp(rp: ReplicatedPool, timeoutMs = 30_000): Promise<void> {
+  await waitFor(() => rp.status().every((s) => s.state === 'up'), timeoutMs, 'every replica up');
+}
+
+/** Persists `count` random ranges (1 B to 8 KiB) inside `[0, regionBytes)`; returns the blocks touched. */
+async function randomPersists(rp: ReplicatedPool, count: number, regionBytes: number, onEach?: (i: number) => void): Promise<Set<number>> {
+  const touched = new Set<number>();
+  const inflight = new Set<Promise<unknown>>();
+  const busy = new Set<number>();
+  for (let i = 0; i < count; i++) {
+    const length = 1 + crypto.randomInt(8192);
+    const offset = crypto.randomInt(regionBytes - length);
+    const blocks = [Math.floor(offset / BLOCK_BYTES), Math.floor((offset + length - 1) / BLOCK_BYTES)];
+    // Never store into a block with a persist in flight (the buffer contract).
+    if (blocks.some((b) => busy.has(b))) await Promise.all(inflight);
+    crypto.randomFillSync(rp.buffer, offset, length);
+    blocks.forEach((b) => (touched.add(b), busy.add(b)));
+    const p = rp.persist(offset, length).finally(() => blocks.forEach((b) => busy.delete(b)));
+    inflight.add(p);
+    void p.then(() => inflight.delete(p), () => inflight.delete(p));
+    onEach?.(i);
+    if (inflight.size >= 32) await Promise.race(inflight);
+  }
+  await Promise.all(inflight);
+  return touched;
+}
+
+function dataOf(file: string): Buffer {
+  return fs.readFileSync(file).subarray(HEADER_BYTES);
+}
+
+function expectIdentical(localPath: string, targets: TestTarget[]): void {
+  const local = dataOf(localPath);
+  for (const t of targets) {
+    expect(dataOf(t.poolPath(NAME)).equals(local), `replica ${t.address} differs from the primary`).to.equal(true);
+  }
+}
+
+describe('replicated pools', function () {
+  let targets: TestTarget[];
+  let specs: string[];
+  let dir: string;
+  let open: ReplicatedPool[];
+
+  beforeEach(async () => {
+    targets = await Promise.all([2, 3, 4].map((i) => TestTarget.start({ host: `127.0.0.${i}` })));
+    specs = targets.map((t) => `${t.address}/${NAME}`);
+    dir = tempDir('replicated', SHM_DIR);
+    open = [];
+  });
+
+  afterEach(async () => {
+    await Promise.all(open.map((rp) => rp.close().catch(() => undefined)));
+    await Promise.all(targets.map((t) => t.stop()));
+  });
+
+  async function openPool(extra: Partial<ReplicatedPoolOptions> = {}, file = path.join(dir, 'primary')): Promise<ReplicatedPool> {
+    const rp = await ReplicatedPool.open(file, options(extra.replicas ?? specs, extra));
+    open.push(rp);
+    await allUp(rp);
+    return rp;
+  }
+
+  it('majority: survives a SIGKILLed replica mid-stream, then resyncs only what it missed (I4, I6)', async () => {
+    const rp = await openPool();
+    await randomPersists(rp, 200, POOL_BYTES);
+    await new Promise((r) => setTimeout(r, 300));
+    const killed = specs[2];
+    const missed = new Set<number>();
+    let down = false;
+    rp.once('replica-down', () => (down = true));
+    const touched = await randomPersists(rp, 3000, 16 * 1024 * 1024, (i) => {
+      if (i === 500) void targets[2].kill();
+    });
+    expect(down).to.equal(true);
+    expect(rp.status().find((s) => s.replica === killed)?.state).to.be.oneOf(['down', 'connecting']);
+    // Everything persisted after the loss is on the two survivors, byte for byte.
+    await rp.drain();
+    expectIdentical(path.join(dir, 'primary'), targets.slice(0, 2));
+    const extra = await randomPersists(rp, 200, 4 * 1024 * 1024);
+    extra.forEach((b) => missed.add(b));
+
+    const done = nextEvent(rp, 'resync-done', (p) => p.replica === killed);
+    await targets[2].restart();
+    const resync = await done;
+    await allUp(rp);
+    expect(resync.full).to.equal(false);
+    expect(resync.blocksDone).to.be.at.least(missed.size);
+    expect(resync.blocksDone).to.be.at.most(new Set([...touched, ...missed]).size);
+    expect(resync.bytesCopied).to.be.below(POOL_BYTES / 2);
+    await rp.close();
+    expectIdentical(path.join(dir, 'primary'), targets);
+  });
+
+  it("ack 'all': losing a replica rejects new persists with RPMEM_E_QUORUM, never hangs", async () => {
+    const rp = await openPool({ ack: 'all' });
+    rp.buffer.write('before', 0);
+    expect((await rp.persist(0, 6)).replicas).to.have.length(3);
+    await targets[1].kill();
+    const outcomes = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        Promise.race([
+          rp.persist(i * 100, 10).then(() => 'resolved', (e: RpmemError) => e.code),
+          new Promise((r) => setTimeout(() => r('hung'), 10_000)),
+        ]),
+      ),
+    );
+    expect(outcomes.every((o) => o === ErrorCode.QUORUM), String(outcomes)).to.equal(true);
+    // A per-call policy that can still be met goes through.
+    expect((await rp.persist(0, 6, { ack: 'majority' })).replicas.length).to.be.at.least(2);
+  });
+
+  it('detects a hung (SIGSTOPped) replica by deadline, and resyncs it after SIGCONT', async () => {
+    const rp = await openPool();
+    const hung = specs[1];
+    const detected = nextEvent(rp, 'replica-down', (p) => p.replica === hung);
+    const stoppedAt = Date.now();
+    targets[1].signal('SIGSTOP');
+    const writing = randomPersists(rp, 1500, 8 * 1024 * 1024);
+    const down = await detected;
+    const detectionMs = Date.now() - stoppedAt;
+    expect(down.error.code).to.be.oneOf([ErrorCode.TIMEOUT, ErrorCode.UNAVAILABLE]);
+    await writing;
+    console.log(`      hung replica detected in ${detectionMs} ms (ackTimeoutMs 1000)`);
+    const done = nextEvent(rp, 'resync-done', (p) => p.replica === hung);
+    targets[1].signal('SIGCONT');
+    await done;
+    await allUp(rp);
+    await rp.close();
+    expectIdentical(path.join(dir, 'primary'), targets);
+  });
+
+  it('fills the gap of a replica whose link was cut both ways mid-batch', async () => {
+    const proxy = await TcpProxy.start(targets[0].address);
+    try {
+      const viaProxy = [`${proxy.address}/${NAME}`, specs[1], specs[2]];
+      const rp = await openPool({ replicas: viaProxy });
+      const down = nextEvent(rp, 'replica-down', (p) => p.replica === viaProxy[0]);
+      await randomPersists(rp, 2000, 8 * 1024 * 1024, (i) => {
+        if (i === 300) proxy.cut();
+      });
+      expect((await down).error).to.be.instanceOf(RpmemError);
+      const done = nextEvent(rp, 'resync-done', (p) => p.replica === viaProxy[0]);
+      proxy.restore();
+      const resync = await done;
+      expect(resync.blocksDone).to.be.greaterThan(0);
+      await allUp(rp);
+      await rp.close();
+      expectIdentical(path.join(dir, 'primary'), targets);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('remembers what a down replica missed across an initiator restart (incremental resync)', async () => {
+    const file = path.join(dir, 'primary');
+    const first = await openPool({}, file);
+    await randomPersists(first, 300, POOL_BYTES);
+    await first.drain();
+    await new Promise((r) => setTimeout(r, 300));
+    const down = nextEvent(first, 'replica-down', (p) => p.replica === specs[2]);
+    await targets[2].kill();
+    first.buffer.write('probe', 0);
+    await first.persist(0, 5);
+    await down;
+    const missed = await randomPersists(first, 500, 32 * 1024 * 1024);
+    missed.add(0);
+    await first.close();
+
+    await targets[2].restart();
+    const second = await ReplicatedPool.open(file, options(specs));
+    open.push(second);
+    const resync = await nextEvent(second, 'resync-done', (p) => p.replica === specs[2]);
+    expect(resync.full).to.equal(false);
+    expect(resync.blocksDone).to.equal(missed.size);
+    await allUp(second);
+    await second.close();
+    expectIdentical(file, targets);
+  });
+
+  it('promotes a replica after the primary process is killed; the old primary is fenced (I5)', async () => {
+    const oldPath = path.join(dir, 'old-primary');
+    const child = spawnPrimary(oldPath, specs, POOL_BYTES);
+    const acked = new Map<number, number>();
+    let opened = false;
+    child.stdout!.setEncoding('utf8').on('data', (text: string) => {
+      for (const line of text.split('\n')) {
+        const m = /^acked (\d+)$/.exec(line);
+        if (m) acked.set(Number(m[1]) % SLOTS, Math.max(Number(m[1]), acked.get(Number(m[1]) % SLOTS) ?? -1));
+        if (line.startsWith('open ')) opened = true;
+      }
+    });
+    await waitFor(() => acked.size >= SLOTS && opened, 60_000, 'the primary to ack every slot');
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+
+    const newPath = path.join(dir, 'new-primary');
+    const rp = await promote(newPath, options(specs));
+    open.push(rp);
+    expect(rp.epoch).to.equal(2n);
+    for (const [slot, n] of acked) {
+      const found = stampAt(rp.buffer, slot);
+      expect(found !== undefined && found >= n, `slot ${slot}: acked ${n}, promoted copy has ${found}`).to.equal(true);
+    }
+    rp.buffer.write('new primary', 0);
+    expect((await rp.persist(0, 11)).replicas.length).to.be.at.least(2);
+
+    // The old primary can no longer write: neither its pool nor a stream at its epoch.
+    const reopened = await ReplicatedPool.open(oldPath, options(specs)).catch((e: RpmemError) => e);
+    expect((reopened as RpmemError).code).to.equal(ErrorCode.FENCED);
+    await allUp(rp);
+    await rp.drain();
+    const verify = await rp.verify();
+    expect(verify.every((v) => v.compared && v.differing.length === 0), JSON.stringify(verify)).to.equal(true);
+    await rp.close();
+    expectIdentical(newPath, targets);
+  });
+
+  it('refuses a Persist stream at a fenced epoch with RPMEM_E_FENCED', async () => {
+    const rp = await openPool();
+    await rp.close();
+    await RemotePool.fence(targets[0].address, NAME, 5n);
+    const old = await RemotePool.open(targets[0].address, NAME, { epoch: 1n });
+    const err = await old.persist(0, Buffer.from('stale')).catch((e: RpmemError) => e);
+    expect((err as RpmemError).code).to.equal(ErrorCode.FENCED);
+    await old.close();
+    const current = await RemotePool.open(targets[0].address, NAME, { epoch: 5n });
+    expect((await current.persist(0, Buffer.from('fresh'))).seq).to.be.a('bigint');
+    await current.close();
+    expect((await RemotePool.stat(targets[0].address, NAME)).epoch).to.equal(5n);
+  });
+
+  it('finds a corrupted block with verify and fixes exactly that block with a checksum resync', async () => {
+    const rp = await openPool();
+    await randomPersists(rp, 300, POOL_BYTES);
+    await rp.drain();
+    const victim = targets[1].poolPath(NAME);
+    const at = 5 * BLOCK_BYTES + 1234;
+    const fd = fs.openSync(victim, 'r+');
+    const byte = Buffer.alloc(1);
+    fs.readSync(fd, byte, 0, 1, HEADER_BYTES + at);
+    byte[0] ^= 0xff;
+    fs.writeSync(fd, byte, 0, 1, HEADER_BYTES + at);
+    fs.closeSync(fd);
+
+    const found = await rp.verify();
+    expect(found.find((v) => v.replica === specs[1])?.differing).to.deep.equal([{ start: 5 * BLOCK_BYTES, end: 6 * BLOCK_BYTES }]);
+    expect(found.filter((v) => v.replica !== specs[1]).every((v) => v.differing.length === 0)).to.equal(true);
+
+    const done = nextEvent(rp, 'resync-done', (p) => p.replica === specs[1]);
+    await rp.resync(specs[1]);
+    const resync = await done;
+    expect(resync.full).to.equal(true);
+    expect(resync.blocksDone).to.equal(1);
+    await allUp(rp);
+    expect((await rp.verify()).every((v) => v.differing.length === 0)).to.equal(true);
+    await rp.close();
+    expectIdentical(path.join(dir, 'primary'), targets);
+  });
+});
+
+function spawnPrimary(file: string, replicas: string[], size: number): ChildProcess {
+  const script = path.join(__dirname, 'helpers', 'primary-process.js');
+  const child = spawn(process.execPath, [script, JSON.stringify({ path: file, replicas, size })], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return child;
+}
