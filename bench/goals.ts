@@ -1,0 +1,141 @@
+/**
+ * G1–G7 of the performance issue, computed from one run's results exactly as the issue defines
+ * them. A goal whose inputs are missing (a failed section) is reported as not measured.
+ */
+import { Granularity } from '../src/common/native';
+import { sizeLabel } from './config';
+import type { BenchResults } from './results';
+import { formatMBps, formatMiB, formatUs } from './table';
+
+export interface Goal {
+  id: string;
+  title: string;
+  /** The measured ratio (or, for budgets, measured ÷ budget). */
+  value?: number;
+  /** `>=` : value must reach target; `<=` : value must stay at or under it. */
+  sense: '>=' | '<=';
+  target: number;
+  met?: boolean;
+  figures: string;
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const MB = 1e6;
+
+function goal(id: string, title: string, sense: Goal['sense'], target: number, value: number | undefined, figures: string): Goal {
+  const measured = value !== undefined && Number.isFinite(value);
+  return {
+    id,
+    title,
+    sense,
+    target,
+    value: measured ? value : undefined,
+    met: measured ? (sense === '>=' ? value! >= target : value! <= target) : undefined,
+    figures: measured ? figures : 'not measured (section failed or skipped)',
+  };
+}
+
+export function computeGoals(r: BenchResults): Goal[] {
+  const remote = (g: Granularity) => r.remote.find((x) => x.granularity === g);
+  const local = (g: Granularity) => r.local.find((x) => x.granularity === g);
+  const pmem2 = (forced: 'CACHE_LINE' | 'PAGE') => (r.libpmem2?.available ? r.libpmem2.results.find((x) => x.forced === forced) : undefined);
+  const bulk = r.tcp?.bulk.bytesPerSec;
+  const goals: Goal[] = [];
+
+  // G1: 4 KiB, one target, cache-line: durable bytes/s vs raw TCP bulk.
+  const cl4k = remote('cache-line')?.sizes[4 * KiB]?.pipelined;
+  goals.push(
+    goal('G1', '4 KiB cache-line pipelined vs TCP bulk', '>=', 0.5, cl4k && bulk ? cl4k.bytesPerSec / bulk : undefined,
+      `rpmem ${formatMBps(cl4k?.bytesPerSec)} MB/s (${Math.round(cl4k?.opsPerSec ?? 0)} ranges/s) vs TCP bulk ${formatMBps(bulk)} MB/s`),
+  );
+
+  // G2: 1 MiB ranges vs raw TCP bulk (cache-line; page alongside).
+  for (const g of ['cache-line', 'page'] as const) {
+    const p = remote(g)?.sizes[MiB]?.pipelined;
+    goals.push(
+      goal(g === 'cache-line' ? 'G2' : 'G2 (page)', `1 MiB ${g} pipelined vs TCP bulk`, '>=', 0.6, p && bulk ? p.bytesPerSec / bulk : undefined,
+        `rpmem ${formatMBps(p?.bytesPerSec)} MB/s vs TCP bulk ${formatMBps(bulk)} MB/s`),
+    );
+  }
+
+  // G3: QD1 4 KiB ack latency: p50 <= 2 x TCP ping-pong p50 + local floor p50; p99 <= 3 x TCP p99 + floor p99.
+  const tcp4k = r.tcp?.pingPong[4 * KiB]?.latency;
+  for (const g of ['cache-line', 'page'] as const) {
+    const q = remote(g)?.sizes[4 * KiB]?.qd1.latency;
+    const f = local(g)?.sizes[4 * KiB]?.qd1.latency;
+    const suffix = g === 'cache-line' ? '' : ' (page)';
+    const budget50 = tcp4k && f ? 2 * tcp4k.p50Us + f.p50Us : undefined;
+    const budget99 = tcp4k && f ? 3 * tcp4k.p99Us + f.p99Us : undefined;
+    goals.push(
+      goal(`G3 p50${suffix}`, `QD1 4 KiB ${g} p50 / (2 x TCP p50 + floor p50)`, '<=', 1, q && budget50 ? q.p50Us / budget50 : undefined,
+        `rpmem p50 ${formatUs(q?.p50Us)} µs vs budget 2 x ${formatUs(tcp4k?.p50Us)} + ${formatUs(f?.p50Us)} = ${formatUs(budget50)} µs`),
+      goal(`G3 p99${suffix}`, `QD1 4 KiB ${g} p99 / (3 x TCP p99 + floor p99)`, '<=', 1, q && budget99 ? q.p99Us / budget99 : undefined,
+        `rpmem p99 ${formatUs(q?.p99Us)} µs vs budget 3 x ${formatUs(tcp4k?.p99Us)} + ${formatUs(f?.p99Us)} = ${formatUs(budget99)} µs`),
+    );
+  }
+
+  // G4: page, work disk: pipelined 4 KiB vs the local group-commit floor, and vs libpmem2's msync path.
+  const pg4k = remote('page')?.sizes[4 * KiB]?.pipelined;
+  const floorPg = local('page')?.sizes[4 * KiB]?.group;
+  const pmemPg = pmem2('PAGE')?.sizes[4 * KiB];
+  goals.push(
+    goal('G4 floor', '4 KiB page pipelined vs local group-commit floor', '>=', 0.9, pg4k && floorPg ? pg4k.opsPerSec / floorPg.opsPerSec : undefined,
+      `rpmem ${Math.round(pg4k?.opsPerSec ?? 0)} ranges/s vs floor ${Math.round(floorPg?.opsPerSec ?? 0)} ranges/s (${floorPg?.rangesPerBatch} ranges per fdatasync)`),
+    goal('G4 pmem2', '4 KiB page pipelined vs libpmem2 msync path', '>=', 5, pg4k && pmemPg ? pg4k.opsPerSec / pmemPg.group.opsPerSec : undefined,
+      `rpmem ${Math.round(pg4k?.opsPerSec ?? 0)} ranges/s vs libpmem2 ${Math.round(pmemPg?.group.opsPerSec ?? 0)} ranges/s (memcpy + msync per range)`),
+  );
+
+  // G5: native writer alone vs libpmem2, every size, both granularities: throughput and QD1 p50.
+  const g5: number[] = [];
+  const g5Parts: string[] = [];
+  for (const [g, forced] of [['cache-line', 'CACHE_LINE'], ['page', 'PAGE']] as const) {
+    const l = local(g);
+    const p = pmem2(forced);
+    if (l === undefined || p === undefined) continue;
+    for (const size of r.config.sizes) {
+      const ls = l.sizes[size];
+      const ps = p.sizes[size];
+      if (ls === undefined || ps === undefined) continue;
+      const thr = ls.group.opsPerSec / ps.group.opsPerSec;
+      const lat = ps.qd1.latency.p50Us / ls.qd1NoTrailer.latency.p50Us;
+      g5.push(thr, lat);
+      g5Parts.push(`${g} ${sizeLabel(size)}: thr ${thr.toFixed(2)}x, p50 ${lat.toFixed(2)}x`);
+    }
+  }
+  goals.push(
+    goal('G5', 'native writer vs libpmem2, worst of all sizes x granularities (throughput, QD1 p50)', '>=', 1,
+      g5.length > 0 ? Math.min(...g5) : undefined, g5Parts.join('; ')),
+  );
+
+  // G6: three replicas ('all') vs one replica.
+  const rep = r.replication;
+  goals.push(
+    goal('G6', `3 replicas (ack all) vs 1 replica, ${sizeLabel(rep?.rangeBytes ?? 4096)} pipelined`, '>=', 0.5,
+      rep ? rep.three.result.opsPerSec / rep.one.result.opsPerSec : undefined,
+      rep
+        ? `1: ${Math.round(rep.one.result.opsPerSec)} ranges/s, CPU ${rep.one.result.cpu.initiatorSecPerGb.toFixed(1)} s/GB initiator + ${rep.one.result.cpu.targetSecPerGb.toFixed(1)} s/GB target; ` +
+          `3: ${Math.round(rep.three.result.opsPerSec)} ranges/s, CPU ${rep.three.result.cpu.initiatorSecPerGb.toFixed(1)} s/GB initiator + ${rep.three.result.cpu.targetSecPerGb.toFixed(1)} s/GB targets (sum)`
+        : ''),
+  );
+
+  // G7: target RSS under the flood <= its in-flight limit + 100 MB; the initiator buffers no more than its window.
+  const fl = r.flood;
+  const limit = fl ? fl.targetMaxInflightBytes + 100 * MB : undefined;
+  goals.push(
+    goal('G7 target', `target peak VmRSS during ${((fl?.seconds ?? 0)).toFixed(0)} s flood / (max-inflight + 100 MB)`, '<=', 1,
+      fl && limit ? fl.targetPeak.rssBytes / limit : undefined,
+      fl
+        ? `peak VmRSS ${formatMiB(fl.targetPeak.rssBytes)} (RssAnon ${formatMiB(fl.targetPeak.rssAnonBytes)}; before ${formatMiB(fl.targetBefore.vmRssBytes)}) vs limit ${formatMiB(fl.targetMaxInflightBytes)} + 100 MB`
+        : ''),
+  );
+  const extGrowth = fl ? (fl.initiatorPeak.externalBytes ?? 0) - fl.initiatorBefore.external : undefined;
+  goals.push(
+    goal('G7 initiator', 'initiator peak external-memory growth during the flood / window', '<=', 1,
+      fl && extGrowth !== undefined ? extGrowth / fl.initiatorWindowBytes : undefined,
+      fl
+        ? `external +${formatMiB(extGrowth)}, heapUsed peak ${formatMiB(fl.initiatorPeak.heapUsedBytes)}, RSS peak ${formatMiB(fl.initiatorPeak.rssBytes)} (before ${formatMiB(fl.initiatorBefore.rss)}); window ${formatMiB(fl.initiatorWindowBytes)}, app kept ${formatMiB(fl.appOutstandingBytes)} outstanding`
+        : ''),
+  );
+  return goals;
+}

@@ -1,0 +1,118 @@
+/**
+ * The one table a run prints: the baselines, rpmem's absolute figures, then the G1–G7 ratios.
+ */
+import { sizeLabel } from './config';
+import type { Goal } from './goals';
+import type { BenchResults } from './results';
+import { TableRow, formatCount, formatMBps, formatMiB, formatUs, renderTable } from './table';
+
+const HEADERS = ['row', 'ranges/s', 'MB/s', 'p50 µs', 'p99 µs', 'p999 µs', 'notes'];
+
+function goalRow(g: Goal): string[] {
+  const value = g.value === undefined ? 'n/a' : `${g.value.toFixed(2)}`;
+  const status = g.met === undefined ? 'NOT MEASURED' : g.met ? 'MET' : 'NOT MET';
+  return [g.id, '', '', '', '', '', `${value} (goal ${g.sense} ${g.target}) ${status}: ${g.title}. ${g.figures}`];
+}
+
+export function renderReport(r: BenchResults): string {
+  const rows: TableRow[] = [];
+  if (r.tcp !== undefined) {
+    rows.push({ section: 'baseline 1: transport floor, loopback TCP (Node net, acker in a child process)' });
+    const b = r.tcp.bulk;
+    rows.push([`tcp bulk ${sizeLabel(b.messageBytes)} msgs`, '', formatMBps(b.bytesPerSec), '', '', '', `window ${formatMiB(b.windowBytes)}, 8 B ack per message`]);
+    for (const [size, q] of Object.entries(r.tcp.pingPong)) {
+      rows.push([`tcp ping-pong ${sizeLabel(Number(size))}`, formatCount(q.opsPerSec), '', formatUs(q.latency.p50Us), formatUs(q.latency.p99Us), formatUs(q.latency.p999Us), `${q.ops} round trips, 8 B ack`]);
+    }
+  }
+  if (r.local.length > 0) {
+    rows.push({ section: 'baseline 2: local floor, native writeBatch + header trailer (ranges/s: group commit; µs: QD1)' });
+    for (const l of r.local) {
+      for (const size of r.config.sizes) {
+        const s = l.sizes[size];
+        if (s === undefined) continue;
+        rows.push([
+          `native ${l.granularity} ${sizeLabel(size)}`,
+          formatCount(s.group.opsPerSec),
+          formatMBps(s.group.bytesPerSec),
+          formatUs(s.qd1.latency.p50Us),
+          formatUs(s.qd1.latency.p99Us),
+          formatUs(s.qd1.latency.p999Us),
+          `${s.group.rangesPerBatch}/batch; QD1 no trailer p50 ${formatUs(s.qd1NoTrailer.latency.p50Us)} p99 ${formatUs(s.qd1NoTrailer.latency.p99Us)}; ${l.dir}${l.granularity === 'cache-line' ? ' ' + l.flushInstruction : ''}`,
+        ]);
+      }
+    }
+  }
+  if (r.libpmem2 !== undefined) {
+    rows.push({ section: 'baseline 3: libpmem2 (ranges/s: memcpy + flush each, one drain per 1 MiB group; µs: memcpy + persist, QD1)' });
+    if (!r.libpmem2.available) {
+      rows.push(['libpmem2', '', '', '', '', '', `unavailable: ${r.libpmem2.reason}`]);
+    } else {
+      for (const p of r.libpmem2.results) {
+        for (const size of r.config.sizes) {
+          const s = p.sizes[size];
+          if (s === undefined) continue;
+          rows.push([
+            `pmem2 ${p.granularity} ${sizeLabel(size)}`,
+            formatCount(s.group.opsPerSec),
+            formatMBps(s.group.bytesPerSec),
+            formatUs(s.qd1.latency.p50Us),
+            formatUs(s.qd1.latency.p99Us),
+            formatUs(s.qd1.latency.p999Us),
+            `${s.group.rangesPerGroup}/group; forced ${p.forced}; ${p.dir}; libpmem2 ${r.libpmem2.version}`,
+          ]);
+        }
+      }
+    }
+  }
+  if (r.remote.length > 0) {
+    rows.push({ section: 'rpmem, one target: RemotePool (ranges/s: pipelined; µs: QD1 ack latency)' });
+    for (const t of r.remote) {
+      for (const size of r.config.sizes) {
+        const s = t.sizes[size];
+        if (s === undefined) continue;
+        const c = s.pipelined.cpu;
+        rows.push([
+          `rpmem ${t.granularity} ${sizeLabel(size)}`,
+          formatCount(s.pipelined.opsPerSec),
+          formatMBps(s.pipelined.bytesPerSec),
+          formatUs(s.qd1.latency.p50Us),
+          formatUs(s.qd1.latency.p99Us),
+          formatUs(s.qd1.latency.p999Us),
+          `CPU s/GB ${c.initiatorSecPerGb.toFixed(1)} init + ${c.targetSecPerGb.toFixed(1)} target; depth ${s.pipelined.maxInflightOps}`,
+        ]);
+      }
+      rows.push([
+        `rpmem ${t.granularity} memory`, '', '', '', '', '',
+        `peak initiator RSS ${formatMiB(t.initiatorMemory.rssBytes)} heap ${formatMiB(t.initiatorMemory.heapUsedBytes)}; target VmRSS ${formatMiB(t.targetMemory.rssBytes)} RssAnon ${formatMiB(t.targetMemory.rssAnonBytes)} (pool ${formatMiB(t.poolBytes)})`,
+      ]);
+    }
+  }
+  if (r.replication !== undefined) {
+    const rep = r.replication;
+    rows.push({ section: `replication: ReplicatedPool, local cache-line pool + cache-line targets, ack 'all', ${sizeLabel(rep.rangeBytes)} pipelined` });
+    for (const c of [rep.one, rep.three]) {
+      rows.push([
+        `replicated x${c.replicas}`,
+        formatCount(c.result.opsPerSec),
+        formatMBps(c.result.bytesPerSec),
+        '', '', '',
+        `CPU s/GB ${c.result.cpu.initiatorSecPerGb.toFixed(1)} init + ${c.result.cpu.targetSecPerGb.toFixed(1)} targets; open ${c.openSeconds.toFixed(1)} s; pool ${formatMiB(rep.poolBytes)}`,
+      ]);
+    }
+  }
+  if (r.flood !== undefined) {
+    const f = r.flood;
+    rows.push({ section: `memory flood: page target, ${sizeLabel(f.rangeBytes)} persists for ${f.seconds.toFixed(0)} s` });
+    rows.push([
+      'flood',
+      formatCount(f.throughput.opsPerSec),
+      formatMBps(f.throughput.bytesPerSec),
+      '', '', '',
+      `target VmRSS peak ${formatMiB(f.targetPeak.rssBytes)} (limit ${formatMiB(f.targetMaxInflightBytes)}); initiator RSS peak ${formatMiB(f.initiatorPeak.rssBytes)}, external peak ${formatMiB(f.initiatorPeak.externalBytes)}`,
+    ]);
+  }
+  rows.push({ section: 'goals (issue 4): ratio (goal) status: what, figures' });
+  for (const g of r.goals) rows.push(goalRow(g));
+  for (const e of r.errors) rows.push([`ERROR ${e.section}`, '', '', '', '', '', e.message]);
+  return renderTable(HEADERS, rows);
+}
