@@ -1,21 +1,56 @@
 /**
- * The rpmem CLI against a real rpmemd: each command once, --json output, exit codes, and one-line
- * errors without stack traces.
+ * The rpmem CLI against real rpmemd processes: every command's --help, one real run of each,
+ * --json output that parses, exit codes (0 ok, 1 failed or found a problem, 2 usage), and
+ * one-line errors with stack traces only under --debug. Commands run in-process through runCli
+ * (a process start costs more than most commands); a few runs of the real binary check that the
+ * exit codes and stderr reach the shell.
  */
 import { expect } from 'chai';
-import { spawnSync, SpawnSyncReturns } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { PassThrough, Readable } from 'stream';
+import { runCli } from '../src/cli/run';
+import { ReplicatedPool } from '../src/initiator/replicated-pool';
+import { testCerts } from './helpers/certs';
 import { TestTarget } from './helpers/test-target';
-import { tempDir } from './helpers/setup';
+import { SHM_DIR, tempDir } from './helpers/setup';
 
 const CLI = path.join(__dirname, '..', 'src', 'cli', 'main.js');
+const COMMANDS = ['create', 'info', 'ls', 'read', 'write', 'remove', 'status', 'verify', 'resync', 'promote', 'bench'];
 
-function rpmem(args: string[], input?: string): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input, timeout: 30_000 });
+interface Run {
+  status: number;
+  stdout: string;
+  stderr: string;
 }
 
-describe('rpmem CLI', () => {
+function collect(stream: PassThrough): () => string {
+  const chunks: Buffer[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  return () => Buffer.concat(chunks).toString('utf8');
+}
+
+async function rpmem(args: string[], input = ''): Promise<Run> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const [out, err] = [collect(stdout), collect(stderr)];
+  const status = await runCli(args, { stdin: Readable.from(input === '' ? [] : [Buffer.from(input)]), stdout, stderr });
+  return { status, stdout: out(), stderr: err() };
+}
+
+/** The real binary, for what only a process shows: its exit status and stderr. */
+function binary(args: string[]): Run {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
+  return { status: r.status!, stdout: r.stdout, stderr: r.stderr };
+}
+
+function json(r: Run): Record<string, unknown> {
+  expect(r.stderr, 'stderr').to.equal('');
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+describe('rpmem CLI', async () => {
   let target: TestTarget;
   let t: string[];
 
@@ -28,51 +63,204 @@ describe('rpmem CLI', () => {
     await target.stop();
   });
 
-  it('prints help with examples and exit codes', () => {
-    const r = rpmem(['--help']);
+  it('the binary prints help and exits 0, 1 on a failed operation, 2 on bad usage, with one-line errors', async () => {
+    const r = binary(['--help']);
     expect(r.status).to.equal(0);
+    for (const c of COMMANDS) expect(r.stdout).to.match(new RegExp(`^  ${c} `, 'm'));
     expect(r.stdout).to.match(/Examples:/);
-    expect(r.stdout).to.match(/Exit codes:/);
+    expect(r.stdout).to.match(/Exit codes: 0 success, 1 .*, 2 bad usage/);
+    const failed = binary(['info', ...t, 'missing']);
+    expect(failed.status).to.equal(1);
+    expect(failed.stderr).to.equal('rpmem: RPMEM_E_NO_POOL: no pool named missing\n');
+    const usage = binary(['create', ...t, 'nosize']);
+    expect(usage.status).to.equal(2);
+    expect(usage.stderr).to.equal('rpmem: RPMEM_E_INVALID_ARGUMENT: create needs --size SIZE (see rpmem --help)\n');
   });
 
-  it('creates, writes, reads, describes and removes a pool', () => {
-    const created = rpmem(['create', ...t, '--size', '1M', 'clipool', '--json']);
-    expect(created.status, created.stderr).to.equal(0);
-    expect(JSON.parse(created.stdout)).to.deep.include({ name: 'clipool', size: 1048576, granularity: 'cache-line' });
+  it('prints --help with a synopsis, options, examples and exit codes for every command', async () => {
+    for (const c of COMMANDS) {
+      const r = await rpmem([c, '--help']);
+      expect(r.status, c).to.equal(0);
+      expect(r.stdout, c).to.match(new RegExp(`^Usage: rpmem ${c} `));
+      expect(r.stdout, c).to.match(/\nOptions:\n/);
+      expect(r.stdout, c).to.match(new RegExp(`\\nExamples:\\n  (.*\\| )?rpmem ${c} `));
+      expect(r.stdout, c).to.match(/Exit codes:/);
+    }
+    expect((await rpmem(['help', 'status'])).stdout).to.match(/^Usage: rpmem status /);
+  });
 
-    const written = rpmem(['write', ...t, '--offset', '10', 'clipool', '--json'], 'hello from stdin');
-    expect(written.status, written.stderr).to.equal(0);
-    expect(JSON.parse(written.stdout)).to.deep.include({ offset: 10, length: 16, seq: '1' });
-    expect(rpmem(['write', ...t, '--offset', '100', '--data', 'second', 'clipool']).stdout).to.match(/durable \(cache-line\), seq 2/);
+  it('creates, writes, reads, describes, lists and removes a pool', async () => {
+    expect(json(await rpmem(['create', ...t, '--size', '1M', 'clipool', '--json']))).to.deep.include({ name: 'clipool', size: 1048576, granularity: 'cache-line' });
 
-    const read = rpmem(['read', ...t, '--offset', '10', '--length', '16', 'clipool']);
+    expect(json(await rpmem(['write', ...t, '--offset', '10', 'clipool', '--json'], 'hello from stdin'))).to.deep.include({ offset: 10, length: 16, seq: '1' });
+    expect((await rpmem(['write', ...t, '--offset', '100', '--data', 'second', 'clipool'])).stdout).to.match(/durable \(cache-line\), seq 2/);
+
+    const read = await rpmem(['read', ...t, '--offset', '10', '--length', '16', 'clipool']);
     expect(read.status, read.stderr).to.equal(0);
     expect(read.stdout).to.equal('hello from stdin');
     const out = path.join(tempDir('cli'), 'out.bin');
-    expect(rpmem(['read', ...t, '--offset', '100', '--length', '6', '--out', out, 'clipool']).status).to.equal(0);
+    expect((await rpmem(['read', ...t, '--offset', '100', '--length', '6', '--out', out, 'clipool'])).status).to.equal(0);
     expect(fs.readFileSync(out, 'utf8')).to.equal('second');
+    expect(json(await rpmem(['read', ...t, '--offset', '100', '--length', '6', 'clipool', '--json']))).to.deep.equal({ offset: 100, length: 6, base64: Buffer.from('second').toString('base64') });
 
-    const info = rpmem(['info', ...t, 'clipool', '--json']);
-    expect(info.status, info.stderr).to.equal(0);
-    expect(JSON.parse(info.stdout)).to.deep.include({ name: 'clipool', size: 1048576, durableSeq: '2', open: false });
-    expect(rpmem(['info', ...t, 'clipool']).stdout).to.match(/durable seq:\s+2/);
+    expect(json(await rpmem(['info', ...t, 'clipool', '--json']))).to.deep.include({ name: 'clipool', size: 1048576, durableSeq: '2', epoch: '1', syncState: 'clean', open: false });
+    expect((await rpmem(['info', ...t, 'clipool'])).stdout).to.match(/durable seq:\s+2/);
 
-    expect(rpmem(['remove', ...t, 'clipool']).status).to.equal(0);
+    const listed = JSON.parse((await rpmem(['ls', ...t, '--json'])).stdout) as Array<Record<string, unknown>>;
+    expect(listed.map((p) => p.name)).to.deep.equal(['clipool']);
+    expect(listed[0]).to.include({ size: 1048576, granularity: 'cache-line', durableSeq: '2' });
+    expect((await rpmem(['ls', ...t])).stdout).to.match(/^NAME\s+SIZE\s+GRANULARITY\s+EPOCH\s+LSN\s+SYNC\s+OPEN\nclipool\s+1\.0 MiB\s+cache-line\s+1\s+0\s+clean\s+no\n$/);
+
+    expect(json(await rpmem(['remove', ...t, 'clipool', '--json']))).to.deep.equal({ name: 'clipool', removed: true });
     expect(fs.existsSync(target.poolPath('clipool'))).to.equal(false);
+    expect((await rpmem(['ls', ...t])).stdout).to.equal('(no pools)\n');
   });
 
-  it('exits 1 with a one-line error naming the code when the operation fails', () => {
-    const r = rpmem(['info', ...t, 'missing']);
+  it('benchmarks pipelined persists and removes its temporary pool', async () => {
+    const r = json(await rpmem(['bench', ...t, '--size', '4K', '--count', '300', '--json']));
+    expect(r).to.include({ target: target.address, size: 4096, count: 300, granularity: 'cache-line' });
+    expect(r.rangesPerSecond).to.be.a('number').greaterThan(0);
+    expect(r.mbPerSecond).to.be.a('number').greaterThan(0);
+    expect((await rpmem(['bench', ...t, '--count', '50'])).stdout).to.match(/^50 x 4\.0 KiB persisted to .* ranges\/s, [\d.]+ MB\/s\n$/);
+    expect(fs.readdirSync(target.poolDir).filter((f) => f.startsWith('rpmem-bench-'))).to.deep.equal([]);
+  });
+
+  it('exits 1 with a one-line error naming the code; --debug adds the stack', async () => {
+    const r = await rpmem(['info', ...t, 'missing']);
     expect(r.status).to.equal(1);
-    expect(r.stderr.trim().split('\n')).to.have.length(1);
-    expect(r.stderr).to.match(/^rpmem: RPMEM_E_NO_POOL: /);
-    expect(rpmem(['create', ...t, '--size', '1M', '../evil']).stderr).to.match(/RPMEM_E_BAD_NAME/);
+    expect(r.stderr).to.match(/^rpmem: RPMEM_E_NO_POOL: no pool named missing\n$/);
+    expect((await rpmem(['create', ...t, '--size', '1M', '../evil'])).stderr).to.match(/^rpmem: RPMEM_E_BAD_NAME: /);
+    expect((await rpmem(['info', '--target', '127.0.0.1:1', 'x', '--call-timeout-ms', '2000'])).stderr).to.match(/^rpmem: RPMEM_E_(UNAVAILABLE|TIMEOUT): [^\n]*\n$/);
+    const file = await rpmem(['write', ...t, '--offset', '0', '--file', '/nonexistent/rpmem', 'p']);
+    expect(file.status).to.equal(1);
+    expect(file.stderr).to.match(/^rpmem: ENOENT: [^\n]*\n$/);
+    const debug = await rpmem(['info', ...t, 'missing', '--debug']);
+    expect(debug.status).to.equal(1);
+    expect(debug.stderr).to.match(/^rpmem: RPMEM_E_NO_POOL: .*\nRpmemError: .*\n\s+at /);
   });
 
-  it('exits 2 on bad usage', () => {
-    expect(rpmem(['frobnicate', ...t, 'x']).status).to.equal(2);
-    expect(rpmem(['create', ...t, 'nosize']).status).to.equal(2);
-    expect(rpmem(['read', ...t, '--offset', 'x', '--length', '1', 'p']).status).to.equal(2);
-    expect(rpmem([]).stderr).to.match(/no command given/);
+  it('exits 2 with a one-line error on bad usage', async () => {
+    const cases: string[][] = [
+      [],
+      ['frobnicate', ...t, 'x'],
+      ['create', ...t, 'nosize'],
+      ['create', ...t, '--size', '1M'],
+      ['read', ...t, '--offset', 'x', '--length', '1', 'p'],
+      ['info', ...t, 'a', 'b'],
+      ['ls', ...t, '--bogus'],
+      ['status', '--replica', 'h:1/p'],
+      ['verify', '--pool', '/tmp/p'],
+      ['status', '--pool', '/tmp/p', '--replica', 'no-port'],
+      ['promote', '--pool', '/tmp/p', '--replica', 'h:1/p', '--ack', 'most'],
+      ['--target', 'x', 'info'],
+    ];
+    for (const args of cases) {
+      const r = await rpmem(args);
+      expect(r.status, args.join(' ')).to.equal(2);
+      expect(r.stderr, args.join(' ')).to.match(/^rpmem: RPMEM_E_INVALID_ARGUMENT: [^\n]*\n$/);
+    }
+    expect((await rpmem([])).stderr).to.match(/no command given/);
+  });
+
+  it('reaches a TLS target with a token from --token-file or RPMEM_TOKEN', async () => {
+    const certs = testCerts();
+    const dir = tempDir('cli-auth');
+    const token = 'cli-token-0123456789abcdef';
+    fs.writeFileSync(path.join(dir, 'tokens.yaml'), `tokens:\n  - token: "${token}"\n`);
+    fs.writeFileSync(path.join(dir, 'token'), `${token}\n`);
+    const secure = await TestTarget.start({
+      tls: { cert: certs.serverCert, key: certs.serverKey },
+      args: ['--auth-token-file', path.join(dir, 'tokens.yaml')],
+    });
+    try {
+      const s = ['--target', secure.address, '--tls-ca', certs.caCert];
+      expect(json(await rpmem(['create', ...s, '--token-file', path.join(dir, 'token'), '--size', '64K', 'sealed', '--json']))).to.include({ name: 'sealed' });
+      process.env.RPMEM_TOKEN = token;
+      try {
+        expect((await rpmem(['ls', ...s, '--json'])).stdout).to.match(/"name":"sealed"/);
+      } finally {
+        delete process.env.RPMEM_TOKEN;
+      }
+      expect((await rpmem(['ls', ...s])).stderr).to.match(/^rpmem: RPMEM_E_UNAUTHENTICATED: /);
+      expect((await rpmem(['ls', '--target', secure.address, '--token-file', path.join(dir, 'token')])).status).to.equal(1);
+    } finally {
+      await secure.stop();
+    }
+  });
+
+  describe('on a replicated pool', () => {
+    let a: TestTarget;
+    let b: TestTarget;
+    let local: string;
+    let r: string[];
+
+    before(async () => {
+      [a, b] = await Promise.all([TestTarget.start(), TestTarget.start()]);
+      local = path.join(tempDir('cli-local', SHM_DIR), 'primary.pool');
+      r = ['--pool', local, '--replica', `${a.address}/rp`, '--replica', `${b.address}/rp`];
+      const options = { replicas: [`${a.address}/rp`, `${b.address}/rp`], granularity: 'cache-line' as const };
+      const both = await ReplicatedPool.open(local, { ...options, create: { size: 1 << 20 } });
+      await both.persist(0, 4096);
+      await both.close();
+      // B misses three writes in three different 64 KiB blocks.
+      await b.stop();
+      const degraded = await ReplicatedPool.open(local, { ...options, ack: 1 });
+      for (const at of [0, 128 << 10, 512 << 10]) {
+        degraded.buffer.fill(0x5a, at, at + 100);
+        await degraded.persist(at, 100);
+      }
+      await degraded.close();
+      await b.restart();
+    });
+
+    after(async () => {
+      await Promise.all([a.stop(), b.stop()]);
+    });
+
+    it('status reports the outdated replica and exits 1', async () => {
+      const res = await rpmem(['status', ...r, '--json']);
+      expect(res.status).to.equal(1);
+      const report = json(res) as { healthy: boolean; replicas: Array<Record<string, unknown>> };
+      expect(report.healthy).to.equal(false);
+      expect(report.replicas[0]).to.include({ replica: `${a.address}/rp`, reachable: true, disk: 'UpToDate', outOfSyncBlocks: 0, syncState: 'clean', open: false, epoch: '1' });
+      expect(report.replicas[1]).to.include({ replica: `${b.address}/rp`, reachable: true, disk: 'Outdated', outOfSyncBlocks: 3, outOfSyncBytes: 3 * 65536 });
+      const human = (await rpmem(['status', ...r])).stdout;
+      expect(human).to.match(new RegExp(`  ${b.address}/rp connection:Connected open:no\\n    peer-disk:Outdated epoch:1 lsn:\\d+ sync:clean out-of-sync:3 blocks \\(192\\.0 KiB\\)`));
+    });
+
+    it('verify finds the differing blocks and exits 1', async () => {
+      const res = await rpmem(['verify', ...r, '--json']);
+      expect(res.status).to.equal(1);
+      const report = json(res) as { identical: boolean; replicas: Array<{ replica: string; differing: unknown[] }> };
+      expect(report.identical).to.equal(false);
+      expect(report.replicas.map((x) => x.differing.length)).to.deep.equal([0, 3]);
+    });
+
+    it('resync copies exactly the marked blocks; status and verify are clean after it', async () => {
+      const res = json(await rpmem(['resync', ...r, '--json'])) as { replicas: Array<Record<string, unknown>> };
+      expect(res.replicas[0]).to.include({ replica: `${a.address}/rp`, blocksDone: 0, full: false });
+      expect(res.replicas[1]).to.include({ replica: `${b.address}/rp`, blocksDone: 3, bytesCopied: 3 * 65536, full: false });
+      expect((await rpmem(['status', ...r])).status).to.equal(0);
+      const verify = await rpmem(['verify', ...r]);
+      expect(verify.status).to.equal(0);
+      expect(verify.stdout).to.match(/identical\n.*identical\n$/);
+      const full = json(await rpmem(['resync', ...r, '--full', '--json'])) as { replicas: Array<Record<string, unknown>> };
+      expect(full.replicas.map((x) => [x.full, x.blocksDone])).to.deep.equal([[true, 0], [true, 0]]);
+    });
+
+    it('resync gives up on a replica that stays unreachable for --timeout seconds', async () => {
+      const res = await rpmem(['resync', ...r, '--replica', '127.0.0.1:1/rp', '--timeout', '1']);
+      expect(res.status).to.equal(1);
+      expect(res.stderr).to.match(/^rpmem: RPMEM_E_UNAVAILABLE: unreachable for 1 s: 127\.0\.0\.1:1\/rp \((down|connecting)[^\n]*\n$/);
+    });
+
+    it('promote fences the replicas for a new primary; the old one then shows them Fenced', async () => {
+      const next = path.join(tempDir('cli-next', SHM_DIR), 'next.pool');
+      const res = json(await rpmem(['promote', '--pool', next, '--replica', `${a.address}/rp`, '--replica', `${b.address}/rp`, '--json']));
+      expect(res).to.include({ pool: next, epoch: '2' });
+      const old = await rpmem(['status', ...r, '--json']);
+      expect(old.status).to.equal(1);
+      expect((json(old) as { replicas: Array<{ disk: string }> }).replicas.map((x) => x.disk)).to.deep.equal(['Fenced', 'Fenced']);
+    });
   });
 });

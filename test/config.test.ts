@@ -24,7 +24,7 @@ function configError(argv: string[]): RpmemError {
 
 describe('rpmemd config', () => {
   it('applies defaults and flags', () => {
-    const parsed = parseTargetArgs(['--pool-dir', '/tmp', '--max-range-bytes', '4096', '--granularity', 'page']);
+    const parsed = parseTargetArgs(['--pool-dir', '/tmp', '--insecure', '--max-range-bytes', '4096', '--granularity', 'page']);
     if (parsed.kind !== 'run') throw new Error('expected run');
     expect(parsed.config.listen).to.equal('127.0.0.1:7420');
     expect(parsed.config.maxRangeBytes).to.equal(4096);
@@ -34,7 +34,7 @@ describe('rpmemd config', () => {
 
   it('reads the YAML file and lets flags override it', () => {
     const file = path.join(tempDir('config'), 'rpmemd.yaml');
-    fs.writeFileSync(file, 'pool-dir: /srv/pools\nlisten: 0.0.0.0:9000\nmax-pool-bytes: 1048576\n');
+    fs.writeFileSync(file, 'pool-dir: /srv/pools\nlisten: 0.0.0.0:9000\nmax-pool-bytes: 1048576\ninsecure: true\n');
     const parsed = parseTargetArgs(['--config', file, '--listen', '127.0.0.1:9001']);
     if (parsed.kind !== 'run') throw new Error('expected run');
     expect(parsed.config.poolDir).to.equal('/srv/pools');
@@ -51,9 +51,9 @@ describe('rpmemd config', () => {
   });
 
   it('names a bad value', () => {
-    expect(configError(['--pool-dir', '/tmp', '--granularity', 'byte']).message).to.match(/"granularity"/);
-    expect(configError(['--pool-dir', '/tmp', '--max-range-bytes', '12x']).message).to.match(/"max-range-bytes"/);
-    expect(configError(['--pool-dir', '/tmp', '--listen', 'nowhere']).message).to.match(/"listen"/);
+    expect(configError(['--pool-dir', '/tmp', '--insecure', '--granularity', 'byte']).message).to.match(/"granularity"/);
+    expect(configError(['--pool-dir', '/tmp', '--insecure', '--max-range-bytes', '12x']).message).to.match(/"max-range-bytes"/);
+    expect(configError(['--pool-dir', '/tmp', '--insecure', '--listen', 'nowhere']).message).to.match(/"listen"/);
     expect(configError(['--listen', '127.0.0.1:1']).message).to.match(/"pool-dir": is required/);
     expect(configError(['--bogus']).message).to.match(/bogus/);
   });
@@ -64,9 +64,62 @@ describe('rpmemd config', () => {
     expect(help.stdout).to.match(/--pool-dir DIR/);
     const version = spawnSync(process.execPath, [RPMEMD, '--version'], { encoding: 'utf8' });
     expect(version.stdout).to.match(/^rpmemd \d+\.\d+\.\d+/);
-    const bad = spawnSync(process.execPath, [RPMEMD, '--pool-dir', '/nonexistent-dir-rpmem'], { encoding: 'utf8' });
+    const bad = spawnSync(process.execPath, [RPMEMD, '--pool-dir', '/nonexistent-dir-rpmem', '--insecure'], { encoding: 'utf8' });
     expect(bad.status).to.equal(2);
     expect(bad.stderr.trim().split('\n')).to.have.length(1);
     expect(bad.stderr).to.match(/RPMEM_E_INVALID_ARGUMENT: pool-dir .* is not a directory/);
+  });
+});
+
+describe('rpmemd --check-config and failed starts', () => {
+  const rpmemd = (args: string[]): ReturnType<typeof spawnSync> => spawnSync(process.execPath, [RPMEMD, ...args], { encoding: 'utf8', timeout: 15_000 });
+
+  it('prints the effective config (file, flags over it, defaults) as JSON and exits 0', () => {
+    const dir = tempDir('check-config');
+    const file = path.join(dir, 'rpmemd.yaml');
+    fs.writeFileSync(file, `pool-dir: ${dir}\ninsecure: true\nlisten: 127.0.0.1:9000\nmetrics: 127.0.0.1:9100\nlog-format: json\n`);
+    const r = rpmemd(['--check-config', '--config', file, '--listen', '127.0.0.1:9001']);
+    expect(r.status, String(r.stderr)).to.equal(0);
+    const effective = JSON.parse(String(r.stdout)) as Record<string, unknown>;
+    expect(effective).to.include({
+      'pool-dir': dir,
+      listen: '127.0.0.1:9001',
+      metrics: '127.0.0.1:9100',
+      'log-format': 'json',
+      'log-level': 'info',
+      granularity: 'auto',
+      insecure: true,
+      'max-range-bytes': 16 * 1024 * 1024,
+    });
+    expect(Object.keys(effective)).to.include.members(['max-message-bytes', 'open-lease-ms', 'shutdown-grace-ms']);
+  });
+
+  it('a bad key or a bad value in the file fails start (and --check-config) with exit 2 and one line naming it', () => {
+    const dir = tempDir('check-config');
+    const badKey = path.join(dir, 'bad-key.yaml');
+    fs.writeFileSync(badKey, `pool-dir: ${dir}\ninsecure: true\nmax-range-byte: 4096\n`);
+    const badValue = path.join(dir, 'bad-value.yaml');
+    fs.writeFileSync(badValue, `pool-dir: ${dir}\ninsecure: true\nlog-level: loud\n`);
+    const cases: Array<[string[], RegExp]> = [
+      [['--config', badKey], /^rpmemd: RPMEM_E_INVALID_ARGUMENT: config "max-range-byte": unknown key\n$/],
+      [['--config', badValue], /^rpmemd: RPMEM_E_INVALID_ARGUMENT: config "log-level": must be one of debug, info, warn, error, silent, got "loud"\n$/],
+      [['--check-config', '--pool-dir', dir, '--insecure', '--metrics', '9100'], /^rpmemd: RPMEM_E_INVALID_ARGUMENT: config "metrics": must be HOST:PORT, got "9100"\n$/],
+    ];
+    for (const [args, message] of cases) {
+      const r = rpmemd(args);
+      expect(r.status, args.join(' ')).to.equal(2);
+      expect(String(r.stderr)).to.match(message);
+    }
+  });
+
+  it('names the new keys when their values are bad', () => {
+    const base = ['--pool-dir', '/tmp', '--insecure'];
+    expect(configError([...base, '--metrics', '127.0.0.1']).message).to.match(/config "metrics": must be HOST:PORT/);
+    expect(configError([...base, '--metrics', 'h:99999']).message).to.match(/config "metrics": must be HOST:PORT/);
+    expect(configError([...base, '--log-format', 'xml']).message).to.match(/config "log-format": must be one of auto, json, pretty, got "xml"/);
+    expect(configError([...base, '--metrcs', 'h:1']).message).to.match(/metrcs/);
+    const parsed = parseTargetArgs([...base, '--check-config']);
+    expect(parsed.kind).to.equal('check');
+    if (parsed.kind === 'check') expect(parsed.config.metrics).to.equal(undefined);
   });
 });

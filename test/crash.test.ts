@@ -10,21 +10,12 @@ import { HEADER_BYTES } from '../src/common/protocol';
 import { RemotePool } from '../src/initiator/remote-pool';
 import { TestTarget } from './helpers/test-target';
 import { waitFor } from './helpers/wait';
+import { SLOT_BYTES, stamp, stampAt } from './helpers/stamps';
 
-const RANGE_BYTES = 4096;
+const RANGE_BYTES = SLOT_BYTES;
 const SLOTS = 4096;
 const POOL_BYTES = RANGE_BYTES * SLOTS;
 const MAX_RANGES = 500_000;
-
-/** The bytes range `n` carries (it goes to slot n % SLOTS): n stamped over it, so each is recognisable. */
-function stamp(n: number): Buffer {
-  const b = Buffer.alloc(RANGE_BYTES);
-  for (let at = 0; at < RANGE_BYTES; at += 8) {
-    b.writeUInt32LE(n, at);
-    b.writeUInt32LE(~n >>> 0, at + 4);
-  }
-  return b;
-}
 
 interface Outcome {
   acked: Map<number, bigint>;
@@ -62,8 +53,8 @@ function expectAckedInPool(bytes: Buffer, outcome: Outcome): void {
   const lastAckedOfSlot = new Map<number, number>();
   for (const n of outcome.acked.keys()) lastAckedOfSlot.set(n % SLOTS, Math.max(n, lastAckedOfSlot.get(n % SLOTS) ?? -1));
   for (const [slot, n] of lastAckedOfSlot) {
-    const found = bytes.readUInt32LE(slot * RANGE_BYTES);
-    const ok = found >= n && found < outcome.issued && found % SLOTS === slot && bytes.subarray(slot * RANGE_BYTES, (slot + 1) * RANGE_BYTES).equals(stamp(found));
+    const found = stampAt(bytes, slot);
+    const ok = found !== undefined && found >= n && found < outcome.issued && found % SLOTS === slot;
     if (!ok) throw new Error(`slot ${slot}: acked range ${n} lost (found ${found})`);
   }
 }

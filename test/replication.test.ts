@@ -33,6 +33,7 @@ function options(replicas: string[], extra: Partial<ReplicatedPoolOptions> = {})
     callTimeoutMs: 1000,
     activityWindowMs: 50,
     reconnect: { initialMs: 50, maxMs: 300 },
+    openWaitMs: 30_000,
     ...extra,
   };
 }
@@ -171,6 +172,29 @@ describe('replicated pools', function () {
     expect((await rp.persist(0, 6, { ack: 'majority' })).replicas.length).to.be.at.least(2);
   });
 
+  it('refuses a range outside the pool before replicating or marking anything', async () => {
+    const rp = await openPool({ activityWindowMs: 10_000 });
+    const before = rp.status().map((s) => s.dirtyBlocks);
+    for (const [offset, length, code] of [[POOL_BYTES - 1, 2, ErrorCode.OUT_OF_RANGE], [0, 0, ErrorCode.EMPTY_RANGE], [-5, 1, ErrorCode.OUT_OF_RANGE]] as const) {
+      const err = await rp.persist(offset, length).catch((e: RpmemError) => e);
+      expect((err as RpmemError).code).to.equal(code);
+    }
+    expect(rp.status().map((s) => s.dirtyBlocks)).to.deep.equal(before);
+  });
+
+  it("keeps each replica's LSN when the primary reopens without writing (promotion relies on it)", async () => {
+    const file = path.join(dir, 'primary');
+    const first = await openPool({}, file);
+    for (let i = 0; i < 5; i++) await first.persist(i * 10, 10);
+    await first.close();
+    const before = await Promise.all(targets.map((t) => RemotePool.stat(t.address, NAME)));
+    expect(before.every((info) => info.lsn >= 5n && info.syncState === 'clean')).to.equal(true);
+    const second = await openPool({}, file);
+    await second.close();
+    const after = await Promise.all(targets.map((t) => RemotePool.stat(t.address, NAME)));
+    after.forEach((info, i) => expect(info.lsn >= before[i].lsn, `${specs[i]}: lsn ${before[i].lsn} -> ${info.lsn}`).to.equal(true));
+  });
+
   it('detects a hung (SIGSTOPped) replica by deadline, and resyncs it after SIGCONT', async () => {
     const rp = await openPool();
     const hung = specs[1];
@@ -260,6 +284,7 @@ describe('replicated pools', function () {
     const rp = await promote(newPath, options(specs));
     open.push(rp);
     expect(rp.epoch).to.equal(2n);
+    await allUp(rp);
     for (const [slot, n] of acked) {
       const found = stampAt(rp.buffer, slot);
       expect(found !== undefined && found >= n, `slot ${slot}: acked ${n}, promoted copy has ${found}`).to.equal(true);

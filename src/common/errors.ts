@@ -52,6 +52,10 @@ export enum ErrorCode {
   SHUTDOWN = 'RPMEM_E_SHUTDOWN',
   /** A deadline passed. */
   TIMEOUT = 'RPMEM_E_TIMEOUT',
+  /** The call carried no token, or one the target does not know. */
+  UNAUTHENTICATED = 'RPMEM_E_UNAUTHENTICATED',
+  /** The token does not allow this pool or this kind of access. */
+  PERMISSION = 'RPMEM_E_PERMISSION',
   /** A bug or an unexpected condition. */
   INTERNAL = 'RPMEM_E_INTERNAL',
 }
@@ -80,6 +84,8 @@ const STATUS_OF: Record<ErrorCode, Status> = {
   [ErrorCode.UNAVAILABLE]: Status.UNAVAILABLE,
   [ErrorCode.SHUTDOWN]: Status.UNAVAILABLE,
   [ErrorCode.TIMEOUT]: Status.DEADLINE_EXCEEDED,
+  [ErrorCode.UNAUTHENTICATED]: Status.UNAUTHENTICATED,
+  [ErrorCode.PERMISSION]: Status.PERMISSION_DENIED,
   [ErrorCode.INTERNAL]: Status.INTERNAL,
 };
 
@@ -144,6 +150,8 @@ const CODE_OF_STATUS: Partial<Record<Status, ErrorCode>> = {
   [Status.RESOURCE_EXHAUSTED]: ErrorCode.LIMIT,
   [Status.INTERNAL]: ErrorCode.INTERNAL,
   [Status.UNKNOWN]: ErrorCode.INTERNAL,
+  [Status.UNAUTHENTICATED]: ErrorCode.UNAUTHENTICATED,
+  [Status.PERMISSION_DENIED]: ErrorCode.PERMISSION,
 };
 
 /** Converts an error from a gRPC call into an RpmemError: the single place the client does this. */

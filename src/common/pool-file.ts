@@ -96,6 +96,30 @@ export class PoolFile {
     }
   }
 
+  /**
+   * Reads the header of `file` without mapping or locking it, so status tools can look at a pool
+   * another process holds. The answer may be one update behind that process; throws
+   * RPMEM_E_NO_POOL or RPMEM_E_CORRUPT.
+   */
+  static peekHeader(file: string): PoolHeader {
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new RpmemError(ErrorCode.NO_POOL, `no pool file ${file}`);
+      throw new RpmemError(ErrorCode.IO, `cannot read ${file}: ${(err as Error).message}`);
+    }
+    try {
+      const size = fs.fstatSync(fd).size;
+      if (size <= HEADER_BYTES) throw new RpmemError(ErrorCode.CORRUPT, `${file}: ${size} bytes is too small for a pool`);
+      const image = Buffer.alloc(HEADER_BYTES);
+      fs.readSync(fd, image, 0, HEADER_BYTES, 0);
+      return decodeHeader(image, size, file);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
   /** Removes a pool file that no process holds; throws RPMEM_E_BUSY if one does. */
   static async remove(file: string): Promise<void> {
     const pool = PoolFile.open(file);
@@ -153,9 +177,9 @@ export class PoolFile {
     return this.updateHeader((h) => ({ ...h, epoch: epoch > h.epoch ? epoch : h.epoch }), [], false);
   }
 
-  /** Records whether this copy is mid-resync and, when clean, the LSN it is complete up to. */
+  /** Records whether this copy is mid-resync and, when clean, the LSN it is complete up to (never lowering it). */
   setSyncState(syncState: SyncState, lsn: bigint): Promise<void> {
-    return this.updateHeader((h) => ({ ...h, syncState, lsn: syncState === 'clean' ? lsn : h.lsn }), [], false);
+    return this.updateHeader((h) => ({ ...h, syncState, lsn: syncState === 'clean' && lsn > h.lsn ? lsn : h.lsn }), [], false);
   }
 
   /** Replaces the pool attributes, durably. */
@@ -177,7 +201,12 @@ export class PoolFile {
    * SHA-256 truncated to 16 bytes, hashed straight from the mapping.
    */
   digests(offset: number, length: number, blockBytes: number): Buffer[] {
-    const view = this.mapping.buffer();
+    let view: Buffer;
+    try {
+      view = this.mapping.buffer();
+    } catch (err) {
+      throw wrapNative(err);
+    }
     const out: Buffer[] = [];
     for (let at = offset; at < offset + length; at += blockBytes) {
       const end = Math.min(at + blockBytes, offset + length);

@@ -16,7 +16,8 @@ export const HEADER_BYTES = 4096;
 
 const PROTO_FILE = path.join(__dirname, '..', '..', '..', 'proto', 'rpmem.proto');
 
-const definition = protoLoader.loadSync(PROTO_FILE, {
+/** rpmem.proto as loaded by proto-loader: the services' and messages' descriptors (reflection serves these). */
+export const rpmemPackageDefinition = protoLoader.loadSync(PROTO_FILE, {
   longs: String,
   enums: String,
   defaults: true,
@@ -24,7 +25,7 @@ const definition = protoLoader.loadSync(PROTO_FILE, {
 });
 
 /** The loaded `rpmem.v1` package: `Target` is both the client constructor and its `.service`. */
-export const rpmemV1 = (grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType).rpmem.v1;
+export const rpmemV1 = (grpc.loadPackageDefinition(rpmemPackageDefinition) as unknown as ProtoGrpcType).rpmem.v1;
 
 const WIRE_GRANULARITY: Record<Granularity, WireGranularity> = {
   'cache-line': 'GRANULARITY_CACHE_LINE',

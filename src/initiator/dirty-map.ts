@@ -30,9 +30,41 @@ export function blockBytesFor(dataBytes: number): number {
   return block;
 }
 
+/** Bytes of bits a map of a pool of `dataBytes` usable bytes holds. */
+function mapBytesFor(dataBytes: number): number {
+  return Math.max(1, Math.ceil(Math.ceil(dataBytes / blockBytesFor(dataBytes)) / 8));
+}
+
 /** The map file's path for `replica` of the pool at `poolPath`. */
 export function dirtyMapPath(poolPath: string, replica: string): string {
   return `${poolPath}.dirty-${crypto.createHash('sha256').update(replica).digest('hex').slice(0, 16)}`;
+}
+
+/** What a replica's DirtyMap file says, as {@link peekDirtyMap} reads it. */
+export interface DirtyMapSummary {
+  markedBlocks: number;
+  blockBytes: number;
+  /** The replica pool (uuid) the marks are known to be complete for; undefined when the next resync must compare checksums. */
+  completeFor?: Buffer;
+}
+
+/**
+ * Counts the marks in `replica`'s map of the pool at `poolPath` (identity `localUuid`, `dataBytes`
+ * usable bytes) without opening or locking it, so `rpmem status` works while the primary runs.
+ * Undefined when there is no map for this pool: every block will be compared at the next resync.
+ */
+export function peekDirtyMap(poolPath: string, localUuid: Buffer, replica: string, dataBytes: number): DirtyMapSummary | undefined {
+  const file = dirtyMapPath(poolPath, replica);
+  if (!fs.existsSync(file)) return undefined;
+  const header = PoolFile.peekHeader(file);
+  // A map left by another local pool or pool size is replaced at the next open: it says nothing.
+  if (!header.attr.poolsetUuid.equals(localUuid) || header.poolSize !== HEADER_BYTES + mapBytesFor(dataBytes)) return undefined;
+  const blockBytes = blockBytesFor(dataBytes);
+  const blocks = Math.ceil(dataBytes / blockBytes);
+  const bits = fs.readFileSync(file).subarray(HEADER_BYTES);
+  let markedBlocks = 0;
+  for (let b = 0; b < blocks; b++) if ((bits[b >> 3] & (1 << (b & 7))) !== 0) markedBlocks++;
+  return { markedBlocks, blockBytes, completeFor: header.syncState === 'clean' ? header.attr.uuid : undefined };
 }
 
 export class DirtyMap {
@@ -62,7 +94,7 @@ export class DirtyMap {
    */
   static async open(poolPath: string, localUuid: Buffer, replica: string, dataBytes: number, granularity: Granularity): Promise<DirtyMap> {
     const file = dirtyMapPath(poolPath, replica);
-    const bytes = Math.max(1, Math.ceil(Math.ceil(dataBytes / blockBytesFor(dataBytes)) / 8));
+    const bytes = mapBytesFor(dataBytes);
     if (fs.existsSync(file)) {
       const existing = PoolFile.open(file, { granularity });
       const ours = existing.attr.poolsetUuid.equals(localUuid) && existing.poolSize === HEADER_BYTES + bytes;

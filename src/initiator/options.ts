@@ -4,8 +4,27 @@
 import type { GranularityRequest } from '../common/native';
 import type { PoolAttr } from '../common/pool-attr';
 
+/** TLS settings of a connection to a target. PEM contents, not file names. */
+export interface TlsOptions {
+  /** CA certificate(s) to trust for the target's certificate. Default: the system's roots. */
+  ca?: Buffer | string;
+  /** Client certificate chain, for targets that require mutual TLS. */
+  cert?: Buffer | string;
+  /** The client certificate's private key. */
+  key?: Buffer | string;
+  /** Name to check the target's certificate against, when it differs from the host dialed. */
+  serverName?: string;
+}
+
 /** How to reach a target. */
 export interface ConnectOptions {
+  /**
+   * Use TLS (and mutual TLS with `cert` + `key`). Default: plaintext, for targets started with
+   * `--insecure`. Example: `{ tls: { ca: fs.readFileSync('ca.pem') } }`.
+   */
+  tls?: TlsOptions;
+  /** Bearer token for targets started with `--auth-token-file`. Default none. Never logged. */
+  token?: string;
   /**
    * Deadline for each control-plane call (create, open, stat, close, remove, setAttr).
    * Default 10000. Example: `{ callTimeoutMs: 2000 }`.

@@ -70,7 +70,7 @@ export class PersistStream {
   ) {
     this.nextSeq = firstSeq;
     this.lastAcked = firstSeq - 1n;
-    this.call = client.grpc.Persist();
+    this.call = client.persist();
     this.call.on('data', (ack: PersistAck__Output) => this.onAck(ack));
     this.call.on('error', (err: unknown) => this.fail(fromServiceError(err)));
     this.call.on('status', (status: grpc.StatusObject) => {
@@ -97,9 +97,10 @@ export class PersistStream {
 
   /**
    * Queues `data` for `offset` (a file offset); resolves once the target acked it as durable.
-   * `lsn` is the replication log sequence number (0 for none).
+   * `lsn` is the replication log sequence number (0 for none); `crc` the data's CRC32C when the
+   * caller already has it (a replicated range is sent to several streams).
    */
-  persist(offset: number, data: Buffer, deep: boolean, lsn = 0n): Promise<PersistResult> {
+  persist(offset: number, data: Buffer, deep: boolean, lsn = 0n, crc = crc32c(data)): Promise<PersistResult> {
     if (this.failure !== undefined) return Promise.reject(this.stickyError());
     if (this.ending) return Promise.reject(new RpmemError(ErrorCode.CLOSED, 'pool is closing'));
     const seq = this.nextSeq++;
@@ -108,7 +109,7 @@ export class PersistStream {
         seq: seq.toString(),
         offset,
         data,
-        crc32c: crc32c(data),
+        crc32c: crc,
         flags: deep ? RANGE_FLAG_DEEP : 0,
         lsn: lsn.toString(),
       };

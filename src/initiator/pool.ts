@@ -8,6 +8,7 @@ import { Granularity, GranularityRequest, wrapNative } from '../common/native';
 import { PoolAttr, normalizeAttr } from '../common/pool-attr';
 import { PoolFile } from '../common/pool-file';
 import { HEADER_BYTES } from '../common/protocol';
+import { checkRange } from '../common/range-check';
 import { PoolCreateOptions, PoolOptions } from './options';
 
 const GRANULARITY_ENV = 'RPMEM_FORCE_GRANULARITY';
@@ -149,12 +150,6 @@ export class Pool {
 
   private checkRange(offset: number, length: number): void {
     this.checkOpen();
-    if (!Number.isSafeInteger(length) || !Number.isSafeInteger(offset)) {
-      throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `offset and length must be integers, got ${offset} and ${length}`);
-    }
-    if (length <= 0) throw new RpmemError(ErrorCode.EMPTY_RANGE, `range length must be positive, got ${length}`);
-    if (offset < 0 || offset + length > this.size) {
-      throw new RpmemError(ErrorCode.OUT_OF_RANGE, `range [${offset}, +${length}) is outside the pool's ${this.size} bytes`);
-    }
+    checkRange(offset, length, this.size);
   }
 }

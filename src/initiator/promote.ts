@@ -13,7 +13,7 @@ import * as fs from 'fs';
 import { RpmemError, ErrorCode } from '../common/errors';
 import { differingBlocks } from './block-compare';
 import { blockBytesFor, dirtyMapPath } from './dirty-map';
-import { DEFAULT_CALL_TIMEOUT_MS } from './options';
+import { ConnectOptions, DEFAULT_CALL_TIMEOUT_MS } from './options';
 import { Pool } from './pool';
 import { RemotePool, PoolInfo } from './remote-pool';
 import { ReplicaAddress, parseReplica } from './replica';
@@ -37,7 +37,12 @@ interface Candidate {
 export async function promote(path: string, options: PromoteOptions): Promise<ReplicatedPool> {
   const addresses = options.replicas.map(parseReplica);
   const majority = Math.floor(addresses.length / 2) + 1;
-  const connect = { callTimeoutMs: options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS };
+  const connect: ConnectOptions = {
+    tls: options.tls,
+    token: options.token,
+    channelOptions: options.channelOptions,
+    callTimeoutMs: options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
+  };
 
   const seen = await reachable(addresses, (a) => RemotePool.stat(a.target, a.name, connect));
   requireMajority(seen.length, majority, addresses.length, 'reachable');
@@ -87,7 +92,7 @@ async function withLocal<T>(path: string, options: PromoteOptions, use: (pool: P
 }
 
 /** Makes the local pool at `path` a byte copy of `best`'s data area. */
-async function copyDown(path: string, best: Candidate, options: PromoteOptions, connect: { callTimeoutMs: number }): Promise<void> {
+async function copyDown(path: string, best: Candidate, options: PromoteOptions, connect: ConnectOptions): Promise<void> {
   const exists = fs.existsSync(path);
   const local = exists ? await Pool.open(path, options) : await Pool.create(path, { ...options, size: best.info.size });
   const source = await RemotePool.open(best.address.target, best.address.name, { ...connect, readOnly: true });

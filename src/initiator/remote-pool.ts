@@ -9,6 +9,7 @@ import { RpmemError, ErrorCode, fromServiceError } from '../common/errors';
 import type { Granularity } from '../common/native';
 import { PoolAttr, fromWireAttr, normalizeAttr, toWireAttr } from '../common/pool-attr';
 import { HEADER_BYTES, PROTOCOL_VERSION, fromWireGranularity } from '../common/protocol';
+import { checkRange } from '../common/range-check';
 import type { PoolInfo__Output } from '../generated/rpmem/v1/PoolInfo';
 import {
   ConnectOptions,
@@ -47,6 +48,8 @@ export interface PersistOptions {
   deep?: boolean;
   /** Replication log sequence number, set by ReplicatedPool. Default 0 (none). */
   lsn?: bigint;
+  /** The data's CRC32C, when already computed (it must match, or the target ends the stream with RPMEM_E_CHECKSUM). Default: computed here. */
+  crc32c?: number;
 }
 
 function toPoolInfo(wire: PoolInfo__Output | null): PoolInfo {
@@ -117,6 +120,13 @@ export class RemotePool {
   static async stat(target: string, name: string, options: ConnectOptions = {}): Promise<PoolInfo> {
     return withClient(target, options, async (client) =>
       toPoolInfo(await client.stat({ protocolVersion: PROTOCOL_VERSION, name })),
+    );
+  }
+
+  /** Reports every pool on `target` (that the token may see), by name. */
+  static async list(target: string, options: ConnectOptions = {}): Promise<PoolInfo[]> {
+    return withClient(target, options, async (client) =>
+      (await client.list({ protocolVersion: PROTOCOL_VERSION })).pools.map((p) => toPoolInfo(p)),
     );
   }
 
@@ -203,7 +213,7 @@ export class RemotePool {
    */
   persist(offset: number, data: Buffer, options: PersistOptions = {}): Promise<PersistResult> {
     try {
-      return this.send(offset, data, options.deep === true, options.lsn ?? 0n);
+      return this.send(offset, data, options.deep === true, options.lsn ?? 0n, options.crc32c);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -236,7 +246,7 @@ export class RemotePool {
     this.checkOpen();
     const fileOffset = this.fileOffset(offset, length);
     const chunks: Buffer[] = [];
-    const call = this.client.grpc.Read({ handle: this.handle, offset: fileOffset, length });
+    const call = this.client.read({ handle: this.handle, offset: fileOffset, length });
     await new Promise<void>((resolve, reject) => {
       call.on('data', (chunk: { data: Buffer }) => chunks.push(chunk.data));
       call.on('error', (err) => reject(err));
@@ -255,7 +265,7 @@ export class RemotePool {
    */
   async checksums(offset: number, length: number, blockBytes: number): Promise<Buffer[]> {
     this.checkOpen();
-    const call = this.client.grpc.Checksums({ handle: this.handle, offset: this.fileOffset(offset, length), length, blockBytes });
+    const call = this.client.checksums({ handle: this.handle, offset: this.fileOffset(offset, length), length, blockBytes });
     const digests: Buffer[] = [];
     await new Promise<void>((resolve, reject) => {
       call.on('data', (chunk: { digests: Buffer[] }) => digests.push(...chunk.digests));
@@ -308,12 +318,12 @@ export class RemotePool {
   }
 
   /** Validates and queues one range; throws synchronously on a bad range or a closed/read-only pool. */
-  private send(offset: number, data: Buffer, deep: boolean, lsn: bigint): Promise<PersistResult> {
+  private send(offset: number, data: Buffer, deep: boolean, lsn: bigint, crc?: number): Promise<PersistResult> {
     const stream = this.writer();
     if (data.length > this.maxRangeBytes) {
       throw new RpmemError(ErrorCode.RANGE_TOO_LARGE, `range of ${data.length} bytes exceeds the target's maximum of ${this.maxRangeBytes}`);
     }
-    return stream.persist(this.fileOffset(offset, data.length), data, deep, lsn);
+    return stream.persist(this.fileOffset(offset, data.length), data, deep, lsn, crc);
   }
 
   private writer(): PersistStream {
@@ -328,13 +338,7 @@ export class RemotePool {
 
   /** Validates a data-area range and returns its pool-file offset. */
   private fileOffset(offset: number, length: number): number {
-    if (!Number.isSafeInteger(length) || !Number.isSafeInteger(offset)) {
-      throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `offset and length must be integers, got ${offset} and ${length}`);
-    }
-    if (length <= 0) throw new RpmemError(ErrorCode.EMPTY_RANGE, `range length must be positive, got ${length}`);
-    if (offset < 0 || offset + length > this.size) {
-      throw new RpmemError(ErrorCode.OUT_OF_RANGE, `range [${offset}, +${length}) is outside the pool's ${this.size} bytes`);
-    }
+    checkRange(offset, length, this.size);
     return offset + HEADER_BYTES;
   }
 

@@ -14,6 +14,7 @@ import { Backoff, BackoffOptions, delay } from './backoff';
 import { differingBlocks } from './block-compare';
 import { DirtyMap } from './dirty-map';
 import type { PersistResult } from './persist-stream';
+import type { ConnectOptions } from './options';
 import type { Pool } from './pool';
 import { RemotePool } from './remote-pool';
 
@@ -37,10 +38,13 @@ export function parseReplica(spec: string): ReplicaAddress {
 /** How the pool reaches its replicas: set by ReplicatedPool, one per pool. */
 export interface ReplicaSettings {
   local: Pool;
+  /** TLS, token, control-call deadline. */
+  connect: ConnectOptions;
   /** The primary's fencing epoch. */
   epoch: () => bigint;
+  /** The last LSN the primary issued. */
+  lsnNow: () => bigint;
   ackTimeoutMs: number;
-  callTimeoutMs: number;
   maxInflightBytes: number;
   backoff: BackoffOptions;
   /** Blocks copied at once during resync. */
@@ -88,7 +92,6 @@ export class Replica {
   private activityTimer?: NodeJS.Timeout;
   /** Resolves once the previous send was queued on the stream: keeps sends in LSN order while marks are pending. */
   private gate?: Promise<void>;
-  private ackedLsn = 0n;
   private fullResyncRequested = false;
   private lastError?: RpmemError;
 
@@ -136,10 +139,10 @@ export class Replica {
   }
 
   /**
-   * Routes one persist of local `[offset, offset+length)` with `lsn`. Must be called in LSN order:
-   * sends reach the stream in the order of calls.
+   * Routes one persist of local `[offset, offset+length)` with `lsn` and the range's CRC32C.
+   * Must be called in LSN order: sends reach the stream in the order of calls.
    */
-  route(offset: number, length: number, lsn: bigint): Route {
+  route(offset: number, length: number, lsn: bigint, crc: number): Route {
     const [first, last] = this.dirty.blocksOf(offset, length);
     const marking = this.dirty.mark(first, last);
     const pool = this.pool;
@@ -148,10 +151,9 @@ export class Replica {
     }
     const counts = this.current === 'up';
     this.busy(first, last);
-    const send = (): Promise<PersistResult> => pool.persist(offset, this.settings.local.buffer.subarray(offset, offset + length), { lsn });
+    const send = (): Promise<PersistResult> => pool.persist(offset, this.settings.local.buffer.subarray(offset, offset + length), { lsn, crc32c: crc });
     const ack = this.inOrder(send, marking).then(
       (result) => {
-        if (lsn > this.ackedLsn) this.ackedLsn = lsn;
         this.done(first, last);
         return result;
       },
@@ -273,9 +275,9 @@ export class Replica {
     const { target, name } = this.address;
     const local = this.settings.local;
     const options = {
+      ...this.settings.connect,
       epoch: this.settings.epoch(),
       ackTimeoutMs: this.settings.ackTimeoutMs,
-      callTimeoutMs: this.settings.callTimeoutMs,
       maxInflightBytes: this.settings.maxInflightBytes,
     };
     const pool = await RemotePool.open(target, name, options).catch(async (err: RpmemError) => {
@@ -327,9 +329,12 @@ export class Replica {
     const blocks = this.dirty.marked();
     const progress: ResyncProgress = { replica: this.spec, blocksDone: 0, blocksTotal: blocks.length, bytesCopied: 0, full };
     await this.copyBlocks(pool, blocks, progress);
+    // Every persist up to this LSN was either marked before the snapshot above (and copied) or sent
+    // to this replica since (and is acked by the drain): the replica is complete up to it.
+    const completeUpTo = this.settings.lsnNow();
     await pool.drain();
     await this.dirty.clear(blocks.filter((b) => !this.inflight.has(b)));
-    await pool.setSyncState('clean', this.ackedLsn);
+    await pool.setSyncState('clean', completeUpTo);
     this.listener.resyncDone({ ...progress, ms: Date.now() - started });
   }
 

@@ -9,12 +9,13 @@
 import { EventEmitter } from 'events';
 import * as fs from 'fs';
 import { RpmemError, ErrorCode } from '../common/errors';
-import type { Granularity } from '../common/native';
+import { crc32c, Granularity } from '../common/native';
+import { checkRange } from '../common/range-check';
 import type { PoolAttr } from '../common/pool-attr';
 import { BackoffOptions } from './backoff';
 import { DifferingRange, differingBlocks, toRanges } from './block-compare';
 import { DirtyMap, dirtyMapPath } from './dirty-map';
-import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_MAX_INFLIGHT_BYTES, PoolOptions } from './options';
+import { ConnectOptions, DEFAULT_CALL_TIMEOUT_MS, DEFAULT_MAX_INFLIGHT_BYTES, PoolOptions } from './options';
 import { Pool } from './pool';
 import { Replica, ReplicaListener, ReplicaSettings, ReplicaState, ResyncDone, ResyncProgress, Route, parseReplica } from './replica';
 
@@ -22,7 +23,7 @@ import { Replica, ReplicaListener, ReplicaSettings, ReplicaState, ResyncDone, Re
 export type WritePolicy = 'all' | 'majority' | number;
 
 /** Options of {@link ReplicatedPool.open}. */
-export interface ReplicatedPoolOptions extends PoolOptions {
+export interface ReplicatedPoolOptions extends PoolOptions, ConnectOptions {
   /** The replicas, each `host:port/poolName`. Required. Example: `['10.0.0.2:7420/db', '10.0.0.3:7420/db']`. */
   replicas: string[];
   /** Default write policy. Default `'all'`. Example: `{ ack: 'majority' }`. */
@@ -34,8 +35,6 @@ export interface ReplicatedPoolOptions extends PoolOptions {
   create?: { size: number; attr?: Partial<PoolAttr> };
   /** A replica that acknowledges nothing for this long while ranges are outstanding is marked down. Default 5000. */
   ackTimeoutMs?: number;
-  /** Deadline of each control call to a replica (open, create, state). Default 10000. */
-  callTimeoutMs?: number;
   /** Most unacknowledged bytes per replica. Default 64 MiB. */
   maxInflightBytes?: number;
   /** Reconnect backoff. Default 100 ms growing ×1.6 to 5 s, ±20% jitter. */
@@ -110,12 +109,15 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener {
   /** The latest LSN reservation write; persists wait for it, so no LSN is used before it is recorded. */
   private lsnReservation: Promise<void> = Promise.resolve();
 
+  private readonly settings: ReplicaSettings;
+
   private constructor(
     private readonly local: Pool,
     private readonly policy: WritePolicy,
-    private readonly settings: ReplicaSettings,
+    settings: Omit<ReplicaSettings, 'lsnNow'>,
   ) {
     super();
+    this.settings = { ...settings, lsnNow: () => this.lsn };
     this.lsn = local.lsn;
     this.lsnReserved = local.lsn;
   }
@@ -134,11 +136,11 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener {
       ? await Pool.open(path, options)
       : await Pool.create(path, { ...options, size: options.create.size, attr: options.create.attr });
     const callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
-    const settings: ReplicaSettings = {
+    const settings: Omit<ReplicaSettings, 'lsnNow'> = {
       local,
+      connect: { tls: options.tls, token: options.token, channelOptions: options.channelOptions, callTimeoutMs },
       epoch: () => local.epoch,
       ackTimeoutMs: options.ackTimeoutMs ?? 5000,
-      callTimeoutMs,
       maxInflightBytes: options.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES,
       backoff: options.reconnect ?? {},
       resyncConcurrency: options.resyncConcurrency ?? 16,
@@ -194,6 +196,7 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener {
   persist(offset: number, length: number, options: { ack?: WritePolicy } = {}): Promise<ReplicatedPersistResult> {
     try {
       this.checkWritable();
+      checkRange(offset, length, this.size);
       const required = checkPolicy(options.ack ?? this.policy, this.replicas.length);
       const p = this.replicate(offset, length, required);
       this.inflight.add(p);
@@ -296,7 +299,8 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener {
   private async replicate(offset: number, length: number, required: number): Promise<ReplicatedPersistResult> {
     const lsn = this.nextLsn();
     const local = this.local.persist(offset, length);
-    const routes: Array<[Replica, Route]> = this.replicas.map((r) => [r, r.route(offset, length, lsn)]);
+    const crc = crc32c(this.local.buffer.subarray(offset, offset + length));
+    const routes: Array<[Replica, Route]> = this.replicas.map((r) => [r, r.route(offset, length, lsn, crc)]);
     const marks = routes.flatMap(([, route]) => (route.kind === 'marked' && route.durable ? [route.durable] : []));
     const counted = routes.flatMap(([r, route]) =>
       route.kind === 'sent' && route.counts ? [route.ack.then((a) => ({ replica: r.spec, seq: a.seq, granularity: a.granularity }))] : [],
@@ -369,8 +373,12 @@ function firstK<T>(promises: Promise<T>[], k: number, error: () => RpmemError): 
   return new Promise((resolve, reject) => {
     const results: T[] = [];
     let failed = 0;
-    if (k === 0) return resolve(results);
-    if (promises.length < k) return reject(error());
+    // Every promise gets a handler, even when the answer is known up front: a late rejection must
+    // never surface as an unhandled one.
+    if (k === 0 || promises.length < k) {
+      for (const p of promises) p.catch(() => undefined);
+      return k === 0 ? resolve(results) : reject(error());
+    }
     for (const p of promises) {
       p.then(
         (v) => {

@@ -5,6 +5,7 @@
 import { RpmemError } from '../common/errors';
 import { differingBlocks, toRanges, DifferingRange } from './block-compare';
 import { blockBytesFor } from './dirty-map';
+import type { ConnectOptions } from './options';
 import { Pool } from './pool';
 import { RemotePool } from './remote-pool';
 import { parseReplica } from './replica';
@@ -17,8 +18,23 @@ export interface PoolVerify {
   error?: string;
 }
 
-/** Compares the pool at `path` with `replicas` (`host:port/name`); the local pool must not be open elsewhere. */
-export async function verifyPool(path: string, replicas: string[]): Promise<PoolVerify[]> {
+/** How far verify has got with one replica. */
+export interface VerifyProgress {
+  replica: string;
+  bytesCompared: number;
+  bytesTotal: number;
+}
+
+/**
+ * Compares the pool at `path` with `replicas` (`host:port/name`), one replica after the other; the
+ * local pool must not be open elsewhere. `onProgress` is called as each window of blocks is compared.
+ */
+export async function verifyPool(
+  path: string,
+  replicas: string[],
+  connect: ConnectOptions = {},
+  onProgress?: (p: VerifyProgress) => void,
+): Promise<PoolVerify[]> {
   const addresses = replicas.map(parseReplica);
   const local = await Pool.open(path);
   try {
@@ -26,9 +42,10 @@ export async function verifyPool(path: string, replicas: string[]): Promise<Pool
     const out: PoolVerify[] = [];
     for (const a of addresses) {
       try {
-        const remote = await RemotePool.open(a.target, a.name, { readOnly: true });
+        const remote = await RemotePool.open(a.target, a.name, { ...connect, readOnly: true });
         try {
-          out.push({ replica: a.spec, compared: true, differing: toRanges(await differingBlocks(local, remote, block), block, local.size) });
+          const report = (bytesCompared: number): void => onProgress?.({ replica: a.spec, bytesCompared, bytesTotal: local.size });
+          out.push({ replica: a.spec, compared: true, differing: toRanges(await differingBlocks(local, remote, block, report), block, local.size) });
         } finally {
           await remote.close();
         }

@@ -2,11 +2,12 @@
 /**
  * rpmemd: the target daemon's entry point. Parses flags, starts the server, prints
  * "rpmemd listening on HOST:PORT" on stdout, and shuts down gracefully on SIGTERM or SIGINT.
+ * With --check-config it validates, prints the effective config as JSON, and exits instead.
  */
 import * as fs from 'fs';
 import { RpmemError, ErrorCode } from '../common/errors';
 import { VERSION } from '../common/version';
-import { USAGE, parseTargetArgs } from './config';
+import { USAGE, effectiveConfig, parseTargetArgs } from './config';
 import { Log } from './log';
 import { TargetServer } from './server';
 
@@ -24,7 +25,11 @@ async function main(argv: string[]): Promise<number> {
   if (!fs.statSync(config.poolDir, { throwIfNoEntry: false })?.isDirectory()) {
     throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `pool-dir ${config.poolDir} is not a directory`);
   }
-  const log = new Log(config.logLevel, { svc: 'rpmemd' });
+  if (parsed.kind === 'check') {
+    process.stdout.write(JSON.stringify(effectiveConfig(config), null, 2) + '\n');
+    return 0;
+  }
+  const log = new Log(config.logLevel, { svc: 'rpmemd' }, { format: config.logFormat });
   const server = new TargetServer(config, log);
   const { host, port } = await server.start();
   process.stdout.write(`rpmemd listening on ${host}:${port}\n`);

@@ -19,6 +19,8 @@ import type { TargetConfig } from './config';
 import type { Log } from './log';
 import { Handle, PoolRegistry } from './pool-registry';
 import { checkProtocol } from './protocol-check';
+import type { Principal } from './auth';
+import type { TargetMetrics } from './metrics';
 
 export type PersistCall = grpc.ServerDuplexStream<PersistRequest__Output, PersistAck>;
 
@@ -29,6 +31,8 @@ interface QueuedRange extends FileRange {
   seq: bigint;
   lsn: bigint;
   deep: boolean;
+  /** When the message carrying it arrived (hrtime ns), for the durable-ack latency metric. */
+  arrivedNs: bigint;
 }
 
 export class PersistSession {
@@ -46,6 +50,7 @@ export class PersistSession {
   private cancelled = false;
   private finished = false;
   private readonly log: Log;
+  private idleTimer?: NodeJS.Timeout;
   private resolveDone!: () => void;
   /** Settles when the stream has ended and its handle is released. */
   readonly done = new Promise<void>((resolve) => (this.resolveDone = resolve));
@@ -55,9 +60,12 @@ export class PersistSession {
     private readonly registry: PoolRegistry,
     private readonly config: TargetConfig,
     log: Log,
+    private readonly caller: Principal,
+    private readonly metrics?: TargetMetrics,
   ) {
     this.log = log.child({ peer: call.getPeer() });
     call.on('data', (msg: PersistRequest__Output) => this.onMessage(msg));
+    this.armIdleTimer();
     call.on('end', () => {
       this.clientDone = true;
       this.pump();
@@ -76,6 +84,7 @@ export class PersistSession {
 
   private onMessage(msg: PersistRequest__Output): void {
     if (this.failure !== undefined) return;
+    this.armIdleTimer();
     try {
       if (this.handle === undefined) this.begin(msg);
       else this.accept(msg);
@@ -91,6 +100,7 @@ export class PersistSession {
     }
     checkProtocol(msg.start.protocolVersion);
     const handle = this.registry.get(msg.start.handle, 'read-write');
+    this.caller.authorize(handle.name, 'write');
     const file = handle.pool.file;
     const epoch = BigInt(msg.start.epoch);
     if (epoch !== 0n && epoch < file.epoch) throw fenced(epoch, file.epoch);
@@ -111,8 +121,9 @@ export class PersistSession {
     }
     const poolEpoch = this.handle!.pool.file.epoch;
     if (this.epoch < poolEpoch) throw fenced(this.epoch, poolEpoch);
+    const arrivedNs = process.hrtime.bigint();
     for (const range of msg.batch.ranges) {
-      const queued = this.validate(range);
+      const queued = this.validate(range, arrivedNs);
       this.queue.push(queued);
       this.unsyncedBytes += queued.data.length;
       this.expectedSeq += 1n;
@@ -120,7 +131,7 @@ export class PersistSession {
     if (this.unsyncedBytes >= this.config.maxInflightBytes) this.call.pause();
   }
 
-  private validate(range: Range__Output): QueuedRange {
+  private validate(range: Range__Output, arrivedNs: bigint): QueuedRange {
     const seq = BigInt(range.seq);
     const fail = (code: ErrorCode, message: string): never => {
       throw new RpmemError(code, `seq ${seq}: ${message}`, { seq });
@@ -141,7 +152,18 @@ export class PersistSession {
     }
     if ((range.flags & ~KNOWN_FLAGS) !== 0) fail(ErrorCode.INVALID_ARGUMENT, `unknown flags 0x${range.flags.toString(16)}`);
     if (crc32c(range.data) !== range.crc32c) fail(ErrorCode.CHECKSUM, 'CRC32C of the data does not match');
-    return { seq, offset, data: range.data, lsn: BigInt(range.lsn), deep: (range.flags & RANGE_FLAG_DEEP) !== 0 };
+    return { seq, offset, data: range.data, lsn: BigInt(range.lsn), deep: (range.flags & RANGE_FLAG_DEEP) !== 0, arrivedNs };
+  }
+
+  /** Ends a stream that sent nothing for idle-stream-ms, so a silent client cannot hold a pool forever. */
+  private armIdleTimer(): void {
+    if (this.config.idleStreamMs === 0) return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(
+      () => this.stopIntake(new RpmemError(ErrorCode.TIMEOUT, `stream idle for ${this.config.idleStreamMs} ms (idle-stream-ms)`)),
+      this.config.idleStreamMs,
+    );
+    this.idleTimer.unref();
   }
 
   private stopIntake(err: RpmemError): void {
@@ -164,11 +186,13 @@ export class PersistSession {
     const lsn = batch.reduce((max, r) => (r.lsn > max ? r.lsn : max), 0n);
     const file = this.handle!.pool.file;
     this.writing = true;
+    const applyStartedNs = process.hrtime.bigint();
     file.applyBatch(batch, lastSeq, lsn, batch.some((r) => r.deep)).then(
       () => {
         this.writing = false;
         this.unsyncedBytes -= bytes;
         if (!this.cancelled) this.call.write({ durableSeq: lastSeq.toString(), granularity: toWireGranularity(file.granularity) });
+        this.metrics?.batchDurable(batch, file, applyStartedNs);
         if (this.failure === undefined && this.unsyncedBytes < this.config.maxInflightBytes) this.call.resume();
         this.pump();
       },
@@ -185,9 +209,11 @@ export class PersistSession {
 
   private async finish(): Promise<void> {
     this.finished = true;
+    clearTimeout(this.idleTimer);
     if (this.failure !== undefined && !this.cancelled) {
       const level = this.failure.code === ErrorCode.SHUTDOWN ? 'info' : 'warn';
       this.log[level]('persist stream ended with an error', { pool: this.handle?.name, code: this.failure.code, err: this.failure.message });
+      this.metrics?.failed('Persist', this.failure.code);
       this.call.emit('error', toServiceError(this.failure));
     } else if (!this.cancelled) {
       this.call.end();

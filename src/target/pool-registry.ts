@@ -89,10 +89,33 @@ export class PoolRegistry {
     }
     await this.exclusively(name, async () => {
       if (fs.existsSync(file)) throw new RpmemError(ErrorCode.EXISTS, `pool ${name} exists already`);
+      this.checkDirLimits(poolSize);
       const pool = await PoolFile.create(file, { poolSize, attr, granularity: this.config.granularity });
       await pool.close();
       this.log.info('pool created', { pool: name, poolSize });
     });
+  }
+
+  /** The pool files open (mapped) right now. */
+  openFiles(): PoolFile[] {
+    return [...this.pools.values()].map((p) => p.file);
+  }
+
+  /** Pool names in the pool dir (valid names only: temporary and foreign files are skipped). */
+  names(): string[] {
+    return fs.readdirSync(this.config.poolDir).filter((f) => NAME_PATTERN.test(f)).sort();
+  }
+
+  /** Throws RPMEM_E_LIMIT if one more pool of `poolSize` bytes would pass max-pools or max-total-bytes. */
+  private checkDirLimits(poolSize: number): void {
+    const names = this.names();
+    if (names.length >= this.config.maxPools) {
+      throw new RpmemError(ErrorCode.LIMIT, `this target holds ${names.length} pools, its maximum (max-pools)`);
+    }
+    const used = names.reduce((sum, n) => sum + (fs.statSync(path.join(this.config.poolDir, n), { throwIfNoEntry: false })?.size ?? 0), 0);
+    if (used + poolSize > this.config.maxTotalBytes) {
+      throw new RpmemError(ErrorCode.LIMIT, `pools would take ${used + poolSize} bytes, over this target's maximum of ${this.config.maxTotalBytes} (max-total-bytes)`);
+    }
   }
 
   /** Opens a handle; a second writer on one pool gets RPMEM_E_BUSY. */

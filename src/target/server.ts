@@ -1,7 +1,8 @@
 /**
- * rpmemd's gRPC server: the control plane (Create, Open, Close, Remove, SetAttr, Stat), the Read
- * stream, and the Persist streams it hands to PersistSession. Every thrown error becomes a gRPC
- * status in exactly one place (toServiceError); stack traces stay in the log.
+ * rpmemd's gRPC server: the control plane (Create, Open, Close, Remove, SetAttr, Stat, List), the
+ * Read stream, and the Persist streams it hands to PersistSession; beside them the standard Health
+ * and reflection services, and the metrics endpoint when configured. Every thrown error becomes a
+ * gRPC status in exactly one place (toServiceError); stack traces stay in the log.
  */
 import * as grpc from '@grpc/grpc-js';
 import { RpmemError, ErrorCode, toServiceError } from '../common/errors';
@@ -19,6 +20,13 @@ import type { Log } from './log';
 import { PersistCall, PersistSession } from './persist-session';
 import { PoolRegistry } from './pool-registry';
 import { checkProtocol } from './protocol-check';
+import { Authenticator, Principal } from './auth';
+import { StreamLimiter } from './stream-limiter';
+import { isLoopback, serverCredentials } from './tls';
+import { FLOW_CONTROL_OPTION, raiseReceiveWindow } from './http2-window';
+import { TargetHealth } from './health';
+import { TargetMetrics } from './metrics';
+import { addReflection } from './reflection';
 
 const READ_CHUNK_BYTES = 1024 * 1024;
 const DIGEST_CHUNK_BYTES = 16 * 1024 * 1024;
@@ -46,6 +54,10 @@ export class TargetServer {
   private readonly server: grpc.Server;
   private readonly registry: PoolRegistry;
   private readonly sessions = new Set<PersistSession>();
+  private readonly auth: Authenticator;
+  private readonly streams: StreamLimiter;
+  private readonly health: TargetHealth;
+  private readonly metrics?: TargetMetrics;
   private draining = false;
 
   constructor(
@@ -53,6 +65,8 @@ export class TargetServer {
     private readonly log: Log,
   ) {
     this.registry = new PoolRegistry(config, log);
+    this.auth = config.authTokenFile === undefined ? Authenticator.open() : Authenticator.load(config.authTokenFile);
+    this.streams = new StreamLimiter(config.maxStreams, config.maxNewStreamsPerSecond);
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': config.maxMessageBytes,
       'grpc.max_send_message_length': config.maxMessageBytes,
@@ -61,20 +75,32 @@ export class TargetServer {
       'grpc.keepalive_timeout_ms': 5_000,
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 1_000,
+      ...FLOW_CONTROL_OPTION,
     });
     this.server.addService(rpmemV1.Target.service, this.handlers());
+    this.health = new TargetHealth((name) => this.registry.withPool(name, () => undefined));
+    this.health.addToServer(this.server);
+    addReflection(this.server);
+    if (config.metrics !== undefined) {
+      this.metrics = new TargetMetrics(config.metrics, { openFiles: () => this.registry.openFiles(), streams: () => this.sessions.size }, log);
+    }
   }
 
   /** Binds the listen address and starts serving; resolves with the bound address. */
   async start(): Promise<{ host: string; port: number }> {
     this.registry.sweepTemporaryFiles();
+    await this.metrics?.start();
     const { host, port } = splitListen(this.config.listen);
     const bound = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      this.server.bindAsync(`${host}:${port}`, serverCredentials(this.config), (err, p) =>
         err ? reject(new RpmemError(ErrorCode.UNAVAILABLE, `cannot listen on ${host}:${port}: ${err.message}`)) : resolve(p),
       );
     });
-    this.log.info('listening', { host, port: bound, poolDir: this.config.poolDir, granularity: this.config.granularity });
+    raiseReceiveWindow(this.server, this.log);
+    this.log.info('listening', { host, port: bound, poolDir: this.config.poolDir, granularity: this.config.granularity, tls: !this.config.insecure, mutualTls: this.config.tlsCa !== undefined });
+    if (this.config.insecure && !isLoopback(host)) {
+      this.log.warn('serving PLAINTEXT on a non-loopback address: anyone on the network can read and write pools', { host });
+    }
     return { host, port: bound };
   }
 
@@ -86,114 +112,183 @@ export class TargetServer {
   async shutdown(): Promise<void> {
     if (this.draining) return;
     this.draining = true;
+    this.health.drain();
     this.log.info('shutting down', { streams: this.sessions.size });
     const drained = Promise.all([...this.sessions].map((s) => s.shutdown()));
     await withTimeout(drained, this.config.shutdownGraceMs);
     await this.registry.closeAll();
     await withTimeout(new Promise<void>((resolve) => this.server.tryShutdown(() => resolve())), FORCE_SHUTDOWN_AFTER_MS);
     this.server.forceShutdown();
+    await this.metrics?.close();
     this.log.info('stopped');
   }
 
   private handlers(): TargetHandlers {
     return {
-      Create: this.unary('Create', async (req) => {
+      Create: this.unary('Create', async (req, caller) => {
         checkProtocol(req.protocolVersion);
+        caller.authorize(req.name, 'write');
         await this.registry.create(req.name, Number(req.poolSize), fromWireAttr(req.attr));
         return this.registry.withPool(req.name, (file, writing) => poolInfo(req.name, file, writing));
       }),
-      Open: this.unary('Open', async (req) => {
+      Open: this.unary('Open', async (req, caller) => {
         checkProtocol(req.protocolVersion);
         const mode = req.mode === 'OPEN_MODE_READ_ONLY' ? 'read-only' : 'read-write';
+        caller.authorize(req.name, mode === 'read-only' ? 'read' : 'write');
         const handle = await this.registry.open(req.name, mode);
         const info = await this.registry.withPool(req.name, (file, writing) => poolInfo(req.name, file, writing));
         return { handle: handle.id, info, maxRangeBytes: this.config.maxRangeBytes };
       }),
-      Close: this.unary('Close', async (req) => {
+      Close: this.unary('Close', async (req, caller) => {
         const handle = this.registry.get(req.handle);
+        caller.authorize(handle.name, 'read');
         if (handle.streaming) {
           throw new RpmemError(ErrorCode.BUSY, 'end the Persist stream before closing its handle');
         }
         await this.registry.release(handle);
         return {};
       }),
-      Remove: this.unary('Remove', async (req) => {
+      Remove: this.unary('Remove', async (req, caller) => {
         checkProtocol(req.protocolVersion);
+        caller.authorize(req.name, 'write');
         await this.registry.remove(req.name);
         return {};
       }),
-      SetAttr: this.unary('SetAttr', async (req) => {
+      SetAttr: this.unary('SetAttr', async (req, caller) => {
         const handle = this.registry.get(req.handle, 'read-write');
+        caller.authorize(handle.name, 'write');
         await handle.pool.file.setAttr(fromWireAttr(req.attr));
         return poolInfo(handle.name, handle.pool.file, true);
       }),
-      Stat: this.unary('Stat', async (req) => {
+      Stat: this.unary('Stat', async (req, caller) => {
         checkProtocol(req.protocolVersion);
+        caller.authorize(req.name, 'read');
         return this.registry.withPool(req.name, (file, writing) => poolInfo(req.name, file, writing));
       }),
-      Fence: this.unary('Fence', async (req) => {
+      List: this.unary('List', async (req, caller) => {
         checkProtocol(req.protocolVersion);
+        const pools: PoolInfo[] = [];
+        for (const name of this.registry.names().filter((n) => caller.covers(n))) {
+          // A file that is no readable pool, or was removed meanwhile, is left out rather than failing the listing.
+          await this.registry
+            .withPool(name, (file, writing) => pools.push(poolInfo(name, file, writing)))
+            .catch((err: unknown) => this.log.warn('pool left out of List', { pool: name, err: String(err) }));
+        }
+        return { pools };
+      }),
+      Fence: this.unary('Fence', async (req, caller) => {
+        checkProtocol(req.protocolVersion);
+        caller.authorize(req.name, 'write');
         await this.registry.fence(req.name, BigInt(req.epoch));
         return this.registry.withPool(req.name, (file, writing) => poolInfo(req.name, file, writing));
       }),
-      SetSyncState: this.unary('SetSyncState', async (req) => {
+      SetSyncState: this.unary('SetSyncState', async (req, caller) => {
         const handle = this.registry.get(req.handle, 'read-write');
+        caller.authorize(handle.name, 'write');
         await handle.pool.file.setSyncState(req.syncState === 'SYNC_STATE_SYNCING' ? 'syncing' : 'clean', BigInt(req.lsn));
         return poolInfo(handle.name, handle.pool.file, true);
       }),
-      Checksums: (call: grpc.ServerWritableStream<ChecksumsRequest__Output, ChecksumsChunk>) => {
-        this.checksums(call).catch((err: unknown) => {
-          this.logFailure('Checksums', err);
-          call.emit('error', toServiceError(err));
-        });
-      },
+      Checksums: (call: grpc.ServerWritableStream<ChecksumsRequest__Output, ChecksumsChunk>) =>
+        this.serverStream('Checksums', call, (caller) => this.checksums(call, caller)),
       Persist: (call: PersistCall) => this.persist(call),
-      Read: (call: grpc.ServerWritableStream<ReadRequest__Output, ReadChunk>) => {
-        this.read(call).catch((err: unknown) => {
-          this.logFailure('Read', err);
-          call.emit('error', toServiceError(err));
-        });
-      },
+      Read: (call: grpc.ServerWritableStream<ReadRequest__Output, ReadChunk>) => this.serverStream('Read', call, (caller) => this.read(call, caller)),
     };
   }
 
   private persist(call: PersistCall): void {
-    if (this.draining) {
-      call.emit('error', toServiceError(new RpmemError(ErrorCode.SHUTDOWN, 'target is shutting down')));
+    let caller: Principal;
+    let release: () => void;
+    try {
+      this.refuseWhileDraining();
+      caller = this.auth.authenticate(call.metadata);
+      release = this.streams.admit(call.getPeer());
+    } catch (err) {
+      this.logFailure('Persist', err, call);
+      call.emit('error', toServiceError(err));
       return;
     }
-    const session = new PersistSession(call, this.registry, this.config, this.log);
+    const session = new PersistSession(call, this.registry, this.config, this.log, caller, this.metrics);
     this.sessions.add(session);
-    void session.done.then(() => this.sessions.delete(session));
+    void session.done.then(() => {
+      this.sessions.delete(session);
+      release();
+    });
   }
 
-  private async read(call: grpc.ServerWritableStream<ReadRequest__Output, ReadChunk>): Promise<void> {
-    this.refuseWhileDraining();
-    const file = this.registry.get(call.request.handle).pool.file;
-    const { offset, length } = this.dataRange(file, call.request.offset, call.request.length);
-    for (let at = offset; at < offset + length && !call.cancelled; at += READ_CHUNK_BYTES) {
+  /** Runs a server-streaming call: authenticates, admits it under the stream limits, maps errors. */
+  private serverStream<Req, Res>(method: string, call: grpc.ServerWritableStream<Req, Res>, run: (caller: Principal) => Promise<void>): void {
+    let release = (): void => undefined;
+    Promise.resolve()
+      .then(() => {
+        this.refuseWhileDraining();
+        const caller = this.auth.authenticate(call.metadata);
+        release = this.streams.admit(call.getPeer());
+        return run(caller);
+      })
+      .catch((err: unknown) => {
+        this.logFailure(method, err, call);
+        call.emit('error', toServiceError(err));
+      })
+      .finally(() => release());
+  }
+
+  private async read(call: grpc.ServerWritableStream<ReadRequest__Output, ReadChunk>, caller: Principal): Promise<void> {
+    const handle = this.registry.get(call.request.handle);
+    caller.authorize(handle.name, 'read');
+    const { offset, length } = this.dataRange(handle.pool.file, call.request.offset, call.request.length);
+    for (let at = offset; at < offset + length; at += READ_CHUNK_BYTES) {
+      // Looked up again before every chunk, in the same tick as the read: a Close in between ends
+      // this stream with BAD_HANDLE instead of reading an unmapped pool.
+      const file = this.registry.get(call.request.handle).pool.file;
       const chunk = file.read(at, Math.min(READ_CHUNK_BYTES, offset + length - at));
-      if (!call.write({ data: chunk })) await new Promise((resolve) => call.once('drain', resolve));
+      if (!call.write({ data: chunk }) && !(await this.writable(call))) return;
     }
     call.end();
   }
 
   /** Streams block digests, a chunk of blocks at a time, yielding between chunks so hashing a large pool never stalls the daemon. */
-  private async checksums(call: grpc.ServerWritableStream<ChecksumsRequest__Output, ChecksumsChunk>): Promise<void> {
-    this.refuseWhileDraining();
+  private async checksums(call: grpc.ServerWritableStream<ChecksumsRequest__Output, ChecksumsChunk>, caller: Principal): Promise<void> {
     const { blockBytes } = call.request;
-    const file = this.registry.get(call.request.handle).pool.file;
-    const { offset, length } = this.dataRange(file, call.request.offset, call.request.length);
+    const handle = this.registry.get(call.request.handle);
+    caller.authorize(handle.name, 'read');
+    const { offset, length } = this.dataRange(handle.pool.file, call.request.offset, call.request.length);
     if (blockBytes < MIN_BLOCK_BYTES || blockBytes > MAX_BLOCK_BYTES || (blockBytes & (blockBytes - 1)) !== 0) {
       throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `block_bytes must be a power of two from ${MIN_BLOCK_BYTES} to ${MAX_BLOCK_BYTES}, got ${blockBytes}`);
     }
     const chunkBytes = Math.max(blockBytes, DIGEST_CHUNK_BYTES);
-    for (let at = offset; at < offset + length && !call.cancelled; at += chunkBytes) {
+    for (let at = offset; at < offset + length; at += chunkBytes) {
+      const file = this.registry.get(call.request.handle).pool.file;
       const digests = file.digests(at, Math.min(chunkBytes, offset + length - at), blockBytes);
-      if (!call.write({ digests })) await new Promise((resolve) => call.once('drain', resolve));
+      if (!call.write({ digests }) && !(await this.writable(call))) return;
       await new Promise((resolve) => setImmediate(resolve));
     }
     call.end();
+  }
+
+  /**
+   * Waits until `call` can take more, and resolves false if instead it was cancelled, closed or
+   * stayed full for idle-stream-ms: a client that stops reading must not hold a stream slot forever.
+   */
+  private writable(call: grpc.ServerWritableStream<unknown, unknown>): Promise<boolean> {
+    if (call.cancelled || call.destroyed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const settle = (ok: boolean): void => {
+        clearTimeout(timer);
+        call.off('drain', onDrain);
+        call.off('cancelled', onGone);
+        call.off('close', onGone);
+        resolve(ok);
+      };
+      const onDrain = (): void => settle(true);
+      const onGone = (): void => settle(false);
+      const timer = this.config.idleStreamMs > 0 ? setTimeout(() => {
+        call.destroy();
+        settle(false);
+      }, this.config.idleStreamMs) : undefined;
+      call.once('drain', onDrain);
+      call.once('cancelled', onGone);
+      call.once('close', onGone);
+    });
   }
 
   /** Validates a wire range against the data area; throws EMPTY_RANGE or OUT_OF_RANGE. */
@@ -207,18 +302,18 @@ export class TargetServer {
     return { offset, length };
   }
 
-  /** Wraps a unary handler: refuses calls while draining and maps every error to a status. */
-  private unary<Req, Res>(method: string, handler: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  /** Wraps a unary handler: refuses calls while draining, authenticates, and maps every error to a status. */
+  private unary<Req, Res>(method: string, handler: (req: Req, caller: Principal) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
       Promise.resolve()
         .then(() => {
           this.refuseWhileDraining();
-          return handler(call.request);
+          return handler(call.request, this.auth.authenticate(call.metadata));
         })
         .then(
           (res) => callback(null, res),
           (err: unknown) => {
-            this.logFailure(method, err);
+            this.logFailure(method, err, call);
             callback(toServiceError(err));
           },
         );
@@ -229,11 +324,14 @@ export class TargetServer {
     if (this.draining) throw new RpmemError(ErrorCode.SHUTDOWN, 'target is shutting down');
   }
 
-  private logFailure(method: string, err: unknown): void {
+  /** Logs a failed call with its peer and pool (never its metadata: it may carry a token). */
+  private logFailure(method: string, err: unknown, call?: { getPeer(): string; request?: unknown }): void {
+    const context = { method, peer: call?.getPeer(), pool: (call?.request as { name?: string } | undefined)?.name || undefined };
+    this.metrics?.failed(method, err instanceof RpmemError ? err.code : ErrorCode.INTERNAL);
     if (err instanceof RpmemError && err.code !== ErrorCode.INTERNAL) {
-      this.log.debug('request refused', { method, code: err.code, err: err.message });
+      this.log.debug('request refused', { ...context, code: err.code, err: err.message });
     } else {
-      this.log.error('request failed', { method, err: err instanceof Error ? err.stack : String(err) });
+      this.log.error('request failed', { ...context, err: err instanceof Error ? err.stack : String(err) });
     }
   }
 }

@@ -30,7 +30,7 @@ export class RawPersist {
   readonly outcome: Promise<RawOutcome>;
 
   constructor(client: TargetClient) {
-    this.call = client.grpc.Persist();
+    this.call = client.persist();
     this.call.on('data', (ack: PersistAck__Output) => this.acks.push(BigInt(ack.durableSeq)));
     let error: RpmemError | undefined;
     this.call.on('error', (err) => (error = fromServiceError(err)));

@@ -11,6 +11,9 @@ export interface TestTargetOptions {
   /** Loopback address to bind; default 127.0.0.1. */
   host?: string;
   args?: string[];
+  tls?: DaemonOptions['tls'];
+  /** Serve this directory instead of a fresh temporary one. */
+  poolDir?: string;
 }
 
 const running = new Set<TestTarget>();
@@ -27,12 +30,13 @@ export class TestTarget {
   /** Starts rpmemd: cache-line granularity on /dev/shm by default, page on the work disk. */
   static async start(options: TestTargetOptions = {}): Promise<TestTarget> {
     const granularity = options.granularity ?? 'cache-line';
-    const poolDir = tempDir('target', granularity === 'cache-line' ? SHM_DIR : undefined);
+    const poolDir = options.poolDir ?? tempDir('target', granularity === 'cache-line' ? SHM_DIR : undefined);
     const daemonOptions: DaemonOptions = {
       poolDir,
       granularity,
       listen: `${options.host ?? '127.0.0.1'}:0`,
       args: ['--log-level', 'warn', ...(options.args ?? [])],
+      tls: options.tls,
     };
     return new TestTarget(await DaemonProcess.start(daemonOptions), poolDir, daemonOptions);
   }
@@ -43,6 +47,11 @@ export class TestTarget {
 
   get pid(): number {
     return this.daemon.pid;
+  }
+
+  /** True while the daemon process has not exited. */
+  get running(): boolean {
+    return this.daemon.running;
   }
 
   get exited(): Promise<Exit> {

@@ -1,0 +1,34 @@
+/**
+ * The daemon's transport security: TLS, mutual TLS when a CA is given, plaintext only when the
+ * config says `insecure`.
+ */
+import * as fs from 'fs';
+import * as net from 'net';
+import * as grpc from '@grpc/grpc-js';
+import { RpmemError, ErrorCode } from '../common/errors';
+import type { TargetConfig } from './config';
+
+function readPem(key: string, file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `config "${key}": cannot read ${file}: ${(err as Error).message}`);
+  }
+}
+
+/** Server credentials for `config`: TLS (client certificates required when tls-ca is set) or insecure. */
+export function serverCredentials(config: TargetConfig): grpc.ServerCredentials {
+  if (config.insecure) return grpc.ServerCredentials.createInsecure();
+  const cert = readPem('tls-cert', config.tlsCert!);
+  const key = readPem('tls-key', config.tlsKey!);
+  const ca = config.tlsCa === undefined ? null : readPem('tls-ca', config.tlsCa);
+  return grpc.ServerCredentials.createSsl(ca, [{ private_key: key, cert_chain: cert }], ca !== null);
+}
+
+/** True for 127.0.0.0/8, ::1 and localhost: plaintext there never leaves the machine. */
+export function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '');
+  if (bare === 'localhost') return true;
+  if (net.isIPv4(bare)) return bare.startsWith('127.');
+  return bare === '::1';
+}

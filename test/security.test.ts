@@ -1,0 +1,181 @@
+/**
+ * Transport security and authentication against real rpmemd processes: TLS and mutual TLS
+ * (refused without a client certificate or with one from another CA), plaintext only when asked,
+ * and bearer tokens scoped to pools and to read-only use — with the pool file unchanged by every
+ * refused write.
+ */
+import { expect } from 'chai';
+import { spawnSync } from 'child_process';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { RpmemError, ErrorCode } from '../src/common/errors';
+import { RemotePool } from '../src/initiator/remote-pool';
+import { ConnectOptions } from '../src/initiator/options';
+import { testCerts } from './helpers/certs';
+import { tempDir } from './helpers/setup';
+import { TestTarget } from './helpers/test-target';
+
+const RPMEMD = path.join(__dirname, '..', 'src', 'target', 'main.js');
+
+async function code(work: Promise<unknown>): Promise<string> {
+  return work.then(
+    () => 'resolved',
+    (e: RpmemError) => e.code,
+  );
+}
+
+function hash(file: string): string {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+/** A create + persist + read round trip: proves the target served this client. */
+async function roundTrip(address: string, name: string, options: ConnectOptions): Promise<void> {
+  const pool = await RemotePool.create(address, name, { ...options, size: 65536 });
+  await pool.persist(100, Buffer.from('over tls'));
+  expect((await pool.read(100, 8)).toString()).to.equal('over tls');
+  await pool.close();
+}
+
+describe('security: TLS', function () {
+  const certs = testCerts();
+  const read = (f: string): Buffer => fs.readFileSync(f);
+
+  describe('mutual TLS (tls-ca set)', () => {
+    let target: TestTarget;
+    before(async () => {
+      target = await TestTarget.start({ tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.caCert } });
+    });
+    after(async () => {
+      await target.stop();
+    });
+
+    it('serves a client with a certificate from the trusted CA', async () => {
+      await roundTrip(target.address, 'mtls-ok', { tls: { ca: read(certs.caCert), cert: read(certs.clientCert), key: read(certs.clientKey) } });
+    });
+
+    it('refuses a client without a certificate', async () => {
+      expect(await code(RemotePool.stat(target.address, 'mtls-ok', { tls: { ca: read(certs.caCert) }, callTimeoutMs: 3000 }))).to.equal(ErrorCode.UNAVAILABLE);
+    });
+
+    it('refuses a client certificate from another CA', async () => {
+      const other = { tls: { ca: read(certs.caCert), cert: read(certs.otherClientCert), key: read(certs.otherClientKey) }, callTimeoutMs: 3000 };
+      expect(await code(RemotePool.stat(target.address, 'mtls-ok', other))).to.equal(ErrorCode.UNAVAILABLE);
+    });
+
+    it('is refused by a client that does not trust the server certificate', async () => {
+      const wrongRoots = { tls: { ca: read(certs.otherCaCert), cert: read(certs.clientCert), key: read(certs.clientKey) }, callTimeoutMs: 3000 };
+      expect(await code(RemotePool.stat(target.address, 'mtls-ok', wrongRoots))).to.equal(ErrorCode.UNAVAILABLE);
+    });
+
+    it('refuses a plaintext client', async () => {
+      expect(await code(RemotePool.stat(target.address, 'mtls-ok', { callTimeoutMs: 3000 }))).to.be.oneOf([ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL]);
+    });
+  });
+
+  it('serves TLS without client certificates when no tls-ca is set', async () => {
+    const target = await TestTarget.start({ tls: { cert: certs.serverCert, key: certs.serverKey } });
+    try {
+      await roundTrip(target.address, 'tls-ok', { tls: { ca: read(certs.caCert) } });
+    } finally {
+      await target.stop();
+    }
+  });
+
+  it('will not start without TLS unless --insecure is given, and warns about plaintext off loopback', async () => {
+    const dir = tempDir('tls-required');
+    const refused = spawnSync(process.execPath, [RPMEMD, '--pool-dir', dir], { encoding: 'utf8' });
+    expect(refused.status).to.equal(2);
+    expect(refused.stderr).to.match(/"tls-cert": TLS is required/);
+    const target = await TestTarget.start({ host: '0.0.0.0' });
+    try {
+      expect(target.log.join('\n')).to.match(/PLAINTEXT on a non-loopback address/);
+    } finally {
+      await target.stop();
+    }
+    const loopback = await TestTarget.start();
+    try {
+      expect(loopback.log.join('\n')).to.not.match(/PLAINTEXT/);
+    } finally {
+      await loopback.stop();
+    }
+  });
+});
+
+describe('security: tokens', function () {
+  const tokens = {
+    admin: crypto.randomBytes(24).toString('hex'),
+    app: crypto.randomBytes(24).toString('hex'),
+    reader: crypto.randomBytes(24).toString('hex'),
+  };
+  let target: TestTarget;
+  const as = (token?: string): ConnectOptions => ({ token, callTimeoutMs: 3000 });
+
+  before(async () => {
+    const file = path.join(tempDir('tokens'), 'tokens.yaml');
+    const readerDigest = crypto.createHash('sha256').update(tokens.reader).digest('hex');
+    fs.writeFileSync(
+      file,
+      [
+        'tokens:',
+        `  - token: "${tokens.admin}"`,
+        `  - token: "${tokens.app}"`,
+        '    pools: ["app-*"]',
+        `  - sha256: "${readerDigest}"`,
+        '    read-only: true',
+      ].join('\n') + '\n',
+    );
+    target = await TestTarget.start({ args: ['--auth-token-file', file, '--log-level', 'debug'] });
+    const pool = await RemotePool.create(target.address, 'app-data', { ...as(tokens.admin), size: 65536 });
+    await pool.persist(0, Buffer.from('original'));
+    await pool.close();
+    await (await RemotePool.create(target.address, 'other', { ...as(tokens.admin), size: 65536 })).close();
+  });
+
+  after(async () => {
+    await target.stop();
+  });
+
+  it('refuses a call without a token, or with a wrong one (UNAUTHENTICATED)', async () => {
+    expect(await code(RemotePool.stat(target.address, 'app-data', as()))).to.equal(ErrorCode.UNAUTHENTICATED);
+    expect(await code(RemotePool.stat(target.address, 'app-data', as('x'.repeat(48))))).to.equal(ErrorCode.UNAUTHENTICATED);
+    expect(await code(RemotePool.open(target.address, 'app-data', as(tokens.admin.slice(0, -1) + '0')))).to.equal(ErrorCode.UNAUTHENTICATED);
+  });
+
+  it('refuses a token on a pool outside its patterns (PERMISSION_DENIED), pool unchanged', async () => {
+    const before = hash(target.poolPath('other'));
+    expect(await code(RemotePool.open(target.address, 'other', as(tokens.app)))).to.equal(ErrorCode.PERMISSION);
+    expect(await code(RemotePool.remove(target.address, 'other', as(tokens.app)))).to.equal(ErrorCode.PERMISSION);
+    expect(await code(RemotePool.fence(target.address, 'other', 9n, as(tokens.app)))).to.equal(ErrorCode.PERMISSION);
+    expect(hash(target.poolPath('other'))).to.equal(before);
+    const own = await RemotePool.open(target.address, 'app-data', as(tokens.app));
+    await own.persist(100, Buffer.from('app write'));
+    await own.close();
+  });
+
+  it('lets a read-only token read but not write (PERMISSION_DENIED), pool unchanged', async () => {
+    const before = hash(target.poolPath('app-data'));
+    expect(await code(RemotePool.open(target.address, 'app-data', as(tokens.reader)))).to.equal(ErrorCode.PERMISSION);
+    expect(await code(RemotePool.create(target.address, 'app-new', { ...as(tokens.reader), size: 4096 }))).to.equal(ErrorCode.PERMISSION);
+    expect(await code(RemotePool.fence(target.address, 'app-data', 9n, as(tokens.reader)))).to.equal(ErrorCode.PERMISSION);
+    const reader = await RemotePool.open(target.address, 'app-data', { ...as(tokens.reader), readOnly: true });
+    expect((await reader.read(0, 8)).toString()).to.equal('original');
+    expect(await code(reader.persist(0, Buffer.from('nope')))).to.equal(ErrorCode.BAD_HANDLE);
+    await reader.close();
+    expect(hash(target.poolPath('app-data'))).to.equal(before);
+  });
+
+  it('never logs a token', () => {
+    const log = target.log.join('\n');
+    expect(log.length).to.be.greaterThan(0);
+    for (const t of Object.values(tokens)) expect(log.includes(t)).to.equal(false);
+  });
+
+  it('refuses to start with a malformed token file, naming the problem', () => {
+    const file = path.join(tempDir('tokens'), 'bad.yaml');
+    fs.writeFileSync(file, 'tokens:\n  - token: short\n');
+    const r = spawnSync(process.execPath, [RPMEMD, '--pool-dir', tempDir('tokens'), '--insecure', '--auth-token-file', file], { encoding: 'utf8' });
+    expect(r.status).to.equal(2);
+    expect(r.stderr).to.match(/tokens\[0\] needs "token" \(16 characters or more\)/);
+  });
+});
