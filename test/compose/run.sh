@@ -4,7 +4,8 @@
 #
 #   bash test/compose/run.sh            (as root; from any directory)
 #
-# 1. installs podman, runc, catatonit, netavark, aardvark-dns and docker-compose if missing (apt);
+# 1. installs podman, runc, catatonit, netavark, aardvark-dns, iproute2, openssl and docker-compose
+#    if missing (apt);
 # 2. writes a containers.conf into a temporary dir (CONTAINERS_CONF; /etc is not touched) and starts
 #    a private `podman system service` on a socket in that dir (DOCKER_HOST), remembering its PID;
 # 3. builds the project on the host (npm run build), a base image from the host's own node and
@@ -20,7 +21,7 @@
 # Environment:
 #   RPMEM_COMPOSE_NO_BUILD=1     do not run `npm run build` (use dist/ and build/Release as they are)
 #   RPMEM_COMPOSE_KEEP_IMAGES=1  keep the base and project images (faster reruns)
-#   RPMEM_DRILL_STRICT=1         a drill step that is skipped (code not there yet) fails the run
+#   RPMEM_DRILL_STRICT=0         skip (instead of failing) drill steps whose code or tool is missing
 #   RPMEM_DRILL_PARTS            target,replicated (default both)
 # Prints one closing line "compose: N passed, N failed, N skipped". Exit 0 only if nothing failed.
 set -euo pipefail
@@ -35,6 +36,7 @@ IMAGE=localhost/rpmem:$TAG
 WORK=$(mktemp -d /tmp/rpmem-compose.XXXXXX)
 export WORK
 PODMAN_PID=
+DRILL_PID=
 T0=$(date +%s.%N)
 
 # ---- output and bounded commands ---------------------------------------------------------------
@@ -82,15 +84,30 @@ cleanup() {
   trap - EXIT INT TERM
   t=$(date +%s.%N)
   log "teardown"
+  if [[ -n $DRILL_PID ]] && kill -0 "$DRILL_PID" 2>/dev/null; then
+    kill -TERM "$DRILL_PID" 2>/dev/null
+    wait "$DRILL_PID" 2>/dev/null
+    log "stopped the drill (pid $DRILL_PID)"
+  fi
   if [[ -n $PODMAN_PID ]] && kill -0 "$PODMAN_PID" 2>/dev/null; then
     timeout --kill-after=10 120 docker-compose down -v --remove-orphans -t 5 >"$WORK/down.log" 2>&1 ||
       { log "docker-compose down failed:"; sed 's/^/    /' "$WORK/down.log"; }
   fi
   # Whatever `down` could not remove (or a run killed before `up` finished), found by label.
   local label=com.docker.compose.project=$PROJECT
-  podman ps -aq --filter "label=$label" | xargs -r timeout 60 podman rm -f -t 0 >/dev/null
+  podman ps -aq --filter "label=$label" | xargs -r timeout 60 podman rm -f -v -t 0 >/dev/null
   podman volume ls -q --filter "label=$label" | xargs -r timeout 60 podman volume rm -f >/dev/null
   podman network ls -q --filter "label=$label" | xargs -r timeout 60 podman network rm -f >/dev/null
+  # Anonymous volumes (the image's VOLUME, in a container that mounted nothing there) carry no
+  # label: remove the unlabeled ones this run created, unless a container still uses them.
+  if [[ -s $WORK/volumes-before.txt ]]; then
+    local v leaked=0
+    for v in $(podman volume ls -q | sort | comm -13 "$WORK/volumes-before.txt" -); do
+      [[ -z $(podman volume inspect "$v" --format '{{range $k, $_ := .Labels}}{{$k}}{{end}}') ]] || continue
+      timeout 60 podman volume rm "$v" >/dev/null 2>&1 && leaked=$((leaked + 1))
+    done
+    ((leaked == 0)) || log "removed $leaked anonymous volume(s) left by this run"
+  fi
   if [[ ${RPMEM_COMPOSE_KEEP_IMAGES:-0} != 1 ]]; then
     for image in "$IMAGE" "$BASE_IMAGE"; do
       if podman image exists "$image"; then timeout 60 podman rmi -f "$image" >/dev/null; fi
@@ -120,7 +137,7 @@ trap 'exit 143' TERM
 
 install_tools() {
   local missing=() pkg
-  for pkg in podman runc catatonit netavark aardvark-dns; do
+  for pkg in podman runc catatonit netavark aardvark-dns iproute2 openssl; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   local compose_missing=0
@@ -151,6 +168,7 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 EOF
 export CONTAINERS_CONF=$WORK/containers.conf
+{ echo; podman volume ls -q | sort; } >"$WORK/volumes-before.txt"
 SOCK=$WORK/podman.sock
 podman system service --time=0 "unix://$SOCK" >"$WORK/podman-service.log" 2>&1 &
 PODMAN_PID=$!
@@ -224,8 +242,13 @@ ip link set dev "$BRIDGE" address "$(cat "/sys/class/net/$BRIDGE/address")"
 log "ok pinned the MAC address of bridge $BRIDGE ($(cat "/sys/class/net/$BRIDGE/address"))"
 
 export RPMEM_DRILL_RESULT=$WORK/drill-result.json
+# In the background, so that a signal to this script runs the teardown at once (bash runs traps
+# only between commands, and `wait` is interruptible); the teardown stops the drill first.
+timeout --kill-after=10 1800 node test/compose/drill.js &
+DRILL_PID=$!
 drill_rc=0
-node test/compose/drill.js || drill_rc=$?
+wait "$DRILL_PID" || drill_rc=$?
+DRILL_PID=
 log "drill exit $drill_rc"
 
 timed "docker-compose down -v" 120 docker-compose down -v --remove-orphans -t 5
