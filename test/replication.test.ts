@@ -130,7 +130,9 @@ describe('replicated pools', function () {
     const killed = specs[2];
     const missed = new Set<number>();
     let down = false;
+    let downEvents = 0;
     rp.once('replica-down', () => (down = true));
+    rp.on('replica-down', (p) => p.replica === killed && downEvents++);
     const touched = await randomPersists(rp, 3000, 16 * 1024 * 1024, (i) => {
       if (i === 500) void targets[2].kill();
     });
@@ -146,6 +148,7 @@ describe('replicated pools', function () {
     await targets[2].restart();
     const resync = await done;
     await allUp(rp);
+    expect(downEvents, 'replica-down once per outage, not per reconnect attempt').to.equal(1);
     expect(resync.full).to.equal(false);
     expect(resync.blocksDone).to.be.at.least(missed.size);
     expect(resync.blocksDone).to.be.at.most(new Set([...touched, ...missed]).size);
@@ -301,6 +304,23 @@ describe('replicated pools', function () {
     expect(verify.every((v) => v.compared && v.differing.length === 0), JSON.stringify(verify)).to.equal(true);
     await rp.close();
     expectIdentical(newPath, targets);
+  });
+
+  it('adds a replica online (resynced by checksum before it counts) and removes one', async () => {
+    const rp = await openPool({ replicas: specs.slice(0, 2) });
+    await randomPersists(rp, 300, POOL_BYTES);
+    const done = nextEvent(rp, 'resync-done', (p) => p.replica === specs[2]);
+    await rp.addReplica(specs[2]);
+    const resync = await done;
+    expect(resync.full).to.equal(true);
+    expect(resync.blocksDone).to.be.greaterThan(0);
+    await allUp(rp);
+    expect(rp.status().map((s) => s.replica)).to.deep.equal(specs);
+    await rp.removeReplica(specs[0]);
+    expect(rp.status().map((s) => s.replica)).to.deep.equal(specs.slice(1));
+    await randomPersists(rp, 100, POOL_BYTES);
+    await rp.close();
+    expectIdentical(path.join(dir, 'primary'), targets.slice(1));
   });
 
   it('refuses a Persist stream at a fenced epoch with RPMEM_E_FENCED', async () => {

@@ -74,9 +74,14 @@ export interface ReplicaListener {
   resyncDone(p: ResyncDone): void;
 }
 
-/** How a persist reached this replica: sent (its ack counts if the replica was up), or only marked. */
+/**
+ * How a persist reached this replica: sent (its ack counts if the replica was up), or only marked.
+ * Either way `durable` settles once the blocks it touches are marked in the dirty map, durably:
+ * the persist must not resolve before, or an initiator crash could leave this replica without the
+ * range and without a mark saying so (DESIGN-NOTES I3, I4).
+ */
 export type Route =
-  | { kind: 'sent'; counts: boolean; ack: Promise<PersistResult> }
+  | { kind: 'sent'; counts: boolean; ack: Promise<PersistResult>; durable: Promise<void> | undefined }
   | { kind: 'marked'; durable: Promise<void> | undefined };
 
 export class Replica {
@@ -162,7 +167,7 @@ export class Replica {
         throw err;
       },
     );
-    return { kind: 'sent', counts, ack };
+    return { kind: 'sent', counts, ack, durable: marking };
   }
 
   /** Forces the next resync to compare every block by checksum, and starts it now if up. */

@@ -105,6 +105,8 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener {
   private fencedBy?: RpmemError;
   private closed = false;
   private wasDegraded = false;
+  /** Replicas whose current outage was already reported. */
+  private readonly downReported = new Set<string>();
   private readonly inflight = new Set<Promise<unknown>>();
   /** The latest LSN reservation write; persists wait for it, so no LSN is used before it is recorded. */
   private lsnReservation: Promise<void> = Promise.resolve();
@@ -271,8 +273,15 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener {
 
   stateChanged(replica: Replica, error?: RpmemError): void {
     const spec = replica.spec;
-    if (replica.state === 'up') this.emit('replica-up', { replica: spec });
-    if ((replica.state === 'down' || replica.state === 'fenced') && error !== undefined) this.emit('replica-down', { replica: spec, error });
+    if (replica.state === 'up') {
+      this.downReported.delete(spec);
+      this.emit('replica-up', { replica: spec });
+    }
+    // Once per outage: failed reconnect attempts do not repeat it.
+    if ((replica.state === 'down' || replica.state === 'fenced') && error !== undefined && !this.downReported.has(spec)) {
+      this.downReported.add(spec);
+      this.emit('replica-down', { replica: spec, error });
+    }
     if (replica.state === 'fenced' && error !== undefined && this.fencedBy === undefined) {
       this.fencedBy = error;
       this.emit('fenced', { replica: spec, error });
@@ -301,7 +310,7 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener {
     const local = this.local.persist(offset, length);
     const crc = crc32c(this.local.buffer.subarray(offset, offset + length));
     const routes: Array<[Replica, Route]> = this.replicas.map((r) => [r, r.route(offset, length, lsn, crc)]);
-    const marks = routes.flatMap(([, route]) => (route.kind === 'marked' && route.durable ? [route.durable] : []));
+    const marks = routes.flatMap(([, route]) => (route.durable ? [route.durable] : []));
     const counted = routes.flatMap(([r, route]) =>
       route.kind === 'sent' && route.counts ? [route.ack.then((a) => ({ replica: r.spec, seq: a.seq, granularity: a.granularity }))] : [],
     );

@@ -145,7 +145,8 @@ Options (each is also a key of the YAML config file):
 
 On start it prints one line to stdout: "rpmemd listening on HOST:PORT".
 Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT) or a good --check-config, 1 if shutdown
-failed, 2 on a bad flag or config.`;
+failed, 2 on a bad flag or config or any other failure to start (address in use, unreadable TLS or
+token file).`;
 
 function invalid(key: string, message: string): RpmemError {
   return new RpmemError(ErrorCode.INVALID_ARGUMENT, `config "${key}": ${message}`);
