@@ -29,31 +29,9 @@ WORK=$(mktemp -d /tmp/rpmem-user-build.XXXXXX)
 export IMAGE CONTAINER WORK
 T0=$(date +%s.%N)
 
-elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
-log() { printf '[build-user-image %6ss] %s\n' "$(elapsed "$T0")" "$*"; }
-
-# timed LABEL SECONDS CMD... -- run CMD (a program or a function of this script) with a time limit,
-# output to a log ($LAST_LOG); the tail on failure.
-timed() {
-  local label=$1 limit=$2 t rc=0 out
-  shift 2
-  out="$WORK/$(printf '%s' "$label" | tr -c 'A-Za-z0-9' '_').log"
-  LAST_LOG=$out
-  t=$(date +%s.%N)
-  log "$label ..."
-  if declare -F "$1" >/dev/null; then
-    # timeout runs programs only: hand the function to a child bash (its variables are exported).
-    timeout --kill-after=10 "$limit" bash -c "set -euo pipefail; $(declare -f "$1"); \"\$@\"" _ "$@" >"$out" 2>&1 || rc=$?
-  else
-    timeout --kill-after=10 "$limit" "$@" >"$out" 2>&1 || rc=$?
-  fi
-  if ((rc != 0)); then
-    log "FAILED: $label (exit $rc after $(elapsed "$t") s)"
-    tail -n 80 "$out" | sed 's/^/    /'
-    return "$rc"
-  fi
-  log "ok $label ($(elapsed "$t") s)"
-}
+LOG_TAG=build-user-image
+# shellcheck source=test/compose/lib.sh
+source "$ROOT/test/compose/lib.sh"
 
 IMAGES_BEFORE=$WORK/images-before.txt
 SNAPSHOT_TAKEN=0
