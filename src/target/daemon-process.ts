@@ -17,7 +17,7 @@ const STDERR_TAIL_LINES = 50;
  * message pays page faults. Keeping them on the heap cut CPU per 4 KiB range by ~40% (bench/).
  * Values already in the environment win.
  */
-export const MALLOC_TUNING = { MALLOC_MMAP_THRESHOLD_: '67108864', MALLOC_TRIM_THRESHOLD_: '1073741824' };
+export const MALLOC_TUNING = { MALLOC_MMAP_THRESHOLD_: '67108864', MALLOC_TRIM_THRESHOLD_: '67108864' };
 
 export interface DaemonOptions {
   poolDir: string;

@@ -70,10 +70,18 @@ export class PersistSession {
       this.clientDone = true;
       this.pump();
     });
-    call.on('cancelled', () => {
-      this.cancelled = true;
-      this.stopIntake(new RpmemError(ErrorCode.CLOSED, 'client cancelled the stream'));
-    });
+    call.on('cancelled', () => this.abandoned('client cancelled the stream'));
+    // A stream can also die without 'cancelled' (a reset mid-message, a transport error); every
+    // way out must end the session, or its handle and its stream slot are never released.
+    call.on('error', () => this.abandoned('stream failed'));
+    call.on('close', () => this.abandoned('stream closed'));
+  }
+
+  /** The client is gone: apply what was validated (nobody is told), then release the handle. */
+  private abandoned(why: string): void {
+    if (this.finished) return;
+    this.cancelled = true;
+    this.stopIntake(new RpmemError(ErrorCode.CLOSED, why));
   }
 
   /** Stops taking ranges, makes what was received durable and acks it, then ends with SHUTDOWN. */

@@ -1,0 +1,368 @@
+/**
+ * Fuzzing a live rpmemd: random and mutated protobuf frames, hostile Persist streams, random
+ * sequences of control calls and broken raw HTTP/2 (see helpers/fuzz-engine.ts), bounded in time
+ * and seeded.
+ *
+ *   RPMEM_FUZZ_SECONDS  total fuzzing time, default 60 (3/4 with raised stream limits, 1/4 with the defaults)
+ *   RPMEM_FUZZ_SEED     decimal or 0x-hex seed; default random. Printed at start and in every failure.
+ *
+ * Bounds, per phase (each on a fresh daemon):
+ * - the daemon never exits, and answers a Stat of the sentinel pool every 2 s throughout;
+ * - open fds, once traffic has settled (clients gone, handle leases expired): at most start + 64;
+ * - RSS (VmRSS): peak at most start + 200 MB. Growth: anonymous RSS (RssAnon: heap and buffers;
+ *   the mapped pool files come and go with opens and closes and max-total-bytes bounds them at
+ *   64 MiB) averaged over the last tenth of the run at most 64 MB above its average around the
+ *   midpoint (40–60 %);
+ * - no anomaly: RPMEM_E_INTERNAL or UNKNOWN, an OK to an invalid request, an ack past the last valid
+ *   range, a unary call unanswered for 20 s, max-streams reached with fewer calls in flight;
+ * - afterwards: every pool the fuzzer made still has a readable header and can be removed (nobody
+ *   holds it); the daemon admits max-streams streams at once again (no stream slot leaked); the pool
+ *   dir holds nothing but pools and no refused name reached outside it; a create / persist / read
+ *   round trip works; the daemon stops cleanly (exit 0); and the sentinel pool (written before the
+ *   run, never named by the fuzzer) is byte-for-byte unchanged.
+ *
+ * Kept regression cases (test/fuzz-regressions/*.json) are replayed first.
+ */
+import { expect } from 'chai';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { RemotePool } from '../src/initiator/remote-pool';
+import { TestTarget } from './helpers/test-target';
+import { Rng, parseSeed } from './helpers/fuzz-rng';
+import { BAD_NAMES, FUZZ_POOL_NAMES, decode, encode } from './helpers/fuzz-frames';
+import { BidiCall, newClient, unaryCall, serverStreamCall, STATUS_NAME } from './helpers/fuzz-calls';
+import { Fuzzer, FuzzStats, KINDS } from './helpers/fuzz-engine';
+import { MB, ProcProbe, ProcSample, fmtMB, sampleProc } from './helpers/fuzz-probe';
+import { loadRegressions, runStep } from './helpers/fuzz-replay';
+
+const SECONDS = Number(process.env.RPMEM_FUZZ_SECONDS ?? 60);
+const SEED = process.env.RPMEM_FUZZ_SEED !== undefined ? parseSeed(process.env.RPMEM_FUZZ_SEED) : crypto.randomInt(0, 2 ** 32);
+const CTX = `seed=0x${SEED.toString(16)} (replay: RPMEM_FUZZ_SEED=0x${SEED.toString(16)} RPMEM_FUZZ_SECONDS=${SECONDS})`;
+
+const MAX_RANGE_BYTES = 64 * 1024;
+const MAX_POOL_BYTES = 32 * MB;
+const MAX_TOTAL_BYTES = 64 * MB;
+const SENTINEL_BYTES = 256 * 1024;
+const SAMPLE_MS = 2000;
+const FD_SLACK = 64;
+const RSS_SLACK = 200 * MB;
+const RSS_GROWTH = 64 * MB;
+const LEASE_MS = 5000;
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const SVC = '/rpmem.v1.Target/';
+
+/** Limits every phase shares: small pools (they are mapped, so they count in RSS) and short leases. */
+const POOL_ARGS = ['--max-range-bytes', String(MAX_RANGE_BYTES), '--max-pool-bytes', String(MAX_POOL_BYTES), '--max-total-bytes', String(MAX_TOTAL_BYTES), '--open-lease-ms', String(LEASE_MS)];
+
+interface Phase {
+  label: string;
+  seconds: number;
+  args: string[];
+  workers: number;
+  maxInFlight: number;
+  clients: number;
+  maxStreams: number;
+  /**
+   * Which RSS the RSS_SLACK bound applies to: the peak, with the daemon's default admission limits;
+   * the settled value, once traffic stopped, where the phase lifts those limits (1024 streams) so
+   * far that its peak is bounded by what it admits, not by RSS_SLACK. Growth is checked either way.
+   */
+  rssBound: 'peak' | 'settled';
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function sha256(file: string): string {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+/** Mean of `field` over the samples in [from, to) of the run, else at the nearest sample. */
+function meanAround(samples: ProcSample[], field: 'rss' | 'rssAnon', from: number, to: number): number {
+  const inside = samples.filter((s) => s.at >= from && s.at < to);
+  if (inside.length > 0) return inside.reduce((n, s) => n + s[field], 0) / inside.length;
+  const mid = (from + to) / 2;
+  return samples.reduce((best, s) => (Math.abs(s.at - mid) < Math.abs(best.at - mid) ? s : best), samples[0])[field];
+}
+
+/** Creates the sentinel: a pool of known random content, written through RemotePool; returns its file hash. */
+async function makeSentinel(target: TestTarget, name: string, rng: Rng): Promise<string> {
+  const pool = await RemotePool.create(target.address, name, { size: SENTINEL_BYTES });
+  for (let off = 0; off < SENTINEL_BYTES; off += MAX_RANGE_BYTES) await pool.persist(off, rng.bytes(MAX_RANGE_BYTES));
+  await pool.close();
+  return sha256(target.poolPath(name));
+}
+
+/** A normal create / persist / read round trip through the public API. */
+async function roundTrip(address: string, name: string, rng: Rng): Promise<void> {
+  const pool = await RemotePool.create(address, name, { size: 1024 * 1024 });
+  try {
+    const writes = [0, 4096, 500_000, 1024 * 1024 - 100].map((off) => ({ off, data: rng.bytes(Math.min(100, 1024 * 1024 - off)) }));
+    await Promise.all(writes.map((w) => pool.persist(w.off, w.data)));
+    for (const w of writes) expect((await pool.read(w.off, w.data.length)).equals(w.data), `${CTX}: read back at ${w.off}`).to.equal(true);
+  } finally {
+    await pool.close();
+  }
+}
+
+/**
+ * Opens `maxStreams` idle Persist streams at once (over enough connections to stay under the
+ * per-connection rate) and counts those refused with max-streams: after every client has left, a
+ * daemon that frees its stream slots refuses none.
+ */
+async function streamSlotsTaken(address: string, maxStreams: number): Promise<{ refused: number; other: string[] }> {
+  const clients = Array.from({ length: Math.ceil(maxStreams / 40) }, () => newClient(address));
+  try {
+    const calls: BidiCall[] = [];
+    for (let i = 0; i < maxStreams; i++) {
+      calls.push(new BidiCall(clients[i % clients.length], `${SVC}Persist`, 20_000));
+      if (i % clients.length === clients.length - 1) await sleep(1);
+    }
+    await sleep(2000);
+    const ended = calls.filter((c) => c.done);
+    for (const c of calls) c.cancel();
+    const outcomes = await Promise.all(ended.map((c) => c.outcome));
+    const refused = outcomes.filter((o) => o.rpmemCode === 'RPMEM_E_LIMIT' && /max-streams/.test(o.details)).length;
+    // The idle timer may end the first streams while the last are still being opened: not a refusal.
+    const other = outcomes.filter((o) => !(o.rpmemCode === 'RPMEM_E_LIMIT' && /max-streams/.test(o.details)) && o.rpmemCode !== 'RPMEM_E_TIMEOUT').map((o) => `${STATUS_NAME[o.code]} ${o.details}`);
+    await Promise.all(calls.map((c) => c.outcome));
+    return { refused, other: [...new Set(other)] };
+  } finally {
+    for (const c of clients) c.close();
+  }
+}
+
+function dump(label: string, content: unknown): string {
+  const file = path.join(os.tmpdir(), `rpmem-fuzz-${label}-0x${SEED.toString(16)}-${Date.now()}.json`);
+  fs.writeFileSync(file, JSON.stringify(content, null, 1));
+  return file;
+}
+
+async function runPhase(phase: Phase, stream: number): Promise<void> {
+  const problems: string[] = [];
+  const target = await TestTarget.start({ args: [...POOL_ARGS, ...phase.args] });
+  const rng = new Rng(SEED, 900_000 + stream);
+  const sentinel = `sentinel-${crypto.randomBytes(6).toString('hex')}`;
+  expect(FUZZ_POOL_NAMES).to.not.include(sentinel);
+  const sentinelHash = await makeSentinel(target, sentinel, rng);
+  // Where the refused names would land if one got through, outside the pool dir (none exists yet).
+  const outside = [...new Set(BAD_NAMES.filter((n) => !n.includes('\0')).map((n) => path.resolve(target.poolDir, n)))].filter((f) => path.dirname(f) !== target.poolDir && !fs.existsSync(f));
+
+  const fuzzer = new Fuzzer({
+    address: target.address,
+    seed: SEED,
+    stream,
+    label: phase.label,
+    durationMs: phase.seconds * 1000,
+    workers: phase.workers,
+    maxInFlight: phase.maxInFlight,
+    clients: phase.clients,
+    maxPoolBytes: MAX_POOL_BYTES,
+    maxRangeBytes: MAX_RANGE_BYTES,
+    maxStreams: phase.maxStreams,
+  });
+
+  let exit: { code: number | null; signal: string | null } | undefined;
+  void target.exited.then((e) => {
+    exit = e;
+    fuzzer.stop();
+  });
+
+  // Liveness: a Stat of the sentinel every SAMPLE_MS on a connection of its own.
+  const probeClient = newClient(target.address);
+  const statFrame = encode('StatRequest', { protocolVersion: 1, name: sentinel });
+  let livenessFailures = 0;
+  let consecutive = 0;
+  let slowestStatMs = 0;
+  let probing = false;
+  const probe = new ProcProbe(target.pid, SAMPLE_MS, () => {
+    if (probing || exit !== undefined) return;
+    probing = true;
+    const t = Date.now();
+    void unaryCall(probeClient, `${SVC}Stat`, statFrame, 5000).then((out) => {
+      probing = false;
+      slowestStatMs = Math.max(slowestStatMs, Date.now() - t);
+      if (out.code === 0) consecutive = 0;
+      else {
+        livenessFailures++;
+        if (++consecutive >= 3) {
+          problems.push(`daemon unresponsive: 3 Stat calls in a row failed (last: ${STATUS_NAME[out.code]} ${out.details})`);
+          fuzzer.stop();
+        }
+      }
+    });
+  });
+  const start = sampleProc(target.pid)!;
+  probe.start();
+  const t0 = Date.now();
+  process.stdout.write(`      fuzz ${phase.label}: ${phase.seconds}s against pid ${target.pid}, ${CTX}\n`);
+
+  await fuzzer.run();
+  const fuzzedMs = Date.now() - t0;
+  const atEnd = probe.sample();
+  const stuck = await fuzzer.settle(20_000);
+  fuzzer.close();
+  if (stuck > 0) problems.push(`${stuck} calls still in flight 20 s after the run (client-side deadlines should have ended them)`);
+
+  // Let traffic settle: handle leases expired, and every connection gone (grpc-js closes a closed
+  // client's connection a few seconds later; until then the daemon rightly keeps its streams, e.g.
+  // a call cancelled before it started, whose stream grpc-js opens and never resets).
+  await sleep(LEASE_MS + 1000);
+  let settled = sampleProc(target.pid);
+  for (let i = 0; i < 60 && exit === undefined && settled !== undefined && settled.fds > start.fds + 2; i++) {
+    await sleep(500);
+    settled = sampleProc(target.pid);
+  }
+  settled = probe.sample() ?? settled;
+  probe.stop();
+  probeClient.close();
+
+  const samples = probe.samples.filter((s) => s.at <= fuzzedMs + SAMPLE_MS);
+  const peakRss = Math.max(...samples.map((s) => s.rss));
+  const midRss = meanAround(samples, 'rss', fuzzedMs * 0.4, fuzzedMs * 0.6);
+  const endRss = meanAround(samples, 'rss', fuzzedMs * 0.9, fuzzedMs + 1);
+  const midAnon = meanAround(samples, 'rssAnon', fuzzedMs * 0.4, fuzzedMs * 0.6);
+  const endAnon = meanAround(samples, 'rssAnon', fuzzedMs * 0.9, fuzzedMs + 1);
+  const s = fuzzer.stats;
+  const summary =
+    `FUZZ ${phase.label} seed=0x${SEED.toString(16)} seconds=${phase.seconds} ranFor=${(fuzzedMs / 1000).toFixed(1)}s ` +
+    `frames{${KINDS.map((k) => `${k}=${s.frames[k]}`).join(',')}} cases{${KINDS.map((k) => `${k}=${s.cases[k]}`).join(',')}} controlCalls=${s.controlCalls} ` +
+    `acks=${s.acks} validRangesAcked=${s.validRangesAcked} maxInFlight=${s.maxInFlightSeen} ` +
+    `statuses{${FuzzStats.fmtMap(s.statuses)}} rpmemCodes{${FuzzStats.fmtMap(s.rpmemCodes)}} ` +
+    `crashes=${exit === undefined ? 0 : 1} anomalies=${s.anomalies.length} liveness{failures=${livenessFailures},slowestStatMs=${slowestStatMs}} ` +
+    `fds{start=${start.fds},peak=${probe.peakFds},endOfTraffic=${atEnd?.fds ?? '-'},settled=${settled?.fds ?? '-'}} ` +
+    `rss{start=${fmtMB(start.rss)},peak=${fmtMB(peakRss)},mid=${fmtMB(midRss)},end=${fmtMB(endRss)},settled=${fmtMB(settled?.rss ?? 0)}} ` +
+    `rssAnon{start=${fmtMB(start.rssAnon)},mid=${fmtMB(midAnon)},end=${fmtMB(endAnon)},settled=${fmtMB(settled?.rssAnon ?? 0)}}`;
+  process.stdout.write(`      ${summary}\n`);
+  if (process.env.RPMEM_FUZZ_VERBOSE) process.stdout.write(`      errors seen:\n${[...s.messages.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `        ${v}\t${k}`).join('\n')}\n`);
+
+  if (exit !== undefined) {
+    const file = dump(`${phase.label}-crash`, { ctx: CTX, exit, daemonLog: target.log, traces: fuzzer.traces() });
+    problems.push(`daemon exited (code ${exit.code}, signal ${exit.signal}) during fuzzing; last traces in ${file}; log tail:\n${target.log.slice(-15).join('\n')}`);
+  }
+  if (s.anomalies.length > 0) {
+    const file = dump(`${phase.label}-anomalies`, { ctx: CTX, anomalies: s.anomalies });
+    const kinds = new Map<string, number>();
+    for (const a of s.anomalies) kinds.set(a.what, (kinds.get(a.what) ?? 0) + 1);
+    problems.push(`anomalies ${FuzzStats.fmtMap(kinds)} (inputs in ${file}); first: ${s.anomalies[0].detail}`);
+  }
+  if (settled !== undefined && settled.fds > start.fds + FD_SLACK) problems.push(`fd count ${settled.fds} after traffic settled, over start ${start.fds} + ${FD_SLACK}`);
+  const boundedRss = phase.rssBound === 'peak' ? peakRss : settled?.rss ?? peakRss;
+  if (boundedRss > start.rss + RSS_SLACK) problems.push(`RSS (${phase.rssBound}) at ${fmtMB(boundedRss)}, over start ${fmtMB(start.rss)} + ${fmtMB(RSS_SLACK)} (peak ${fmtMB(peakRss)})`);
+  if (endAnon - midAnon > RSS_GROWTH) problems.push(`anonymous RSS grew ${fmtMB(endAnon - midAnon)} over the last half of the run (${fmtMB(midAnon)} → ${fmtMB(endAnon)}), over ${fmtMB(RSS_GROWTH)}`);
+
+  if (exit === undefined) {
+    // Every pool the fuzzer made (mutated Creates make any valid name): a readable header (Stat is
+    // not DATA_LOSS), and nobody holds it any more (Remove is not BUSY).
+    const client = newClient(target.address);
+    try {
+      const made = fs.readdirSync(target.poolDir).filter((f) => NAME_PATTERN.test(f) && f !== sentinel);
+      for (const name of made) {
+        const stat = await unaryCall(client, `${SVC}Stat`, encode('StatRequest', { protocolVersion: 1, name }), 10_000);
+        if (stat.code !== 0 && stat.rpmemCode !== 'RPMEM_E_NO_POOL') problems.push(`Stat of fuzz pool ${name} after the run: ${STATUS_NAME[stat.code]} ${stat.details}`);
+        if (stat.code === 0 && decode('PoolInfo', stat.messages[0])?.open === true) problems.push(`fuzz pool ${name} still reports a writer after every client left`);
+        const removed = await unaryCall(client, `${SVC}Remove`, encode('RemoveRequest', { protocolVersion: 1, name }), 10_000);
+        if (removed.code !== 0 && removed.rpmemCode !== 'RPMEM_E_NO_POOL') problems.push(`Remove of fuzz pool ${name} after the run: ${STATUS_NAME[removed.code]} ${removed.details}`);
+      }
+      const slots = await streamSlotsTaken(target.address, phase.maxStreams);
+      if (slots.refused > 0) problems.push(`${slots.refused} of ${phase.maxStreams} stream slots (max-streams) still taken after every client left: the daemon leaks streams`);
+      if (slots.other.length > 0) problems.push(`idle Persist streams ended early after the run: ${slots.other.join('; ')}`);
+      // Left behind: anything that is not a pool (an interrupted create's hidden file, a bad name), and
+      // anything a refused name would have reached outside the pool dir.
+      const stray = fs.readdirSync(target.poolDir).filter((f) => !NAME_PATTERN.test(f));
+      if (stray.length > 0) problems.push(`stray files in the pool dir: ${JSON.stringify(stray.map((f) => (f.length > 40 ? f.slice(0, 40) + '…' : f)))}`);
+      const escaped = outside.filter((f) => fs.existsSync(f));
+      if (escaped.length > 0) problems.push(`files made outside the pool dir: ${JSON.stringify(escaped)}`);
+      await roundTrip(target.address, `final-${phase.label}`, rng).catch((err: Error) => problems.push(`round trip after the run failed: ${err.message}`));
+      const read = await serverStreamCall(client, `${SVC}Read`, encode('ReadRequest', { handle: 'none', offset: '4096', length: '1' }), { deadlineMs: 5000 });
+      if (read.rpmemCode !== 'RPMEM_E_BAD_HANDLE') problems.push(`a Read stream after the run was not admitted: ${STATUS_NAME[read.code]} ${read.details}`);
+    } finally {
+      client.close();
+    }
+  }
+  if (sha256(target.poolPath(sentinel)) !== sentinelHash) problems.push(`sentinel pool ${sentinel} changed while the daemon ran`);
+  const stopped = await target.stop();
+  if (exit === undefined && (stopped.code !== 0 || stopped.signal !== null)) problems.push(`daemon did not stop cleanly after the run: code ${stopped.code} signal ${stopped.signal}; log tail:\n${target.log.slice(-10).join('\n')}`);
+  if (sha256(target.poolPath(sentinel)) !== sentinelHash) problems.push(`sentinel pool ${sentinel} changed by shutdown`);
+
+  expect(problems, `${CTX} [${phase.label}]\n${summary}\n`).to.deep.equal([]);
+}
+
+describe(`rpmemd fuzz (${SECONDS}s, seed 0x${SEED.toString(16)})`, function () {
+  const phase1 = Math.max(1, Math.round(SECONDS * 0.75));
+  const phase2 = Math.max(1, SECONDS - phase1);
+  this.timeout((SECONDS + 300) * 1000);
+
+  before(() => {
+    process.stdout.write(`      rpmemd fuzz: ${CTX}\n`);
+  });
+
+  describe('kept regression cases (replayed first)', () => {
+    let shared: TestTarget | undefined;
+    after(async () => {
+      await shared?.stop();
+    });
+
+    for (const [i, { file, kase }] of loadRegressions().entries()) {
+      it(`${kase.name}`, async () => {
+        const own = kase.daemonArgs !== undefined;
+        const target = own ? await TestTarget.start({ args: [...POOL_ARGS, ...kase.daemonArgs!] }) : (shared ??= await TestTarget.start({ args: POOL_ARGS }));
+        let exited = false;
+        void target.exited.then(() => (exited = true));
+        const client = newClient(target.address);
+        const pool = `rg-${i}`;
+        const vars: Record<string, string> = { $POOL: pool };
+        try {
+          if (kase.setup !== undefined) {
+            const created = await unaryCall(client, `${SVC}Create`, encode('CreateRequest', { protocolVersion: 1, name: pool, poolSize: String(kase.setup.poolSize) }), 10_000);
+            expect(created.code, `${file}: setup create ${created.details}`).to.equal(0);
+            if (kase.setup.open !== undefined) {
+              const opened = await unaryCall(client, `${SVC}Open`, encode('OpenRequest', { protocolVersion: 1, name: pool, mode: kase.setup.open === 'read-only' ? 1 : 0 }), 10_000);
+              vars.$HANDLE = String(decode('OpenResponse', opened.messages[0] ?? Buffer.alloc(0))?.handle ?? '');
+            }
+          }
+          for (let r = 0; r < (kase.repeat ?? 1); r++) {
+            const running: Promise<void>[] = [];
+            for (const [j, step] of kase.steps.entries()) {
+              await sleep(step.delayMs ?? 0);
+              const run = runStep(target.address, client, step, vars).then((got) => {
+                if (step.expectStatus !== undefined) expect(step.expectStatus, `${file} step ${j} (round ${r}): ended ${got}`).to.include(got);
+              });
+              if (step.async) running.push(run);
+              else await run;
+            }
+            await Promise.all(running);
+          }
+          await sleep(kase.expect?.settleMs ?? 200);
+          expect(exited, `${file}: the daemon exited; log:\n${target.log.join('\n')}`).to.equal(false);
+          const listed = await unaryCall(client, `${SVC}List`, encode('ListRequest', { protocolVersion: 1 }), 10_000);
+          expect(listed.code, `${file}: List after the replay: ${listed.details}`).to.equal(0);
+          if (kase.expect?.streamAdmitted) {
+            const read = await serverStreamCall(client, `${SVC}Read`, encode('ReadRequest', { handle: 'none', offset: '4096', length: '1' }), { deadlineMs: 5000 });
+            expect(read.rpmemCode, `${file}: a new stream after the replay: ${read.details}`).to.equal('RPMEM_E_BAD_HANDLE');
+          }
+          if (kase.expect?.writerReopens) {
+            if (vars.$HANDLE !== undefined) await unaryCall(client, `${SVC}Close`, encode('CloseRequest', { handle: vars.$HANDLE }), 10_000);
+            const reopened = await unaryCall(client, `${SVC}Open`, encode('OpenRequest', { protocolVersion: 1, name: pool, mode: 0 }), 10_000);
+            expect(STATUS_NAME[reopened.code], `${file}: reopening the pool for writing: ${reopened.details}`).to.equal('OK');
+          }
+        } finally {
+          client.close();
+          if (own) await target.stop();
+        }
+      });
+    }
+  });
+
+  // A describe of its own: mocha runs a suite's tests before its sub-suites, and the regressions go first.
+  describe('random and mutated traffic', () => {
+    it(`survives ${phase1}s with raised stream limits (fuzzing the daemon, not only its rate limiter)`, async () => {
+      await runPhase({ label: 'raised-limits', seconds: phase1, args: ['--max-new-streams-per-second', '2000', '--max-streams', '1024', '--max-inflight-bytes', String(4 * MAX_RANGE_BYTES), '--idle-stream-ms', '3000'], workers: 64, maxInFlight: 256, clients: 8, maxStreams: 1024, rssBound: 'settled' }, 1);
+    });
+
+    it(`survives ${phase2}s with the default stream limits`, async () => {
+      await runPhase({ label: 'default-limits', seconds: phase2, args: [], workers: 24, maxInFlight: 128, clients: 4, maxStreams: 256, rssBound: 'peak' }, 2);
+    });
+  });
+});
