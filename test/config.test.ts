@@ -28,7 +28,7 @@ describe('rpmemd config', () => {
     if (parsed.kind !== 'run') throw new Error('expected run');
     expect(parsed.config.listen).to.equal('127.0.0.1:7420');
     expect(parsed.config.maxRangeBytes).to.equal(4096);
-    expect(parsed.config.maxMessageBytes).to.equal(2 * 4096 + 1024 * 1024);
+    expect(parsed.config.maxMessageBytes).to.equal(4096 + 1024 * 1024);
     expect(parsed.config.granularity).to.equal('page');
   });
 

@@ -4,6 +4,7 @@
  */
 import { expect } from 'chai';
 import * as fs from 'fs';
+import * as http2 from 'http2';
 import { RpmemError, ErrorCode } from '../src/common/errors';
 import { HEADER_BYTES, PROTOCOL_VERSION } from '../src/common/protocol';
 import { RemotePool } from '../src/initiator/remote-pool';
@@ -27,11 +28,6 @@ async function stillServes(target: TestTarget, name: string): Promise<void> {
   expect((await pool.read(0, 5)).toString()).to.equal('alive');
   await pool.close();
   await RemotePool.remove(target.address, name);
-}
-
-function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m![1]) * 1024;
 }
 
 describe('rpmemd resource limits', function () {
@@ -77,6 +73,20 @@ describe('rpmemd resource limits', function () {
     }
   });
 
+  it('max-streams-per-connection is announced to each connection in its HTTP/2 settings', async () => {
+    const target = await TestTarget.start({ args: ['--max-streams-per-connection', '5'] });
+    const session = http2.connect(`http://${target.address}`);
+    session.on('error', () => undefined);
+    try {
+      const settings = await new Promise<http2.Settings>((resolve) => session.once('remoteSettings', resolve));
+      expect(settings.maxConcurrentStreams).to.equal(5);
+      await stillServes(target, 'after');
+    } finally {
+      session.close();
+      await target.stop();
+    }
+  });
+
   it('max-message-bytes refuses an oversized message with RESOURCE_EXHAUSTED', async () => {
     const target = await TestTarget.start({ args: ['--max-range-bytes', String(64 * 1024), '--max-message-bytes', String(256 * 1024)] });
     const client = new TargetClient(target.address);
@@ -116,9 +126,9 @@ describe('rpmemd resource limits', function () {
     const target = await TestTarget.start({ granularity: 'page', args: ['--max-inflight-bytes', String(inflight), '--max-range-bytes', String(MiB)] });
     try {
       const pool = await RemotePool.create(target.address, 'flood', { size: 64 * MiB, maxInflightBytes: 256 * MiB });
-      const baseline = rssBytes(target.pid);
+      const baseline = target.rssBytes();
       let peak = baseline;
-      const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(target.pid))), 20);
+      const sampler = setInterval(() => (peak = Math.max(peak, target.rssBytes())), 20);
       const data = Buffer.alloc(MiB, 7);
       const all = [];
       for (let i = 0; i < 512; i++) all.push(pool.persist((i % 64) * MiB, data));

@@ -4,6 +4,7 @@
  */
 import { expect } from 'chai';
 import * as fs from 'fs';
+import * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
 import { RpmemError, ErrorCode } from '../src/common/errors';
 import { HEADER_BYTES, PROTOCOL_VERSION } from '../src/common/protocol';
@@ -246,6 +247,31 @@ describe('rpmemd hostile input', function () {
         await reader.close();
       }
       expect((await rejection(client.closeHandle({ handle: 'nope' }))).code).to.equal(ErrorCode.BAD_HANDLE);
+    });
+
+    it('refuses a request message that does not parse with INVALID_ARGUMENT, not INTERNAL', async () => {
+      const raw = new grpc.Client(target.address, grpc.credentials.createInsecure());
+      const bytes = (b: Buffer): Buffer => b;
+      // Field 1 with wire type 7, which protobuf does not define.
+      const malformed = Buffer.from([0x0f]);
+      try {
+        for (const method of ['Create', 'Stat', 'Open', 'List']) {
+          const err = await new Promise<grpc.ServiceError>((resolve) =>
+            raw.makeUnaryRequest(`/rpmem.v1.Target/${method}`, bytes, bytes, malformed, (e) => resolve(e!)),
+          );
+          expect(err.code, `${method}: ${err.details}`).to.equal(Status.INVALID_ARGUMENT);
+          expect(err.metadata.get('rpmem-code')).to.deep.equal([ErrorCode.INVALID_ARGUMENT]);
+          expect(err.details).to.match(new RegExp(`not a valid ${method} request`));
+        }
+        const read = raw.makeServerStreamRequest('/rpmem.v1.Target/Read', bytes, bytes, malformed);
+        read.on('data', () => undefined);
+        read.on('error', () => undefined);
+        const status = await new Promise<grpc.StatusObject>((resolve) => read.on('status', resolve));
+        expect(status.code).to.equal(Status.INVALID_ARGUMENT);
+        expect(status.metadata.get('rpmem-code')).to.deep.equal([ErrorCode.INVALID_ARGUMENT]);
+      } finally {
+        raw.close();
+      }
     });
 
     it('refuses persist on a read-only pool', async () => {

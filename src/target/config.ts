@@ -52,6 +52,8 @@ export interface TargetConfig {
   maxTotalBytes: number;
   /** Most streams (Persist, Read, Checksums) open at once. Default 256. */
   maxStreams: number;
+  /** Most concurrent calls (HTTP/2 streams) on one connection. Default 32. */
+  maxStreamsPerConnection: number;
   /** A Persist stream that sends nothing for this long is ended (RPMEM_E_TIMEOUT). 0 = never. Default 3600000. */
   idleStreamMs: number;
   /** Most new streams per second one connection may open. Default 50. */
@@ -76,6 +78,7 @@ const DEFAULTS: Omit<TargetConfig, 'poolDir' | 'maxMessageBytes'> = {
   maxPools: 1024,
   maxTotalBytes: 1024 * GiB,
   maxStreams: 256,
+  maxStreamsPerConnection: 32,
   idleStreamMs: 3_600_000,
   maxNewStreamsPerSecond: 50,
   logFormat: 'auto',
@@ -103,6 +106,7 @@ const KEYS: Record<Exclude<keyof TargetConfig, never>, { flag: string; kind: Kin
   maxPools: { flag: 'max-pools', kind: 'integer' },
   maxTotalBytes: { flag: 'max-total-bytes', kind: 'integer' },
   maxStreams: { flag: 'max-streams', kind: 'integer' },
+  maxStreamsPerConnection: { flag: 'max-streams-per-connection', kind: 'integer' },
   idleStreamMs: { flag: 'idle-stream-ms', kind: 'integer' },
   maxNewStreamsPerSecond: { flag: 'max-new-streams-per-second', kind: 'integer' },
   logFormat: { flag: 'log-format', kind: 'format' },
@@ -122,7 +126,7 @@ Options (each is also a key of the YAML config file):
   --max-pool-bytes N          largest pool accepted by Create (default ${DEFAULTS.maxPoolBytes})
   --max-range-bytes N         largest single persisted range (default ${DEFAULTS.maxRangeBytes})
   --max-inflight-bytes N      bytes received but not yet durable per stream (default ${DEFAULTS.maxInflightBytes})
-  --max-message-bytes N       largest gRPC message (default 2 x max-range-bytes + 1 MiB)
+  --max-message-bytes N       largest gRPC message (default max-range-bytes + 1 MiB)
   --open-lease-ms N           release a handle idle for N ms with no Persist stream (default ${DEFAULTS.openLeaseMs})
   --shutdown-grace-ms N       SIGTERM drain time before streams are closed (default ${DEFAULTS.shutdownGraceMs})
   --log-level L               ${LOG_LEVELS.join(' | ')} (default ${DEFAULTS.logLevel})
@@ -134,6 +138,7 @@ Options (each is also a key of the YAML config file):
   --max-pools N               most pool files (default ${DEFAULTS.maxPools})
   --max-total-bytes N         most bytes of all pool files together (default ${DEFAULTS.maxTotalBytes})
   --max-streams N             most open streams (default ${DEFAULTS.maxStreams})
+  --max-streams-per-connection N  most concurrent calls on one connection (default ${DEFAULTS.maxStreamsPerConnection})
   --idle-stream-ms N          end a Persist stream silent for N ms, 0 = never (default ${DEFAULTS.idleStreamMs})
   --max-new-streams-per-second N  per connection (default ${DEFAULTS.maxNewStreamsPerSecond})
   --log-format F              ${LOG_FORMATS.join(' | ')} (default ${DEFAULTS.logFormat}: pretty on a terminal, else JSON lines)
@@ -200,9 +205,10 @@ export function buildConfig(values: Record<string, unknown>): TargetConfig {
   const config = out as unknown as TargetConfig;
   if (config.poolDir === undefined) throw invalid('pool-dir', 'is required');
   config.poolDir = path.resolve(config.poolDir);
-  config.maxMessageBytes ??= 2 * config.maxRangeBytes + MiB;
+  config.maxMessageBytes ??= config.maxRangeBytes + MiB;
   splitListen(config.listen);
   if (config.maxRangeBytes === 0) throw invalid('max-range-bytes', 'must be positive');
+  if (config.maxStreamsPerConnection === 0) throw invalid('max-streams-per-connection', 'must be positive');
   if (config.maxInflightBytes < config.maxRangeBytes) throw invalid('max-inflight-bytes', 'must be at least max-range-bytes');
   if (config.maxMessageBytes < config.maxRangeBytes + 1024) throw invalid('max-message-bytes', 'must exceed max-range-bytes');
   checkTls(config);

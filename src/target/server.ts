@@ -21,6 +21,8 @@ import { PersistCall, PersistSession } from './persist-session';
 import { PoolRegistry } from './pool-registry';
 import { checkProtocol } from './protocol-check';
 import { Authenticator, Principal } from './auth';
+import { authInterceptor } from './auth-interceptor';
+import { refuseMalformed, tolerateMalformedRequests } from './malformed-request';
 import { StreamLimiter } from './stream-limiter';
 import { isLoopback, serverCredentials } from './tls';
 import { FLOW_CONTROL_OPTION, raiseReceiveWindow } from './http2-window';
@@ -69,6 +71,8 @@ export class TargetServer {
     this.streams = new StreamLimiter(config.maxStreams, config.maxNewStreamsPerSecond);
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': config.maxMessageBytes,
+      // Each stream may buffer up to max-message-bytes before its handler runs: bound the streams of one connection.
+      'grpc.max_concurrent_streams': config.maxStreamsPerConnection,
       'grpc.max_send_message_length': config.maxMessageBytes,
       // Notice a vanished initiator (no FIN: power loss, cut cable) and free its writer handle.
       'grpc.keepalive_time_ms': 10_000,
@@ -76,8 +80,10 @@ export class TargetServer {
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 1_000,
       ...FLOW_CONTROL_OPTION,
+      interceptors: [authInterceptor(this.auth, (method, err, call) => this.logFailure(method, err, call))],
     });
-    this.server.addService(rpmemV1.Target.service, this.handlers());
+    // Persist's stream messages are checked by PersistSession itself.
+    this.server.addService(tolerateMalformedRequests(rpmemV1.Target.service, ['Persist']), this.handlers());
     this.health = new TargetHealth((name) => this.registry.withPool(name, () => undefined));
     this.health.addToServer(this.server);
     addReflection(this.server);
@@ -222,6 +228,7 @@ export class TargetServer {
       .then(() => {
         this.refuseWhileDraining();
         const caller = this.auth.authenticate(call.metadata);
+        refuseMalformed(call.request);
         release = this.streams.admit(call.getPeer());
         return run(caller);
       })
@@ -241,7 +248,7 @@ export class TargetServer {
       // this stream with BAD_HANDLE instead of reading an unmapped pool.
       const file = this.registry.get(call.request.handle).pool.file;
       const chunk = file.read(at, Math.min(READ_CHUNK_BYTES, offset + length - at));
-      if (!call.write({ data: chunk }) && !(await this.writable(call))) return;
+      if (!(await this.sent(call, { data: chunk }))) return;
     }
     call.end();
   }
@@ -259,35 +266,34 @@ export class TargetServer {
     for (let at = offset; at < offset + length; at += chunkBytes) {
       const file = this.registry.get(call.request.handle).pool.file;
       const digests = file.digests(at, Math.min(chunkBytes, offset + length - at), blockBytes);
-      if (!call.write({ digests }) && !(await this.writable(call))) return;
+      if (!(await this.sent(call, { digests }))) return;
       await new Promise((resolve) => setImmediate(resolve));
     }
     call.end();
   }
 
   /**
-   * Waits until `call` can take more, and resolves false if instead it was cancelled, closed or
-   * stayed full for idle-stream-ms: a client that stops reading must not hold a stream slot forever.
+   * Writes `msg` and waits until grpc-js has flushed it (its write callback), so a stream never holds
+   * more than one message of ours; resolves false if the call was cancelled, closed or stayed stuck
+   * for idle-stream-ms instead.
    */
-  private writable(call: grpc.ServerWritableStream<unknown, unknown>): Promise<boolean> {
+  private sent<T>(call: grpc.ServerWritableStream<unknown, T>, msg: T): Promise<boolean> {
     if (call.cancelled || call.destroyed) return Promise.resolve(false);
     return new Promise((resolve) => {
       const settle = (ok: boolean): void => {
         clearTimeout(timer);
-        call.off('drain', onDrain);
         call.off('cancelled', onGone);
         call.off('close', onGone);
         resolve(ok);
       };
-      const onDrain = (): void => settle(true);
       const onGone = (): void => settle(false);
       const timer = this.config.idleStreamMs > 0 ? setTimeout(() => {
         call.destroy();
         settle(false);
       }, this.config.idleStreamMs) : undefined;
-      call.once('drain', onDrain);
       call.once('cancelled', onGone);
       call.once('close', onGone);
+      call.write(msg, (err?: Error | null) => settle(!err));
     });
   }
 
@@ -308,7 +314,9 @@ export class TargetServer {
       Promise.resolve()
         .then(() => {
           this.refuseWhileDraining();
-          return handler(call.request, this.auth.authenticate(call.metadata));
+          const caller = this.auth.authenticate(call.metadata);
+          refuseMalformed(call.request);
+          return handler(call.request, caller);
         })
         .then(
           (res) => callback(null, res),

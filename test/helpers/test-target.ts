@@ -2,6 +2,7 @@
  * TestTarget: a real rpmemd process on a free loopback port with its own pool dir, that a test can
  * kill, pause, restart (on the same port and dir) and stop by PID.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import { DaemonOptions, DaemonProcess, Exit } from '../../src/target/daemon-process';
 import { SHM_DIR, tempDir } from './setup';
@@ -47,6 +48,12 @@ export class TestTarget {
 
   get pid(): number {
     return this.daemon.pid;
+  }
+
+  /** The daemon's resident set size in bytes, from /proc. */
+  rssBytes(): number {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${this.pid}/status`, 'utf8'));
+    return Number(m![1]) * 1024;
   }
 
   /** True while the daemon process has not exited. */
