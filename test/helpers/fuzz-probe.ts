@@ -82,3 +82,29 @@ export class ProcProbe {
     return in_.length === 0 ? undefined : in_.reduce((n, s) => n + s.rss, 0) / in_.length;
   }
 }
+
+/**
+ * Established TCP connections whose local end is `host:port` (the daemon's side of its clients'
+ * connections), from /proc/net/tcp{,6}; an IPv6 or named host is matched on the port alone.
+ */
+export function connectionsTo(host: string, port: number): number {
+  const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(host);
+  // /proc/net/tcp writes an IPv4 address as its 32-bit value in host (little-endian) byte order.
+  const hexIp = v4 === null ? undefined : v4.slice(1).reverse().map((b) => Number(b).toString(16).padStart(2, '0')).join('').toUpperCase();
+  let n = 0;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 4 || f[3] !== '01') continue; // st 01 is ESTABLISHED
+      const [ip, p] = f[1].split(':');
+      if (parseInt(p, 16) === port && (hexIp === undefined ? true : !file.endsWith('6') && ip === hexIp)) n++;
+    }
+  }
+  return n;
+}

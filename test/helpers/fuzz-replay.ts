@@ -17,7 +17,9 @@
  *       "end": "half-close" | "cancel" | "deadline", "deadlineMs": 5000, "cancelAfterMs": 100,
  *       "slowReader": false, "expectStatus": ["INVALID_ARGUMENT"] },
  *     { "transport": "http2", "headers": { ":path": "/rpmem.v1.Target/Read" }, "frames": [...],
- *       "settings": { "initialWindowSize": 0 }, "endStream": true, "rstAfterMs": 500 }
+ *       "settings": { "initialWindowSize": 0 }, "endStream": true, "rstAfterMs": 500,
+ *       "count": 16, "async": true },
+ *     { "transport": "probe", "delayMs": 3000, "maxRssGrowthMB": 100 }
  *   ],
  *   "expect": { "settleMs": 500, "streamAdmitted": true, "writerReopens": true }
  * }
@@ -34,10 +36,14 @@ export const REGRESSION_DIR = path.resolve(__dirname, '..', '..', '..', 'test', 
 type Frame = string | { type: string; value: unknown; grpcFramed?: boolean };
 
 export interface RegressionStep {
-  transport: 'grpc' | 'http2';
+  /** `probe` sends nothing: it checks the daemon's RSS growth since the case began (maxRssGrowthMB). */
+  transport: 'grpc' | 'http2' | 'probe';
+  /** Run this step this many times (default 1). */
+  count?: number;
+  maxRssGrowthMB?: number;
   method?: string;
   callType?: 'unary' | 'server-stream' | 'bidi';
-  frames: Frame[];
+  frames?: Frame[];
   end?: 'half-close' | 'cancel' | 'deadline';
   deadlineMs?: number;
   cancelAfterMs?: number;
@@ -92,7 +98,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /** Runs one step (gRPC steps on `client`, so the steps of a case share one connection and arrive in order); resolves with the status name it ended with. */
 export async function runStep(address: string, client: grpc.Client, step: RegressionStep, vars: Record<string, string>): Promise<string> {
-  const frames = step.frames.map((f) => frameBytes(f, vars, step.transport === 'http2'));
+  const frames = (step.frames ?? []).map((f) => frameBytes(f, vars, step.transport === 'http2'));
   if (step.transport === 'http2') return rawStep(address, step, frames);
   {
     const deadlineMs = step.deadlineMs ?? 5000;

@@ -34,7 +34,7 @@ import { Rng, parseSeed } from './helpers/fuzz-rng';
 import { BAD_NAMES, FUZZ_POOL_NAMES, decode, encode } from './helpers/fuzz-frames';
 import { BidiCall, newClient, unaryCall, serverStreamCall, STATUS_NAME } from './helpers/fuzz-calls';
 import { Fuzzer, FuzzStats, KINDS } from './helpers/fuzz-engine';
-import { MB, ProcProbe, ProcSample, fmtMB, sampleProc } from './helpers/fuzz-probe';
+import { MB, ProcProbe, ProcSample, connectionsTo, fmtMB, sampleProc } from './helpers/fuzz-probe';
 import { loadRegressions, runStep } from './helpers/fuzz-replay';
 
 const SECONDS = Number(process.env.RPMEM_FUZZ_SECONDS ?? 60);
@@ -102,11 +102,11 @@ async function roundTrip(address: string, name: string, rng: Rng): Promise<void>
 
 /**
  * Opens `maxStreams` idle Persist streams at once (over enough connections to stay under the
- * per-connection rate) and counts those refused with max-streams: after every client has left, a
+ * per-connection rate and max-streams-per-connection) and counts those refused with max-streams: after every client has left, a
  * daemon that frees its stream slots refuses none.
  */
 async function streamSlotsTaken(address: string, maxStreams: number): Promise<{ refused: number; other: string[] }> {
-  const clients = Array.from({ length: Math.ceil(maxStreams / 40) }, () => newClient(address));
+  const clients = Array.from({ length: Math.ceil(maxStreams / 30) }, () => newClient(address));
   try {
     const calls: BidiCall[] = [];
     for (let i = 0; i < maxStreams; i++) {
@@ -170,8 +170,9 @@ async function runPhase(phase: Phase, stream: number): Promise<void> {
   let consecutive = 0;
   let slowestStatMs = 0;
   let probing = false;
+  let liveness = true;
   const probe = new ProcProbe(target.pid, SAMPLE_MS, () => {
-    if (probing || exit !== undefined) return;
+    if (!liveness || probing || exit !== undefined) return;
     probing = true;
     const t = Date.now();
     void unaryCall(probeClient, `${SVC}Stat`, statFrame, 5000).then((out) => {
@@ -197,20 +198,21 @@ async function runPhase(phase: Phase, stream: number): Promise<void> {
   const atEnd = probe.sample();
   const stuck = await fuzzer.settle(20_000);
   fuzzer.close();
+  liveness = false;
+  for (let i = 0; probing && i < 200; i++) await sleep(50);
+  probeClient.close();
   if (stuck > 0) problems.push(`${stuck} calls still in flight 20 s after the run (client-side deadlines should have ended them)`);
 
   // Let traffic settle: handle leases expired, and every connection gone (grpc-js closes a closed
   // client's connection a few seconds later; until then the daemon rightly keeps its streams, e.g.
   // a call cancelled before it started, whose stream grpc-js opens and never resets).
   await sleep(LEASE_MS + 1000);
-  let settled = sampleProc(target.pid);
-  for (let i = 0; i < 60 && exit === undefined && settled !== undefined && settled.fds > start.fds + 2; i++) {
-    await sleep(500);
-    settled = sampleProc(target.pid);
-  }
-  settled = probe.sample() ?? settled;
+  const [host, port] = [target.address.slice(0, target.address.lastIndexOf(':')), Number(target.address.slice(target.address.lastIndexOf(':') + 1))];
+  for (let i = 0; i < 60 && exit === undefined && connectionsTo(host, port) > 0; i++) await sleep(500);
+  const lingering = connectionsTo(host, port);
+  if (lingering > 0) problems.push(`${lingering} connections to the daemon still open 30 s after the fuzzer closed its clients`);
+  const settled = probe.sample();
   probe.stop();
-  probeClient.close();
 
   const samples = probe.samples.filter((s) => s.at <= fuzzedMs + SAMPLE_MS);
   const peakRss = Math.max(...samples.map((s) => s.rss));
@@ -315,15 +317,25 @@ describe(`rpmemd fuzz (${SECONDS}s, seed 0x${SEED.toString(16)})`, function () {
               vars.$HANDLE = String(decode('OpenResponse', opened.messages[0] ?? Buffer.alloc(0))?.handle ?? '');
             }
           }
+          const before = sampleProc(target.pid)!;
           for (let r = 0; r < (kase.repeat ?? 1); r++) {
             const running: Promise<void>[] = [];
             for (const [j, step] of kase.steps.entries()) {
               await sleep(step.delayMs ?? 0);
-              const run = runStep(target.address, client, step, vars).then((got) => {
-                if (step.expectStatus !== undefined) expect(step.expectStatus, `${file} step ${j} (round ${r}): ended ${got}`).to.include(got);
-              });
-              if (step.async) running.push(run);
-              else await run;
+              if (step.transport === 'probe') {
+                // While the earlier (async) steps hold their streams: the daemon's memory stays bounded.
+                const now = sampleProc(target.pid);
+                const grown = (now?.rss ?? 0) - before.rss;
+                expect(grown, `${file} step ${j}: RSS grew ${fmtMB(grown)} (${fmtMB(before.rss)} → ${fmtMB(now?.rss ?? 0)})`).to.be.at.most((step.maxRssGrowthMB ?? Infinity) * MB);
+                continue;
+              }
+              for (let k = 0; k < (step.count ?? 1); k++) {
+                const run = runStep(target.address, client, step, vars).then((got) => {
+                  if (step.expectStatus !== undefined) expect(step.expectStatus, `${file} step ${j} (round ${r}): ended ${got}`).to.include(got);
+                });
+                if (step.async) running.push(run);
+                else await run;
+              }
             }
             await Promise.all(running);
           }
