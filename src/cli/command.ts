@@ -176,6 +176,24 @@ export function replicaArgs(ctx: Context): { pool: string; replicas: string[] } 
   return { pool, replicas };
 }
 
+/**
+ * Awaits `opening`, hands the pool to `use` and closes it however `use` ends: the open / try /
+ * finally-close sequence of every command that talks to a pool. A command that must do more on
+ * the way out passes its own `close` (bench also removes its temporary pool).
+ */
+export async function withPool<P extends { close(): Promise<void> }, T>(
+  opening: Promise<P>,
+  use: (pool: P) => Promise<T>,
+  close: (pool: P) => Promise<void> = (pool) => pool.close(),
+): Promise<T> {
+  const pool = await opening;
+  try {
+    return await use(pool);
+  } finally {
+    await close(pool);
+  }
+}
+
 /** The help text of one command. */
 export function commandHelp(command: Command): string {
   const own = Object.entries(command.options).filter(([flag]) => !(flag in CONNECT_OPTIONS));

@@ -1,5 +1,5 @@
 import { RemotePool } from '../../initiator/remote-pool';
-import { CONNECT_OPTIONS, Command, TARGET_OPTIONS, parseSize } from '../command';
+import { CONNECT_OPTIONS, Command, TARGET_OPTIONS, parseSize, withPool } from '../command';
 import { formatBytes } from '../format';
 
 export const create: Command = {
@@ -16,9 +16,7 @@ export const create: Command = {
   examples: ['rpmem create --target 10.0.0.2:7420 --size 64M mypool', 'rpmem create --target pmem1:7420 --tls-ca ca.pem --size 1G db --json'],
   async run(ctx) {
     const size = parseSize('size', ctx.str('size', true));
-    const pool = await RemotePool.create(ctx.target, ctx.name, { ...ctx.connect(), size });
-    const granularity = pool.granularity;
-    await pool.close();
+    const granularity = await withPool(RemotePool.create(ctx.target, ctx.name, { ...ctx.connect(), size }), async (pool) => pool.granularity);
     ctx.out.result(`created ${ctx.name}: ${formatBytes(size)} (${size} bytes), ${granularity} granularity`, { name: ctx.name, size, granularity });
   },
 };

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import { RemotePool } from '../../initiator/remote-pool';
-import { CONNECT_OPTIONS, Command, TARGET_OPTIONS, parseSize } from '../command';
+import { CONNECT_OPTIONS, Command, TARGET_OPTIONS, parseSize, withPool } from '../command';
 
 export const read: Command = {
   name: 'read',
@@ -20,14 +20,11 @@ export const read: Command = {
     const offset = parseSize('offset', ctx.str('offset', true));
     const length = parseSize('length', ctx.str('length', true));
     const out = ctx.str('out');
-    const pool = await RemotePool.open(ctx.target, ctx.name, { ...ctx.connect(), readOnly: true });
-    try {
+    await withPool(RemotePool.open(ctx.target, ctx.name, { ...ctx.connect(), readOnly: true }), async (pool) => {
       const data = await pool.read(offset, length);
       if (out !== undefined) fs.writeFileSync(out, data);
       if (ctx.out.json) ctx.out.result('', { offset, length, ...(out === undefined ? { base64: data.toString('base64') } : { out }) });
       else if (out === undefined) ctx.io.stdout.write(data);
-    } finally {
-      await pool.close();
-    }
+    });
   },
 };

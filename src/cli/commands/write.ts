@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import { RemotePool } from '../../initiator/remote-pool';
-import { CONNECT_OPTIONS, Command, Context, TARGET_OPTIONS, UsageError, parseSize } from '../command';
+import { CONNECT_OPTIONS, Command, Context, TARGET_OPTIONS, UsageError, parseSize, withPool } from '../command';
 
 async function input(ctx: Context): Promise<Buffer> {
   const data = ctx.str('data');
@@ -30,12 +30,9 @@ export const write: Command = {
     const offset = parseSize('offset', ctx.str('offset', true));
     const data = await input(ctx);
     if (data.length === 0) throw new UsageError('nothing to write (empty input)');
-    const pool = await RemotePool.open(ctx.target, ctx.name, ctx.connect());
-    try {
+    await withPool(RemotePool.open(ctx.target, ctx.name, ctx.connect()), async (pool) => {
       const { seq, granularity } = await pool.persist(offset, data);
       ctx.out.result(`wrote ${data.length} bytes at ${offset}: durable (${granularity}), seq ${seq}`, { offset, length: data.length, seq, granularity });
-    } finally {
-      await pool.close();
-    }
+    });
   },
 };
