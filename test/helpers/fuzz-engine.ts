@@ -144,6 +144,17 @@ function keepFrame(trace: Trace, frame: Buffer): void {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Ends a bidi call the way its case chose: half-close, cancel, or half-close then cancel soon after; any other `end` leaves it be. */
+async function endCall(rng: Rng, call: BidiCall, end: string): Promise<void> {
+  if (end === 'half-close') call.end();
+  else if (end === 'cancel') call.cancel();
+  else if (end === 'half-close+cancel') {
+    call.end();
+    await sleep(rng.int(20));
+    call.cancel();
+  }
+}
+
 /** The decoded OpenResponse of a successful Open, or undefined. */
 function openResult(out: CallOutcome, name: string): { handle: string; durableSeq: bigint; poolSize: number; name: string } | undefined {
   if (out.code !== 0 || out.messages.length === 0) return undefined;
@@ -424,13 +435,7 @@ export class Fuzzer {
         await call.write(frames[i]);
         if (rng.chance(0.1)) await sleep(rng.int(30));
       }
-      if (end === 'half-close') call.end();
-      else if (end === 'cancel') call.cancel();
-      else if (end === 'half-close+cancel') {
-        call.end();
-        await sleep(rng.int(20));
-        call.cancel();
-      }
+      await endCall(rng, call, end);
       return this.record(await call.outcome, trace, path);
     });
   }
@@ -561,13 +566,8 @@ export class Fuzzer {
         await call.write(frames[i].frame);
         if (rng.chance(0.05)) await sleep(rng.int(50));
       }
-      if (end === 'half-close') call.end();
-      else if (end === 'cancel') call.cancel();
-      else if (end === 'half-close+cancel') {
-        call.end();
-        await sleep(rng.int(20));
-        call.cancel();
-      } else if (end === 'close-handle' && writer !== undefined) {
+      await endCall(rng, call, end);
+      if (end === 'close-handle' && writer !== undefined) {
         // Close the handle under the stream: must be refused (BUSY) once the stream holds it (it has acked).
         await sleep(rng.int(20));
         const attached = call.received.length > 0;
