@@ -70,16 +70,7 @@ fi
 dpkg-query -W -f='${Status}' nodejs 2>/dev/null | grep -q 'install ok installed' ||
   { log "the host's node must come from the nodejs package (its files are copied)"; exit 1; }
 
-cat >"$WORK/containers.conf" <<'EOF'
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-EOF
-export CONTAINERS_CONF=$WORK/containers.conf
+podman_config
 podman images -a -q --no-trunc | sort -u >"$IMAGES_BEFORE"
 SNAPSHOT_TAKEN=1
 

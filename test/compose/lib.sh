@@ -1,4 +1,5 @@
-# Shared by the compose scripts: timestamps, log lines, and commands bounded in time.
+# Shared by the compose scripts: timestamps, log lines, commands bounded in time, and podman's
+# configuration.
 # The sourcing script sets T0 (start time), WORK (a temp dir) and LOG_TAG before using them.
 
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
@@ -25,4 +26,20 @@ timed() {
     return "$rc"
   fi
   log "ok $label ($(elapsed "$t") s)"
+}
+
+# podman_config -- write a containers.conf into $WORK and point podman at it (CONTAINERS_CONF; /etc
+# is not touched). default_ulimits: the default nofile request fails (no CAP_SYS_RESOURCE); runc:
+# crun fails on the hybrid cgroups; cgroupfs and the file events logger: no systemd here.
+podman_config() {
+  cat >"$WORK/containers.conf" <<'EOF'
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+EOF
+  export CONTAINERS_CONF=$WORK/containers.conf
 }

@@ -135,18 +135,7 @@ log "$(podman --version), $(runc --version | head -n1), docker-compose $(docker-
 
 # ---- 2. podman configuration and API service ---------------------------------------------------
 
-# default_ulimits: the default nofile request fails (no CAP_SYS_RESOURCE); runc: crun fails on the
-# hybrid cgroups; cgroupfs and the file events logger: no systemd here.
-cat >"$WORK/containers.conf" <<'EOF'
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-EOF
-export CONTAINERS_CONF=$WORK/containers.conf
+podman_config
 { echo; podman volume ls -q | sort; } >"$WORK/volumes-before.txt"
 SOCK=$WORK/podman.sock
 podman system service --time=0 "unix://$SOCK" >"$WORK/podman-service.log" 2>&1 &
