@@ -197,7 +197,7 @@ Napi::Value PoolMapping::GetFailed(const Napi::CallbackInfo& info) {
 }
 
 /* PlanWriteBatch -- checks writeBatch's arguments and bounds on the JS thread, before queuing */
-Status PoolMapping::PlanWriteBatch(const Napi::CallbackInfo& info, WritePlan* plan,
+Status PoolMapping::PlanWriteBatch(const Napi::CallbackInfo& info, const PoolFile& file, WritePlan* plan,
                                    std::vector<Napi::Reference<Napi::Buffer<uint8_t>>>* buffers) const {
   if (!info[0].IsArray() || !info[1].IsArray()) {
     return Fail(code::kInvalidArgument, "offsets and datas must be arrays");
@@ -216,7 +216,7 @@ Status PoolMapping::PlanWriteBatch(const Napi::CallbackInfo& info, WritePlan* pl
     Napi::Buffer<uint8_t> data;
     Status status = ToOffset(offsets.Get(i), ("offsets" + index).c_str(), &offset);
     if (status.ok()) status = ToBuffer(datas.Get(i), ("datas" + index).c_str(), &data);
-    if (status.ok()) status = file_->CheckRange(offset, data.Length());
+    if (status.ok()) status = file.CheckRange(offset, data.Length());
     if (!status.ok()) return status;
     plan->ranges.push_back(WriteRange{offset, data.Data(), data.Length()});
     buffers->push_back(Napi::Persistent(data));
@@ -226,7 +226,7 @@ Status PoolMapping::PlanWriteBatch(const Napi::CallbackInfo& info, WritePlan* pl
     Napi::Buffer<uint8_t> data;
     Status status = ToOffset(info[2], "trailerOffset", &offset);
     if (status.ok()) status = ToBuffer(info[3], "trailerData", &data);
-    if (status.ok()) status = file_->CheckRange(offset, data.Length());
+    if (status.ok()) status = file.CheckRange(offset, data.Length());
     if (!status.ok()) return status;
     plan->has_trailer = true;
     plan->trailer = WriteRange{offset, data.Data(), data.Length()};
@@ -241,10 +241,14 @@ Napi::Value PoolMapping::WriteBatch(const Napi::CallbackInfo& info) {
   WritePlan plan;
   std::vector<Napi::Reference<Napi::Buffer<uint8_t>>> buffers;
   Status status = CheckOpen();
-  if (status.ok()) status = file_->CheckWritable();
-  if (status.ok()) status = PlanWriteBatch(info, &plan, &buffers);
   if (!status.ok()) return Rejected(env, status);
-  return Start(new WriteBatchWorker(env, this, file_, std::move(plan), std::move(buffers)));
+  /* the arrays' getters run JS, which may call close(): plan against our own share of the file, then recheck */
+  std::shared_ptr<PoolFile> file = file_;
+  status = file->CheckWritable();
+  if (status.ok()) status = PlanWriteBatch(info, *file, &plan, &buffers);
+  if (status.ok()) status = CheckOpen();
+  if (!status.ok()) return Rejected(env, status);
+  return Start(new WriteBatchWorker(env, this, std::move(file), std::move(plan), std::move(buffers)));
 }
 
 /* Persist -- persist(offset, length, deep): Promise<void> */

@@ -51,7 +51,7 @@ class PoolMapping : public Napi::ObjectWrap<PoolMapping> {
   void FailNextSync(const Napi::CallbackInfo& info);
 
   Status CheckOpen() const;
-  Status PlanWriteBatch(const Napi::CallbackInfo& info, WritePlan* plan,
+  Status PlanWriteBatch(const Napi::CallbackInfo& info, const PoolFile& file, WritePlan* plan,
                         std::vector<Napi::Reference<Napi::Buffer<uint8_t>>>* buffers) const;
   Napi::Value Start(MappingWorker* worker);
   void ReleaseFile();

@@ -348,6 +348,22 @@ describe('native writer', function () {
         mapping = openMapping(bigFile, { granularity });
       });
 
+      it('rejects CLOSED, without writing, when an array getter closes the mapping mid-call', async () => {
+        const datas = [Buffer.from('first')];
+        let closing: Promise<void> | undefined;
+        Object.defineProperty(datas, 1, {
+          enumerable: true,
+          get: () => {
+            closing = mapping.close();
+            return Buffer.from('second');
+          },
+        });
+        const refused = await rejection(mapping.writeBatch([0, 4096], datas, 0, null, false));
+        expect(refused.code).to.equal(ErrorCode.CLOSED);
+        await closing;
+        expect(fs.readFileSync(file).subarray(0, 5).equals(Buffer.alloc(5))).to.equal(true);
+      });
+
       it('keeps a buffer() view safe after close, detached from the file', async () => {
         const view = mapping.buffer();
         view.write('written before close', 0);
