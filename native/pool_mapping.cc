@@ -62,6 +62,16 @@ Napi::Value Rejected(Napi::Env env, const Status& status) {
   return deferred.Promise();
 }
 
+/*
+ * KeepAlive -- one reference to a private array of the batch's Buffers, so GC cannot free memory a
+ * worker reads even if the caller empties its own arrays meanwhile (cheaper than one per Buffer)
+ */
+Napi::ObjectReference KeepAlive(Napi::Env env, const std::vector<napi_value>& sources) {
+  Napi::Array array = Napi::Array::New(env, sources.size());
+  for (uint32_t i = 0; i < sources.size(); ++i) array.Set(i, sources[i]);
+  return Napi::Persistent(array.As<Napi::Object>());
+}
+
 /* Resolved -- a promise already resolved with undefined */
 Napi::Value Resolved(Napi::Env env) {
   Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
@@ -196,30 +206,30 @@ Napi::Value PoolMapping::GetFailed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), file_ ? file_->failed() : failed_when_closed_);
 }
 
-/* PlanWriteBatch -- checks writeBatch's arguments and bounds on the JS thread, before queuing */
+/* PlanWriteBatch -- checks writeBatch's arguments and bounds; `sources` gets each Buffer, the trailer last */
 Status PoolMapping::PlanWriteBatch(const Napi::CallbackInfo& info, const PoolFile& file, WritePlan* plan,
-                                   std::vector<Napi::Reference<Napi::Buffer<uint8_t>>>* buffers) const {
+                                   std::vector<napi_value>* sources) const {
   if (!info[0].IsArray() || !info[1].IsArray()) {
     return Fail(code::kInvalidArgument, "offsets and datas must be arrays");
   }
   Napi::Array offsets = info[0].As<Napi::Array>();
   Napi::Array datas = info[1].As<Napi::Array>();
-  if (offsets.Length() != datas.Length()) {
-    return Fail(code::kInvalidArgument, "offsets and datas differ in length (" + std::to_string(offsets.Length()) +
-                                            " and " + std::to_string(datas.Length()) + ")");
+  const uint32_t count = offsets.Length();
+  if (count != datas.Length()) {
+    return Fail(code::kInvalidArgument, "offsets and datas differ in length (" + std::to_string(count) + " and " +
+                                            std::to_string(datas.Length()) + ")");
   }
-  plan->ranges.reserve(offsets.Length());
-  buffers->reserve(offsets.Length() + 1);
-  for (uint32_t i = 0; i < offsets.Length(); ++i) {
-    std::string index = "[" + std::to_string(i) + "]";
+  plan->ranges.reserve(count);
+  sources->reserve(count + 1);
+  for (uint32_t i = 0; i < count; ++i) {
     uint64_t offset;
     Napi::Buffer<uint8_t> data;
-    Status status = ToOffset(offsets.Get(i), ("offsets" + index).c_str(), &offset);
-    if (status.ok()) status = ToBuffer(datas.Get(i), ("datas" + index).c_str(), &data);
+    Status status = ToOffset(offsets.Get(i), ArgName("offsets", i), &offset);
+    if (status.ok()) status = ToBuffer(datas.Get(i), ArgName("datas", i), &data);
     if (status.ok()) status = file.CheckRange(offset, data.Length());
     if (!status.ok()) return status;
     plan->ranges.push_back(WriteRange{offset, data.Data(), data.Length()});
-    buffers->push_back(Napi::Persistent(data));
+    sources->push_back(data);
   }
   if (!info[3].IsNull() && !info[3].IsUndefined()) {
     uint64_t offset;
@@ -230,7 +240,7 @@ Status PoolMapping::PlanWriteBatch(const Napi::CallbackInfo& info, const PoolFil
     if (!status.ok()) return status;
     plan->has_trailer = true;
     plan->trailer = WriteRange{offset, data.Data(), data.Length()};
-    buffers->push_back(Napi::Persistent(data));
+    sources->push_back(data);
   }
   return ToFlag(info[4], "deep", &plan->deep);
 }
@@ -239,16 +249,16 @@ Status PoolMapping::PlanWriteBatch(const Napi::CallbackInfo& info, const PoolFil
 Napi::Value PoolMapping::WriteBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   WritePlan plan;
-  std::vector<Napi::Reference<Napi::Buffer<uint8_t>>> buffers;
+  std::vector<napi_value> sources;
   Status status = CheckOpen();
   if (!status.ok()) return Rejected(env, status);
   /* the arrays' getters run JS, which may call close(): plan against our own share of the file, then recheck */
   std::shared_ptr<PoolFile> file = file_;
   status = file->CheckWritable();
-  if (status.ok()) status = PlanWriteBatch(info, *file, &plan, &buffers);
+  if (status.ok()) status = PlanWriteBatch(info, *file, &plan, &sources);
   if (status.ok()) status = CheckOpen();
   if (!status.ok()) return Rejected(env, status);
-  return Start(new WriteBatchWorker(env, this, std::move(file), std::move(plan), std::move(buffers)));
+  return Start(new WriteBatchWorker(env, this, std::move(file), std::move(plan), KeepAlive(env, sources)));
 }
 
 /* Persist -- persist(offset, length, deep): Promise<void> */

@@ -52,7 +52,7 @@ class PoolMapping : public Napi::ObjectWrap<PoolMapping> {
 
   Status CheckOpen() const;
   Status PlanWriteBatch(const Napi::CallbackInfo& info, const PoolFile& file, WritePlan* plan,
-                        std::vector<Napi::Reference<Napi::Buffer<uint8_t>>>* buffers) const;
+                        std::vector<napi_value>* sources) const;
   Napi::Value Start(MappingWorker* worker);
   void ReleaseFile();
   static void OnEnvironmentCleanup(void* self);

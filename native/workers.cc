@@ -36,7 +36,7 @@ void MappingWorker::OnError(const Napi::Error& error) {
 
 /* WriteBatchWorker -- takes the validated plan and the references that keep its Buffers alive */
 WriteBatchWorker::WriteBatchWorker(Napi::Env env, PoolMapping* mapping, std::shared_ptr<PoolFile> file,
-                                   WritePlan plan, std::vector<Napi::Reference<Napi::Buffer<uint8_t>>> buffers)
+                                   WritePlan plan, Napi::ObjectReference buffers)
     : MappingWorker(env, "rpmem:writeBatch", mapping, std::move(file)),
       plan_(std::move(plan)),
       buffers_(std::move(buffers)) {}

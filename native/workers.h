@@ -2,9 +2,9 @@
  * workers.h -- the AsyncWorkers that run writeBatch and persist off the event loop
  *
  * Arguments are copied into plain structs on the JS thread and Execute touches no Napi. A worker
- * holds the PoolFile (so the descriptor and mapping outlive it), references to the caller's
- * Buffers (so GC cannot free memory it reads) and a reference to the mapping's JS object (so the
- * PoolMapping it reports back to is still alive when it completes).
+ * holds the PoolFile (so the descriptor and mapping outlive it), a reference to an array of the
+ * caller's Buffers (so GC cannot free memory it reads) and a reference to the mapping's JS object
+ * (so the PoolMapping it reports back to is still alive when it completes).
  */
 #ifndef RPMEM_NATIVE_WORKERS_H
 #define RPMEM_NATIVE_WORKERS_H
@@ -13,7 +13,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <vector>
 
 #include "errors.h"
 #include "persist.h"
@@ -49,14 +48,14 @@ class MappingWorker : public Napi::AsyncWorker {
 class WriteBatchWorker : public MappingWorker {
  public:
   WriteBatchWorker(Napi::Env env, PoolMapping* mapping, std::shared_ptr<PoolFile> file, WritePlan plan,
-                   std::vector<Napi::Reference<Napi::Buffer<uint8_t>>> buffers);
+                   Napi::ObjectReference buffers);
 
  protected:
   void Execute() override;
 
  private:
   const WritePlan plan_;
-  std::vector<Napi::Reference<Napi::Buffer<uint8_t>>> buffers_;
+  Napi::ObjectReference buffers_; /* an array holding every Buffer of the plan */
 };
 
 class PersistWorker : public MappingWorker {
