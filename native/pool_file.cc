@@ -185,12 +185,15 @@ Status PoolFile::CheckWritable() const {
 
 /* WriteBatch -- copies the plan's ranges in and makes them durable, by this pool's granularity */
 Status PoolFile::WriteBatch(const WritePlan& plan) {
-  return ops_->write_batch(*this, plan);
+  /* checked again here, at the write: an earlier batch may have failed since the caller checked */
+  Status status = CheckWritable();
+  return status.ok() ? ops_->write_batch(*this, plan) : status;
 }
 
 /* Persist -- makes a range stored through the mapping durable, by this pool's granularity */
 Status PoolFile::Persist(uint64_t offset, uint64_t length, bool deep) {
-  return ops_->persist(*this, offset, length, deep);
+  Status status = CheckWritable();
+  return status.ok() ? ops_->persist(*this, offset, length, deep) : status;
 }
 
 }  // namespace rpmem

@@ -65,9 +65,9 @@ class PoolFile {
   /* CheckWritable -- refuses writes and persists on a read-only or failed pool */
   Status CheckWritable() const;
 
-  /* WriteBatch -- copies the plan's ranges in and makes them durable, by this pool's granularity */
+  /* WriteBatch -- copies the plan's ranges in and makes them durable (by granularity); refused if unwritable */
   Status WriteBatch(const WritePlan& plan);
-  /* Persist -- makes a range stored through the mapping durable, by this pool's granularity */
+  /* Persist -- makes a range stored through the mapping durable (by granularity); refused if unwritable */
   Status Persist(uint64_t offset, uint64_t length, bool deep);
 
   /* failed -- whether a flush/sync step failed (sticky) */

@@ -79,6 +79,18 @@ Napi::Value Resolved(Napi::Env env) {
   return deferred.Promise();
 }
 
+/* Settled -- a promise already settled with `status`, as a worker would have settled it */
+Napi::Value Settled(Napi::Env env, const Status& status) {
+  return status.ok() ? Resolved(env) : Rejected(env, status);
+}
+
+/* PlanBytes -- the bytes a plan stores, trailer included */
+uint64_t PlanBytes(const WritePlan& plan) {
+  uint64_t bytes = plan.has_trailer ? plan.trailer.length : 0;
+  for (const WriteRange& range : plan.ranges) bytes += range.length;
+  return bytes;
+}
+
 }  // namespace
 
 /* Define -- the PoolMapping constructor for module exports */
@@ -98,6 +110,7 @@ Napi::Function PoolMapping::Define(Napi::Env env) {
                          InstanceMethod<&PoolMapping::View>("buffer"),
                          InstanceMethod<&PoolMapping::Close>("close"),
                          InstanceMethod<&PoolMapping::FailNextSync>("failNextSync"),
+                         StaticValue("inlineMaxBytes", Napi::Number::New(env, static_cast<double>(kInlineMaxBytes))),
                      });
 }
 
@@ -139,6 +152,12 @@ void PoolMapping::OnEnvironmentCleanup(void* self) {
 Status PoolMapping::CheckOpen() const {
   if (file_ && !close_requested_) return Status{};
   return Fail(code::kClosed, "pool file " + info_.path + " is closed");
+}
+
+/* RunsInline -- whether a call this size takes the calling thread instead of a worker */
+bool PoolMapping::RunsInline(uint64_t bytes, bool deep) const {
+  /* page granularity syncs the file, and deep msyncs: both block far longer than the hop costs */
+  return info_.granularity == Granularity::kCacheLine && !deep && bytes < kInlineMaxBytes;
 }
 
 /* ReleaseFile -- drops this object's hold on the file; it is closed once no worker holds it either */
@@ -258,6 +277,8 @@ Napi::Value PoolMapping::WriteBatch(const Napi::CallbackInfo& info) {
   if (status.ok()) status = PlanWriteBatch(info, *file, &plan, &sources);
   if (status.ok()) status = CheckOpen();
   if (!status.ok()) return Rejected(env, status);
+  /* no JS runs from here to the return, so close() cannot interleave with the inline write */
+  if (RunsInline(PlanBytes(plan), plan.deep)) return Settled(env, file->WriteBatch(plan));
   return Start(new WriteBatchWorker(env, this, std::move(file), std::move(plan), KeepAlive(env, sources)));
 }
 
@@ -274,6 +295,7 @@ Napi::Value PoolMapping::Persist(const Napi::CallbackInfo& info) {
   if (status.ok()) status = file_->CheckRange(offset, length);
   if (status.ok()) status = ToFlag(info[2], "deep", &deep);
   if (!status.ok()) return Rejected(env, status);
+  if (RunsInline(length, deep)) return Settled(env, file_->Persist(offset, length, deep));
   return Start(new PersistWorker(env, this, file_, offset, length, deep));
 }
 

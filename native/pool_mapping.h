@@ -23,6 +23,15 @@ class MappingWorker;
 
 class PoolMapping : public Napi::ObjectWrap<PoolMapping> {
  public:
+  /*
+   * Cache-line writes and persists (not deep) of fewer bytes run on the calling thread and return
+   * a settled promise. Measured on /dev/shm (2 loaded cores): a 128 KiB write inline holds the JS
+   * thread 13 us, while merely queuing a worker holds it 15-25 us and the whole worker call takes
+   * ~60 us; at 256 KiB inline (20 us) matches that queuing cost, and beyond it a worker frees the
+   * event loop for longer than it costs.
+   */
+  static constexpr uint64_t kInlineMaxBytes = 128 * 1024;
+
   /* Define -- the PoolMapping constructor for module exports */
   static Napi::Function Define(Napi::Env env);
 
@@ -51,6 +60,7 @@ class PoolMapping : public Napi::ObjectWrap<PoolMapping> {
   void FailNextSync(const Napi::CallbackInfo& info);
 
   Status CheckOpen() const;
+  bool RunsInline(uint64_t bytes, bool deep) const;
   Status PlanWriteBatch(const Napi::CallbackInfo& info, const PoolFile& file, WritePlan* plan,
                         std::vector<napi_value>* sources) const;
   Napi::Value Start(MappingWorker* worker);

@@ -41,10 +41,9 @@ WriteBatchWorker::WriteBatchWorker(Napi::Env env, PoolMapping* mapping, std::sha
       plan_(std::move(plan)),
       buffers_(std::move(buffers)) {}
 
-/* Execute -- on a threadpool thread: rechecked because an earlier batch may have failed meanwhile */
+/* Execute -- on a threadpool thread */
 void WriteBatchWorker::Execute() {
-  status_ = file_->CheckWritable();
-  if (status_.ok()) status_ = file_->WriteBatch(plan_);
+  status_ = file_->WriteBatch(plan_);
 }
 
 /* PersistWorker -- takes a validated range */
@@ -52,10 +51,9 @@ PersistWorker::PersistWorker(Napi::Env env, PoolMapping* mapping, std::shared_pt
                              uint64_t offset, uint64_t length, bool deep)
     : MappingWorker(env, "rpmem:persist", mapping, std::move(file)), offset_(offset), length_(length), deep_(deep) {}
 
-/* Execute -- on a threadpool thread: rechecked because an earlier batch may have failed meanwhile */
+/* Execute -- on a threadpool thread */
 void PersistWorker::Execute() {
-  status_ = file_->CheckWritable();
-  if (status_.ok()) status_ = file_->Persist(offset_, length_, deep_);
+  status_ = file_->Persist(offset_, length_, deep_);
 }
 
 }  // namespace rpmem

@@ -11,7 +11,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { ErrorCode, RpmemError } from '../src/common/errors';
-import { Granularity, NativePoolMapping, cpuFeatures, crc32c, openMapping, wrapNative } from '../src/common/native';
+import { Granularity, INLINE_MAX_BYTES, NativePoolMapping, cpuFeatures, crc32c, openMapping, wrapNative } from '../src/common/native';
 import { SHM_BASE, TmpDirs } from './helpers/tmp-dirs';
 
 /** The compiled loader, for child processes and workers (they cannot load TypeScript). */
@@ -383,6 +383,147 @@ describe('native writer', function () {
       });
     });
   }
+
+  describe(`inline writes (cache-line, not deep, under INLINE_MAX_BYTES = ${INLINE_MAX_BYTES})`, () => {
+    let dir: string;
+    let count = 0;
+    before(() => {
+      dir = dirs.make('inline', SHM_BASE);
+    });
+
+    function open(granularity: Granularity = 'cache-line', size = POOL_BYTES): { file: string; mapping: NativePoolMapping } {
+      const file = path.join(dir, `pool-${count++}`);
+      return { file, mapping: openMapping(file, { create: true, size, granularity }) };
+    }
+
+    /**
+     * Closes `mapping` and reports whether a worker still holds its file. A worker can only report
+     * back on a later turn of the event loop, so an open in this same turn is refused (BUSY) exactly
+     * when the last call went to a worker, and succeeds when it ran inline.
+     */
+    async function closeAndCheckWorker(mapping: NativePoolMapping, file: string): Promise<boolean> {
+      const closing = mapping.close();
+      let held = false;
+      try {
+        openMapping(file, {}).close();
+      } catch (err) {
+        expect(wrapNative(err).code).to.equal(ErrorCode.BUSY);
+        held = true;
+      }
+      await closing;
+      return held;
+    }
+
+    /** The file's bytes through a fresh mapping and through fs, which must agree. */
+    async function onDisk(file: string, offset: number, length: number): Promise<Buffer> {
+      const fresh = openMapping(file, { readOnly: true });
+      const bytes = fresh.read(offset, length);
+      await fresh.close();
+      expect(fs.readFileSync(file).subarray(offset, offset + length).equals(bytes)).to.equal(true);
+      return bytes;
+    }
+
+    for (const [label, total, inline] of [
+      ['just under', INLINE_MAX_BYTES - 1, true],
+      ['at', INLINE_MAX_BYTES, false],
+      ['just over', INLINE_MAX_BYTES + 1, false],
+    ] as const) {
+      it(`writeBatch of ${label} the threshold in total (trailer included) runs ${inline ? 'inline' : 'on a worker'}`, async () => {
+        const { file, mapping } = open();
+        const trailer = crypto.randomBytes(64);
+        const datas = [crypto.randomBytes(1000), crypto.randomBytes(total - 1000 - trailer.length)];
+        const offsets = [8192, 8192 + 4096];
+        const written = mapping.writeBatch(offsets, datas, 0, trailer, false);
+        // a worker may or may not have copied yet; inline, the data is there when the call returns
+        if (inline) expect(mapping.read(offsets[0], 1000).equals(datas[0]), 'stored before the call returned').to.equal(true);
+        expect(await closeAndCheckWorker(mapping, file)).to.equal(!inline);
+        await written;
+        expect((await onDisk(file, offsets[0], 1000)).equals(datas[0])).to.equal(true);
+        expect((await onDisk(file, offsets[1], datas[1].length)).equals(datas[1])).to.equal(true);
+        expect((await onDisk(file, 0, trailer.length)).equals(trailer)).to.equal(true);
+      });
+
+      it(`persist of ${label} the threshold runs ${inline ? 'inline' : 'on a worker'}`, async () => {
+        const { file, mapping } = open();
+        const data = crypto.randomBytes(total);
+        data.copy(mapping.buffer(), 4096);
+        const persisted = mapping.persist(4096, total, false);
+        expect(await closeAndCheckWorker(mapping, file)).to.equal(!inline);
+        await persisted;
+        expect((await onDisk(file, 4096, total)).equals(data)).to.equal(true);
+      });
+    }
+
+    it('keeps deep calls and page granularity on a worker, however small', async () => {
+      const small = Buffer.from('small');
+      for (const [granularity, deep] of [['cache-line', true], ['page', false]] as const) {
+        const { file, mapping } = open(granularity);
+        const written = mapping.writeBatch([64], [small], 0, null, deep);
+        expect(await closeAndCheckWorker(mapping, file), `${granularity} deep ${deep}`).to.equal(true);
+        await written;
+        expect((await onDisk(file, 64, small.length)).equals(small)).to.equal(true);
+      }
+    });
+
+    it('rejects (never throws) with the same codes inline', async () => {
+      const { mapping } = open();
+      const one = Buffer.from('x');
+      const calls: [() => Promise<void>, ErrorCode][] = [
+        [() => mapping.writeBatch([POOL_BYTES], [one], 0, null, false), ErrorCode.OUT_OF_RANGE],
+        [() => mapping.writeBatch([0], [one], -1, one, false), ErrorCode.OUT_OF_RANGE],
+        [() => mapping.persist(POOL_BYTES - 1, 2, false), ErrorCode.OUT_OF_RANGE],
+        [() => mapping.writeBatch(['0' as unknown as number], [one], 0, null, false), ErrorCode.INVALID_ARGUMENT],
+        [() => mapping.writeBatch([0], [one], 0, 'x' as unknown as Buffer, false), ErrorCode.INVALID_ARGUMENT],
+        [() => mapping.writeBatch([0], [one], 0, null, 'no' as unknown as boolean), ErrorCode.INVALID_ARGUMENT],
+        [() => mapping.persist(0, 1, 1 as unknown as boolean), ErrorCode.INVALID_ARGUMENT],
+      ];
+      for (const [call, code] of calls) {
+        const promise = call();
+        expect(promise).to.be.instanceOf(Promise);
+        expect((await rejection(promise)).code).to.equal(code);
+      }
+
+      mapping.failNextSync(EIO);
+      const failure = await rejection(mapping.writeBatch([0], [one], 64, one, false));
+      expect([failure.code, failure.errno]).to.deep.equal([ErrorCode.IO, EIO]);
+      expect(mapping.failed).to.equal(true);
+      expect((await rejection(mapping.writeBatch([0], [one], 0, null, false))).code).to.equal(ErrorCode.FAILED);
+      expect((await rejection(mapping.persist(0, 1, false))).code).to.equal(ErrorCode.FAILED);
+
+      await mapping.close();
+      expect((await rejection(mapping.writeBatch([0], [one], 0, null, false))).code).to.equal(ErrorCode.CLOSED);
+      expect((await rejection(mapping.persist(0, 1, false))).code).to.equal(ErrorCode.CLOSED);
+    });
+
+    it('never crashes when inline and worker writes race close(); each either lands or rejects CLOSED', async () => {
+      const random = prng(11);
+      const slotBytes = INLINE_MAX_BYTES * 2;
+      for (let round = 0; round < 20; round++) {
+        const { file, mapping } = open('cache-line', 12 * slotBytes);
+        const writes: { offset: number; data: Buffer; done: Promise<string> }[] = [];
+        const closeAt = Math.floor(random(12));
+        let closing: Promise<void> = Promise.resolve();
+        for (let i = 0; i < 12; i++) {
+          if (i === closeAt) closing = mapping.close();
+          const big = random(4) < 1;
+          const data = crypto.randomBytes(big ? slotBytes : 1 + Math.floor(random(8192)));
+          const offset = i * slotBytes;
+          const done = mapping.writeBatch([offset], [data], 0, null, false).then(
+            () => 'ok',
+            (err: unknown) => wrapNative(err).code,
+          );
+          writes.push({ offset, data, done });
+          if (random(3) < 1) await new Promise((resolve) => setImmediate(resolve));
+        }
+        await closing;
+        const outcomes = await Promise.all(writes.map((w) => w.done));
+        expect(outcomes.slice(0, closeAt)).to.satisfy((o: string[]) => o.every((x) => x === 'ok'));
+        expect(outcomes.slice(closeAt)).to.satisfy((o: string[]) => o.every((x) => x === ErrorCode.CLOSED));
+        const bytes = fs.readFileSync(file);
+        for (const w of writes.slice(0, closeAt)) expect(bytes.subarray(w.offset, w.offset + w.data.length).equals(w.data)).to.equal(true);
+      }
+    });
+  });
 
   describe('opening and creating', () => {
     let dir: string;

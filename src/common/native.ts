@@ -48,7 +48,10 @@ export interface NativePoolMapping {
    * given, writes it at `trailerOffset` and makes it durable too, strictly after the data
    * (a second fence on cache-line; on page the single fdatasync covers both, since nothing is
    * acknowledged before it returns). `deep` additionally msyncs the touched pages on cache-line.
-   * Runs off the event loop; the Buffers must stay unchanged until the promise settles.
+   * Runs off the event loop, except a cache-line batch (not deep) of fewer than
+   * {@link INLINE_MAX_BYTES} bytes in total, which is written on the calling thread and returns an
+   * already settled promise. Either way errors reject, and the Buffers must stay unchanged until
+   * the promise settles.
    */
   writeBatch(
     offsets: number[],
@@ -58,7 +61,10 @@ export interface NativePoolMapping {
     deep: boolean,
   ): Promise<void>;
 
-  /** Makes `[offset, offset+length)` durable when it was written through {@link buffer}. Off the event loop. */
+  /**
+   * Makes `[offset, offset+length)` durable when it was written through {@link buffer}. Off the
+   * event loop, except on cache-line (not deep) below {@link INLINE_MAX_BYTES}, as for writeBatch.
+   */
   persist(offset: number, length: number, deep: boolean): Promise<void>;
 
   /** Returns a copy of `[offset, offset+length)`. */
@@ -78,7 +84,7 @@ export interface NativePoolMapping {
 }
 
 interface NativeModule {
-  PoolMapping: new (path: string, options: MappingOptions) => NativePoolMapping;
+  PoolMapping: { new (path: string, options: MappingOptions): NativePoolMapping; readonly inlineMaxBytes: number };
   crc32c(data: Buffer, initial?: number): number;
   cpuFeatures(): { clwb: boolean; clflushopt: boolean; sse42: boolean };
 }
@@ -98,6 +104,12 @@ function load(): NativeModule {
 }
 
 const native = load();
+
+/**
+ * Cache-line writeBatch and persist calls (not deep) of fewer bytes than this run on the calling
+ * thread: the copy and flush cost less than a threadpool hop (measured in native/pool_mapping.h).
+ */
+export const INLINE_MAX_BYTES = native.PoolMapping.inlineMaxBytes;
 
 /** Converts an error thrown or rejected by the addon into an RpmemError. */
 export function wrapNative(err: unknown): RpmemError {
