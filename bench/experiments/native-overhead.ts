@@ -1,8 +1,8 @@
 /**
  * Experiment: what the native writer costs beyond the copy and flush themselves, on a prefaulted
  * cache-line mapping in /dev/shm. Per writeBatch of N ranges: the synchronous part on the JS
- * thread (argument checking and planning), and the whole call (planning + threadpool hop +
- * copy/flush/fence + promise). Best of several rounds (CPU contention only ever adds).
+ * thread (argument checking and planning, and below INLINE_MAX_BYTES the copy/flush/fence too),
+ * and the whole call (planning + threadpool hop + copy/flush/fence + promise). Best of several rounds (CPU contention only ever adds).
  *
  *   node dist/bench/experiments/native-overhead.js
  */

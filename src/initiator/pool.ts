@@ -111,7 +111,8 @@ export class Pool {
 
   /**
    * Makes `buffer[offset, offset+length)` durable: cache-line → flush the lines and fence;
-   * page → msync. Runs off the event loop.
+   * page → msync. Off the event loop, except small cache-line ranges (see INLINE_MAX_BYTES in
+   * common/native.ts), which cost less on the calling thread.
    */
   async persist(offset: number, length: number, options: { deep?: boolean } = {}): Promise<void> {
     this.checkRange(offset, length);
