@@ -165,7 +165,7 @@ PoolFile::~PoolFile() {
 
 /* CheckRange -- OUT_OF_RANGE unless [offset, offset+length) lies inside the file */
 Status PoolFile::CheckRange(uint64_t offset, uint64_t length) const {
-  if (offset <= info_.size && length <= info_.size - offset) return Status{};
+  if (Contains(offset, length)) return Status{};
   return Fail(code::kOutOfRange, "range at offset " + std::to_string(offset) + " of length " +
                                      std::to_string(length) + " is outside pool file " + info_.path + " (" +
                                      std::to_string(info_.size) + " bytes)");

@@ -60,6 +60,8 @@ class PoolFile {
   /* region -- a share of the address range, for Buffer views that may outlive this file */
   const std::shared_ptr<MappedRegion>& region() const { return region_; }
 
+  /* Contains -- whether [offset, offset+length) lies inside the file (overflow-safe) */
+  bool Contains(uint64_t offset, uint64_t length) const { return offset <= info_.size && length <= info_.size - offset; }
   /* CheckRange -- OUT_OF_RANGE unless [offset, offset+length) lies inside the file */
   Status CheckRange(uint64_t offset, uint64_t length) const;
   /* CheckWritable -- refuses writes and persists on a read-only or failed pool */

@@ -32,6 +32,9 @@ class PoolMapping : public Napi::ObjectWrap<PoolMapping> {
    */
   static constexpr uint64_t kInlineMaxBytes = 128 * 1024;
 
+  /* writePacked's plan holds one (pool offset, source start, length) triple per range */
+  static constexpr size_t kPackedRangeFields = 3;
+
   /* Define -- the PoolMapping constructor for module exports */
   static Napi::Function Define(Napi::Env env);
 
@@ -53,6 +56,7 @@ class PoolMapping : public Napi::ObjectWrap<PoolMapping> {
   Napi::Value GetFailed(const Napi::CallbackInfo& info);
 
   Napi::Value WriteBatch(const Napi::CallbackInfo& info);
+  Napi::Value WritePacked(const Napi::CallbackInfo& info);
   Napi::Value Persist(const Napi::CallbackInfo& info);
   Napi::Value Read(const Napi::CallbackInfo& info);
   Napi::Value View(const Napi::CallbackInfo& info);
@@ -61,8 +65,10 @@ class PoolMapping : public Napi::ObjectWrap<PoolMapping> {
 
   Status CheckOpen() const;
   bool RunsInline(uint64_t bytes, bool deep) const;
-  Status PlanWriteBatch(const Napi::CallbackInfo& info, const PoolFile& file, WritePlan* plan,
-                        std::vector<napi_value>* sources) const;
+  /* Checks a write call's ranges (its first two arguments) into `plan`; `sources` gets what must stay alive */
+  using RangePlanner = Status (*)(const Napi::CallbackInfo& info, const PoolFile& file, WritePlan* plan,
+                                  std::vector<napi_value>* sources);
+  Napi::Value SubmitWrite(const Napi::CallbackInfo& info, RangePlanner plan_ranges);
   Napi::Value Start(MappingWorker* worker);
   void ReleaseFile();
   static void OnEnvironmentCleanup(void* self);

@@ -11,7 +11,16 @@ import * as os from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { ErrorCode, RpmemError } from '../src/common/errors';
-import { Granularity, INLINE_MAX_BYTES, NativePoolMapping, cpuFeatures, crc32c, openMapping, wrapNative } from '../src/common/native';
+import {
+  Granularity,
+  INLINE_MAX_BYTES,
+  NativePoolMapping,
+  PACKED_RANGE_FIELDS,
+  cpuFeatures,
+  crc32c,
+  openMapping,
+  wrapNative,
+} from '../src/common/native';
 import { SHM_BASE, TmpDirs } from './helpers/tmp-dirs';
 
 /** The compiled loader, for child processes and workers (they cannot load TypeScript). */
@@ -50,6 +59,27 @@ function prng(seed: number): (below: number) => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * below;
   };
+}
+
+/**
+ * The same ranges as writePacked arguments: the datas laid into one source Buffer at scattered
+ * positions (random gaps, so ranges start at arbitrary byte offsets), and the plan of triples.
+ */
+function packRanges(offsets: number[], datas: Buffer[], random: (below: number) => number): { source: Buffer; plan: Float64Array } {
+  const starts: number[] = [];
+  let at = 0;
+  for (const data of datas) {
+    at += Math.floor(random(9));
+    starts.push(at);
+    at += data.length;
+  }
+  const source = crypto.randomBytes(at + 5); // gap bytes are noise that must not land anywhere
+  const plan = new Float64Array(datas.length * PACKED_RANGE_FIELDS);
+  datas.forEach((data, i) => {
+    data.copy(source, starts[i]);
+    plan.set([offsets[i], starts[i], data.length], i * PACKED_RANGE_FIELDS);
+  });
+  return { source, plan };
 }
 
 /** CRC32C one byte at a time from the polynomial: the reference the native code must match. */
@@ -209,6 +239,114 @@ describe('native writer', function () {
           expect(mapping.read(4096, 128).equals(trailer)).to.equal(true);
         });
       }
+
+      for (const deep of [false, true]) {
+        it(`writePacked round-trips many ranges cut from one source at arbitrary positions, and a trailer (deep ${deep})`, async () => {
+          const random = prng(deep ? 4 : 3);
+          const expected = Buffer.alloc(POOL_BYTES);
+          const offsets: number[] = [];
+          const datas: Buffer[] = [];
+          for (let i = 0; i < 500; i++) {
+            const length = 1 + Math.floor(random(i % 10 === 0 ? 20_000 : 300));
+            const offset = Math.floor(random(POOL_BYTES - length + 1));
+            const data = crypto.randomBytes(length);
+            offsets.push(offset);
+            datas.push(data);
+            data.copy(expected, offset); // later ranges win where they overlap
+          }
+          offsets.push(POOL_BYTES - 7);
+          datas.push(Buffer.from('the-end'));
+          Buffer.from('the-end').copy(expected, POOL_BYTES - 7);
+          const { source, plan } = packRanges(offsets, datas, random);
+          const trailer = crypto.randomBytes(128);
+          trailer.copy(expected, 4096);
+
+          const written = mapping.writePacked(source, plan, 4096, trailer, deep);
+          plan.fill(-1); // the plan is copied during the call; reusing it at once is allowed
+          await written;
+
+          expect(mapping.read(0, POOL_BYTES).equals(expected)).to.equal(true);
+          expect(fs.readFileSync(file).equals(expected)).to.equal(true);
+        });
+      }
+
+      it('writePacked takes ranges from a source with a byte offset, overlapping ranges, a trailer alone and an empty plan', async () => {
+        const backing = crypto.randomBytes(1000);
+        const source = backing.subarray(333, 777); // a view: positions are relative to the view
+        const plan = new Float64Array([8192, 0, 100, 9000, 50, 100, 10_000, 443, 1]);
+        await mapping.writePacked(source, plan, 100, Buffer.from('trailer'), false);
+        const onDisk = fs.readFileSync(file);
+        expect(onDisk.subarray(8192, 8292).equals(source.subarray(0, 100))).to.equal(true);
+        expect(onDisk.subarray(9000, 9100).equals(source.subarray(50, 150))).to.equal(true);
+        expect(onDisk[10_000]).to.equal(source[443]);
+        expect(onDisk.subarray(100, 107).toString()).to.equal('trailer');
+        await mapping.writePacked(Buffer.alloc(0), new Float64Array(0), 200, Buffer.from('alone'), false);
+        await mapping.writePacked(Buffer.alloc(0), new Float64Array(0), 0, null, false);
+        expect(fs.readFileSync(file).subarray(200, 205).toString()).to.equal('alone');
+      });
+
+      it('writePacked refuses every bad range with the code writeBatch uses, writing nothing', async () => {
+        const source = crypto.randomBytes(256);
+        const good = [4096, 0, 16];
+        // each bad triple comes after a good one: nothing of the call may land
+        const after = (...triple: number[]): Float64Array => new Float64Array([...good, ...triple]);
+        const cases: [string, unknown, unknown, ErrorCode][] = [
+          ['plan length not a multiple of 3', source, after(0), ErrorCode.INVALID_ARGUMENT],
+          ['plan a Uint32Array', source, new Uint32Array(good), ErrorCode.INVALID_ARGUMENT],
+          ['plan an array', source, good, ErrorCode.INVALID_ARGUMENT],
+          ['source not a Buffer', 'x', new Float64Array(good), ErrorCode.INVALID_ARGUMENT],
+          ['length 0', source, after(0, 0, 0), ErrorCode.INVALID_ARGUMENT],
+          ['NaN offset', source, after(Number.NaN, 0, 1), ErrorCode.INVALID_ARGUMENT],
+          ['non-integer start', source, after(0, 0.5, 1), ErrorCode.INVALID_ARGUMENT],
+          ['infinite length', source, after(0, 0, Infinity), ErrorCode.INVALID_ARGUMENT],
+          ['negative offset', source, after(-1, 0, 1), ErrorCode.OUT_OF_RANGE],
+          ['negative start', source, after(0, -1, 1), ErrorCode.OUT_OF_RANGE],
+          ['negative length', source, after(0, 0, -1), ErrorCode.OUT_OF_RANGE],
+          ['offset 2^64', source, after(2 ** 64, 0, 1), ErrorCode.OUT_OF_RANGE],
+          ['offset past MAX_SAFE_INTEGER', source, after(Number.MAX_SAFE_INTEGER + 1, 0, 1), ErrorCode.OUT_OF_RANGE],
+          ['offset MAX_SAFE_INTEGER', source, after(Number.MAX_SAFE_INTEGER, 0, 1), ErrorCode.OUT_OF_RANGE],
+          ['past the pool end', source, after(POOL_BYTES - 1, 0, 2), ErrorCode.OUT_OF_RANGE],
+          ['past the source end', source, after(0, 250, 7), ErrorCode.OUT_OF_RANGE],
+          ['start past the source', source, after(0, 257, 1), ErrorCode.OUT_OF_RANGE],
+          ['start + length overflowing', source, after(0, 8, Number.MAX_SAFE_INTEGER), ErrorCode.OUT_OF_RANGE],
+          ['larger than the pool and the source', source, after(0, 0, POOL_BYTES + 1), ErrorCode.OUT_OF_RANGE],
+        ];
+        for (const [label, src, plan, code] of cases) {
+          const err = await rejection(mapping.writePacked(src as Buffer, plan as Float64Array, 0, null, false));
+          expect(err.code, label).to.equal(code);
+        }
+        const outside = await rejection(mapping.writePacked(source, new Float64Array([POOL_BYTES - 1, 0, 2]), 0, null, false));
+        expect(outside.message).to.include(file).and.include(String(POOL_BYTES - 1));
+        expect((await rejection(mapping.writePacked(source, new Float64Array([0, 250, 7]), 0, null, false))).message).to.include('source');
+        expect((await rejection(mapping.writePacked(source, new Float64Array([...good, 0, 1.5, 1]), 0, null, false))).message).to.include('plan[4]');
+        // the trailer and deep are checked exactly as writeBatch checks them
+        const tail: [unknown, unknown, unknown, ErrorCode][] = [
+          [-1, Buffer.from('t'), false, ErrorCode.OUT_OF_RANGE],
+          [POOL_BYTES, Buffer.from('t'), false, ErrorCode.OUT_OF_RANGE],
+          [0, Buffer.alloc(0), false, ErrorCode.INVALID_ARGUMENT],
+          [0.5, Buffer.from('t'), false, ErrorCode.INVALID_ARGUMENT],
+          [0, 'x', false, ErrorCode.INVALID_ARGUMENT],
+          [0, null, 'no', ErrorCode.INVALID_ARGUMENT],
+        ];
+        for (const [offset, data, deep, code] of tail) {
+          const packed = await rejection(mapping.writePacked(source, new Float64Array(good), offset as number, data as Buffer, deep as boolean));
+          const batch = await rejection(mapping.writeBatch([4096], [source.subarray(0, 16)], offset as number, data as Buffer, deep as boolean));
+          expect([packed.code, batch.code], `trailer ${String(offset)} ${String(data)} deep ${String(deep)}`).to.deep.equal([code, code]);
+        }
+        expect(fs.readFileSync(file).equals(Buffer.alloc(POOL_BYTES))).to.equal(true);
+        expect(mapping.failed).to.equal(false);
+      });
+
+      it('writePacked fails the call and then the mapping when a sync fails, like writeBatch', async () => {
+        const source = Buffer.from('lost?hdr');
+        mapping.failNextSync(EIO);
+        const failure = await rejection(mapping.writePacked(source, new Float64Array([200_000, 0, 5]), 300_000, source.subarray(5), false));
+        expect([failure.code, failure.errno]).to.deep.equal([ErrorCode.IO, EIO]);
+        expect(mapping.failed).to.equal(true);
+        expect((await rejection(mapping.writePacked(source, new Float64Array([0, 0, 1]), 0, null, false))).code).to.equal(ErrorCode.FAILED);
+        await mapping.close();
+        expect((await rejection(mapping.writePacked(source, new Float64Array([0, 0, 1]), 0, null, false))).code).to.equal(ErrorCode.CLOSED);
+      });
 
       it('writes a trailer alone, and accepts an empty batch', async () => {
         await mapping.writeBatch([], [], 100, Buffer.from('trailer-only'), false);
@@ -443,6 +581,21 @@ describe('native writer', function () {
         expect((await onDisk(file, 0, trailer.length)).equals(trailer)).to.equal(true);
       });
 
+      it(`writePacked of ${label} the threshold in total (trailer included) runs ${inline ? 'inline' : 'on a worker'}`, async () => {
+        const { file, mapping } = open();
+        const trailer = crypto.randomBytes(64);
+        const datas = [crypto.randomBytes(1000), crypto.randomBytes(total - 1000 - trailer.length)];
+        const offsets = [8192, 8192 + 4096];
+        const { source, plan } = packRanges(offsets, datas, prng(5));
+        const written = mapping.writePacked(source, plan, 0, trailer, false);
+        if (inline) expect(mapping.read(offsets[0], 1000).equals(datas[0]), 'stored before the call returned').to.equal(true);
+        expect(await closeAndCheckWorker(mapping, file)).to.equal(!inline);
+        await written;
+        expect((await onDisk(file, offsets[0], 1000)).equals(datas[0])).to.equal(true);
+        expect((await onDisk(file, offsets[1], datas[1].length)).equals(datas[1])).to.equal(true);
+        expect((await onDisk(file, 0, trailer.length)).equals(trailer)).to.equal(true);
+      });
+
       it(`persist of ${label} the threshold runs ${inline ? 'inline' : 'on a worker'}`, async () => {
         const { file, mapping } = open();
         const data = crypto.randomBytes(total);
@@ -457,11 +610,16 @@ describe('native writer', function () {
     it('keeps deep calls and page granularity on a worker, however small', async () => {
       const small = Buffer.from('small');
       for (const [granularity, deep] of [['cache-line', true], ['page', false]] as const) {
-        const { file, mapping } = open(granularity);
-        const written = mapping.writeBatch([64], [small], 0, null, deep);
-        expect(await closeAndCheckWorker(mapping, file), `${granularity} deep ${deep}`).to.equal(true);
-        await written;
-        expect((await onDisk(file, 64, small.length)).equals(small)).to.equal(true);
+        for (const api of ['writeBatch', 'writePacked'] as const) {
+          const { file, mapping } = open(granularity);
+          const written =
+            api === 'writeBatch'
+              ? mapping.writeBatch([64], [small], 0, null, deep)
+              : mapping.writePacked(small, new Float64Array([64, 0, small.length]), 0, null, deep);
+          expect(await closeAndCheckWorker(mapping, file), `${api} ${granularity} deep ${deep}`).to.equal(true);
+          await written;
+          expect((await onDisk(file, 64, small.length)).equals(small)).to.equal(true);
+        }
       }
     });
 
@@ -495,34 +653,41 @@ describe('native writer', function () {
       expect((await rejection(mapping.persist(0, 1, false))).code).to.equal(ErrorCode.CLOSED);
     });
 
-    it('never crashes when inline and worker writes race close(); each either lands or rejects CLOSED', async () => {
-      const random = prng(11);
-      const slotBytes = INLINE_MAX_BYTES * 2;
-      for (let round = 0; round < 20; round++) {
-        const { file, mapping } = open('cache-line', 12 * slotBytes);
-        const writes: { offset: number; data: Buffer; done: Promise<string> }[] = [];
-        const closeAt = Math.floor(random(12));
-        let closing: Promise<void> = Promise.resolve();
-        for (let i = 0; i < 12; i++) {
-          if (i === closeAt) closing = mapping.close();
-          const big = random(4) < 1;
-          const data = crypto.randomBytes(big ? slotBytes : 1 + Math.floor(random(8192)));
-          const offset = i * slotBytes;
-          const done = mapping.writeBatch([offset], [data], 0, null, false).then(
-            () => 'ok',
-            (err: unknown) => wrapNative(err).code,
-          );
-          writes.push({ offset, data, done });
-          if (random(3) < 1) await new Promise((resolve) => setImmediate(resolve));
+    for (const api of ['writeBatch', 'writePacked'] as const) {
+      it(`never crashes when inline and worker ${api} calls race close(); each either lands or rejects CLOSED`, async () => {
+        const random = prng(api === 'writeBatch' ? 11 : 12);
+        const slotBytes = INLINE_MAX_BYTES * 2;
+        for (let round = 0; round < 20; round++) {
+          const { file, mapping } = open('cache-line', 12 * slotBytes);
+          const writes: { offset: number; data: Buffer; done: Promise<string> }[] = [];
+          const closeAt = Math.floor(random(12));
+          let closing: Promise<void> = Promise.resolve();
+          for (let i = 0; i < 12; i++) {
+            if (i === closeAt) closing = mapping.close();
+            const big = random(4) < 1;
+            const data = crypto.randomBytes(big ? slotBytes : 1 + Math.floor(random(8192)));
+            const offset = i * slotBytes;
+            // writePacked cuts the range from a larger source that is dropped at once: only the worker's reference keeps it
+            const written =
+              api === 'writeBatch'
+                ? mapping.writeBatch([offset], [data], 0, null, false)
+                : mapping.writePacked(Buffer.concat([Buffer.alloc(3), data]), new Float64Array([offset, 3, data.length]), 0, null, false);
+            const done = written.then(
+              () => 'ok',
+              (err: unknown) => wrapNative(err).code,
+            );
+            writes.push({ offset, data, done });
+            if (random(3) < 1) await new Promise((resolve) => setImmediate(resolve));
+          }
+          await closing;
+          const outcomes = await Promise.all(writes.map((w) => w.done));
+          expect(outcomes.slice(0, closeAt)).to.satisfy((o: string[]) => o.every((x) => x === 'ok'));
+          expect(outcomes.slice(closeAt)).to.satisfy((o: string[]) => o.every((x) => x === ErrorCode.CLOSED));
+          const bytes = fs.readFileSync(file);
+          for (const w of writes.slice(0, closeAt)) expect(bytes.subarray(w.offset, w.offset + w.data.length).equals(w.data)).to.equal(true);
         }
-        await closing;
-        const outcomes = await Promise.all(writes.map((w) => w.done));
-        expect(outcomes.slice(0, closeAt)).to.satisfy((o: string[]) => o.every((x) => x === 'ok'));
-        expect(outcomes.slice(closeAt)).to.satisfy((o: string[]) => o.every((x) => x === ErrorCode.CLOSED));
-        const bytes = fs.readFileSync(file);
-        for (const w of writes.slice(0, closeAt)) expect(bytes.subarray(w.offset, w.offset + w.data.length).equals(w.data)).to.equal(true);
-      }
-    });
+      });
+    }
   });
 
   describe('opening and creating', () => {
