@@ -1,14 +1,17 @@
 /**
- * Baseline 2, the local durability floor: the native writer alone (openMapping + writeBatch), no
- * network, on the same ranges as the remote rows. Each write also makes a header-slot trailer
- * durable after the data, exactly as rpmemd does per batch (data fence, then header fence; or one
- * fdatasync on page). The data area is written once before measuring. Queue depth 1: one range per writeBatch, awaited. Group commit: ranges
- * grouped up to `groupBytes` per writeBatch, batches back to back (one fence pair or one
- * fdatasync per batch). A QD1 row without the trailer isolates the writer itself (for G5).
+ * Baseline 2, the local durability floor: the native writer alone (openMapping + writePacked, the
+ * call rpmemd's persist path is to make, issue #4), no network, on the same ranges as the remote
+ * rows. A batch's ranges are cut from one source Buffer laid out like a received message (each
+ * range after a few bytes of framing). Each write also makes a header-slot trailer durable after
+ * the data, exactly as rpmemd does per batch (data fence, then header fence; or one fdatasync on
+ * page). The data area is written once before measuring. Queue depth 1: one range per call,
+ * awaited. Group commit: ranges grouped up to `groupBytes` per call, batches back to back (one
+ * fence pair or one fdatasync per batch). A QD1 row without the trailer isolates the writer
+ * itself (for G5).
  */
 import * as crypto from 'crypto';
 import * as path from 'path';
-import { Granularity, NativePoolMapping, openMapping } from '../src/common/native';
+import { Granularity, NativePoolMapping, PACKED_RANGE_FIELDS, openMapping } from '../src/common/native';
 import { SLOT_BYTES } from '../src/common/pool-header';
 import { HEADER_BYTES } from '../src/common/protocol';
 import { SHM_DIR, removeDir, tempDir } from './cleanup';
@@ -41,6 +44,25 @@ export interface LocalFloorResult {
 
 const SLOT_STRIDE_BYTES = HEADER_BYTES / 2;
 
+/** Bytes before each range in a packed source, like a protobuf field's tag and length. */
+const FRAMING_BYTES = 3;
+
+/**
+ * A source holding `count` copies of `data`, each after FRAMING_BYTES, and a plan whose source
+ * starts point at them; the caller fills in the pool offsets (every PACKED_RANGE_FIELDS-th field).
+ */
+function packedBatch(data: Buffer, count: number): { source: Buffer; plan: Float64Array } {
+  const stride = FRAMING_BYTES + data.length;
+  const source = Buffer.alloc(count * stride);
+  const plan = new Float64Array(count * PACKED_RANGE_FIELDS);
+  for (let i = 0; i < count; i++) {
+    data.copy(source, i * stride + FRAMING_BYTES);
+    plan[i * PACKED_RANGE_FIELDS + 1] = i * stride + FRAMING_BYTES;
+    plan[i * PACKED_RANGE_FIELDS + 2] = data.length;
+  }
+  return { source, plan };
+}
+
 /** Bytes per prefill batch, written as 1 MiB ranges. */
 const PREFILL_BATCH_BYTES = 16 * 1024 * 1024;
 
@@ -65,13 +87,12 @@ async function prefill(mapping: NativePoolMapping, poolBytes: number): Promise<v
 /** Group commit: batches of up to `groupBytes`, written one after another, until a bound. */
 async function group(mapping: NativePoolMapping, data: Buffer, offsets: RandomOffsets, trailer: Buffer, config: BenchConfig): Promise<GroupResult> {
   const perBatch = Math.max(1, Math.floor(config.groupBytes / data.length));
-  const datas = Array.from({ length: perBatch }, () => data);
-  const offs = new Array<number>(perBatch);
+  const { source, plan } = packedBatch(data, perBatch);
   let generation = 0;
   const batch = (): Promise<void> => {
-    for (let i = 0; i < perBatch; i++) offs[i] = HEADER_BYTES + offsets.next();
+    for (let i = 0; i < perBatch; i++) plan[i * PACKED_RANGE_FIELDS] = HEADER_BYTES + offsets.next();
     generation++;
-    return mapping.writeBatch(offs, datas, (generation % 2) * SLOT_STRIDE_BYTES, trailer, false);
+    return mapping.writePacked(source, plan, (generation % 2) * SLOT_STRIDE_BYTES, trailer, false);
   };
   const warmEnd = Date.now() + config.warmupMs;
   while (Date.now() < warmEnd) await batch();
@@ -90,13 +111,12 @@ async function group(mapping: NativePoolMapping, data: Buffer, offsets: RandomOf
 
 async function qd1(mapping: NativePoolMapping, data: Buffer, offsets: RandomOffsets, trailer: Buffer | null, config: BenchConfig): Promise<Qd1Result> {
   let generation = 0;
-  const off = [0];
-  const datas = [data];
+  const { source, plan } = packedBatch(data, 1);
   return runQd1(
     () => {
-      off[0] = HEADER_BYTES + offsets.next();
+      plan[0] = HEADER_BYTES + offsets.next();
       generation++;
-      return mapping.writeBatch(off, datas, (generation % 2) * SLOT_STRIDE_BYTES, trailer, false);
+      return mapping.writePacked(source, plan, (generation % 2) * SLOT_STRIDE_BYTES, trailer, false);
     },
     { maxOps: config.cellMaxOps, maxMs: config.cellMs, warmupOps: 10_000, warmupMs: config.warmupMs },
   );
