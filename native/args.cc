@@ -61,7 +61,7 @@ Status ToSource(const Napi::Value& value, const ArgName& name, Napi::Buffer<uint
   return Status{};
 }
 
-/* ToFloat64Array -- a Float64Array (no other typed array: its numbers are checked as JS numbers) */
+/* ToFloat64Array -- a Float64Array; any other typed array is refused, not converted */
 Status ToFloat64Array(const Napi::Value& value, const ArgName& name, Napi::TypedArrayOf<double>* out) {
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
     return Fail(code::kInvalidArgument, name.str() + " must be a Float64Array");

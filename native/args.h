@@ -49,7 +49,7 @@ Status ToBuffer(const Napi::Value& value, const ArgName& name, Napi::Buffer<uint
 /* ToSource -- a JS Buffer (or other Uint8Array) that ranges are cut from; may be empty */
 Status ToSource(const Napi::Value& value, const ArgName& name, Napi::Buffer<uint8_t>* out);
 
-/* ToFloat64Array -- a Float64Array (no other typed array: its numbers are checked as JS numbers) */
+/* ToFloat64Array -- a Float64Array; any other typed array is refused, not converted */
 Status ToFloat64Array(const Napi::Value& value, const ArgName& name, Napi::TypedArrayOf<double>* out);
 
 /* ToFlag -- a boolean, or undefined for false */

@@ -147,8 +147,9 @@ Status PackedRangeFailure(const PoolFile& file, const double* field, size_t i, u
  * PlanPackedRanges -- writePacked's (source, plan): each (pool offset, source start, length) triple
  * of the Float64Array is checked as writeBatch checks an offset and a Buffer, and must lie inside
  * both the pool and the source. Only `source` is kept alive: the triples are copied out here.
- * The loop tests plain conditions and builds a Status only for a refused triple: at ~20 ns per
- * range, three Status results per range cost as much as libpmem2's whole 64 B store and flush.
+ * The loop tests plain conditions and builds a Status only for a refused triple: a Status per
+ * check cost ~21 ns per range here, this loop ~5, against ~26 ns for libpmem2's whole 64 B
+ * store and flush.
  */
 Status PlanPackedRanges(const Napi::CallbackInfo& info, const PoolFile& file, WritePlan* plan,
                         std::vector<napi_value>* sources) {
