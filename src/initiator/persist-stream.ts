@@ -9,10 +9,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import { RpmemError, ErrorCode, fromServiceError } from '../common/errors';
 import { crc32c, Granularity } from '../common/native';
-import { PROTOCOL_VERSION, fromWireGranularity } from '../common/protocol';
-import type { PersistRequest } from '../generated/rpmem/v1/PersistRequest';
-import type { PersistAck__Output } from '../generated/rpmem/v1/PersistAck';
-import type { Range } from '../generated/rpmem/v1/Range';
+import type { PersistAckFrame, PersistRange, PersistRequestFrame } from '../common/persist-codec';
+import { PROTOCOL_VERSION } from '../common/protocol';
 import type { TargetClient } from './target-client';
 
 const RANGE_FLAG_DEEP = 1;
@@ -25,10 +23,8 @@ export interface PersistResult {
   granularity: Granularity;
 }
 
-interface Pending {
-  seq: bigint;
-  range: Range;
-  bytes: number;
+/** A range as queued, sent and awaiting its ack: the codec encodes it as it is. */
+interface Pending extends PersistRange {
   resolve: (r: PersistResult) => void;
   reject: (e: RpmemError) => void;
 }
@@ -42,9 +38,9 @@ export interface PersistStreamOptions {
 }
 
 export class PersistStream {
-  private readonly call: grpc.ClientDuplexStream<PersistRequest, PersistAck__Output>;
-  private nextSeq: bigint;
-  private lastAcked: bigint;
+  private readonly call: grpc.ClientDuplexStream<PersistRequestFrame, PersistAckFrame>;
+  private nextSeq: number;
+  private lastAcked: number;
   /** Ranges accepted by persist() but not yet written to the stream. */
   private unsent: Pending[] = [];
   /** Ranges written to the stream, awaiting an ack, in seq order. */
@@ -68,10 +64,10 @@ export class PersistStream {
     firstSeq: bigint,
     private readonly options: PersistStreamOptions,
   ) {
-    this.nextSeq = firstSeq;
-    this.lastAcked = firstSeq - 1n;
+    this.nextSeq = Number(firstSeq);
+    this.lastAcked = this.nextSeq - 1;
     this.call = client.persist();
-    this.call.on('data', (ack: PersistAck__Output) => this.onAck(ack));
+    this.call.on('data', (ack: PersistAckFrame) => this.onAck(ack));
     this.call.on('error', (err: unknown) => this.fail(fromServiceError(err)));
     this.call.on('status', (status: grpc.StatusObject) => {
       if (status.code === 0 && !this.ending) {
@@ -82,7 +78,7 @@ export class PersistStream {
       this.blocked = false;
       this.flush();
     });
-    this.call.write({ start: { protocolVersion: PROTOCOL_VERSION, handle, epoch: options.epoch.toString() } });
+    this.call.write({ kind: 'start', start: { protocolVersion: PROTOCOL_VERSION, handle, epoch: options.epoch } });
   }
 
   /** The error that failed this stream, if any. */
@@ -92,7 +88,7 @@ export class PersistStream {
 
   /** The highest sequence number acknowledged so far. */
   get durableSeq(): bigint {
-    return this.lastAcked;
+    return BigInt(this.lastAcked);
   }
 
   /**
@@ -105,15 +101,7 @@ export class PersistStream {
     if (this.ending) return Promise.reject(new RpmemError(ErrorCode.CLOSED, 'pool is closing'));
     const seq = this.nextSeq++;
     return new Promise<PersistResult>((resolve, reject) => {
-      const range: Range = {
-        seq: seq.toString(),
-        offset,
-        data,
-        crc32c: crc,
-        flags: deep ? RANGE_FLAG_DEEP : 0,
-        lsn: lsn.toString(),
-      };
-      this.unsent.push({ seq, range, bytes: data.length, resolve, reject });
+      this.unsent.push({ seq, offset, data, crc32c: crc, flags: deep ? RANGE_FLAG_DEEP : 0, lsn: Number(lsn), resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => {
@@ -155,34 +143,33 @@ export class PersistStream {
   private flush(): void {
     while (!this.blocked && this.failure === undefined && this.unsent.length > 0) {
       const first = this.unsent[0];
-      if (this.inflightBytes > 0 && this.inflightBytes + first.bytes > this.options.maxInflightBytes) return;
-      const ranges: Range[] = [];
+      if (this.inflightBytes > 0 && this.inflightBytes + first.data.length > this.options.maxInflightBytes) return;
+      const ranges: Pending[] = [];
       let messageBytes = 0;
-      let taken = 0;
       for (const p of this.unsent) {
-        const fitsMessage = taken === 0 || messageBytes + p.bytes <= this.options.maxMessageBytes;
-        const fitsWindow = this.inflightBytes === 0 || this.inflightBytes + p.bytes <= this.options.maxInflightBytes;
+        const bytes = p.data.length;
+        const fitsMessage = ranges.length === 0 || messageBytes + bytes <= this.options.maxMessageBytes;
+        const fitsWindow = this.inflightBytes === 0 || this.inflightBytes + bytes <= this.options.maxInflightBytes;
         if (!fitsMessage || !fitsWindow) break;
-        ranges.push(p.range);
-        messageBytes += p.bytes;
-        this.inflightBytes += p.bytes;
+        ranges.push(p);
+        messageBytes += bytes;
+        this.inflightBytes += bytes;
         this.unacked.push(p);
-        taken++;
       }
-      this.unsent.splice(0, taken);
+      this.unsent.splice(0, ranges.length);
       this.armAckTimer();
-      if (!this.call.write({ batch: { ranges } })) this.blocked = true;
+      if (!this.call.write({ kind: 'batch', ranges })) this.blocked = true;
     }
   }
 
-  private onAck(ack: PersistAck__Output): void {
-    const durable = BigInt(ack.durableSeq);
-    const granularity = fromWireGranularity(ack.granularity) ?? 'page';
+  private onAck(ack: PersistAckFrame): void {
+    const durable = ack.durableSeq;
+    const granularity = ack.granularity ?? 'page';
     if (durable > this.lastAcked) this.lastAcked = durable;
     while (this.unackedHead < this.unacked.length && this.unacked[this.unackedHead].seq <= durable) {
       const p = this.unacked[this.unackedHead++];
-      this.inflightBytes -= p.bytes;
-      p.resolve({ seq: p.seq, granularity });
+      this.inflightBytes -= p.data.length;
+      p.resolve({ seq: BigInt(p.seq), granularity });
     }
     if (this.unackedHead > 1024 && this.unackedHead * 2 > this.unacked.length) {
       this.unacked = this.unacked.slice(this.unackedHead);
@@ -214,12 +201,13 @@ export class PersistStream {
     this.unacked = [];
     this.unackedHead = 0;
     this.unsent = [];
+    const failedSeq = err.seq === undefined ? undefined : Number(err.seq);
     for (const p of lost) {
-      if (err.seq === p.seq) {
+      if (failedSeq === p.seq) {
         p.reject(err);
       } else {
         const code = err.seq === undefined ? err.code : ErrorCode.FAILED;
-        p.reject(new RpmemError(code, `seq ${p.seq} not acknowledged: ${err.message}`, { seq: p.seq, cause: err }));
+        p.reject(new RpmemError(code, `seq ${p.seq} not acknowledged: ${err.message}`, { seq: BigInt(p.seq), cause: err }));
       }
     }
     for (const w of this.drainWaiters.splice(0)) w.reject(this.stickyError());

@@ -4,7 +4,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { fromServiceError } from '../common/errors';
-import { rpmemV1 } from '../common/protocol';
+import type { PersistAckFrame, PersistRequestFrame } from '../common/persist-codec';
+import { persistMethod, rpmemV1 } from '../common/protocol';
 import type { TargetClient as GrpcTargetClient } from '../generated/rpmem/v1/Target';
 import type { CreateRequest } from '../generated/rpmem/v1/CreateRequest';
 import type { OpenRequest } from '../generated/rpmem/v1/OpenRequest';
@@ -17,8 +18,6 @@ import type { ListRequest } from '../generated/rpmem/v1/ListRequest';
 import type { ListResponse__Output } from '../generated/rpmem/v1/ListResponse';
 import type { PoolInfo__Output } from '../generated/rpmem/v1/PoolInfo';
 import type { FenceRequest } from '../generated/rpmem/v1/FenceRequest';
-import type { PersistRequest } from '../generated/rpmem/v1/PersistRequest';
-import type { PersistAck__Output } from '../generated/rpmem/v1/PersistAck';
 import type { ReadRequest } from '../generated/rpmem/v1/ReadRequest';
 import type { ReadChunk__Output } from '../generated/rpmem/v1/ReadChunk';
 import type { ChecksumsRequest } from '../generated/rpmem/v1/ChecksumsRequest';
@@ -63,9 +62,10 @@ export class TargetClient {
     if (options.token !== undefined) this.metadata.set('authorization', `Bearer ${options.token}`);
   }
 
-  /** Opens a Persist stream. */
-  persist(): grpc.ClientDuplexStream<PersistRequest, PersistAck__Output> {
-    return this.grpc.Persist(this.metadata.clone());
+  /** Opens a Persist stream, framed by persist-codec rather than the generated client's proto-loader serializer. */
+  persist(): grpc.ClientDuplexStream<PersistRequestFrame, PersistAckFrame> {
+    const m = persistMethod;
+    return this.grpc.makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, this.metadata.clone());
   }
 
   /** Opens a Read stream. */

@@ -21,7 +21,7 @@ export interface MetricsSources {
 export interface MeasuredRange {
   data: Buffer;
   /** 0 for resync copies and plain (unreplicated) writes. */
-  lsn: bigint;
+  lsn: number;
   /** When the PersistBatch message carrying it arrived (process.hrtime.bigint()). */
   arrivedNs: bigint;
 }
@@ -139,7 +139,7 @@ export class TargetMetrics {
     let arrival = -1n;
     for (const r of batch) {
       bytes += r.data.length;
-      if (r.lsn === 0n) resync += r.data.length;
+      if (r.lsn === 0) resync += r.data.length;
       // Ranges of one message share its arrival stamp: one observation per message.
       if (r.arrivedNs !== arrival) {
         arrival = r.arrivedNs;

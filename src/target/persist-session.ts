@@ -11,10 +11,8 @@ import type * as grpc from '@grpc/grpc-js';
 import { RpmemError, ErrorCode, toServiceError } from '../common/errors';
 import { crc32c } from '../common/native';
 import { FileRange } from '../common/pool-file';
-import { HEADER_BYTES, toWireGranularity } from '../common/protocol';
-import type { PersistRequest__Output } from '../generated/rpmem/v1/PersistRequest';
-import type { PersistAck } from '../generated/rpmem/v1/PersistAck';
-import type { Range__Output } from '../generated/rpmem/v1/Range';
+import type { DecodedPersistRequest, PersistAckFrame, PersistRange } from '../common/persist-codec';
+import { HEADER_BYTES } from '../common/protocol';
 import type { TargetConfig } from './config';
 import type { Log } from './log';
 import { Handle, PoolRegistry } from './pool-registry';
@@ -22,14 +20,14 @@ import { checkProtocol } from './protocol-check';
 import type { Principal } from './auth';
 import type { TargetMetrics } from './metrics';
 
-export type PersistCall = grpc.ServerDuplexStream<PersistRequest__Output, PersistAck>;
+export type PersistCall = grpc.ServerDuplexStream<DecodedPersistRequest, PersistAckFrame>;
 
 const RANGE_FLAG_DEEP = 1;
 const KNOWN_FLAGS = RANGE_FLAG_DEEP;
 
 interface QueuedRange extends FileRange {
-  seq: bigint;
-  lsn: bigint;
+  seq: number;
+  lsn: number;
   deep: boolean;
   /** When the message carrying it arrived (hrtime ns), for the durable-ack latency metric. */
   arrivedNs: bigint;
@@ -39,7 +37,7 @@ export class PersistSession {
   private handle?: Handle;
   /** The writer's fencing epoch: ranges are refused once the pool's epoch passes it. */
   private epoch = 0n;
-  private expectedSeq = 0n;
+  private expectedSeq = 0;
   private queue: QueuedRange[] = [];
   /** Bytes received and not yet durable: the queue plus the batch being written. */
   private unsyncedBytes = 0;
@@ -64,7 +62,7 @@ export class PersistSession {
     private readonly metrics?: TargetMetrics,
   ) {
     this.log = log.child({ peer: call.getPeer() });
-    call.on('data', (msg: PersistRequest__Output) => this.onMessage(msg));
+    call.on('data', (msg: DecodedPersistRequest) => this.onMessage(msg));
     this.armIdleTimer();
     call.on('end', () => {
       this.clientDone = true;
@@ -90,7 +88,7 @@ export class PersistSession {
     return this.done;
   }
 
-  private onMessage(msg: PersistRequest__Output): void {
+  private onMessage(msg: DecodedPersistRequest): void {
     if (this.failure !== undefined) return;
     this.armIdleTimer();
     try {
@@ -102,15 +100,15 @@ export class PersistSession {
     this.pump();
   }
 
-  private begin(msg: PersistRequest__Output): void {
-    if (msg.kind !== 'start' || !msg.start) {
-      throw new RpmemError(ErrorCode.INVALID_ARGUMENT, 'the first message of a Persist stream must be a PersistStart');
+  private begin(msg: DecodedPersistRequest): void {
+    if (msg.kind !== 'start') {
+      throw unexpected(msg, 'the first message of a Persist stream must be a PersistStart');
     }
     checkProtocol(msg.start.protocolVersion);
     const handle = this.registry.get(msg.start.handle, 'read-write');
     this.caller.authorize(handle.name, 'write');
     const file = handle.pool.file;
-    const epoch = BigInt(msg.start.epoch);
+    const { epoch } = msg.start;
     if (epoch !== 0n && epoch < file.epoch) throw fenced(epoch, file.epoch);
     this.registry.attachStream(handle, (poolEpoch) => {
       if (this.epoch < poolEpoch) this.stopIntake(fenced(this.epoch, poolEpoch));
@@ -119,48 +117,47 @@ export class PersistSession {
     this.epoch = epoch === 0n ? file.epoch : epoch;
     // Queued ahead of every batch on the file's header chain, so nothing is acked before it is durable.
     if (this.epoch > file.epoch) void file.raiseEpoch(this.epoch).catch(() => undefined);
-    this.expectedSeq = file.durableSeq + 1n;
+    this.expectedSeq = Number(file.durableSeq) + 1;
     this.log.debug('persist stream started', { pool: handle.name, nextSeq: this.expectedSeq, epoch: this.epoch });
   }
 
-  private accept(msg: PersistRequest__Output): void {
-    if (msg.kind !== 'batch' || !msg.batch) {
-      throw new RpmemError(ErrorCode.INVALID_ARGUMENT, 'expected a PersistBatch after the PersistStart');
-    }
+  private accept(msg: DecodedPersistRequest): void {
+    if (msg.kind !== 'batch') throw unexpected(msg, 'expected a PersistBatch after the PersistStart');
     const poolEpoch = this.handle!.pool.file.epoch;
     if (this.epoch < poolEpoch) throw fenced(this.epoch, poolEpoch);
     const arrivedNs = process.hrtime.bigint();
-    for (const range of msg.batch.ranges) {
+    for (const range of msg.ranges) {
       const queued = this.validate(range, arrivedNs);
       this.queue.push(queued);
       this.unsyncedBytes += queued.data.length;
-      this.expectedSeq += 1n;
+      this.expectedSeq += 1;
     }
     if (this.unsyncedBytes >= this.config.maxInflightBytes) this.call.pause();
   }
 
-  private validate(range: Range__Output, arrivedNs: bigint): QueuedRange {
-    const seq = BigInt(range.seq);
-    const fail = (code: ErrorCode, message: string): never => {
-      throw new RpmemError(code, `seq ${seq}: ${message}`, { seq });
-    };
-    if (seq !== this.expectedSeq) fail(ErrorCode.SEQUENCE, `expected seq ${this.expectedSeq}`);
-    const offset = Number(range.offset);
-    const length = range.data.length;
+  /** Checks `range` in the order its fields can be wrong, so each fault gets its own stable code. */
+  private validate(range: PersistRange, arrivedNs: bigint): QueuedRange {
+    const { seq, offset, data, flags, lsn } = range;
+    // An unsafe seq decodes inexactly: naming it (or putting it in the error's seq) would mislead.
+    if (!Number.isSafeInteger(seq)) {
+      throw new RpmemError(ErrorCode.SEQUENCE, `seq above 2^53 - 1; expected seq ${this.expectedSeq}`);
+    }
+    if (seq !== this.expectedSeq) throw rangeError(seq, ErrorCode.SEQUENCE, `expected seq ${this.expectedSeq}`);
+    const length = data.length;
     const poolSize = this.handle!.pool.file.poolSize;
-    if (length === 0) fail(ErrorCode.EMPTY_RANGE, 'range length is 0');
+    if (length === 0) throw rangeError(seq, ErrorCode.EMPTY_RANGE, 'range length is 0');
     if (length > this.config.maxRangeBytes) {
-      fail(ErrorCode.RANGE_TOO_LARGE, `range of ${length} bytes exceeds the maximum of ${this.config.maxRangeBytes}`);
+      throw rangeError(seq, ErrorCode.RANGE_TOO_LARGE, `range of ${length} bytes exceeds the maximum of ${this.config.maxRangeBytes}`);
     }
-    if (!Number.isSafeInteger(offset) || offset < HEADER_BYTES) {
-      fail(ErrorCode.OUT_OF_RANGE, `offset ${range.offset} is inside the ${HEADER_BYTES}-byte pool header`);
-    }
+    if (!Number.isSafeInteger(offset)) throw rangeError(seq, ErrorCode.OUT_OF_RANGE, `offset above 2^53 - 1 is past the pool's ${poolSize} bytes`);
+    if (offset < HEADER_BYTES) throw rangeError(seq, ErrorCode.OUT_OF_RANGE, `offset ${offset} is inside the ${HEADER_BYTES}-byte pool header`);
     if (offset + length > poolSize) {
-      fail(ErrorCode.OUT_OF_RANGE, `range [${offset}, ${offset + length}) ends past the pool's ${poolSize} bytes`);
+      throw rangeError(seq, ErrorCode.OUT_OF_RANGE, `range [${offset}, ${offset + length}) ends past the pool's ${poolSize} bytes`);
     }
-    if ((range.flags & ~KNOWN_FLAGS) !== 0) fail(ErrorCode.INVALID_ARGUMENT, `unknown flags 0x${range.flags.toString(16)}`);
-    if (crc32c(range.data) !== range.crc32c) fail(ErrorCode.CHECKSUM, 'CRC32C of the data does not match');
-    return { seq, offset, data: range.data, lsn: BigInt(range.lsn), deep: (range.flags & RANGE_FLAG_DEEP) !== 0, arrivedNs };
+    if ((flags & ~KNOWN_FLAGS) !== 0) throw rangeError(seq, ErrorCode.INVALID_ARGUMENT, `unknown flags 0x${flags.toString(16)}`);
+    if (!Number.isSafeInteger(lsn)) throw rangeError(seq, ErrorCode.INVALID_ARGUMENT, 'lsn above 2^53 - 1');
+    if (crc32c(data) !== range.crc32c) throw rangeError(seq, ErrorCode.CHECKSUM, 'CRC32C of the data does not match');
+    return { seq, offset, data, lsn, deep: (flags & RANGE_FLAG_DEEP) !== 0, arrivedNs };
   }
 
   /** Ends a stream that sent nothing for idle-stream-ms, so a silent client cannot hold a pool forever. */
@@ -191,15 +188,15 @@ export class PersistSession {
     this.queue = [];
     const lastSeq = batch[batch.length - 1].seq;
     const bytes = batch.reduce((n, r) => n + r.data.length, 0);
-    const lsn = batch.reduce((max, r) => (r.lsn > max ? r.lsn : max), 0n);
+    const lsn = batch.reduce((max, r) => Math.max(max, r.lsn), 0);
     const file = this.handle!.pool.file;
     this.writing = true;
     const applyStartedNs = process.hrtime.bigint();
-    file.applyBatch(batch, lastSeq, lsn, batch.some((r) => r.deep)).then(
+    file.applyBatch(batch, BigInt(lastSeq), BigInt(lsn), batch.some((r) => r.deep)).then(
       () => {
         this.writing = false;
         this.unsyncedBytes -= bytes;
-        if (!this.cancelled) this.call.write({ durableSeq: lastSeq.toString(), granularity: toWireGranularity(file.granularity) });
+        if (!this.cancelled) this.call.write({ durableSeq: lastSeq, granularity: file.granularity });
         this.metrics?.batchDurable(batch, file, applyStartedNs);
         if (this.failure === undefined && this.unsyncedBytes < this.config.maxInflightBytes) this.call.resume();
         this.pump();
@@ -209,7 +206,7 @@ export class PersistSession {
         this.queue = [];
         const cause = err instanceof RpmemError ? err : new RpmemError(ErrorCode.IO, String(err));
         this.log.error('durable write failed; pool handle failed', { pool: this.handle!.name, code: cause.code, err: cause.message });
-        this.failure = new RpmemError(cause.code, `seq ${batch[0].seq}..${lastSeq} not durable: ${cause.message}`, { seq: batch[0].seq, cause });
+        this.failure = new RpmemError(cause.code, `seq ${batch[0].seq}..${lastSeq} not durable: ${cause.message}`, { seq: BigInt(batch[0].seq), cause });
         this.pump();
       },
     );
@@ -229,6 +226,16 @@ export class PersistSession {
     if (this.handle !== undefined) await this.registry.release(this.handle);
     this.resolveDone();
   }
+}
+
+function rangeError(seq: number, code: ErrorCode, message: string): RpmemError {
+  return new RpmemError(code, `seq ${seq}: ${message}`, { seq: BigInt(seq) });
+}
+
+/** The error for a message of the wrong kind; a malformed frame says why it could not be parsed. */
+function unexpected(msg: DecodedPersistRequest, expected: string): RpmemError {
+  const why = msg.kind === 'malformed' ? `malformed PersistRequest (${msg.reason}); ${expected}` : expected;
+  return new RpmemError(ErrorCode.INVALID_ARGUMENT, why);
 }
 
 function fenced(writerEpoch: bigint, poolEpoch: bigint): RpmemError {

@@ -8,9 +8,8 @@ import * as grpc from '@grpc/grpc-js';
 import { RpmemError, ErrorCode, toServiceError } from '../common/errors';
 import { fromWireAttr, toWireAttr } from '../common/pool-attr';
 import { PoolFile } from '../common/pool-file';
-import { HEADER_BYTES, rpmemV1, toWireGranularity } from '../common/protocol';
+import { HEADER_BYTES, TargetServiceHandlers, targetService, toWireGranularity } from '../common/protocol';
 import type { PoolInfo } from '../generated/rpmem/v1/PoolInfo';
-import type { TargetHandlers } from '../generated/rpmem/v1/Target';
 import type { ReadChunk } from '../generated/rpmem/v1/ReadChunk';
 import type { ReadRequest__Output } from '../generated/rpmem/v1/ReadRequest';
 import type { ChecksumsRequest__Output } from '../generated/rpmem/v1/ChecksumsRequest';
@@ -82,8 +81,8 @@ export class TargetServer {
       ...FLOW_CONTROL_OPTION,
       interceptors: [authInterceptor(this.auth, (method, err, call) => this.logFailure(method, err, call))],
     });
-    // Persist's stream messages are checked by PersistSession itself.
-    this.server.addService(tolerateMalformedRequests(rpmemV1.Target.service, ['Persist']), this.handlers());
+    // Persist's stream messages are checked by PersistSession itself (persist-codec never throws).
+    this.server.addService(tolerateMalformedRequests(targetService, ['Persist']), this.handlers());
     this.health = new TargetHealth((name) => this.registry.withPool(name, () => undefined));
     this.health.addToServer(this.server);
     addReflection(this.server);
@@ -129,7 +128,7 @@ export class TargetServer {
     this.log.info('stopped');
   }
 
-  private handlers(): TargetHandlers {
+  private handlers(): TargetServiceHandlers {
     return {
       Create: this.unary('Create', async (req, caller) => {
         checkProtocol(req.protocolVersion);

@@ -1,6 +1,8 @@
 /**
  * A raw Persist stream for hostile-input tests: sends whatever frames the test builds, bypassing
- * RemotePool's own validation, and collects the acks and the final status.
+ * RemotePool's own validation, and collects the acks and the final status. It uses the generated
+ * client's stock proto-loader serializer, not persist-codec, so every test through it also shows
+ * that a stock protobuf client interoperates with rpmemd.
  */
 import * as grpc from '@grpc/grpc-js';
 import { RpmemError, fromServiceError } from '../../src/common/errors';
@@ -30,7 +32,7 @@ export class RawPersist {
   readonly outcome: Promise<RawOutcome>;
 
   constructor(client: TargetClient) {
-    this.call = client.persist();
+    this.call = client.grpc.Persist();
     this.call.on('data', (ack: PersistAck__Output) => this.acks.push(BigInt(ack.durableSeq)));
     let error: RpmemError | undefined;
     this.call.on('error', (err) => (error = fromServiceError(err)));

@@ -1,0 +1,199 @@
+/**
+ * The Persist stream's wire codec, used by both ends instead of proto-loader's generic one: the
+ * bytes are plain proto/rpmem.proto (PersistRequest, PersistAck), so a stock protobuf peer still
+ * interoperates, but nothing passes through proto-loader's objects or decimal-string uint64s.
+ *
+ * Decoding builds one plain record per range with `data` as a view of the received message (no
+ * copy) and uint64s as numbers. A uint64 above Number.MAX_SAFE_INTEGER decodes to an inexact number
+ * (never a safe integer), so the session's range checks refuse it with their usual codes. A frame
+ * that is not valid protobuf decodes to `{ kind: 'malformed' }` instead of throwing: grpc-js would
+ * turn a throw into a bare INTERNAL status, while the session can end the stream with a stable code
+ * after acking what it received before.
+ */
+import { Long, Reader, Writer } from 'protobufjs';
+import type { Granularity } from './native';
+
+/** One range as it travels in a PersistBatch (the proto's Range message). */
+export interface PersistRange {
+  seq: number;
+  /** Pool-file offset. */
+  offset: number;
+  data: Buffer;
+  crc32c: number;
+  /** Bit set of RangeFlag. */
+  flags: number;
+  /** Replication LSN; 0 for none. */
+  lsn: number;
+}
+
+/** The first message of a Persist stream (the proto's PersistStart). */
+export interface PersistStart {
+  protocolVersion: number;
+  handle: string;
+  /** Fencing epoch; kept exact (it is compared with the pool header's). */
+  epoch: bigint;
+}
+
+/** A PersistRequest as the initiator sends it. */
+export type PersistRequestFrame = { kind: 'start'; start: PersistStart } | { kind: 'batch'; ranges: readonly PersistRange[] };
+
+/** A PersistRequest as the target receives it: also an empty one (no oneof member set) or bytes that are no valid message. */
+export type DecodedPersistRequest = PersistRequestFrame | { kind: 'empty' } | { kind: 'malformed'; reason: string };
+
+/** A cumulative PersistAck; `granularity` is undefined for UNSPECIFIED or values this build does not know. */
+export interface PersistAckFrame {
+  durableSeq: number;
+  granularity: Granularity | undefined;
+}
+
+// Field tags: (field number << 3) | wire type, wire type 0 = varint, 2 = length-delimited.
+const VARINT = 0;
+const LENGTH_DELIMITED = 2;
+const tag = (field: number, wireType: number): number => (field << 3) | wireType;
+
+const REQUEST_START = tag(1, LENGTH_DELIMITED);
+const REQUEST_BATCH = tag(2, LENGTH_DELIMITED);
+const START_PROTOCOL_VERSION = tag(1, VARINT);
+const START_HANDLE = tag(2, LENGTH_DELIMITED);
+const START_EPOCH = tag(3, VARINT);
+const BATCH_RANGE = tag(1, LENGTH_DELIMITED);
+const RANGE_SEQ = tag(1, VARINT);
+const RANGE_OFFSET = tag(2, VARINT);
+const RANGE_DATA = tag(3, LENGTH_DELIMITED);
+const RANGE_CRC32C = tag(4, VARINT);
+const RANGE_FLAGS = tag(5, VARINT);
+const RANGE_LSN = tag(6, VARINT);
+const ACK_DURABLE_SEQ = tag(1, VARINT);
+const ACK_GRANULARITY = tag(2, VARINT);
+
+const WIRE_GRANULARITY: Record<Granularity, number> = { 'cache-line': 1, page: 2 };
+const GRANULARITY_OF_WIRE: ReadonlyArray<Granularity | undefined> = [undefined, 'cache-line', 'page'];
+
+const NO_DATA = Buffer.alloc(0);
+
+/** Serializes a PersistRequest; proto3 defaults (zeros, empty data) are left out as a stock encoder does. */
+export function encodePersistRequest(frame: PersistRequestFrame): Buffer {
+  const w = Writer.create();
+  if (frame.kind === 'start') {
+    w.uint32(REQUEST_START).fork();
+    writeStart(w, frame.start);
+  } else {
+    w.uint32(REQUEST_BATCH).fork();
+    for (const r of frame.ranges) writeRange(w.uint32(BATCH_RANGE).fork(), r).ldelim();
+  }
+  return w.ldelim().finish() as Buffer;
+}
+
+function writeStart(w: Writer, s: PersistStart): void {
+  if (s.protocolVersion !== 0) w.uint32(START_PROTOCOL_VERSION).uint32(s.protocolVersion);
+  if (s.handle !== '') w.uint32(START_HANDLE).string(s.handle);
+  if (s.epoch !== 0n) w.uint32(START_EPOCH).uint64(s.epoch.toString());
+}
+
+function writeRange(w: Writer, r: PersistRange): Writer {
+  if (r.seq !== 0) w.uint32(RANGE_SEQ).uint64(r.seq);
+  if (r.offset !== 0) w.uint32(RANGE_OFFSET).uint64(r.offset);
+  if (r.data.length !== 0) w.uint32(RANGE_DATA).bytes(r.data);
+  if (r.crc32c !== 0) w.uint32(RANGE_CRC32C).uint32(r.crc32c);
+  if (r.flags !== 0) w.uint32(RANGE_FLAGS).uint32(r.flags);
+  if (r.lsn !== 0) w.uint32(RANGE_LSN).uint64(r.lsn);
+  return w;
+}
+
+/** Parses a PersistRequest; never throws (see the module comment). */
+export function decodePersistRequest(buf: Buffer): DecodedPersistRequest {
+  try {
+    return readRequest(Reader.create(buf));
+  } catch (err) {
+    return { kind: 'malformed', reason: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/**
+ * Fields may come in any order and unknown ones are skipped. As protobuf merges repeated
+ * occurrences of a message field, a second `batch` appends its ranges and a second `start` updates
+ * the first; the last oneof member seen wins.
+ */
+function readRequest(r: Reader): DecodedPersistRequest {
+  let frame: DecodedPersistRequest = { kind: 'empty' };
+  while (r.pos < r.len) {
+    const t = r.uint32();
+    if (t === REQUEST_START) {
+      const start: PersistStart = frame.kind === 'start' ? frame.start : { protocolVersion: 0, handle: '', epoch: 0n };
+      frame = { kind: 'start', start: readStart(r, r.uint32() + r.pos, start) };
+    } else if (t === REQUEST_BATCH) {
+      const ranges: PersistRange[] = frame.kind === 'batch' ? (frame.ranges as PersistRange[]) : [];
+      frame = { kind: 'batch', ranges: readBatch(r, r.uint32() + r.pos, ranges) };
+    } else {
+      r.skipType(t & 7);
+    }
+  }
+  return frame;
+}
+
+function readStart(r: Reader, end: number, s: PersistStart): PersistStart {
+  while (r.pos < end) {
+    const t = r.uint32();
+    if (t === START_PROTOCOL_VERSION) s.protocolVersion = r.uint32();
+    else if (t === START_HANDLE) s.handle = r.string();
+    else if (t === START_EPOCH) s.epoch = BigInt(r.uint64().toString());
+    else r.skipType(t & 7);
+  }
+  return atEnd(r, end, s);
+}
+
+function readBatch(r: Reader, end: number, ranges: PersistRange[]): PersistRange[] {
+  while (r.pos < end) {
+    const t = r.uint32();
+    if (t === BATCH_RANGE) ranges.push(readRange(r, r.uint32() + r.pos));
+    else r.skipType(t & 7);
+  }
+  return atEnd(r, end, ranges);
+}
+
+function readRange(r: Reader, end: number): PersistRange {
+  const range: PersistRange = { seq: 0, offset: 0, data: NO_DATA, crc32c: 0, flags: 0, lsn: 0 };
+  while (r.pos < end) {
+    const t = r.uint32();
+    if (t === RANGE_SEQ) range.seq = uint64Number(r.uint64());
+    else if (t === RANGE_OFFSET) range.offset = uint64Number(r.uint64());
+    else if (t === RANGE_DATA) range.data = r.bytes() as Buffer;
+    else if (t === RANGE_CRC32C) range.crc32c = r.uint32();
+    else if (t === RANGE_FLAGS) range.flags = r.uint32();
+    else if (t === RANGE_LSN) range.lsn = uint64Number(r.uint64());
+    else r.skipType(t & 7);
+  }
+  return atEnd(r, end, range);
+}
+
+/** A uint64 as a number: exact up to Number.MAX_SAFE_INTEGER, inexact (and so never a safe integer) above. */
+function uint64Number(v: Long): number {
+  return (v.high >>> 0) * 2 ** 32 + (v.low >>> 0);
+}
+
+/** A nested message whose last field runs past its declared length is malformed, not merely long. */
+function atEnd<T>(r: Reader, end: number, value: T): T {
+  if (r.pos !== end || end > r.len) throw new Error(`nested message overruns its length at offset ${r.pos}`);
+  return value;
+}
+
+/** Serializes a PersistAck. */
+export function encodePersistAck(ack: PersistAckFrame): Buffer {
+  const w = Writer.create();
+  if (ack.durableSeq !== 0) w.uint32(ACK_DURABLE_SEQ).uint64(ack.durableSeq);
+  if (ack.granularity !== undefined) w.uint32(ACK_GRANULARITY).int32(WIRE_GRANULARITY[ack.granularity]);
+  return w.finish() as Buffer;
+}
+
+/** Parses a PersistAck; throws on bytes that are no valid message (grpc-js then fails the call with INTERNAL). */
+export function decodePersistAck(buf: Buffer): PersistAckFrame {
+  const r = Reader.create(buf);
+  const ack: PersistAckFrame = { durableSeq: 0, granularity: undefined };
+  while (r.pos < r.len) {
+    const t = r.uint32();
+    if (t === ACK_DURABLE_SEQ) ack.durableSeq = uint64Number(r.uint64());
+    else if (t === ACK_GRANULARITY) ack.granularity = GRANULARITY_OF_WIRE[r.int32()];
+    else r.skipType(t & 7);
+  }
+  return ack;
+}
