@@ -181,13 +181,18 @@ export function randomStart(rng: Rng, state: FuzzState, handle?: string): Record
   return { protocolVersion: version(rng), handle: handle ?? randomHandle(rng, state), epoch };
 }
 
+/** A random valid LSN: rpmemd refuses one above 2^53 - 1 (persist-codec decodes uint64s to numbers). */
+function safeLsn(rng: Rng): string {
+  return String(BigInt(rng.u64()) % 2n ** 53n);
+}
+
 /** One range: valid at `seq` inside `[HEADER_BYTES, poolSize)` most of the time, else broken in one way. */
 export function randomRange(rng: Rng, seq: bigint, poolSize: number, maxRangeBytes: number): { range: Record<string, unknown>; valid: boolean } {
   const room = Math.max(1, poolSize - HEADER_BYTES);
   const length = rng.chance(0.9) ? rng.range(1, Math.min(rng.pick([16, 512, 4096, maxRangeBytes]), room)) : 0;
   const data = rng.bytes(length);
   const offset = HEADER_BYTES + rng.int(Math.max(1, room - length + 1));
-  const range: Record<string, unknown> = { seq: seq.toString(), offset: String(offset), data, crc32c: crc32c(data), flags: rng.chance(0.2) ? 1 : 0, lsn: rng.chance(0.7) ? '0' : rng.u64() };
+  const range: Record<string, unknown> = { seq: seq.toString(), offset: String(offset), data, crc32c: crc32c(data), flags: rng.chance(0.2) ? 1 : 0, lsn: rng.chance(0.7) ? '0' : safeLsn(rng) };
   if (length === 0) return { range, valid: false };
   if (rng.chance(0.7)) return { range, valid: true };
   switch (rng.int(9)) {
