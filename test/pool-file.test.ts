@@ -34,6 +34,23 @@ for (const granularity of ['cache-line', 'page'] as const) {
       await reopened.close();
     });
 
+    it('applies a batch whose ranges are views of one message (packed) and one of separate buffers alike', async () => {
+      const file = path.join(dir(), 'views');
+      const pool = await PoolFile.create(file, { poolSize: HEADER_BYTES + 65536, attr: normalizeAttr(), granularity });
+      const message = Buffer.alloc(3000);
+      for (let i = 0; i < message.length; i++) message[i] = (i * 7) & 0xff;
+      const views = [0, 700, 1500, 2200].map((at, i) => ({ offset: HEADER_BYTES + 10_000 * i + 3, data: message.subarray(at + 5, at + 600) }));
+      await pool.applyBatch(views, 1n, 0n, false);
+      const separate = [1, 2, 3].map((i) => ({ offset: HEADER_BYTES + 40_000 + 4096 * i, data: Buffer.alloc(100 * i, i) }));
+      await pool.applyBatch(separate, 2n, 0n, false);
+      await pool.close();
+      const bytes = fs.readFileSync(file);
+      for (const r of [...views, ...separate]) expect(bytes.subarray(r.offset, r.offset + r.data.length).equals(r.data)).to.equal(true);
+      const reopened = PoolFile.open(file, { granularity });
+      expect(reopened.durableSeq).to.equal(2n);
+      await reopened.close();
+    });
+
     it('creates atomically: no temporary file remains, and an existing pool is never replaced', async () => {
       const d = dir();
       const file = path.join(d, 'q');

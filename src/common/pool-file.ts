@@ -9,7 +9,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { RpmemError, ErrorCode } from './errors';
-import { GranularityRequest, NativePoolMapping, openMapping, wrapNative, Granularity } from './native';
+import { GranularityRequest, NativePoolMapping, PACKED_RANGE_FIELDS, openMapping, wrapNative, Granularity } from './native';
 import { HEADER_BYTES } from './protocol';
 import { PoolHeader, SyncState, decodeHeader, encodeHeader, slotOffset } from './pool-header';
 import { PoolAttr } from './pool-attr';
@@ -236,13 +236,46 @@ export class PoolFile {
 }
 
 async function writeBatch(mapping: NativePoolMapping, ranges: FileRange[], header: PoolHeader, deep: boolean): Promise<void> {
-  const offsets = ranges.map((r) => r.offset);
-  const datas = ranges.map((r) => r.data);
+  const trailerOffset = slotOffset(header.generation);
+  const trailer = encodeHeader(header);
+  const packed = packRanges(ranges);
   try {
-    await mapping.writeBatch(offsets, datas, slotOffset(header.generation), encodeHeader(header), deep);
+    await (packed !== undefined
+      ? mapping.writePacked(packed.source, packed.plan, trailerOffset, trailer, deep)
+      : mapping.writeBatch(
+          ranges.map((r) => r.offset),
+          ranges.map((r) => r.data),
+          trailerOffset,
+          trailer,
+          deep,
+        ));
   } catch (err) {
     throw wrapNative(err);
   }
+}
+
+/**
+ * The ranges as one source and a writePacked plan when all their data are views of one memory
+ * (the ranges of one received Persist message, as the codec decodes them), which crosses into the
+ * addon once instead of once per range; else undefined.
+ */
+function packRanges(ranges: FileRange[]): { source: Buffer; plan: Float64Array } | undefined {
+  if (ranges.length < 2) return undefined;
+  const backing = ranges[0].data.buffer;
+  let lo = Infinity;
+  let hi = 0;
+  for (const { data } of ranges) {
+    if (data.buffer !== backing) return undefined;
+    lo = Math.min(lo, data.byteOffset);
+    hi = Math.max(hi, data.byteOffset + data.length);
+  }
+  const plan = new Float64Array(ranges.length * PACKED_RANGE_FIELDS);
+  ranges.forEach((r, i) => {
+    plan[i * PACKED_RANGE_FIELDS] = r.offset;
+    plan[i * PACKED_RANGE_FIELDS + 1] = r.data.byteOffset - lo;
+    plan[i * PACKED_RANGE_FIELDS + 2] = r.data.length;
+  });
+  return { source: Buffer.from(backing, lo, hi - lo), plan };
 }
 
 function linkNew(from: string, to: string): void {
