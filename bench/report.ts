@@ -25,7 +25,7 @@ export function renderReport(r: BenchResults): string {
     }
   }
   if (r.local.length > 0) {
-    rows.push({ section: 'baseline 2: local floor, native writeBatch + header trailer (ranges/s: group commit; µs: QD1)' });
+    rows.push({ section: 'baseline 2: local floor, native writePacked + header trailer (ranges/s: group commit; µs: QD1)' });
     for (const l of r.local) {
       for (const size of r.config.sizes) {
         const s = l.sizes[size];
