@@ -65,6 +65,28 @@ function prng(seed: number): (below: number) => number {
  * The same ranges as writePacked arguments: the datas laid into one source Buffer at scattered
  * positions (random gaps, so ranges start at arbitrary byte offsets), and the plan of triples.
  */
+/**
+ * `count` random ranges of the pool (one in ten up to 20,000 bytes, else up to 300), then one
+ * ending at the very last byte; `expected` is the pool after writing them in order (they may
+ * overlap: later ones win, as on the target).
+ */
+function randomRanges(random: (below: number) => number, count: number): { offsets: number[]; datas: Buffer[]; expected: Buffer } {
+  const expected = Buffer.alloc(POOL_BYTES);
+  const offsets: number[] = [];
+  const datas: Buffer[] = [];
+  const add = (offset: number, data: Buffer): void => {
+    offsets.push(offset);
+    datas.push(data);
+    data.copy(expected, offset);
+  };
+  for (let i = 0; i < count; i++) {
+    const length = 1 + Math.floor(random(i % 10 === 0 ? 20_000 : 300));
+    add(Math.floor(random(POOL_BYTES - length + 1)), crypto.randomBytes(length));
+  }
+  add(POOL_BYTES - 7, Buffer.from('the-end'));
+  return { offsets, datas, expected };
+}
+
 function packRanges(offsets: number[], datas: Buffer[], random: (below: number) => number): { source: Buffer; plan: Float64Array } {
   const starts: number[] = [];
   let at = 0;
@@ -214,20 +236,7 @@ describe('native writer', function () {
       for (const deep of [false, true]) {
         it(`round-trips a batch of random ranges and a trailer (deep ${deep})`, async () => {
           const random = prng(deep ? 2 : 1);
-          const expected = Buffer.alloc(POOL_BYTES);
-          const offsets: number[] = [];
-          const datas: Buffer[] = [];
-          for (let i = 0; i < 300; i++) {
-            const length = 1 + Math.floor(random(i % 10 === 0 ? 20_000 : 300));
-            const offset = Math.floor(random(POOL_BYTES - length + 1));
-            const data = crypto.randomBytes(length);
-            offsets.push(offset);
-            datas.push(data);
-            data.copy(expected, offset); // ranges may overlap: later ones win, as on the target
-          }
-          offsets.push(POOL_BYTES - 7); // the very last byte of the file
-          datas.push(Buffer.from('the-end'));
-          Buffer.from('the-end').copy(expected, POOL_BYTES - 7);
+          const { offsets, datas, expected } = randomRanges(random, 300);
           const trailer = crypto.randomBytes(128);
           trailer.copy(expected, 4096);
 
@@ -243,20 +252,7 @@ describe('native writer', function () {
       for (const deep of [false, true]) {
         it(`writePacked round-trips many ranges cut from one source at arbitrary positions, and a trailer (deep ${deep})`, async () => {
           const random = prng(deep ? 4 : 3);
-          const expected = Buffer.alloc(POOL_BYTES);
-          const offsets: number[] = [];
-          const datas: Buffer[] = [];
-          for (let i = 0; i < 500; i++) {
-            const length = 1 + Math.floor(random(i % 10 === 0 ? 20_000 : 300));
-            const offset = Math.floor(random(POOL_BYTES - length + 1));
-            const data = crypto.randomBytes(length);
-            offsets.push(offset);
-            datas.push(data);
-            data.copy(expected, offset); // later ranges win where they overlap
-          }
-          offsets.push(POOL_BYTES - 7);
-          datas.push(Buffer.from('the-end'));
-          Buffer.from('the-end').copy(expected, POOL_BYTES - 7);
+          const { offsets, datas, expected } = randomRanges(random, 500);
           const { source, plan } = packRanges(offsets, datas, random);
           const trailer = crypto.randomBytes(128);
           trailer.copy(expected, 4096);
