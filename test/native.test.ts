@@ -562,35 +562,24 @@ describe('native writer', function () {
       ['at', INLINE_MAX_BYTES, false],
       ['just over', INLINE_MAX_BYTES + 1, false],
     ] as const) {
-      it(`writeBatch of ${label} the threshold in total (trailer included) runs ${inline ? 'inline' : 'on a worker'}`, async () => {
-        const { file, mapping } = open();
-        const trailer = crypto.randomBytes(64);
-        const datas = [crypto.randomBytes(1000), crypto.randomBytes(total - 1000 - trailer.length)];
-        const offsets = [8192, 8192 + 4096];
-        const written = mapping.writeBatch(offsets, datas, 0, trailer, false);
-        // a worker may or may not have copied yet; inline, the data is there when the call returns
-        if (inline) expect(mapping.read(offsets[0], 1000).equals(datas[0]), 'stored before the call returned').to.equal(true);
-        expect(await closeAndCheckWorker(mapping, file)).to.equal(!inline);
-        await written;
-        expect((await onDisk(file, offsets[0], 1000)).equals(datas[0])).to.equal(true);
-        expect((await onDisk(file, offsets[1], datas[1].length)).equals(datas[1])).to.equal(true);
-        expect((await onDisk(file, 0, trailer.length)).equals(trailer)).to.equal(true);
-      });
-
-      it(`writePacked of ${label} the threshold in total (trailer included) runs ${inline ? 'inline' : 'on a worker'}`, async () => {
-        const { file, mapping } = open();
-        const trailer = crypto.randomBytes(64);
-        const datas = [crypto.randomBytes(1000), crypto.randomBytes(total - 1000 - trailer.length)];
-        const offsets = [8192, 8192 + 4096];
-        const { source, plan } = packRanges(offsets, datas, prng(5));
-        const written = mapping.writePacked(source, plan, 0, trailer, false);
-        if (inline) expect(mapping.read(offsets[0], 1000).equals(datas[0]), 'stored before the call returned').to.equal(true);
-        expect(await closeAndCheckWorker(mapping, file)).to.equal(!inline);
-        await written;
-        expect((await onDisk(file, offsets[0], 1000)).equals(datas[0])).to.equal(true);
-        expect((await onDisk(file, offsets[1], datas[1].length)).equals(datas[1])).to.equal(true);
-        expect((await onDisk(file, 0, trailer.length)).equals(trailer)).to.equal(true);
-      });
+      for (const api of ['writeBatch', 'writePacked'] as const) {
+        it(`${api} of ${label} the threshold in total (trailer included) runs ${inline ? 'inline' : 'on a worker'}`, async () => {
+          const { file, mapping } = open();
+          const trailer = crypto.randomBytes(64);
+          const datas = [crypto.randomBytes(1000), crypto.randomBytes(total - 1000 - trailer.length)];
+          const offsets = [8192, 8192 + 4096];
+          const packed = packRanges(offsets, datas, prng(5));
+          const written =
+            api === 'writeBatch' ? mapping.writeBatch(offsets, datas, 0, trailer, false) : mapping.writePacked(packed.source, packed.plan, 0, trailer, false);
+          // a worker may or may not have copied yet; inline, the data is there when the call returns
+          if (inline) expect(mapping.read(offsets[0], 1000).equals(datas[0]), 'stored before the call returned').to.equal(true);
+          expect(await closeAndCheckWorker(mapping, file)).to.equal(!inline);
+          await written;
+          expect((await onDisk(file, offsets[0], 1000)).equals(datas[0])).to.equal(true);
+          expect((await onDisk(file, offsets[1], datas[1].length)).equals(datas[1])).to.equal(true);
+          expect((await onDisk(file, 0, trailer.length)).equals(trailer)).to.equal(true);
+        });
+      }
 
       it(`persist of ${label} the threshold runs ${inline ? 'inline' : 'on a worker'}`, async () => {
         const { file, mapping } = open();
