@@ -94,16 +94,23 @@ describe('rpmemd --check-config and failed starts', () => {
     expect(Object.keys(effective)).to.include.members(['max-message-bytes', 'open-lease-ms', 'shutdown-grace-ms']);
   });
 
-  it('a bad key or a bad value in the file fails start (and --check-config) with exit 2 and one line naming it', () => {
+  it('a bad key or value, or an unreadable TLS or token file, fails start (and --check-config) with exit 2 and one line naming it', () => {
     const dir = tempDir('check-config');
     const badKey = path.join(dir, 'bad-key.yaml');
     fs.writeFileSync(badKey, `pool-dir: ${dir}\ninsecure: true\nmax-range-byte: 4096\n`);
     const badValue = path.join(dir, 'bad-value.yaml');
     fs.writeFileSync(badValue, `pool-dir: ${dir}\ninsecure: true\nlog-level: loud\n`);
+    const missing = path.join(dir, 'no-such-file');
+    const notPem = path.join(dir, 'not-pem.txt');
+    fs.writeFileSync(notPem, 'neither a certificate nor a key\n');
     const cases: Array<[string[], RegExp]> = [
       [['--config', badKey], /^rpmemd: RPMEM_E_INVALID_ARGUMENT: config "max-range-byte": unknown key\n$/],
       [['--config', badValue], /^rpmemd: RPMEM_E_INVALID_ARGUMENT: config "log-level": must be one of debug, info, warn, error, silent, got "loud"\n$/],
       [['--check-config', '--pool-dir', dir, '--insecure', '--metrics', '9100'], /^rpmemd: RPMEM_E_INVALID_ARGUMENT: config "metrics": must be HOST:PORT, got "9100"\n$/],
+      [['--check-config', '--pool-dir', dir, '--tls-cert', missing, '--tls-key', missing], /^rpmemd: RPMEM_E_INVALID_ARGUMENT: config "tls-cert": cannot read .*\n$/],
+      [['--check-config', '--pool-dir', dir, '--tls-cert', notPem, '--tls-key', notPem], /^rpmemd: RPMEM_E_INVALID_ARGUMENT: config "tls-cert", "tls-key", "tls-ca": .*\n$/],
+      [['--check-config', '--pool-dir', dir, '--insecure', '--auth-token-file', missing], /^rpmemd: RPMEM_E_INVALID_ARGUMENT: .*no-such-file.*\n$/],
+      [['--check-config', '--pool-dir', dir, '--insecure', '--auth-token-file', notPem], /^rpmemd: RPMEM_E_INVALID_ARGUMENT: .*tokens.*\n$/],
     ];
     for (const [args, message] of cases) {
       const r = rpmemd(args);

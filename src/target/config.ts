@@ -144,7 +144,7 @@ Options (each is also a key of the YAML config file):
   --log-format F              ${LOG_FORMATS.join(' | ')} (default ${DEFAULTS.logFormat}: pretty on a terminal, else JSON lines)
   --metrics HOST:PORT         serve Prometheus metrics at http://HOST:PORT/metrics (default off)
   --config FILE               YAML file with any of the keys above
-  --check-config              validate the flags and config file, print the effective config as JSON, exit
+  --check-config              validate the flags, config file, TLS and token files, print the effective config as JSON, exit
   --help                      print this help
   --version                   print the version
 

@@ -2,14 +2,17 @@
 /**
  * rpmemd: the target daemon's entry point. Parses flags, starts the server, prints
  * "rpmemd listening on HOST:PORT" on stdout, and shuts down gracefully on SIGTERM or SIGINT.
- * With --check-config it validates, prints the effective config as JSON, and exits instead.
+ * With --check-config it validates (the TLS and token files too), prints the effective config as
+ * JSON, and exits instead.
  */
 import * as fs from 'fs';
 import { RpmemError, ErrorCode } from '../common/errors';
 import { VERSION } from '../common/version';
 import { USAGE, effectiveConfig, parseTargetArgs } from './config';
+import { Authenticator } from './auth';
 import { Log } from './log';
 import { TargetServer } from './server';
+import { serverCredentials } from './tls';
 
 async function main(argv: string[]): Promise<number> {
   const parsed = parseTargetArgs(argv);
@@ -26,6 +29,8 @@ async function main(argv: string[]): Promise<number> {
     throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `pool-dir ${config.poolDir} is not a directory`);
   }
   if (parsed.kind === 'check') {
+    serverCredentials(config);
+    if (config.authTokenFile !== undefined) Authenticator.load(config.authTokenFile);
     process.stdout.write(JSON.stringify(effectiveConfig(config), null, 2) + '\n');
     return 0;
   }

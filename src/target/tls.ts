@@ -4,6 +4,7 @@
  */
 import * as fs from 'fs';
 import * as net from 'net';
+import * as tls from 'tls';
 import * as grpc from '@grpc/grpc-js';
 import { RpmemError, ErrorCode } from '../common/errors';
 import type { TargetConfig } from './config';
@@ -22,6 +23,12 @@ export function serverCredentials(config: TargetConfig): grpc.ServerCredentials 
   const cert = readPem('tls-cert', config.tlsCert!);
   const key = readPem('tls-key', config.tlsKey!);
   const ca = config.tlsCa === undefined ? null : readPem('tls-ca', config.tlsCa);
+  try {
+    // grpc-js parses the PEM files only when it binds; parsing them here names the bad one at once.
+    tls.createSecureContext({ cert, key, ca: ca ?? undefined });
+  } catch (err) {
+    throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `config "tls-cert", "tls-key", "tls-ca": ${(err as Error).message}`);
+  }
   return grpc.ServerCredentials.createSsl(ca, [{ private_key: key, cert_chain: cert }], ca !== null);
 }
 
