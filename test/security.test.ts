@@ -5,7 +5,9 @@
  * refused write.
  */
 import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import { expect } from 'chai';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { spawnSync } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
@@ -209,6 +211,30 @@ describe('security: tokens', function () {
     expect(await code(reader.persist(0, Buffer.from('nope')))).to.equal(ErrorCode.BAD_HANDLE);
     await reader.close();
     expect(hash(target.poolPath('app-data'))).to.equal(before);
+  });
+
+  it('answers a per-pool health check only for a token that may read the pool, and the overall one for anyone', async () => {
+    const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(healthProtoPath, { enums: String })) as unknown as { grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } };
+    const health = new pkg.grpc.health.v1.Health(target.address, grpc.credentials.createInsecure());
+    const check = (service: string, token?: string): Promise<string | number> => {
+      const metadata = new grpc.Metadata();
+      if (token !== undefined) metadata.set('authorization', `Bearer ${token}`);
+      return new Promise((resolve) =>
+        health.Check({ service }, metadata, (err: grpc.ServiceError | null, res?: { status: string }) => resolve(err ? err.code : res!.status)),
+      );
+    };
+    try {
+      expect(await check('')).to.equal('SERVING');
+      // Without a token, an existing and a missing pool look the same.
+      expect(await check('rpmem.pool/app-data')).to.equal(grpc.status.UNAUTHENTICATED);
+      expect(await check('rpmem.pool/missing')).to.equal(grpc.status.UNAUTHENTICATED);
+      expect(await check('rpmem.pool/other', tokens.app)).to.equal(grpc.status.PERMISSION_DENIED);
+      expect(await check('rpmem.pool/app-data', tokens.app)).to.equal('SERVING');
+      expect(await check('rpmem.pool/app-missing', tokens.app)).to.equal(grpc.status.NOT_FOUND);
+      expect(await check('rpmem.pool/other', tokens.reader)).to.equal('SERVING');
+    } finally {
+      health.close();
+    }
   });
 
   it('never logs a token', () => {

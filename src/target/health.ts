@@ -8,17 +8,26 @@
  * - `rpmem.pool/<name>`: looked up at Check time, the way Stat finds a pool, so pools created,
  *   removed or copied into the pool dir by hand are always reported as they are: SERVING for a
  *   readable pool, NOT_SERVING for a damaged one or while draining, NOT_FOUND for no such pool.
- *   Watch on these names answers SERVICE_UNKNOWN (the library's answer for names it does not track).
+ *   With tokens configured the check needs one that may read the pool (UNAUTHENTICATED or
+ *   PERMISSION_DENIED otherwise, whether or not it exists), so Health does not tell strangers which
+ *   pool names exist. Watch on these names answers SERVICE_UNKNOWN (the library's answer for names
+ *   it does not track).
  */
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation, ServingStatus } from 'grpc-health-check';
-import { RpmemError, ErrorCode } from '../common/errors';
+import { RpmemError, ErrorCode, toServiceError } from '../common/errors';
 
 export const TARGET_SERVICE = 'rpmem.v1.Target';
 export const POOL_SERVICE_PREFIX = 'rpmem.pool/';
 
-/** Resolves once pool `name` has been read (throws RPMEM_E_NO_POOL, RPMEM_E_BAD_NAME, RPMEM_E_CORRUPT, ...). */
-export type PoolProbe = (name: string) => Promise<unknown>;
+/**
+ * Resolves once pool `name` has been read for the caller behind `metadata` (throws
+ * RPMEM_E_UNAUTHENTICATED, RPMEM_E_PERMISSION, RPMEM_E_NO_POOL, RPMEM_E_BAD_NAME, RPMEM_E_CORRUPT, ...).
+ */
+export type PoolProbe = (name: string, metadata: grpc.Metadata) => Promise<unknown>;
+
+/** Probe failures that are the answer itself rather than a NOT_SERVING pool. */
+const ANSWERED = new Set<ErrorCode>([ErrorCode.NO_POOL, ErrorCode.BAD_NAME, ErrorCode.UNAUTHENTICATED, ErrorCode.PERMISSION]);
 
 type CheckHandler = grpc.handleUnaryCall<{ service: string }, { status: ServingStatus }>;
 
@@ -46,21 +55,25 @@ export class TargetHealth {
     return (call, callback) => {
       const service = call.request.service;
       if (!service.startsWith(POOL_SERVICE_PREFIX)) return delegate(call, callback);
-      this.poolStatus(service.slice(POOL_SERVICE_PREFIX.length)).then(
+      this.poolStatus(service.slice(POOL_SERVICE_PREFIX.length), call.metadata).then(
         (status) => callback(null, { status }),
-        () => callback({ code: grpc.status.NOT_FOUND, details: `no pool behind health service ${service}` }),
+        (err: RpmemError) =>
+          callback(
+            err.code === ErrorCode.UNAUTHENTICATED || err.code === ErrorCode.PERMISSION
+              ? toServiceError(err)
+              : { code: grpc.status.NOT_FOUND, details: `no pool behind health service ${service}` },
+          ),
       );
     };
   }
 
   /** SERVING or NOT_SERVING; rejects when there is no such pool. */
-  private async poolStatus(name: string): Promise<ServingStatus> {
-    if (this.draining) return 'NOT_SERVING';
+  private async poolStatus(name: string, metadata: grpc.Metadata): Promise<ServingStatus> {
     try {
-      await this.probe(name);
-      return 'SERVING';
+      await this.probe(name, metadata);
+      return this.draining ? 'NOT_SERVING' : 'SERVING';
     } catch (err) {
-      if (err instanceof RpmemError && (err.code === ErrorCode.NO_POOL || err.code === ErrorCode.BAD_NAME)) throw err;
+      if (err instanceof RpmemError && ANSWERED.has(err.code)) throw err;
       return 'NOT_SERVING';
     }
   }

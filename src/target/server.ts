@@ -83,7 +83,10 @@ export class TargetServer {
     });
     // Persist's stream messages are checked by PersistSession itself (persist-codec never throws).
     this.server.addService(tolerateMalformedRequests(targetService, ['Persist']), this.handlers());
-    this.health = new TargetHealth((name) => this.registry.withPool(name, () => undefined));
+    this.health = new TargetHealth((name, metadata) => {
+      this.auth.authenticate(metadata).authorize(name, 'read');
+      return this.registry.withPool(name, () => undefined);
+    });
     this.health.addToServer(this.server);
     addReflection(this.server);
     if (config.metrics !== undefined) {
