@@ -4,9 +4,9 @@
  * a fixed time (after a 0.5 s warm-up; it prints "measuring" when the measured part starts) and
  * prints one JSON line with the throughput and its own CPU time.
  *
- *   node --cpu-prof dist/bench/profile-driver.js HOST:PORT[,HOST:PORT...] SECONDS RANGE_BYTES POOL_BYTES [MAX_MESSAGE_BYTES]
+ *   node --cpu-prof dist/bench/profile-driver.js HOST:PORT[,HOST:PORT...] SECONDS RANGE_BYTES POOL_BYTES MAX_MESSAGE_BYTES|"" remote|replicated
  *
- * With several addresses it drives a ReplicatedPool (ack 'all', local pool in a temp dir on
+ * `replicated` drives a ReplicatedPool over every address (ack 'all', local pool in a temp dir on
  * /dev/shm, removed at the end) instead of a RemotePool.
  */
 import * as crypto from 'crypto';
@@ -60,12 +60,12 @@ async function replicated(addresses: string[], seconds: number, size: number, po
 }
 
 async function main(): Promise<void> {
-  const [addressArg, secondsArg, sizeArg, poolArg, messageArg] = process.argv.slice(2);
+  const [addressArg, secondsArg, sizeArg, poolArg, messageArg, kind] = process.argv.slice(2);
   const seconds = Number(secondsArg);
   const size = Number(sizeArg);
   const poolBytes = Number(poolArg);
   const addresses = addressArg.split(',');
-  if (addresses.length > 1) return replicated(addresses, seconds, size, poolBytes);
+  if (kind === 'replicated') return replicated(addresses, seconds, size, poolBytes);
   const address = addresses[0];
   const pool = await RemotePool.create(address, 'profile', {
     size: poolBytes,

@@ -6,10 +6,10 @@
  *
  *   node dist/bench/profile.js [--seconds 10] [--size 4096] [--granularity cache-line|page]
  *        [--pool-mib 256] [--max-message-bytes N] [--daemon-require FILE] [--no-profile]
- *        [--replicas N] [--keep DIR] [--json FILE]
+ *        [--replicas N] [--replicated] [--keep DIR] [--json FILE]
  *
  * --replicas N (N > 1) drives a ReplicatedPool (ack 'all') over N cache-line targets; only the
- * first target is profiled
+ * first target is profiled. --replicated drives a ReplicatedPool with a single replica too.
  *
  * --daemon-require preloads a module into rpmemd (e.g. dist/bench/experiments/http2-window-preload.js)
  * --no-profile runs without --cpu-prof (the throughput without the profiler's overhead)
@@ -79,6 +79,7 @@ async function main(): Promise<void> {
       'no-profile': { type: 'boolean', default: false },
       keep: { type: 'string' },
       replicas: { type: 'string', default: '1' },
+      replicated: { type: 'boolean', default: false },
       json: { type: 'string' },
       top: { type: 'string', default: '20' },
     },
@@ -115,7 +116,8 @@ async function main(): Promise<void> {
         values.seconds!,
         values.size!,
         String(Number(values['pool-mib']) * 1024 * 1024),
-        ...(values['max-message-bytes'] ? [values['max-message-bytes']] : []),
+        values['max-message-bytes'] ?? '',
+        values.replicated === true || Number(values.replicas) > 1 ? 'replicated' : 'remote',
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
@@ -136,7 +138,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `${values.size} B pipelined, ${granularity}${values['daemon-require'] ? `, rpmemd -r ${path.basename(values['daemon-require'])}` : ''}` +
         `${values['max-message-bytes'] ? `, maxMessageBytes ${values['max-message-bytes']}` : ''}` +
-        `${Number(values.replicas) > 1 ? `, ReplicatedPool x${values.replicas} ack all (rpmemd CPU: first target only)` : ''}${profiling ? ' (under --cpu-prof)' : ''}: ` +
+        `${values.replicated === true || Number(values.replicas) > 1 ? `, ReplicatedPool x${values.replicas} ack all (rpmemd CPU: first target only)` : ''}${profiling ? ' (under --cpu-prof)' : ''}: ` +
         `${Math.round(run.opsPerSec)} ranges/s, ${(run.bytesPerSec / 1e6).toFixed(1)} MB/s over ${run.seconds.toFixed(1)} s; ` +
         `CPU per range: initiator ${((1e6 * run.initiatorCpuSeconds) / ops).toFixed(1)} µs, rpmemd ${((1e6 * daemonCpu) / ops).toFixed(1)} µs; ` +
         `load ${os.loadavg()[0].toFixed(1)}\n`,
