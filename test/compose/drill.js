@@ -285,11 +285,14 @@ const TLS_PROBE = `
   fs.mkdirSync(dir + '/pools');
   fs.writeFileSync(dir + '/server.crt', process.env.PROBE_CERT);
   fs.writeFileSync(dir + '/server.key', process.env.PROBE_KEY, { mode: 0o600 });
-  const d = spawn('node', ['dist/src/target/main.js', '--config', '/etc/rpmem/rpmemd.conf', '--listen', '127.0.0.1:7421',
-    '--pool-dir', dir + '/pools', '--tls-cert', dir + '/server.crt', '--tls-key', dir + '/server.key'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = ['dist/src/target/main.js', '--config', '/etc/rpmem/rpmemd.conf', '--listen', '127.0.0.1:7421',
+    '--pool-dir', dir + '/pools', '--tls-cert', dir + '/server.crt', '--tls-key', dir + '/server.key'];
+  const check = spawnSync('node', [...args, '--check-config'], { encoding: 'utf8', timeout: 10000 });
+  const config = check.status === 0 ? JSON.parse(check.stdout) : { exit: check.status, stderr: check.stderr };
+  const d = spawn('node', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '', err = '';
   d.stderr.on('data', (c) => (err += c));
-  const finish = (result) => { d.kill('SIGKILL'); fs.rmSync(dir, { recursive: true, force: true }); console.log(JSON.stringify(result)); process.exit(0); };
+  const finish = (result) => { d.kill('SIGKILL'); fs.rmSync(dir, { recursive: true, force: true }); console.log(JSON.stringify({ config, ...result })); process.exit(0); };
   setTimeout(() => finish({ health: null, listening: out.trim(), stderr: err.slice(-500) }), 15000).unref();
   d.stdout.on('data', (c) => {
     out += c;
@@ -304,22 +307,22 @@ function targetDrill() {
     waitHealthy(NODES);
   });
 
-  step("the image's /etc/rpmem/rpmemd.conf is valid (rpmemd --check-config) and asks for TLS", () => {
-    const out = compose(['exec', '-T', 'node1', 'node', 'dist/src/target/main.js', '--config', '/etc/rpmem/rpmemd.conf', '--check-config']);
-    const config = JSON.parse(out.stdout);
-    assert(config['tls-cert'] === '/etc/rpmem/tls/server.crt' && config.insecure === false, `effective config: ${out.stdout}`);
-    return `listen ${config.listen}, pool-dir ${config['pool-dir']}, tls-cert ${config['tls-cert']}`;
+  step("the image's /etc/rpmem/rpmemd.conf asks for TLS: without a certificate mounted, rpmemd --check-config exits 2 naming it", () => {
+    const out = compose(['exec', '-T', 'node1', 'node', 'dist/src/target/main.js', '--config', '/etc/rpmem/rpmemd.conf', '--check-config'], { check: false });
+    assert(out.code === 2 && out.stderr.includes('"tls-cert"') && out.stderr.includes('/etc/rpmem/tls/server.crt'), `exit ${out.code}: ${out.stderr}`);
+    return out.stderr.trim();
   });
 
   if (run('sh', ['-c', 'command -v openssl'], { check: false }).code !== 0) {
     skip('rpmemd with that config and a TLS certificate: HEALTHCHECK passes over TLS', 'no openssl on the host');
   } else {
-    step('rpmemd with that config and a TLS certificate: HEALTHCHECK passes over TLS', () => {
+    step('rpmemd with that config and a TLS certificate: --check-config passes, HEALTHCHECK passes over TLS', () => {
       const { cert, key } = selfSignedCert();
       const out = compose(['exec', '-T', '-e', `PROBE_CERT=${cert}`, '-e', `PROBE_KEY=${key}`, 'node1', 'node', '-e', TLS_PROBE]);
       const r = JSON.parse(out.stdout.trim().split('\n').pop());
+      assert(r.config.insecure === false && /server\.crt$/.test(r.config['tls-cert'] ?? ''), `--check-config: ${JSON.stringify(r.config)}`);
       assert(r.health === 0, `healthcheck exit ${r.health}; rpmemd said "${r.listening}"; ${r.stderr}`);
-      return `${r.listening}; healthcheck exit 0`;
+      return `pool-dir ${r.config['pool-dir']}, tls-cert ${r.config['tls-cert']}; ${r.listening}; healthcheck exit 0`;
     });
   }
 
