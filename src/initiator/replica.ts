@@ -75,14 +75,46 @@ export interface ReplicaListener {
 }
 
 /**
- * How a persist reached this replica: sent (its ack counts if the replica was up), or only marked.
- * Either way `durable` settles once the blocks it touches are marked in the dirty map, durably:
- * the persist must not resolve before, or an initiator crash could leave this replica without the
- * range and without a mark saying so (DESIGN-NOTES I3, I4).
+ * How route() handled a persist on this replica: whether the replica will ack it and the ack
+ * counts toward the write policy (it is up), and `durable`, which settles once the blocks it touches
+ * are marked in the dirty map, durably (undefined when they already were). The persist must not
+ * resolve before, or an initiator crash could leave this replica without the range and without a
+ * mark saying so (DESIGN-NOTES I3, I4).
  */
-export type Route =
-  | { kind: 'sent'; counts: boolean; ack: Promise<PersistResult>; durable: Promise<void> | undefined }
-  | { kind: 'marked'; durable: Promise<void> | undefined };
+export interface Route {
+  counts: boolean;
+  durable: Promise<void> | undefined;
+}
+
+/** The common routes, shared: nothing to wait for. */
+const COUNTED: Route = Object.freeze({ counts: true, durable: undefined });
+const NOT_COUNTED: Route = Object.freeze({ counts: false, durable: undefined });
+
+/** Told how each counted send of a persist fared. */
+export interface AckSink {
+  acked(replica: Replica, result: PersistResult): void;
+  nacked(replica: Replica, err: RpmemError): void;
+}
+
+/** A dirty-map write that sends wait for: one per group commit, shared by the sends behind it. */
+interface MarkWait {
+  promise: Promise<void>;
+  settled: boolean;
+  error?: RpmemError;
+}
+
+/** A send held back until its blocks are durably marked and every earlier send went out. */
+interface HeldSend {
+  pool: RemotePool;
+  offset: number;
+  data: Buffer;
+  lsn: bigint;
+  crc: number;
+  first: number;
+  last: number;
+  sink: AckSink | undefined;
+  mark: MarkWait | undefined;
+}
 
 export class Replica {
   private current: ReplicaState = 'connecting';
@@ -95,8 +127,11 @@ export class Replica {
   private readonly idleSince = new Map<number, number>();
   private tick = 0;
   private activityTimer?: NodeJS.Timeout;
-  /** Resolves once the previous send was queued on the stream: keeps sends in LSN order while marks are pending. */
-  private gate?: Promise<void>;
+  /** Sends waiting for a dirty mark, or behind one that is: sent strictly in LSN order. */
+  private held: HeldSend[] = [];
+  private heldHead = 0;
+  /** The latest dirty-map write a held send waits for. */
+  private lastMark?: MarkWait;
   private fullResyncRequested = false;
   private lastError?: RpmemError;
 
@@ -144,30 +179,29 @@ export class Replica {
   }
 
   /**
-   * Routes one persist of local `[offset, offset+length)` with `lsn` and the range's CRC32C.
-   * Must be called in LSN order: sends reach the stream in the order of calls.
+   * Routes one persist of local `[offset, offset+length)` (`data`, a view of it) with `lsn` and
+   * the range's CRC32C. Must be called in LSN order: sends reach the stream in the order of calls.
+   * When the route counts, `sink` hears how the send fared.
    */
-  route(offset: number, length: number, lsn: bigint, crc: number): Route {
-    const [first, last] = this.dirty.blocksOf(offset, length);
+  route(offset: number, length: number, lsn: bigint, crc: number, data: Buffer, sink: AckSink): Route {
+    const blockBytes = this.dirty.blockBytes;
+    const first = Math.floor(offset / blockBytes);
+    const last = Math.floor((offset + length - 1) / blockBytes);
     const marking = this.dirty.mark(first, last);
     const pool = this.pool;
     if (pool === undefined || (this.current !== 'up' && this.current !== 'resyncing')) {
-      return { kind: 'marked', durable: marking };
+      return marking === undefined ? NOT_COUNTED : { counts: false, durable: marking };
     }
     const counts = this.current === 'up';
+    const to = counts ? sink : undefined;
     this.busy(first, last);
-    const send = (): Promise<PersistResult> => pool.persist(offset, this.settings.local.buffer.subarray(offset, offset + length), { lsn, crc32c: crc });
-    const ack = this.inOrder(send, marking).then(
-      (result) => {
-        this.done(first, last);
-        return result;
-      },
-      (err: RpmemError) => {
-        this.done(first, last);
-        throw err;
-      },
-    );
-    return { kind: 'sent', counts, ack, durable: marking };
+    if (marking === undefined && this.heldHead === this.held.length) {
+      this.send(pool, offset, data, lsn, crc, first, last, to);
+      return counts ? COUNTED : NOT_COUNTED;
+    }
+    const mark = marking === undefined ? undefined : this.markWait(marking);
+    this.held.push({ pool, offset, data, lsn, crc, first, last, sink: to, mark });
+    return marking === undefined ? (counts ? COUNTED : NOT_COUNTED) : { counts, durable: marking };
   }
 
   /** Forces the next resync to compare every block by checksum, and starts it now if up. */
@@ -192,18 +226,57 @@ export class Replica {
     await this.dirty.close();
   }
 
-  private inOrder(send: () => Promise<PersistResult>, marking: Promise<void> | undefined): Promise<PersistResult> {
-    if (marking === undefined && this.gate === undefined) return send();
-    let ack!: Promise<PersistResult>;
-    const turn = Promise.all([this.gate, marking]).then(() => {
-      ack = send();
-    });
-    const gate = turn.catch(() => undefined);
-    this.gate = gate;
-    void gate.then(() => {
-      if (this.gate === gate) this.gate = undefined;
-    });
-    return turn.then(() => ack);
+  /** Queues one range on the stream; settles the blocks' in-flight count and tells `sink`. */
+  private send(pool: RemotePool, offset: number, data: Buffer, lsn: bigint, crc: number, first: number, last: number, sink: AckSink | undefined): void {
+    pool.persist(offset, data, { lsn, crc32c: crc }).then(
+      (result) => {
+        this.done(first, last);
+        sink?.acked(this, result);
+      },
+      (err: RpmemError) => {
+        // Handled here even when the ack does not count: never an unhandled rejection.
+        this.done(first, last);
+        sink?.nacked(this, err);
+      },
+    );
+  }
+
+  /** The shared wait for the dirty-map write `marking` (the DirtyMap group-commits marks). */
+  private markWait(marking: Promise<void>): MarkWait {
+    if (this.lastMark !== undefined && this.lastMark.promise === marking) return this.lastMark;
+    const wait: MarkWait = { promise: marking, settled: false };
+    this.lastMark = wait;
+    marking.then(
+      () => {
+        wait.settled = true;
+        this.releaseHeld();
+      },
+      (err: RpmemError) => {
+        wait.settled = true;
+        wait.error = err;
+        this.releaseHeld();
+      },
+    );
+    return wait;
+  }
+
+  /** Sends held sends from the front, in LSN order, up to the first whose mark is still pending. */
+  private releaseHeld(): void {
+    while (this.heldHead < this.held.length) {
+      const h = this.held[this.heldHead];
+      if (h.mark !== undefined && !h.mark.settled) return;
+      this.held[this.heldHead++] = undefined as unknown as HeldSend;
+      if (h.mark?.error === undefined) {
+        this.send(h.pool, h.offset, h.data, h.lsn, h.crc, h.first, h.last, h.sink);
+      } else {
+        // Never sent: its blocks may not be marked. The persist fails with the mark's own error
+        // (it waits on the same write), so the sink is not told.
+        this.done(h.first, h.last);
+      }
+    }
+    this.held = [];
+    this.heldHead = 0;
+    if (this.lastMark?.settled === true) this.lastMark = undefined;
   }
 
   private busy(first: number, last: number): void {

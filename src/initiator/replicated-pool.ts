@@ -17,7 +17,10 @@ import { DifferingRange, differingBlocks, toRanges } from './block-compare';
 import { DirtyMap, dirtyMapPath } from './dirty-map';
 import { ConnectOptions, DEFAULT_CALL_TIMEOUT_MS, DEFAULT_MAX_INFLIGHT_BYTES, PoolOptions } from './options';
 import { Pool } from './pool';
-import { Replica, ReplicaListener, ReplicaSettings, ReplicaState, ResyncDone, ResyncProgress, Route, parseReplica } from './replica';
+import { Replica, ReplicaListener, ReplicaSettings, ReplicaState, ResyncDone, ResyncProgress, parseReplica } from './replica';
+import { PersistOwner, ReplicaAck, ReplicatedPersist, ReplicatedPersistResult } from './replicated-persist';
+
+export type { ReplicaAck, ReplicatedPersistResult };
 
 /** How many replicas must acknowledge a persist: every one, a majority, or a number k of n. */
 export type WritePolicy = 'all' | 'majority' | number;
@@ -45,23 +48,6 @@ export interface ReplicatedPoolOptions extends PoolOptions, ConnectOptions {
   activityWindowMs?: number;
   /** How long open() waits for enough replicas to come up. Default 2 × callTimeoutMs. */
   openWaitMs?: number;
-}
-
-/** One replica's part in a resolved persist. */
-export interface ReplicaAck {
-  replica: string;
-  seq: bigint;
-  granularity: Granularity;
-}
-
-/** What a resolved replicated persist reports. */
-export interface ReplicatedPersistResult {
-  /** The persist's log sequence number. */
-  lsn: bigint;
-  /** How the local copy was made durable. */
-  local: Granularity;
-  /** The replicas that had acknowledged it when it resolved. */
-  replicas: ReplicaAck[];
 }
 
 /** A replica as `status()` reports it. */
@@ -98,10 +84,12 @@ export interface ReplicatedPoolEvents {
 /** LSNs reserved in the local header at a time, so LSNs never repeat after a crash. */
 const LSN_RESERVATION = 1_000_000n;
 
-export class ReplicatedPool extends EventEmitter implements ReplicaListener {
+export class ReplicatedPool extends EventEmitter implements ReplicaListener, PersistOwner {
   private readonly replicas: Replica[] = [];
   private lsn: bigint;
   private lsnReserved: bigint;
+  /** The LSN past which the next reservation is written (half of the current one used). */
+  private lsnRenewAt: bigint;
   private fencedBy?: RpmemError;
   private closed = false;
   private wasDegraded = false;
@@ -110,6 +98,8 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener {
   private readonly inflight = new Set<Promise<unknown>>();
   /** The latest LSN reservation write; persists wait for it, so no LSN is used before it is recorded. */
   private lsnReservation: Promise<void> = Promise.resolve();
+  /** True once `lsnReservation` fulfilled: persists need not wait for it. */
+  private lsnReservationDone = true;
 
   private readonly settings: ReplicaSettings;
 
@@ -122,6 +112,7 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener {
     this.settings = { ...settings, lsnNow: () => this.lsn };
     this.lsn = local.lsn;
     this.lsnReserved = local.lsn;
+    this.lsnRenewAt = local.lsn;
   }
 
   /**
@@ -200,13 +191,7 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener {
       this.checkWritable();
       checkRange(offset, length, this.size);
       const required = checkPolicy(options.ack ?? this.policy, this.replicas.length);
-      const p = this.replicate(offset, length, required);
-      this.inflight.add(p);
-      void p.then(
-        () => this.inflight.delete(p),
-        () => this.inflight.delete(p),
-      );
-      return p;
+      return this.replicate(offset, length, required);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -305,35 +290,64 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener {
     this.emit('resync-done', p);
   }
 
-  private async replicate(offset: number, length: number, required: number): Promise<ReplicatedPersistResult> {
-    const lsn = this.nextLsn();
-    const local = this.local.persist(offset, length);
-    const crc = crc32c(this.local.buffer.subarray(offset, offset + length));
-    const routes: Array<[Replica, Route]> = this.replicas.map((r) => [r, r.route(offset, length, lsn, crc)]);
-    const marks = routes.flatMap(([, route]) => (route.durable ? [route.durable] : []));
-    const counted = routes.flatMap(([r, route]) =>
-      route.kind === 'sent' && route.counts ? [route.ack.then((a) => ({ replica: r.spec, seq: a.seq, granularity: a.granularity }))] : [],
-    );
-    for (const [, route] of routes) if (route.kind === 'sent' && !route.counts) route.ack.catch(() => undefined);
-    const quorum = firstK(counted, required, () => this.quorumError(required, counted.length));
-    const [, replicas] = await Promise.all([local, quorum, ...marks, this.lsnReservation]);
-    if (this.fencedBy !== undefined) throw this.fencedError();
-    return { lsn, local: this.local.granularity, replicas };
+  /**
+   * Issues one persist: the local flush, then a route to every replica in LSN order. The returned
+   * promise is settled by counters (see ReplicatedPersist); nothing here awaits.
+   */
+  private replicate(offset: number, length: number, required: number): Promise<ReplicatedPersistResult> {
+    const op = new ReplicatedPersist(this, this.nextLsn(), required);
+    this.inflight.add(op.promise);
+    try {
+      op.wait(this.local.persist(offset, length));
+      const data = this.local.buffer.subarray(offset, offset + length);
+      const crc = crc32c(data);
+      for (const r of this.replicas) {
+        const route = r.route(offset, length, op.lsn, crc, data, op);
+        if (route.counts) op.expectAck();
+        if (route.durable !== undefined) op.wait(route.durable);
+      }
+      if (!this.lsnReservationDone) op.wait(this.lsnReservation);
+      op.start();
+    } catch (err) {
+      op.fail(err instanceof RpmemError ? err : new RpmemError(ErrorCode.INTERNAL, String(err), { cause: err }));
+    }
+    return op.promise;
   }
 
   private nextLsn(): bigint {
     this.lsn += 1n;
-    if (this.lsn > this.lsnReserved - LSN_RESERVATION / 2n) this.lsnReservation = this.reserveLsns();
+    if (this.lsn > this.lsnRenewAt) {
+      const reservation = this.reserveLsns();
+      this.lsnReservation = reservation;
+      this.lsnReservationDone = false;
+      reservation.then(
+        () => {
+          if (this.lsnReservation === reservation) this.lsnReservationDone = true;
+        },
+        () => undefined,
+      );
+    }
     return this.lsn;
   }
 
   /** Records an LSN well past the current one, so a crashed primary never reuses an LSN. */
   private reserveLsns(): Promise<void> {
     this.lsnReserved = this.lsn + LSN_RESERVATION;
+    this.lsnRenewAt = this.lsnReserved - LSN_RESERVATION / 2n;
     return this.local.recordLsn(this.lsnReserved);
   }
 
-  private quorumError(required: number, reachable: number): RpmemError {
+  // PersistOwner
+
+  persistSettled(persist: Promise<ReplicatedPersistResult>): void {
+    this.inflight.delete(persist);
+  }
+
+  fencedError(): RpmemError | undefined {
+    return this.fencedBy === undefined ? undefined : this.fencedErrorOf(this.fencedBy);
+  }
+
+  quorumError(required: number, reachable: number): RpmemError {
     const down = this.replicas.filter((r) => r.state !== 'up').map((r) => `${r.spec} (${r.state})`);
     return new RpmemError(
       ErrorCode.QUORUM,
@@ -343,11 +357,11 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener {
 
   private checkWritable(): void {
     if (this.closed) throw new RpmemError(ErrorCode.CLOSED, 'replicated pool is closed');
-    if (this.fencedBy !== undefined) throw this.fencedError();
+    if (this.fencedBy !== undefined) throw this.fencedErrorOf(this.fencedBy);
   }
 
-  private fencedError(): RpmemError {
-    return new RpmemError(ErrorCode.FENCED, `this primary was fenced: ${this.fencedBy!.message}`, { cause: this.fencedBy });
+  private fencedErrorOf(cause: RpmemError): RpmemError {
+    return new RpmemError(ErrorCode.FENCED, `this primary was fenced: ${cause.message}`, { cause });
   }
 
   private find(spec: string): Replica {
@@ -375,30 +389,4 @@ export function checkPolicy(policy: WritePolicy, n: number): number {
     throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `ack must be 'all', 'majority' or an integer 0..${n}, got ${String(policy)}`);
   }
   return policy;
-}
-
-/** Resolves with the first `k` results, or rejects with `error()` once fewer than `k` can still arrive. */
-function firstK<T>(promises: Promise<T>[], k: number, error: () => RpmemError): Promise<T[]> {
-  return new Promise((resolve, reject) => {
-    const results: T[] = [];
-    let failed = 0;
-    // Every promise gets a handler, even when the answer is known up front: a late rejection must
-    // never surface as an unhandled one.
-    if (k === 0 || promises.length < k) {
-      for (const p of promises) p.catch(() => undefined);
-      return k === 0 ? resolve(results) : reject(error());
-    }
-    for (const p of promises) {
-      p.then(
-        (v) => {
-          results.push(v);
-          if (results.length === k) resolve([...results]);
-        },
-        () => {
-          failed++;
-          if (promises.length - failed < k) reject(error());
-        },
-      );
-    }
-  });
 }

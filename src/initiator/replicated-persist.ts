@@ -1,0 +1,133 @@
+/**
+ * ReplicatedPersist: the state of one ReplicatedPool.persist, settled by counters rather than by a
+ * chain of Promise.all / per-ack wrappers, so each range in flight holds one promise and a few
+ * fields. At a pipeline depth of thousands every object a range keeps until its ack survives
+ * several scavenges; fewer of them is what makes the replicated path cheap.
+ *
+ * It resolves once (DESIGN-NOTES I4): every awaited part settled — the local persist, each
+ * replica's pending dirty mark, a pending LSN reservation — and `required` counted acks arrived.
+ * It rejects at the first failed part, or with the owner's quorum error as soon as fewer than
+ * `required` counted acks can still arrive.
+ */
+import type { Granularity } from '../common/native';
+import type { RpmemError } from '../common/errors';
+import type { PersistResult } from './persist-stream';
+import type { AckSink, Replica } from './replica';
+
+/** One replica's part in a resolved persist. */
+export interface ReplicaAck {
+  replica: string;
+  seq: bigint;
+  granularity: Granularity;
+}
+
+/** What a resolved replicated persist reports. */
+export interface ReplicatedPersistResult {
+  /** The persist's log sequence number. */
+  lsn: bigint;
+  /** How the local copy was made durable. */
+  local: Granularity;
+  /** The replicas that had acknowledged it when it resolved. */
+  replicas: ReplicaAck[];
+}
+
+/** What a persist needs from its pool when it settles. */
+export interface PersistOwner {
+  /** The local pool's granularity, reported in the result. */
+  readonly granularity: Granularity;
+  /** Called once, when `persist` settles either way. */
+  persistSettled(persist: Promise<ReplicatedPersistResult>): void;
+  /** RPMEM_E_QUORUM: `required` acks were needed, `reachable` sends could count. */
+  quorumError(required: number, reachable: number): RpmemError;
+  /** RPMEM_E_FENCED when the pool was fenced meanwhile, else undefined. */
+  fencedError(): RpmemError | undefined;
+}
+
+function ignore(): void {}
+
+export class ReplicatedPersist implements AckSink {
+  readonly promise: Promise<ReplicatedPersistResult>;
+  private resolve!: (r: ReplicatedPersistResult) => void;
+  private reject!: (e: RpmemError) => void;
+  /** Parts (local persist, dirty marks, LSN reservation) not yet settled. */
+  private waiting = 0;
+  /** Sends whose ack counts toward the policy, and how many of those failed. */
+  private reachable = 0;
+  private failedAcks = 0;
+  private readonly acks: ReplicaAck[] = [];
+  private started = false;
+  private settled = false;
+  // One pair of handlers per persist, shared by every part it waits on.
+  private readonly partDone = (): void => {
+    this.waiting--;
+    this.check();
+  };
+  private readonly partFailed = (err: RpmemError): void => this.fail(err);
+
+  constructor(
+    private readonly owner: PersistOwner,
+    readonly lsn: bigint,
+    private readonly required: number,
+  ) {
+    this.promise = new Promise<ReplicatedPersistResult>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  /** The persist also waits for `part`, and fails with its error. */
+  wait(part: Promise<unknown>): void {
+    this.waiting++;
+    part.then(this.partDone, this.partFailed);
+  }
+
+  /** One more send whose ack counts toward the policy (AckSink calls follow). */
+  expectAck(): void {
+    this.reachable++;
+  }
+
+  /** Every part and send is registered: from now on the persist may settle. */
+  start(): void {
+    this.started = true;
+    if (this.reachable - this.failedAcks < this.required) {
+      this.fail(this.owner.quorumError(this.required, this.reachable));
+      return;
+    }
+    this.check();
+  }
+
+  // AckSink
+
+  acked(replica: Replica, result: PersistResult): void {
+    if (this.settled || this.acks.length >= this.required) return;
+    this.acks.push({ replica: replica.spec, seq: result.seq, granularity: result.granularity });
+    this.check();
+  }
+
+  nacked(): void {
+    this.failedAcks++;
+    if (this.started && this.reachable - this.failedAcks < this.required && this.acks.length < this.required) {
+      this.fail(this.owner.quorumError(this.required, this.reachable));
+    }
+  }
+
+  /** Rejects with `err` unless already settled. */
+  fail(err: RpmemError): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.owner.persistSettled(this.promise);
+    this.reject(err);
+    // As before this class existed: a persist whose caller dropped the promise never surfaces as an
+    // unhandled rejection. Attached at once, so Node never sees it unhandled.
+    this.promise.catch(ignore);
+  }
+
+  private check(): void {
+    if (!this.started || this.settled || this.waiting > 0 || this.acks.length < this.required) return;
+    const fenced = this.owner.fencedError();
+    if (fenced !== undefined) return this.fail(fenced);
+    this.settled = true;
+    this.owner.persistSettled(this.promise);
+    this.resolve({ lsn: this.lsn, local: this.owner.granularity, replicas: this.acks });
+  }
+}
