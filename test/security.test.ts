@@ -161,7 +161,9 @@ describe('security: tokens', function () {
   it('refuses a call without a token, or with a wrong one (UNAUTHENTICATED)', async () => {
     expect(await code(RemotePool.stat(target.address, 'app-data', as()))).to.equal(ErrorCode.UNAUTHENTICATED);
     expect(await code(RemotePool.stat(target.address, 'app-data', as('x'.repeat(48))))).to.equal(ErrorCode.UNAUTHENTICATED);
-    expect(await code(RemotePool.open(target.address, 'app-data', as(tokens.admin.slice(0, -1) + '0')))).to.equal(ErrorCode.UNAUTHENTICATED);
+    // The admin token with its last character changed (to a different one: a random hex token ends in '0' one time in 16).
+    const nearMiss = tokens.admin.slice(0, -1) + (tokens.admin.endsWith('0') ? '1' : '0');
+    expect(await code(RemotePool.open(target.address, 'app-data', as(nearMiss)))).to.equal(ErrorCode.UNAUTHENTICATED);
   });
 
   it('refuses a call without a token at its headers, before reading its message', async () => {
