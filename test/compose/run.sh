@@ -57,6 +57,19 @@ summary() {
     console.log(`compose: ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped`)' "$f" "$1"
 }
 
+# kill_exec_monitors -- conmon processes of `exec` sessions (docker-compose exec) can outlive their
+# container, parentless and idle. End those started during this run whose container is gone.
+kill_exec_monitors() {
+  local pid age id n=0 run_age
+  run_age=$(($(date +%s) - ${T0%.*}))
+  while read -r pid age id; do
+    ((age <= run_age)) || continue
+    podman container exists "$id" 2>/dev/null && continue
+    kill -KILL "$pid" 2>/dev/null && n=$((n + 1))
+  done < <(ps -C conmon -o pid=,etimes=,args= | awk '{ for (i = 3; i < NF; i++) if ($i == "-c") print $1, $2, $(i + 1) }')
+  ((n == 0)) || log "ended $n leftover conmon process(es) of removed containers"
+}
+
 cleanup() {
   local rc=$? t
   set +e
@@ -68,13 +81,14 @@ cleanup() {
     wait "$DRILL_PID" 2>/dev/null
     log "stopped the drill (pid $DRILL_PID)"
   fi
+  local label=com.docker.compose.project=$PROJECT
   if [[ -n $PODMAN_PID ]] && kill -0 "$PODMAN_PID" 2>/dev/null; then
     timeout --kill-after=10 120 docker-compose down -v --remove-orphans -t 5 >"$WORK/down.log" 2>&1 ||
       { log "docker-compose down failed:"; sed 's/^/    /' "$WORK/down.log"; }
   fi
   # Whatever `down` could not remove (or a run killed before `up` finished), found by label.
-  local label=com.docker.compose.project=$PROJECT
   podman ps -aq --filter "label=$label" | xargs -r timeout 60 podman rm -f -v -t 0 >/dev/null
+  kill_exec_monitors
   podman volume ls -q --filter "label=$label" | xargs -r timeout 60 podman volume rm -f >/dev/null
   podman network ls -q --filter "label=$label" | xargs -r timeout 60 podman network rm -f >/dev/null
   # Anonymous volumes (the image's VOLUME, in a container that mounted nothing there) carry no
