@@ -4,6 +4,7 @@
 import { sizeLabel } from './config';
 import type { Goal } from './goals';
 import type { BenchResults } from './results';
+import type { LatencySummary } from './stats';
 import { TableRow, formatCount, formatMBps, formatMiB, formatUs, renderTable } from './table';
 
 const HEADERS = ['row', 'ranges/s', 'MB/s', 'p50 µs', 'p99 µs', 'p999 µs', 'notes'];
@@ -14,14 +15,30 @@ function goalRow(g: Goal): string[] {
   return [g.id, '', '', '', '', '', `${value} (goal ${g.sense} ${g.target}) ${status}: ${g.title}. ${g.figures}`];
 }
 
+/**
+ * One measured row: its throughput (`ranges/s`, `MB/s`, either left blank where not measured),
+ * its latency percentiles if it has any, and notes.
+ */
+function measuredRow(label: string, throughput: { opsPerSec?: number; bytesPerSec?: number }, latency: LatencySummary | undefined, notes: string): string[] {
+  return [
+    label,
+    throughput.opsPerSec === undefined ? '' : formatCount(throughput.opsPerSec),
+    throughput.bytesPerSec === undefined ? '' : formatMBps(throughput.bytesPerSec),
+    latency === undefined ? '' : formatUs(latency.p50Us),
+    latency === undefined ? '' : formatUs(latency.p99Us),
+    latency === undefined ? '' : formatUs(latency.p999Us),
+    notes,
+  ];
+}
+
 export function renderReport(r: BenchResults): string {
   const rows: TableRow[] = [];
   if (r.tcp !== undefined) {
     rows.push({ section: 'baseline 1: transport floor, loopback TCP (Node net, acker in a child process)' });
     const b = r.tcp.bulk;
-    rows.push([`tcp bulk ${sizeLabel(b.messageBytes)} msgs`, '', formatMBps(b.bytesPerSec), '', '', '', `window ${formatMiB(b.windowBytes)}, 8 B ack per message`]);
+    rows.push(measuredRow(`tcp bulk ${sizeLabel(b.messageBytes)} msgs`, { bytesPerSec: b.bytesPerSec }, undefined, `window ${formatMiB(b.windowBytes)}, 8 B ack per message`));
     for (const [size, q] of Object.entries(r.tcp.pingPong)) {
-      rows.push([`tcp ping-pong ${sizeLabel(Number(size))}`, formatCount(q.opsPerSec), '', formatUs(q.latency.p50Us), formatUs(q.latency.p99Us), formatUs(q.latency.p999Us), `${q.ops} round trips, 8 B ack`]);
+      rows.push(measuredRow(`tcp ping-pong ${sizeLabel(Number(size))}`, { opsPerSec: q.opsPerSec }, q.latency, `${q.ops} round trips, 8 B ack`));
     }
   }
   if (r.local.length > 0) {
@@ -30,15 +47,14 @@ export function renderReport(r: BenchResults): string {
       for (const size of r.config.sizes) {
         const s = l.sizes[size];
         if (s === undefined) continue;
-        rows.push([
-          `native ${l.granularity} ${sizeLabel(size)}`,
-          formatCount(s.group.opsPerSec),
-          formatMBps(s.group.bytesPerSec),
-          formatUs(s.qd1.latency.p50Us),
-          formatUs(s.qd1.latency.p99Us),
-          formatUs(s.qd1.latency.p999Us),
-          `${s.group.rangesPerBatch}/batch; QD1 no trailer p50 ${formatUs(s.qd1NoTrailer.latency.p50Us)} p99 ${formatUs(s.qd1NoTrailer.latency.p99Us)}; ${l.dir}${l.granularity === 'cache-line' ? ' ' + l.flushInstruction : ''}`,
-        ]);
+        rows.push(
+          measuredRow(
+            `native ${l.granularity} ${sizeLabel(size)}`,
+            s.group,
+            s.qd1.latency,
+            `${s.group.rangesPerBatch}/batch; QD1 no trailer p50 ${formatUs(s.qd1NoTrailer.latency.p50Us)} p99 ${formatUs(s.qd1NoTrailer.latency.p99Us)}; ${l.dir}${l.granularity === 'cache-line' ? ' ' + l.flushInstruction : ''}`,
+          ),
+        );
       }
     }
   }
@@ -51,15 +67,9 @@ export function renderReport(r: BenchResults): string {
         for (const size of r.config.sizes) {
           const s = p.sizes[size];
           if (s === undefined) continue;
-          rows.push([
-            `pmem2 ${p.granularity} ${sizeLabel(size)}`,
-            formatCount(s.group.opsPerSec),
-            formatMBps(s.group.bytesPerSec),
-            formatUs(s.qd1.latency.p50Us),
-            formatUs(s.qd1.latency.p99Us),
-            formatUs(s.qd1.latency.p999Us),
-            `${s.group.rangesPerGroup}/group; forced ${p.forced}; ${p.dir}; libpmem2 ${r.libpmem2.version}`,
-          ]);
+          rows.push(
+            measuredRow(`pmem2 ${p.granularity} ${sizeLabel(size)}`, s.group, s.qd1.latency, `${s.group.rangesPerGroup}/group; forced ${p.forced}; ${p.dir}; libpmem2 ${r.libpmem2.version}`),
+          );
         }
       }
     }
@@ -71,15 +81,14 @@ export function renderReport(r: BenchResults): string {
         const s = t.sizes[size];
         if (s === undefined) continue;
         const c = s.pipelined.cpu;
-        rows.push([
-          `rpmem ${t.granularity} ${sizeLabel(size)}`,
-          formatCount(s.pipelined.opsPerSec),
-          formatMBps(s.pipelined.bytesPerSec),
-          formatUs(s.qd1.latency.p50Us),
-          formatUs(s.qd1.latency.p99Us),
-          formatUs(s.qd1.latency.p999Us),
-          `CPU s/GB ${c.initiatorSecPerGb.toFixed(1)} init + ${c.targetSecPerGb.toFixed(1)} target; depth ${s.pipelined.maxInflightOps}`,
-        ]);
+        rows.push(
+          measuredRow(
+            `rpmem ${t.granularity} ${sizeLabel(size)}`,
+            s.pipelined,
+            s.qd1.latency,
+            `CPU s/GB ${c.initiatorSecPerGb.toFixed(1)} init + ${c.targetSecPerGb.toFixed(1)} target; depth ${s.pipelined.maxInflightOps}`,
+          ),
+        );
       }
       rows.push([
         `rpmem ${t.granularity} memory`, '', '', '', '', '',
@@ -91,25 +100,27 @@ export function renderReport(r: BenchResults): string {
     const rep = r.replication;
     rows.push({ section: `replication: ReplicatedPool, local cache-line pool + cache-line targets, ack 'all', ${sizeLabel(rep.rangeBytes)} pipelined` });
     for (const c of [rep.one, rep.three]) {
-      rows.push([
-        `replicated x${c.replicas}`,
-        formatCount(c.result.opsPerSec),
-        formatMBps(c.result.bytesPerSec),
-        '', '', '',
-        `CPU s/GB ${c.result.cpu.initiatorSecPerGb.toFixed(1)} init + ${c.result.cpu.targetSecPerGb.toFixed(1)} targets; open ${c.openSeconds.toFixed(1)} s; pool ${formatMiB(rep.poolBytes)}`,
-      ]);
+      rows.push(
+        measuredRow(
+          `replicated x${c.replicas}`,
+          c.result,
+          undefined,
+          `CPU s/GB ${c.result.cpu.initiatorSecPerGb.toFixed(1)} init + ${c.result.cpu.targetSecPerGb.toFixed(1)} targets; open ${c.openSeconds.toFixed(1)} s; pool ${formatMiB(rep.poolBytes)}`,
+        ),
+      );
     }
   }
   if (r.flood !== undefined) {
     const f = r.flood;
     rows.push({ section: `memory flood: page target, ${sizeLabel(f.rangeBytes)} persists for ${f.seconds.toFixed(0)} s` });
-    rows.push([
-      'flood',
-      formatCount(f.throughput.opsPerSec),
-      formatMBps(f.throughput.bytesPerSec),
-      '', '', '',
-      `target VmRSS peak ${formatMiB(f.targetPeak.rssBytes)} (limit ${formatMiB(f.targetMaxInflightBytes)}); initiator RSS peak ${formatMiB(f.initiatorPeak.rssBytes)}, external peak ${formatMiB(f.initiatorPeak.externalBytes)}`,
-    ]);
+    rows.push(
+      measuredRow(
+        'flood',
+        f.throughput,
+        undefined,
+        `target VmRSS peak ${formatMiB(f.targetPeak.rssBytes)} (limit ${formatMiB(f.targetMaxInflightBytes)}); initiator RSS peak ${formatMiB(f.initiatorPeak.rssBytes)}, external peak ${formatMiB(f.initiatorPeak.externalBytes)}`,
+      ),
+    );
   }
   rows.push({ section: 'goals (issue 4): ratio (goal) status: what, figures' });
   for (const g of r.goals) rows.push(goalRow(g));
