@@ -1,6 +1,6 @@
 /**
  * Samples a live process from /proc/PID: open file descriptors and resident memory, on a timer,
- * for the fuzz harness's leak bounds.
+ * for the fuzz harness's leak bounds and the memory checks of other tests (TestTarget.rssBytes).
  */
 import * as fs from 'fs';
 

@@ -2,9 +2,9 @@
  * TestTarget: a real rpmemd process on a free loopback port with its own pool dir, that a test can
  * kill, pause, restart (on the same port and dir) and stop by PID.
  */
-import * as fs from 'fs';
 import * as path from 'path';
 import { DaemonOptions, DaemonProcess, Exit } from '../../src/target/daemon-process';
+import { sampleProc } from './fuzz-probe';
 import { SHM_DIR, tempDir } from './setup';
 
 export interface TestTargetOptions {
@@ -52,8 +52,9 @@ export class TestTarget {
 
   /** The daemon's resident set size in bytes, from /proc. */
   rssBytes(): number {
-    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${this.pid}/status`, 'utf8'));
-    return Number(m![1]) * 1024;
+    const sample = sampleProc(this.pid);
+    if (sample === undefined) throw new Error(`rpmemd (pid ${this.pid}) is not running`);
+    return sample.rss;
   }
 
   /** True while the daemon process has not exited. */
