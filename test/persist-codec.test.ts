@@ -49,8 +49,9 @@ function batchBytes(...ranges: Uint8Array[]): Buffer {
 describe('persist-codec', () => {
   describe('initiator encoding, stock decoding', () => {
     it('encodes a PersistStart, epoch up to the maximum uint64', () => {
-      const wire = encodePersistRequest({ kind: 'start', start: { protocolVersion: PROTOCOL_VERSION, handle: 'h-1', epoch: BigInt(MAX_UINT64) } });
-      expect(stock.requestDeserialize(wire)).to.deep.include({ kind: 'start', start: { protocolVersion: PROTOCOL_VERSION, handle: 'h-1', epoch: MAX_UINT64 } });
+      const claimant = Buffer.alloc(16, 0xc1);
+      const wire = encodePersistRequest({ kind: 'start', start: { protocolVersion: PROTOCOL_VERSION, handle: 'h-1', epoch: BigInt(MAX_UINT64), claimant } });
+      expect(stock.requestDeserialize(wire)).to.deep.include({ kind: 'start', start: { protocolVersion: PROTOCOL_VERSION, handle: 'h-1', epoch: MAX_UINT64, claimant } });
     });
 
     it('encodes ranges with the largest values the initiator sends', () => {
@@ -81,8 +82,9 @@ describe('persist-codec', () => {
 
   describe('stock encoding, target decoding', () => {
     it('decodes a PersistStart exactly, epoch included', () => {
-      const wire = stock.requestSerialize({ start: { protocolVersion: 1, handle: 'h-2', epoch: MAX_UINT64 } });
-      expect(decodePersistRequest(wire)).to.deep.equal({ kind: 'start', start: { protocolVersion: 1, handle: 'h-2', epoch: BigInt(MAX_UINT64) } });
+      const claimant = Buffer.alloc(16, 0xc2);
+      const wire = stock.requestSerialize({ start: { protocolVersion: 1, handle: 'h-2', epoch: MAX_UINT64, claimant } });
+      expect(decodePersistRequest(wire)).to.deep.equal({ kind: 'start', start: { protocolVersion: 1, handle: 'h-2', epoch: BigInt(MAX_UINT64), claimant } });
     });
 
     it('decodes ranges to numbers and data to views of the message (no copy)', () => {
@@ -183,7 +185,7 @@ describe('persist-codec', () => {
       const acks: number[] = [];
       call.on('data', (ack: { durableSeq: number }) => acks.push(ack.durableSeq));
       const ended = new Promise<RpmemError>((resolve) => call.on('error', (err) => resolve(fromServiceError(err))));
-      call.write(encodePersistRequest({ kind: 'start', start: { protocolVersion: PROTOCOL_VERSION, handle, epoch: 0n } }));
+      call.write(encodePersistRequest({ kind: 'start', start: { protocolVersion: PROTOCOL_VERSION, handle, epoch: 0n, claimant: Buffer.alloc(0) } }));
       const data = Buffer.alloc(64, 1);
       const one: PersistRange = { seq: 1, offset: HEADER_BYTES, data, crc32c: crc32c(data), flags: 0, lsn: 0 };
       call.write(encodePersistRequest({ kind: 'batch', ranges: [one] }));

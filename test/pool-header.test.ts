@@ -18,6 +18,8 @@ function header(generation: bigint, durableSeq: bigint): PoolHeader {
     poolUuid: crypto.randomBytes(16),
     durableSeq,
     epoch: 7n,
+    claimant: Buffer.alloc(16, Number(generation % 256n)),
+    historyEpoch: 6n,
     lsn: generation * 10n,
     syncState: generation % 3n === 0n ? 'syncing' : 'clean',
     attr: normalizeAttr({ signature: Buffer.from('SIGNATUR'), major: 2, userFlags: Buffer.alloc(16, 0x5a) }),

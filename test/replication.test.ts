@@ -4,6 +4,7 @@
  * DESIGN-NOTES I3-I6.
  */
 import { expect } from 'chai';
+import { newClaim } from '../src/common/epoch-claim';
 import { ChildProcess, spawn } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
@@ -323,15 +324,16 @@ describe('replicated pools', function () {
     expectIdentical(path.join(dir, 'primary'), targets.slice(1));
   });
 
-  it('refuses a Persist stream at a fenced epoch with RPMEM_E_FENCED', async () => {
+  it('refuses a writer at a fenced epoch with RPMEM_E_FENCED at open, and leaves no handle behind', async () => {
     const rp = await openPool();
+    const oldClaim = (await RemotePool.stat(targets[0].address, NAME)).claimant;
     await rp.close();
-    await RemotePool.fence(targets[0].address, NAME, 5n);
-    const old = await RemotePool.open(targets[0].address, NAME, { epoch: 1n });
-    const err = await old.persist(0, Buffer.from('stale')).catch((e: RpmemError) => e);
+    const claim = newClaim(5n);
+    await RemotePool.fence(targets[0].address, NAME, claim);
+    const err = await RemotePool.open(targets[0].address, NAME, { claim: { epoch: 1n, claimant: oldClaim } }).catch((e: RpmemError) => e);
     expect((err as RpmemError).code).to.equal(ErrorCode.FENCED);
-    await old.close();
-    const current = await RemotePool.open(targets[0].address, NAME, { epoch: 5n });
+    expect((await RemotePool.stat(targets[0].address, NAME)).open).to.equal(false);
+    const current = await RemotePool.open(targets[0].address, NAME, { claim });
     expect((await current.persist(0, Buffer.from('fresh'))).seq).to.be.a('bigint');
     await current.close();
     expect((await RemotePool.stat(targets[0].address, NAME)).epoch).to.equal(5n);

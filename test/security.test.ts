@@ -5,6 +5,7 @@
  * refused write.
  */
 import * as grpc from '@grpc/grpc-js';
+import { newClaim } from '../src/common/epoch-claim';
 import * as protoLoader from '@grpc/proto-loader';
 import { expect } from 'chai';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
@@ -196,7 +197,7 @@ describe('security: tokens', function () {
     const before = hash(target.poolPath('other'));
     expect(await code(RemotePool.open(target.address, 'other', as(tokens.app)))).to.equal(ErrorCode.PERMISSION);
     expect(await code(RemotePool.remove(target.address, 'other', as(tokens.app)))).to.equal(ErrorCode.PERMISSION);
-    expect(await code(RemotePool.fence(target.address, 'other', 9n, as(tokens.app)))).to.equal(ErrorCode.PERMISSION);
+    expect(await code(RemotePool.fence(target.address, 'other', newClaim(9n), as(tokens.app)))).to.equal(ErrorCode.PERMISSION);
     expect(hash(target.poolPath('other'))).to.equal(before);
     const own = await RemotePool.open(target.address, 'app-data', as(tokens.app));
     await own.persist(100, Buffer.from('app write'));
@@ -207,7 +208,7 @@ describe('security: tokens', function () {
     const before = hash(target.poolPath('app-data'));
     expect(await code(RemotePool.open(target.address, 'app-data', as(tokens.reader)))).to.equal(ErrorCode.PERMISSION);
     expect(await code(RemotePool.create(target.address, 'app-new', { ...as(tokens.reader), size: 4096 }))).to.equal(ErrorCode.PERMISSION);
-    expect(await code(RemotePool.fence(target.address, 'app-data', 9n, as(tokens.reader)))).to.equal(ErrorCode.PERMISSION);
+    expect(await code(RemotePool.fence(target.address, 'app-data', newClaim(9n), as(tokens.reader)))).to.equal(ErrorCode.PERMISSION);
     const reader = await RemotePool.open(target.address, 'app-data', { ...as(tokens.reader), readOnly: true });
     expect((await reader.read(0, 8)).toString()).to.equal('original');
     expect(await code(reader.persist(0, Buffer.from('nope')))).to.equal(ErrorCode.BAD_HANDLE);

@@ -32,6 +32,8 @@ export interface PersistStart {
   handle: string;
   /** Fencing epoch; kept exact (it is compared with the pool header's). */
   epoch: bigint;
+  /** Who claims the epoch: 16 bytes, or empty for none. */
+  claimant: Buffer;
 }
 
 /** A PersistRequest as the initiator sends it. */
@@ -56,6 +58,7 @@ const REQUEST_BATCH = tag(2, LENGTH_DELIMITED);
 const START_PROTOCOL_VERSION = tag(1, VARINT);
 const START_HANDLE = tag(2, LENGTH_DELIMITED);
 const START_EPOCH = tag(3, VARINT);
+const START_CLAIMANT = tag(4, LENGTH_DELIMITED);
 const BATCH_RANGE = tag(1, LENGTH_DELIMITED);
 const RANGE_SEQ = tag(1, VARINT);
 const RANGE_OFFSET = tag(2, VARINT);
@@ -88,6 +91,7 @@ function writeStart(w: Writer, s: PersistStart): void {
   if (s.protocolVersion !== 0) w.uint32(START_PROTOCOL_VERSION).uint32(s.protocolVersion);
   if (s.handle !== '') w.uint32(START_HANDLE).string(s.handle);
   if (s.epoch !== 0n) w.uint32(START_EPOCH).uint64(s.epoch.toString());
+  if (s.claimant.length !== 0) w.uint32(START_CLAIMANT).bytes(s.claimant);
 }
 
 function writeRange(w: Writer, r: PersistRange): Writer {
@@ -119,7 +123,7 @@ function readRequest(r: Reader): DecodedPersistRequest {
   while (r.pos < r.len) {
     const t = r.uint32();
     if (t === REQUEST_START) {
-      const start: PersistStart = frame.kind === 'start' ? frame.start : { protocolVersion: 0, handle: '', epoch: 0n };
+      const start: PersistStart = frame.kind === 'start' ? frame.start : { protocolVersion: 0, handle: '', epoch: 0n, claimant: NO_DATA };
       frame = { kind: 'start', start: readStart(r, r.uint32() + r.pos, start) };
     } else if (t === REQUEST_BATCH) {
       const ranges: PersistRange[] = frame.kind === 'batch' ? (frame.ranges as PersistRange[]) : [];
@@ -137,6 +141,7 @@ function readStart(r: Reader, end: number, s: PersistStart): PersistStart {
     if (t === START_PROTOCOL_VERSION) s.protocolVersion = r.uint32();
     else if (t === START_HANDLE) s.handle = r.string();
     else if (t === START_EPOCH) s.epoch = BigInt(r.uint64().toString());
+    else if (t === START_CLAIMANT) s.claimant = Buffer.from(r.bytes());
     else r.skipType(t & 7);
   }
   return atEnd(r, end, s);

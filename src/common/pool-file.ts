@@ -11,7 +11,8 @@ import * as path from 'path';
 import { RpmemError, ErrorCode } from './errors';
 import { GranularityRequest, NativePoolMapping, PACKED_RANGE_FIELDS, openMapping, wrapNative, Granularity } from './native';
 import { HEADER_BYTES } from './protocol';
-import { PoolHeader, SyncState, decodeHeader, encodeHeader, slotOffset } from './pool-header';
+import { NO_CLAIMANT, PoolHeader, SyncState, decodeHeader, encodeHeader, slotOffset } from './pool-header';
+import { EpochClaim, checkClaim, sameClaim } from './epoch-claim';
 import { PoolAttr } from './pool-attr';
 
 /** One range to write: a file offset and its bytes. */
@@ -65,6 +66,8 @@ export class PoolFile {
       poolUuid: crypto.randomBytes(16),
       durableSeq: 0n,
       epoch: options.epoch ?? 1n,
+      claimant: NO_CLAIMANT,
+      historyEpoch: 0n,
       lsn: 0n,
       syncState: 'clean',
       attr: options.attr,
@@ -151,6 +154,16 @@ export class PoolFile {
     return this.header.poolUuid;
   }
 
+  /** The epoch this pool promised and to whom. */
+  get claim(): EpochClaim {
+    return { epoch: this.header.epoch, claimant: this.header.claimant };
+  }
+
+  /** The epoch of the writer whose history this copy holds, up to `lsn`. */
+  get historyEpoch(): bigint {
+    return this.header.historyEpoch;
+  }
+
   get lsn(): bigint {
     return this.header.lsn;
   }
@@ -166,20 +179,42 @@ export class PoolFile {
   /**
    * Makes `ranges` durable, then records `durableSeq` in the header and makes that durable.
    * Resolves only when both are; on failure the mapping is failed (sticky) and the header unchanged.
+   * With `writer`, the batch is refused (RPMEM_E_FENCED, nothing written) unless the pool still
+   * promises exactly that claim when the batch's turn comes; its LSN joins the pool's history only
+   * while the pool is clean and its history is the writer's (a resyncing copy keeps its clean point).
    */
-  applyBatch(ranges: FileRange[], durableSeq: bigint, lsn: bigint, deep: boolean): Promise<void> {
-    return this.updateHeader((h) => ({ ...h, durableSeq, lsn: lsn > h.lsn ? lsn : h.lsn }), ranges, deep);
+  applyBatch(ranges: FileRange[], durableSeq: bigint, lsn: bigint, deep: boolean, writer?: EpochClaim): Promise<void> {
+    return this.updateHeader((h) => {
+      if (writer !== undefined && !sameClaim(h, writer)) checkClaim(h, writer);
+      const ownHistory = writer !== undefined && h.syncState === 'clean' && h.historyEpoch === writer.epoch;
+      return { ...h, durableSeq, lsn: ownHistory && lsn > h.lsn ? lsn : h.lsn };
+    }, ranges, deep);
   }
 
-  /** Raises the fencing epoch, durably; a lower or equal `epoch` changes nothing. */
-  raiseEpoch(epoch: bigint): Promise<void> {
-    if (epoch <= this.header.epoch) return Promise.resolve();
-    return this.updateHeader((h) => ({ ...h, epoch: epoch > h.epoch ? epoch : h.epoch }), [], false);
+  /**
+   * Promises this pool's epoch to `claim`, durably, or throws RPMEM_E_FENCED (see epoch-claim.ts).
+   * Decided on the header chain, so it orders exactly with every batch; a claim the pool already
+   * holds writes nothing.
+   */
+  claimEpoch(claim: EpochClaim): Promise<void> {
+    return this.updateHeader((h) => {
+      checkClaim(h, claim);
+      return sameClaim(h, claim) ? undefined : { ...h, epoch: claim.epoch, claimant: claim.claimant };
+    }, [], false);
   }
 
-  /** Records whether this copy is mid-resync and, when clean, the LSN it is complete up to (never lowering it). */
-  setSyncState(syncState: SyncState, lsn: bigint): Promise<void> {
-    return this.updateHeader((h) => ({ ...h, syncState, lsn: syncState === 'clean' && lsn > h.lsn ? lsn : h.lsn }), [], false);
+  /**
+   * Records whether this copy is mid-resync and, when clean, that it holds `writer`'s history up to
+   * `lsn` (the LSN the resync made it complete up to). Marking it syncing keeps its last clean point,
+   * which promotion still reads. Refused (RPMEM_E_FENCED) unless the pool promises `writer`'s claim.
+   */
+  setSyncState(syncState: SyncState, lsn: bigint, writer: EpochClaim): Promise<void> {
+    return this.updateHeader((h) => {
+      if (!sameClaim(h, writer)) checkClaim(h, writer);
+      if (syncState === 'syncing') return { ...h, syncState };
+      const sameHistory = h.historyEpoch === writer.epoch;
+      return { ...h, syncState, historyEpoch: writer.epoch, lsn: sameHistory && h.lsn > lsn ? h.lsn : lsn };
+    }, [], false);
   }
 
   /** Replaces the pool attributes, durably. */
@@ -223,9 +258,12 @@ export class PoolFile {
     });
   }
 
-  private updateHeader(change: (h: PoolHeader) => PoolHeader, ranges: FileRange[], deep: boolean): Promise<void> {
+  /** Queues a header update on the chain; `change` may throw to refuse it, or return undefined to write nothing. */
+  private updateHeader(change: (h: PoolHeader) => PoolHeader | undefined, ranges: FileRange[], deep: boolean): Promise<void> {
     const run = async (): Promise<void> => {
-      const next = { ...change(this.header), generation: this.header.generation + 1n };
+      const changed = change(this.header);
+      if (changed === undefined) return;
+      const next = { ...changed, generation: this.header.generation + 1n };
       await writeBatch(this.mapping, ranges, next, deep);
       this.header = next;
     };

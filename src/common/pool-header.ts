@@ -11,12 +11,14 @@ import { HEADER_BYTES } from './protocol';
 import { PoolAttr, POOL_ATTR_BYTES, encodeAttr, decodeAttr } from './pool-attr';
 
 const MAGIC = Buffer.from('RPMEMPL\0', 'latin1');
-const FORMAT_VERSION = 1;
+/** Version 2 added the epoch's claimant and the history epoch; version 1 slots are still read. */
+const FORMAT_VERSION = 2;
 const SLOT_STRIDE_BYTES = HEADER_BYTES / 2;
 
 // Slot layout (little endian): magic[8] version:u32 headerBytes:u32 generation:u64 poolSize:u64
 // poolUuid[16] durableSeq:u64 epoch:u64 lsn:u64 syncState:u32 attr[POOL_ATTR_BYTES]
-// crc32c:u32 (over everything before it).
+// claimant[16] historyEpoch:u64 crc32c:u32 (over everything before it). Version 1 ends the slot
+// with the crc right after attr.
 const OFF_VERSION = 8;
 const OFF_HEADER_BYTES = 12;
 const OFF_GENERATION = 16;
@@ -27,7 +29,16 @@ const OFF_EPOCH = 56;
 const OFF_LSN = 64;
 const OFF_SYNC_STATE = 72;
 const OFF_ATTR = 76;
-const OFF_CRC = OFF_ATTR + POOL_ATTR_BYTES;
+const OFF_CLAIMANT = OFF_ATTR + POOL_ATTR_BYTES;
+const OFF_HISTORY_EPOCH = OFF_CLAIMANT + 16;
+const OFF_CRC = OFF_HISTORY_EPOCH + 8;
+const OFF_CRC_V1 = OFF_CLAIMANT;
+
+/** Bytes of an epoch claimant: the random id a promoter (or a pool's first primary) claims an epoch under. */
+export const CLAIMANT_BYTES = 16;
+
+/** The claimant of a pool whose epoch nobody has claimed yet (a new pool, or a version 1 header). */
+export const NO_CLAIMANT: Buffer = Buffer.alloc(CLAIMANT_BYTES);
 
 /** Bytes one encoded slot occupies. */
 export const SLOT_BYTES = OFF_CRC + 4;
@@ -45,9 +56,16 @@ export interface PoolHeader {
   poolUuid: Buffer;
   /** Highest sequence number whose ranges are durable in the data area. */
   durableSeq: bigint;
-  /** Fencing epoch (DESIGN-NOTES I5). */
+  /** Fencing epoch: the highest epoch this pool promised (DESIGN-NOTES I5). */
   epoch: bigint;
-  /** Highest replication LSN applied here. */
+  /** Who the epoch was promised to; NO_CLAIMANT while unclaimed. */
+  claimant: Buffer;
+  /**
+   * The epoch of the writer whose history this copy holds: of the last range applied with an LSN,
+   * or of the primary that last marked it clean. Promotion compares (historyEpoch, lsn) (I6).
+   */
+  historyEpoch: bigint;
+  /** Highest replication LSN of that history applied here. */
   lsn: bigint;
   /** A replica being resynced is `syncing` and must not be promoted. */
   syncState: SyncState;
@@ -73,14 +91,18 @@ export function encodeHeader(header: PoolHeader): Buffer {
   buf.writeBigUInt64LE(header.lsn, OFF_LSN);
   buf.writeUInt32LE(SYNC_STATE_CODE[header.syncState], OFF_SYNC_STATE);
   encodeAttr(header.attr, buf, OFF_ATTR);
+  header.claimant.copy(buf, OFF_CLAIMANT, 0, CLAIMANT_BYTES);
+  buf.writeBigUInt64LE(header.historyEpoch, OFF_HISTORY_EPOCH);
   buf.writeUInt32LE(crc32c(buf.subarray(0, OFF_CRC)), OFF_CRC);
   return buf;
 }
 
 function decodeSlot(slot: Buffer): PoolHeader | undefined {
   if (!slot.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
-  if (slot.readUInt32LE(OFF_CRC) !== crc32c(slot.subarray(0, OFF_CRC))) return undefined;
-  if (slot.readUInt32LE(OFF_VERSION) !== FORMAT_VERSION) return undefined;
+  const version = slot.readUInt32LE(OFF_VERSION);
+  if (version !== FORMAT_VERSION && version !== 1) return undefined;
+  const crcAt = version === 1 ? OFF_CRC_V1 : OFF_CRC;
+  if (slot.readUInt32LE(crcAt) !== crc32c(slot.subarray(0, crcAt))) return undefined;
   if (slot.readUInt32LE(OFF_HEADER_BYTES) !== HEADER_BYTES) return undefined;
   const syncCode = slot.readUInt32LE(OFF_SYNC_STATE);
   if (syncCode > 1) return undefined;
@@ -90,6 +112,8 @@ function decodeSlot(slot: Buffer): PoolHeader | undefined {
     poolUuid: Buffer.from(slot.subarray(OFF_POOL_UUID, OFF_POOL_UUID + 16)),
     durableSeq: slot.readBigUInt64LE(OFF_DURABLE_SEQ),
     epoch: slot.readBigUInt64LE(OFF_EPOCH),
+    claimant: version === 1 ? NO_CLAIMANT : Buffer.from(slot.subarray(OFF_CLAIMANT, OFF_CLAIMANT + CLAIMANT_BYTES)),
+    historyEpoch: version === 1 ? 0n : slot.readBigUInt64LE(OFF_HISTORY_EPOCH),
     lsn: slot.readBigUInt64LE(OFF_LSN),
     syncState: syncCode === 1 ? 'syncing' : 'clean',
     attr: decodeAttr(slot, OFF_ATTR),

@@ -8,6 +8,8 @@ import type { ProtoGrpcType } from '../generated/rpmem';
 import type { TargetHandlers } from '../generated/rpmem/v1/Target';
 import type { Granularity as WireGranularity } from '../generated/rpmem/v1/Granularity';
 import type { Granularity } from './native';
+import { RpmemError, ErrorCode } from './errors';
+import type { SyncState } from './pool-header';
 import {
   DecodedPersistRequest,
   PersistAckFrame,
@@ -37,9 +39,16 @@ export const rpmemPackageDefinition = protoLoader.loadSync(PROTO_FILE, {
 /** The loaded `rpmem.v1` package: `Target` is both the client constructor and its `.service`. */
 export const rpmemV1 = (grpc.loadPackageDefinition(rpmemPackageDefinition) as unknown as ProtoGrpcType).rpmem.v1;
 
+/**
+ * What the initiator writes to a Persist stream: a frame, or one it already encoded — a batch is
+ * encoded as it is queued on the stream, so its bytes are copied out of the application's buffer
+ * at a known moment (DESIGN-NOTES I7) rather than whenever the stream's writable buffer drains.
+ */
+export type OutgoingPersistRequest = PersistRequestFrame | Buffer;
+
 /** A method definition whose target side decodes to a wider type than its initiator side encodes. */
 export interface PersistMethodDefinition extends grpc.ServerMethodDefinition<DecodedPersistRequest, PersistAckFrame> {
-  requestSerialize: grpc.serialize<PersistRequestFrame>;
+  requestSerialize: grpc.serialize<OutgoingPersistRequest>;
   responseDeserialize: grpc.deserialize<PersistAckFrame>;
 }
 
@@ -49,7 +58,7 @@ export const persistMethod: PersistMethodDefinition = {
   originalName: rpmemV1.Target.service.Persist.originalName,
   requestStream: true,
   responseStream: true,
-  requestSerialize: encodePersistRequest,
+  requestSerialize: (m) => (Buffer.isBuffer(m) ? m : encodePersistRequest(m)),
   requestDeserialize: decodePersistRequest,
   responseSerialize: encodePersistAck,
   responseDeserialize: decodePersistAck,
@@ -78,4 +87,29 @@ export function fromWireGranularity(g: WireGranularity | string | number | undef
   if (g === 'GRANULARITY_CACHE_LINE' || g === 1) return 'cache-line';
   if (g === 'GRANULARITY_PAGE' || g === 2) return 'page';
   return undefined;
+}
+
+/** A proto enum field as proto-loader hands it over: its name, or the bare number when undeclared. */
+type WireEnum = string | number | null | undefined;
+
+/** The value of enum field `field` among `names` (proto enum name → domain value); RPMEM_E_INVALID_ARGUMENT for any other. */
+function fromWireEnum<T>(field: string, value: WireEnum, names: Record<string, T>): T {
+  const name = value ?? Object.keys(names)[0];
+  if (typeof name === 'string' && Object.prototype.hasOwnProperty.call(names, name)) return names[name];
+  throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `${field} must be one of ${Object.keys(names).join(', ')}, got ${String(value)}`);
+}
+
+/** OpenRequest.mode; an undeclared value is refused rather than read as read-write. */
+export function fromWireOpenMode(mode: WireEnum): 'read-write' | 'read-only' {
+  return fromWireEnum('mode', mode, { OPEN_MODE_READ_WRITE: 'read-write' as const, OPEN_MODE_READ_ONLY: 'read-only' as const });
+}
+
+/** SetSyncStateRequest.sync_state; an undeclared value is refused rather than read as CLEAN. */
+export function fromWireSyncState(state: WireEnum): SyncState {
+  return fromWireEnum('sync_state', state, { SYNC_STATE_CLEAN: 'clean' as const, SYNC_STATE_SYNCING: 'syncing' as const });
+}
+
+/** SyncState as the proto enum. */
+export function toWireSyncState(state: SyncState): 'SYNC_STATE_CLEAN' | 'SYNC_STATE_SYNCING' {
+  return state === 'syncing' ? 'SYNC_STATE_SYNCING' : 'SYNC_STATE_CLEAN';
 }

@@ -107,7 +107,7 @@ export class DirtyMap {
       attr: normalizeAttr({ signature: SIGNATURE, poolsetUuid: localUuid }),
       granularity,
     });
-    await created.setSyncState('syncing', 0n);
+    await created.setSyncState('syncing', 0n, created.claim);
     return new DirtyMap(created, dataBytes);
   }
 
@@ -122,12 +122,12 @@ export class DirtyMap {
   /** Records that the marks now cover every difference with replica pool `replicaUuid`. */
   async setAuthoritative(replicaUuid: Buffer): Promise<void> {
     await this.file.setAttr({ ...this.file.attr, uuid: replicaUuid });
-    await this.file.setSyncState('clean', 0n);
+    await this.file.setSyncState('clean', 0n, this.file.claim);
   }
 
   /** Forgets that the marks are complete: the next resync compares checksums of every block. */
   invalidate(): Promise<void> {
-    return this.file.setSyncState('syncing', 0n);
+    return this.file.setSyncState('syncing', 0n, this.file.claim);
   }
 
   /** First and last block a data-area range touches. */

@@ -1,6 +1,7 @@
 /**
  * Options of the initiator's public classes, each with its default.
  */
+import type { EpochClaim } from '../common/epoch-claim';
 import type { GranularityRequest } from '../common/native';
 import type { PoolAttr } from '../common/pool-attr';
 
@@ -61,10 +62,12 @@ export interface RemotePoolOpenOptions extends ConnectOptions {
    */
   ackTimeoutMs?: number;
   /**
-   * Fencing epoch to write at. The target refuses a lower epoch than its pool's (RPMEM_E_FENCED)
-   * and raises its pool to a higher one. Default: the pool's current epoch.
+   * The epoch claim to write under, as a replication primary does (see {@link EpochClaim}): the
+   * target refuses it (RPMEM_E_FENCED, at open) when its pool promised a higher epoch or this epoch
+   * to another claimant, and records a higher one before the first range. Default: none, a plain
+   * writer, which a pool that a replication primary claimed refuses.
    */
-  epoch?: bigint;
+  claim?: EpochClaim;
 }
 
 /** Options of {@link RemotePool.create}: the pool to make, then how to open it. */

@@ -9,8 +9,10 @@
 import type * as grpc from '@grpc/grpc-js';
 import { RpmemError, ErrorCode, fromServiceError } from '../common/errors';
 import { crc32c, Granularity } from '../common/native';
-import type { PersistAckFrame, PersistRange, PersistRequestFrame } from '../common/persist-codec';
-import { PROTOCOL_VERSION } from '../common/protocol';
+import { PersistAckFrame, PersistRange, encodePersistRequest } from '../common/persist-codec';
+import { OutgoingPersistRequest, PROTOCOL_VERSION } from '../common/protocol';
+import type { EpochClaim } from '../common/epoch-claim';
+import { NO_CLAIMANT } from '../common/pool-header';
 import type { TargetClient } from './target-client';
 
 const RANGE_FLAG_DEEP = 1;
@@ -27,22 +29,26 @@ export interface PersistResult {
 interface Pending extends PersistRange {
   resolve: (r: PersistResult) => void;
   reject: (e: RpmemError) => void;
+  /** False while `data` is a view of memory the caller may store into again once told to ({@link PersistStream.detach}). */
+  owned: boolean;
 }
 
 export interface PersistStreamOptions {
-  /** The writer's fencing epoch; 0 = the pool's current one. */
-  epoch: bigint;
+  /** The writer's epoch claim; undefined for a plain writer. */
+  claim: EpochClaim | undefined;
   maxInflightBytes: number;
   maxMessageBytes: number;
   ackTimeoutMs: number;
 }
 
 export class PersistStream {
-  private readonly call: grpc.ClientDuplexStream<PersistRequestFrame, PersistAckFrame>;
+  private readonly call: grpc.ClientDuplexStream<OutgoingPersistRequest, PersistAckFrame>;
   private nextSeq: number;
   private lastAcked: number;
   /** Ranges accepted by persist() but not yet written to the stream. */
   private unsent: Pending[] = [];
+  /** How many ranges at the front of `unsent` own their data (see detach). */
+  private ownedHead = 0;
   /** Ranges written to the stream, awaiting an ack, in seq order. */
   private unacked: Pending[] = [];
   private unackedHead = 0;
@@ -78,7 +84,8 @@ export class PersistStream {
       this.blocked = false;
       this.flush();
     });
-    this.call.write({ kind: 'start', start: { protocolVersion: PROTOCOL_VERSION, handle, epoch: options.epoch } });
+    const { epoch, claimant } = options.claim ?? { epoch: 0n, claimant: NO_CLAIMANT };
+    this.call.write({ kind: 'start', start: { protocolVersion: PROTOCOL_VERSION, handle, epoch, claimant } });
   }
 
   /** The error that failed this stream, if any. */
@@ -94,14 +101,16 @@ export class PersistStream {
   /**
    * Queues `data` for `offset` (a file offset); resolves once the target acked it as durable.
    * `lsn` is the replication log sequence number (0 for none); `crc` the data's CRC32C when the
-   * caller already has it (a replicated range is sent to several streams).
+   * caller already has it (a replicated range is sent to several streams). `data` is read when the
+   * range is written to the stream, which may be after the caller's own promise settles: a caller
+   * that lets its application store into the memory again first calls {@link detach}.
    */
   persist(offset: number, data: Buffer, deep: boolean, lsn = 0n, crc = crc32c(data)): Promise<PersistResult> {
     if (this.failure !== undefined) return Promise.reject(this.stickyError());
     if (this.ending) return Promise.reject(new RpmemError(ErrorCode.CLOSED, 'pool is closing'));
     const seq = this.nextSeq++;
     return new Promise<PersistResult>((resolve, reject) => {
-      this.unsent.push({ seq, offset, data, crc32c: crc, flags: deep ? RANGE_FLAG_DEEP : 0, lsn: Number(lsn), resolve, reject });
+      this.unsent.push({ seq, offset, data, crc32c: crc, flags: deep ? RANGE_FLAG_DEEP : 0, lsn: Number(lsn), resolve, reject, owned: false });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => {
@@ -134,6 +143,25 @@ export class PersistStream {
     return this.ended;
   }
 
+  /**
+   * Copies the data of every range not yet written to the stream whose LSN is at most `lsn`, so
+   * the caller may store into that memory again while the ranges wait (behind a full window or a
+   * slow target): the target still receives the bytes the ranges held when persist was called
+   * (DESIGN-NOTES I7). Ranges in LSN order make this amortized O(1) per range.
+   */
+  detach(lsn: number): void {
+    let i = this.ownedHead;
+    for (; i < this.unsent.length && this.unsent[i].lsn <= lsn; i++) {
+      const p = this.unsent[i];
+      // LSN 0 marks resync copies and plain writes, whose callers never hand their memory back.
+      if (!p.owned && p.lsn !== 0) {
+        p.data = Buffer.from(p.data);
+        p.owned = true;
+      }
+    }
+    this.ownedHead = i;
+  }
+
   /** Abandons the stream: unacknowledged ranges reject with `reason`. */
   cancel(reason: RpmemError): void {
     this.fail(reason);
@@ -157,8 +185,11 @@ export class PersistStream {
         this.unacked.push(p);
       }
       this.unsent.splice(0, ranges.length);
+      this.ownedHead = Math.max(0, this.ownedHead - ranges.length);
       this.armAckTimer();
-      if (!this.call.write({ kind: 'batch', ranges })) this.blocked = true;
+      // Encoded now, not when grpc-js's writable buffer gets to it: from here on the stream holds
+      // its own copy of the bytes, and the ranges' views may be reused (see detach).
+      if (!this.call.write(encodePersistRequest({ kind: 'batch', ranges }))) this.blocked = true;
     }
   }
 
@@ -201,6 +232,7 @@ export class PersistStream {
     this.unacked = [];
     this.unackedHead = 0;
     this.unsent = [];
+    this.ownedHead = 0;
     const failedSeq = err.seq === undefined ? undefined : Number(err.seq);
     for (const p of lost) {
       if (failedSeq === p.seq) {

@@ -4,6 +4,7 @@
  * Offsets are data-area offsets: `buffer[0]` is the first usable byte.
  */
 import { RpmemError, ErrorCode } from '../common/errors';
+import type { EpochClaim } from '../common/epoch-claim';
 import { Granularity, GranularityRequest, wrapNative } from '../common/native';
 import { PoolAttr, normalizeAttr } from '../common/pool-attr';
 import { PoolFile } from '../common/pool-file';
@@ -88,16 +89,21 @@ export class Pool {
     return this.file.lsn;
   }
 
-  /** Raises the fencing epoch, durably (never lowers it). */
-  raiseEpoch(epoch: bigint): Promise<void> {
+  /** The epoch this pool's primary writes its replicas under, and its claimant (see epoch-claim.ts). */
+  get claim(): EpochClaim {
+    return this.file.claim;
+  }
+
+  /** Takes `claim` as this primary's, durably: a higher epoch, or a claimant for an unclaimed one. */
+  claimEpoch(claim: EpochClaim): Promise<void> {
     this.checkOpen();
-    return this.file.raiseEpoch(epoch);
+    return this.file.claimEpoch(claim);
   }
 
   /** Records the replication LSN, durably. */
   recordLsn(lsn: bigint): Promise<void> {
     this.checkOpen();
-    return this.file.setSyncState('clean', lsn);
+    return this.file.setSyncState('clean', lsn, this.file.claim);
   }
 
   /**

@@ -1,16 +1,22 @@
 /**
  * Promotion: after the primary is lost, make the pool at `path` on this node the new primary.
  *
- * 1. Fence: raise the epoch of a majority of replicas above every epoch seen, so the old primary
- *    can never again reach a write quorum (DESIGN-NOTES I5).
- * 2. Choose: among the fenced replicas that are CLEAN (not mid-resync), the one with the highest
- *    LSN holds every persist the old primary resolved (a quorum always intersects a majority).
+ * 1. Claim: ask every replica to promise a new epoch under a fresh claimant. A pool promises an
+ *    epoch only above the one it promised before (or the same one to the same claimant), so of two
+ *    promoters at most one collects a majority, and the old primary can never again reach a write
+ *    quorum (DESIGN-NOTES I5). The epoch is the caller's (a coordinator's counter) or one above the
+ *    highest seen.
+ * 2. Choose: the fenced replica whose history is newest — the epoch of the writer whose ranges it
+ *    holds, then its LSN, as Raft compares logs (I6). Any write quorum of the old primary meets
+ *    this majority, and a fenced replica's state can no longer change, so the choice holds every
+ *    persist the old primary acknowledged. A resyncing replica competes with its last clean point.
  * 3. Copy it down into the local pool (whole, or only differing blocks when a local copy exists).
- * 4. Open a ReplicatedPool at the new epoch; every replica is resynced from it by checksum
- *    (DESIGN-NOTES I6: from the new primary only).
+ * 4. Open a ReplicatedPool under the new claim; every replica is resynced from it (I6: from the new
+ *    primary only), and it must bring up a majority.
  */
 import * as fs from 'fs';
 import { RpmemError, ErrorCode } from '../common/errors';
+import { EpochClaim, checkEpochValue, newClaim } from '../common/epoch-claim';
 import { differingBlocks } from './block-compare';
 import { blockBytesFor, dirtyMapPath } from './dirty-map';
 import { ConnectOptions, DEFAULT_CALL_TIMEOUT_MS } from './options';
@@ -22,17 +28,51 @@ import { ReplicatedPool, ReplicatedPoolOptions } from './replicated-pool';
 const COPY_CHUNK_BYTES = 4 * 1024 * 1024;
 
 /** Options of {@link promote}: those of the ReplicatedPool it opens, without `create`. */
-export type PromoteOptions = Omit<ReplicatedPoolOptions, 'create'>;
+export interface PromoteOptions extends Omit<ReplicatedPoolOptions, 'create'> {
+  /**
+   * The epoch to claim, e.g. from a coordinator whose counter only grows; it must be above every
+   * epoch a replica promised (else RPMEM_E_FENCED). Default: one above the highest epoch seen.
+   */
+  epoch?: bigint;
+}
+
+/** What a promotion did, as `ReplicatedPool.promotion` reports it. */
+export interface PromotionReport {
+  /** The new primary's epoch. */
+  epoch: bigint;
+  /** The replica copied into the local pool. */
+  source: string;
+  /** The source's history: the epoch of the writer of its last applied range, and its LSN. */
+  sourceHistoryEpoch: bigint;
+  sourceLsn: bigint;
+  /** Whether the source was mid-resync (it then competed with its last clean point). */
+  sourceSyncing: boolean;
+  /** The highest LSN any fenced replica reported, whatever its history. */
+  highestLsn: bigint;
+  /** Replicas that promised the new epoch. */
+  fenced: string[];
+  /** Replicas that did not, and why (unreachable, or a newer claim). */
+  missed: Array<{ replica: string; error: string }>;
+  /** Bytes copied from the source into the local pool. */
+  bytesCopied: number;
+}
 
 interface Candidate {
   address: ReplicaAddress;
   info: PoolInfo;
 }
 
+interface Outcome {
+  answered: Candidate[];
+  missed: Array<{ address: ReplicaAddress; error: RpmemError }>;
+}
+
 /**
  * Promotes the pool at `path` (created if missing) to primary of `options.replicas` and returns it
- * open. Rejects with RPMEM_E_QUORUM when fewer than a majority of replicas can be fenced, or when
- * none of them is clean.
+ * open, with `promotion` saying what was done. The write policy defaults to `'majority'`. Rejects
+ * with RPMEM_E_FENCED when a replica promised this epoch (or a higher one) to another primary
+ * (retry with a higher epoch), and RPMEM_E_QUORUM when fewer than a majority of replicas can be
+ * fenced or come up.
  */
 export async function promote(path: string, options: PromoteOptions): Promise<ReplicatedPool> {
   const addresses = options.replicas.map(parseReplica);
@@ -43,43 +83,76 @@ export async function promote(path: string, options: PromoteOptions): Promise<Re
     channelOptions: options.channelOptions,
     callTimeoutMs: options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
   };
-
-  const seen = await reachable(addresses, (a) => RemotePool.stat(a.target, a.name, connect));
-  requireMajority(seen.length, majority, addresses.length, 'reachable');
-  const localEpoch = fs.existsSync(path) ? await withLocal(path, options, async (p) => p.epoch) : 0n;
-  const epoch = seen.reduce((max, c) => (c.info.epoch > max ? c.info.epoch : max), localEpoch) + 1n;
-
-  const fenced = await reachable(
-    seen.map((c) => c.address),
-    (a) => RemotePool.fence(a.target, a.name, epoch, connect),
-  );
-  requireMajority(fenced.length, majority, addresses.length, 'fenced');
-  const clean = fenced.filter((c) => c.info.syncState === 'clean');
-  if (clean.length === 0) {
-    throw new RpmemError(ErrorCode.QUORUM, 'no fenced replica is clean (every one is mid-resync): none is known to hold every acknowledged persist');
+  if (options.epoch !== undefined && checkEpochValue(options.epoch, 'epoch') === 0n) {
+    throw new RpmemError(ErrorCode.INVALID_ARGUMENT, 'epoch must be at least 1');
   }
-  const best = clean.reduce((a, b) => (b.info.lsn > a.info.lsn ? b : a));
-  const highestLsn = fenced.reduce((max, c) => (c.info.lsn > max ? c.info.lsn : max), 0n);
+  const claim = newClaim(options.epoch ?? (await nextEpoch(path, options, addresses, majority, connect)));
+  const { answered: fenced, missed } = await ask(addresses, (a) => RemotePool.fence(a.target, a.name, claim, connect));
+  if (fenced.length < majority) throw claimFailed(claim, fenced.length, majority, missed);
+  const best = fenced.reduce((a, b) => (newerHistory(b.info, a.info) ? b : a));
+  const report: PromotionReport = {
+    epoch: claim.epoch,
+    source: best.address.spec,
+    sourceHistoryEpoch: best.info.historyEpoch,
+    sourceLsn: best.info.lsn,
+    sourceSyncing: best.info.syncState === 'syncing',
+    highestLsn: fenced.reduce((max, c) => (c.info.lsn > max ? c.info.lsn : max), 0n),
+    fenced: fenced.map((c) => c.address.spec),
+    missed: missed.map((m) => ({ replica: m.address.spec, error: `${m.error.code}: ${m.error.message}` })),
+    bytesCopied: 0,
+  };
 
-  await copyDown(path, best, options, connect);
-  await withLocal(path, options, async (local) => {
-    await local.raiseEpoch(epoch);
-    await local.recordLsn(highestLsn);
-  });
+  report.bytesCopied = await copyDown(path, best, options, connect);
+  await takeClaim(path, options, claim, report.highestLsn);
   // This node's dirty maps (if any) describe another primary's history: resync everything by checksum.
   for (const a of addresses) fs.rmSync(dirtyMapPath(path, a.spec), { force: true });
-  return ReplicatedPool.open(path, options);
-}
-
-async function reachable(addresses: ReplicaAddress[], ask: (a: ReplicaAddress) => Promise<PoolInfo>): Promise<Candidate[]> {
-  const answers = await Promise.allSettled(addresses.map(ask));
-  return answers.flatMap((r, i) => (r.status === 'fulfilled' ? [{ address: addresses[i], info: r.value }] : []));
-}
-
-function requireMajority(got: number, majority: number, total: number, what: string): void {
-  if (got < majority) {
-    throw new RpmemError(ErrorCode.QUORUM, `only ${got} of ${total} replicas ${what}; promotion needs a majority (${majority})`);
+  const pool = await ReplicatedPool.open(path, { ack: 'majority', ...options });
+  pool.recordPromotion(report);
+  const up = pool.status().filter((s) => s.state === 'up').length;
+  if (up < majority) {
+    await pool.close();
+    throw new RpmemError(ErrorCode.QUORUM, `promoted ${path} at epoch ${claim.epoch} from ${report.source}, but only ${up} of ${addresses.length} replicas came up; a primary needs a majority (${majority})`);
   }
+  return pool;
+}
+
+/** One above the highest epoch a majority of replicas and the local pool know of. */
+async function nextEpoch(path: string, options: PromoteOptions, addresses: ReplicaAddress[], majority: number, connect: ConnectOptions): Promise<bigint> {
+  const { answered, missed } = await ask(addresses, (a) => RemotePool.stat(a.target, a.name, connect));
+  if (answered.length < majority) {
+    throw new RpmemError(ErrorCode.QUORUM, `only ${answered.length} of ${addresses.length} replicas reachable; promotion needs a majority (${majority}): ${describe(missed)}`);
+  }
+  const localEpoch = fs.existsSync(path) ? await withLocal(path, options, async (p) => p.epoch) : 0n;
+  return answered.reduce((max, c) => (c.info.epoch > max ? c.info.epoch : max), localEpoch) + 1n;
+}
+
+async function ask(addresses: ReplicaAddress[], call: (a: ReplicaAddress) => Promise<PoolInfo>): Promise<Outcome> {
+  const answers = await Promise.allSettled(addresses.map(call));
+  const outcome: Outcome = { answered: [], missed: [] };
+  answers.forEach((r, i) => {
+    if (r.status === 'fulfilled') outcome.answered.push({ address: addresses[i], info: r.value });
+    else outcome.missed.push({ address: addresses[i], error: r.reason instanceof RpmemError ? r.reason : new RpmemError(ErrorCode.INTERNAL, String(r.reason)) });
+  });
+  return outcome;
+}
+
+/** Newer history: a later writer's epoch first, then a higher LSN, then clean over mid-resync. */
+function newerHistory(a: PoolInfo, b: PoolInfo): boolean {
+  if (a.historyEpoch !== b.historyEpoch) return a.historyEpoch > b.historyEpoch;
+  if (a.lsn !== b.lsn) return a.lsn > b.lsn;
+  return a.syncState === 'clean' && b.syncState === 'syncing';
+}
+
+function claimFailed(claim: EpochClaim, got: number, majority: number, missed: Outcome['missed']): RpmemError {
+  const refused = missed.some((m) => m.error.code === ErrorCode.FENCED);
+  const why = `only ${got} replica(s) promised epoch ${claim.epoch}, promotion needs a majority (${majority}): ${describe(missed)}`;
+  return refused
+    ? new RpmemError(ErrorCode.FENCED, `${why}; another primary claimed this epoch or a higher one: promote again with a higher epoch`)
+    : new RpmemError(ErrorCode.QUORUM, why);
+}
+
+function describe(missed: Outcome['missed']): string {
+  return missed.map((m) => `${m.address.spec} ${m.error.code}`).join(', ') || 'none missing';
 }
 
 async function withLocal<T>(path: string, options: PromoteOptions, use: (pool: Pool) => Promise<T>): Promise<T> {
@@ -91,28 +164,42 @@ async function withLocal<T>(path: string, options: PromoteOptions, use: (pool: P
   }
 }
 
-/** Makes the local pool at `path` a byte copy of `best`'s data area. */
-async function copyDown(path: string, best: Candidate, options: PromoteOptions, connect: ConnectOptions): Promise<void> {
+/** Makes the local pool this primary's under `claim`, with LSNs continuing above `highestLsn`. */
+function takeClaim(path: string, options: PromoteOptions, claim: EpochClaim, highestLsn: bigint): Promise<void> {
+  return withLocal(path, options, async (local) => {
+    await local.claimEpoch(claim);
+    await local.recordLsn(highestLsn);
+  });
+}
+
+/** Makes the local pool at `path` a byte copy of `best`'s data area; returns the bytes copied. */
+async function copyDown(path: string, best: Candidate, options: PromoteOptions, connect: ConnectOptions): Promise<number> {
   const exists = fs.existsSync(path);
   const local = exists ? await Pool.open(path, options) : await Pool.create(path, { ...options, size: best.info.size });
-  const source = await RemotePool.open(best.address.target, best.address.name, { ...connect, readOnly: true });
+  let copied = 0;
   try {
-    if (local.size !== source.size) {
-      throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `local pool has ${local.size} bytes, replica ${best.address.spec} ${source.size}`);
-    }
-    const block = blockBytesFor(local.size);
-    const blocks = exists ? await differingBlocks(local, source, block) : undefined;
-    const ranges = blocks === undefined
-      ? chunks(local.size, COPY_CHUNK_BYTES)
-      : blocks.map((b) => ({ offset: b * block, length: Math.min(block, local.size - b * block) }));
-    for (const { offset, length } of ranges) {
-      (await source.read(offset, length)).copy(local.buffer, offset);
-      await local.persist(offset, length);
+    const source = await RemotePool.open(best.address.target, best.address.name, { ...connect, readOnly: true });
+    try {
+      if (local.size !== source.size) {
+        throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `local pool has ${local.size} bytes, replica ${best.address.spec} ${source.size}`);
+      }
+      const block = blockBytesFor(local.size);
+      const blocks = exists ? await differingBlocks(local, source, block) : undefined;
+      const ranges = blocks === undefined
+        ? chunks(local.size, COPY_CHUNK_BYTES)
+        : blocks.map((b) => ({ offset: b * block, length: Math.min(block, local.size - b * block) }));
+      for (const { offset, length } of ranges) {
+        (await source.read(offset, length)).copy(local.buffer, offset);
+        await local.persist(offset, length);
+        copied += length;
+      }
+    } finally {
+      await source.close();
     }
   } finally {
-    await source.close();
     await local.close();
   }
+  return copied;
 }
 
 function chunks(size: number, chunk: number): Array<{ offset: number; length: number }> {

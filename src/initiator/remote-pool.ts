@@ -8,7 +8,9 @@
 import { RpmemError, ErrorCode, fromServiceError } from '../common/errors';
 import type { Granularity } from '../common/native';
 import { PoolAttr, fromWireAttr, normalizeAttr, toWireAttr } from '../common/pool-attr';
-import { HEADER_BYTES, PROTOCOL_VERSION, fromWireGranularity } from '../common/protocol';
+import { HEADER_BYTES, PROTOCOL_VERSION, fromWireGranularity, toWireSyncState } from '../common/protocol';
+import type { EpochClaim } from '../common/epoch-claim';
+import { NO_CLAIMANT } from '../common/pool-header';
 import { checkRange } from '../common/range-check';
 import type { PoolInfo__Output } from '../generated/rpmem/v1/PoolInfo';
 import {
@@ -32,13 +34,20 @@ export interface PoolInfo {
   attr: PoolAttr;
   /** Highest sequence number the target has made durable. */
   durableSeq: bigint;
+  /** The highest epoch the pool promised. */
   epoch: bigint;
+  /** Who it promised it to (NO_CLAIMANT while unclaimed). */
+  claimant: Buffer;
   granularity: Granularity;
   /** True while a writer holds the pool. */
   open: boolean;
-  /** Highest replication LSN applied. */
+  /** The writer holding the pool: its address as the target sees it, and the epoch it stated (0 for none). */
+  holder?: { peer: string; epoch: bigint };
+  /** The epoch of the writer whose history this copy holds, up to `lsn`: promotion compares (historyEpoch, lsn). */
+  historyEpoch: bigint;
+  /** Highest replication LSN of that history applied. */
   lsn: bigint;
-  /** `syncing` while a resync into this pool is incomplete. */
+  /** `syncing` while a resync into this pool is incomplete (its history is then its last clean point). */
   syncState: SyncState;
 }
 
@@ -61,8 +70,11 @@ function toPoolInfo(wire: PoolInfo__Output | null): PoolInfo {
     attr: fromWireAttr(wire.attr),
     durableSeq: BigInt(wire.durableSeq),
     epoch: BigInt(wire.epoch),
+    claimant: wire.claimant.length === 0 ? NO_CLAIMANT : wire.claimant,
     granularity: fromWireGranularity(wire.granularity) ?? 'page',
     open: wire.open,
+    ...(wire.open ? { holder: { peer: wire.holderPeer, epoch: BigInt(wire.holderEpoch) } } : {}),
+    historyEpoch: BigInt(wire.historyEpoch),
     lsn: BigInt(wire.lsn),
     syncState: wire.syncState === 'SYNC_STATE_SYNCING' ? 'syncing' : 'clean',
   };
@@ -85,6 +97,7 @@ export class RemotePool {
     info: PoolInfo,
     private readonly maxRangeBytes: number,
     private readonly stream: PersistStream | undefined,
+    private readonly claim: EpochClaim | undefined,
   ) {
     this.info = info;
   }
@@ -131,12 +144,14 @@ export class RemotePool {
   }
 
   /**
-   * Raises pool `name`'s fencing epoch to `epoch` (never lowers it); any writer at a lower epoch is
-   * cut off with RPMEM_E_FENCED. Resolves with the pool's state after the raise.
+   * Asks pool `name` to promise its epoch to `claim`: accepted when the epoch is above the pool's,
+   * or equal and unclaimed or claimed by the same claimant; else RPMEM_E_FENCED. Once accepted,
+   * every writer of another claim is cut off with RPMEM_E_FENCED. Resolves with the pool's state
+   * after the claim, which no earlier writer can change any more.
    */
-  static async fence(target: string, name: string, epoch: bigint, options: ConnectOptions = {}): Promise<PoolInfo> {
+  static async fence(target: string, name: string, claim: EpochClaim, options: ConnectOptions = {}): Promise<PoolInfo> {
     return withClient(target, options, async (client) =>
-      toPoolInfo(await client.fence({ protocolVersion: PROTOCOL_VERSION, name, epoch: epoch.toString() })),
+      toPoolInfo(await client.fence({ protocolVersion: PROTOCOL_VERSION, name, epoch: claim.epoch.toString(), claimant: claim.claimant })),
     );
   }
 
@@ -151,17 +166,19 @@ export class RemotePool {
         protocolVersion: PROTOCOL_VERSION,
         name,
         mode: options.readOnly ? 'OPEN_MODE_READ_ONLY' : 'OPEN_MODE_READ_WRITE',
+        epoch: (options.claim?.epoch ?? 0n).toString(),
+        claimant: options.claim?.claimant ?? NO_CLAIMANT,
       });
       const info = toPoolInfo(res.info);
       const stream = options.readOnly
         ? undefined
         : new PersistStream(client, res.handle, info.durableSeq + 1n, {
-            epoch: options.epoch ?? 0n,
+            claim: options.claim,
             maxInflightBytes: options.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES,
             maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
             ackTimeoutMs: options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS,
           });
-      return new RemotePool(client, res.handle, info, Number(res.maxRangeBytes), stream);
+      return new RemotePool(client, res.handle, info, Number(res.maxRangeBytes), stream, options.claim);
     } catch (err) {
       client.close();
       throw err;
@@ -181,6 +198,14 @@ export class RemotePool {
   /** The target's granularity for this pool. */
   get granularity(): Granularity {
     return this.info.granularity;
+  }
+
+  /**
+   * Copies the data of every persist with an LSN of at most `lsn` that is not yet on the wire, so
+   * its memory may be stored into again (see PersistStream.detach).
+   */
+  detach(lsn: bigint): void {
+    this.stream?.detach(Number(lsn));
   }
 
   /** Abandons the Persist stream: every unacknowledged range rejects with `reason`, and the handle fails (sticky). */
@@ -275,13 +300,18 @@ export class RemotePool {
     return digests;
   }
 
-  /** Marks this pool as mid-resync (`syncing`) or complete up to `lsn` (`clean`), durably on the target. */
+  /**
+   * Marks this pool as mid-resync (`syncing`) or as holding this writer's history up to `lsn`
+   * (`clean`), durably on the target; RPMEM_E_FENCED unless the pool still promises this writer's claim.
+   */
   async setSyncState(state: SyncState, lsn: bigint): Promise<void> {
     this.checkOpen();
     const res = await this.client.setSyncState({
       handle: this.handle,
-      syncState: state === 'syncing' ? 'SYNC_STATE_SYNCING' : 'SYNC_STATE_CLEAN',
+      syncState: toWireSyncState(state),
       lsn: lsn.toString(),
+      epoch: (this.claim?.epoch ?? 0n).toString(),
+      claimant: this.claim?.claimant ?? NO_CLAIMANT,
     });
     this.info = toPoolInfo(res);
   }

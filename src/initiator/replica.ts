@@ -10,8 +10,10 @@
  * the pool (I5).
  */
 import { RpmemError, ErrorCode } from '../common/errors';
+import type { EpochClaim } from '../common/epoch-claim';
 import { Backoff, BackoffOptions, delay } from './backoff';
 import { differingBlocks } from './block-compare';
+import type { ClaimGate } from './claim-gate';
 import { DirtyMap } from './dirty-map';
 import type { PersistResult } from './persist-stream';
 import type { ConnectOptions } from './options';
@@ -40,8 +42,10 @@ export interface ReplicaSettings {
   local: Pool;
   /** TLS, token, control-call deadline. */
   connect: ConnectOptions;
-  /** The primary's fencing epoch. */
-  epoch: () => bigint;
+  /** The primary's epoch claim, which every replica must promise before it is written. */
+  claim: () => EpochClaim;
+  /** Opens once a majority of the pool's replicas promised the claim. */
+  gate: ClaimGate;
   /** The last LSN the primary issued. */
   lsnNow: () => bigint;
   ackTimeoutMs: number;
@@ -114,6 +118,8 @@ interface HeldSend {
   last: number;
   sink: AckSink | undefined;
   mark: MarkWait | undefined;
+  /** False while `data` is a view of the application's buffer (see detach). */
+  owned: boolean;
 }
 
 export class Replica {
@@ -130,6 +136,8 @@ export class Replica {
   /** Sends waiting for a dirty mark, or behind one that is: sent strictly in LSN order. */
   private held: HeldSend[] = [];
   private heldHead = 0;
+  /** Held sends from `heldHead` up to this index own their data. */
+  private heldOwned = 0;
   /** The latest dirty-map write a held send waits for. */
   private lastMark?: MarkWait;
   private fullResyncRequested = false;
@@ -200,8 +208,36 @@ export class Replica {
       return counts ? COUNTED : NOT_COUNTED;
     }
     const mark = marking === undefined ? undefined : this.markWait(marking);
-    this.held.push({ pool, offset, data, lsn, crc, first, last, sink: to, mark });
+    this.held.push({ pool, offset, data, lsn, crc, first, last, sink: to, mark, owned: false });
     return marking === undefined ? (counts ? COUNTED : NOT_COUNTED) : { counts, durable: marking };
+  }
+
+  /**
+   * The persist of `lsn` settled and its application may store into the range again: copy the data
+   * of every send up to that LSN still waiting here or on the stream, so this replica receives what
+   * the ranges held when persist was called (DESIGN-NOTES I7). Held sends are in LSN order.
+   */
+  detach(lsn: bigint): void {
+    let i = Math.max(this.heldOwned, this.heldHead);
+    for (; i < this.held.length && this.held[i].lsn <= lsn; i++) {
+      const h = this.held[i];
+      if (!h.owned) {
+        h.data = Buffer.from(h.data);
+        h.owned = true;
+      }
+    }
+    this.heldOwned = i;
+    this.pool?.detach(lsn);
+  }
+
+  /**
+   * Stops for good: the primary was fenced. The connect loop ends, the stream is cancelled, and
+   * nothing more is sent, resynced or marked clean on this replica.
+   */
+  halt(reason: RpmemError): void {
+    this.closed = true;
+    clearInterval(this.activityTimer);
+    this.pool?.cancelStream(reason);
   }
 
   /** Forces the next resync to compare every block by checksum, and starts it now if up. */
@@ -276,6 +312,7 @@ export class Replica {
     }
     this.held = [];
     this.heldHead = 0;
+    this.heldOwned = 0;
     if (this.lastMark?.settled === true) this.lastMark = undefined;
   }
 
@@ -324,6 +361,9 @@ export class Replica {
       this.setState('connecting');
       let pool: RemotePool | undefined;
       try {
+        await this.claimRemote();
+        await this.settings.gate.wait();
+        if (this.closed) return;
         pool = await this.openRemote();
         await this.resync(pool);
         this.backoff.reset();
@@ -349,40 +389,36 @@ export class Replica {
     this.setState(err.code === ErrorCode.FENCED ? 'fenced' : 'down', err);
   }
 
+  /**
+   * Asks the replica to promise this primary's claim before anything else touches it: a replica
+   * that missed a promotion is raised to the current epoch here (DESIGN-NOTES I6), and one that
+   * promised a newer primary answers RPMEM_E_FENCED. A missing pool is created first when allowed.
+   */
+  private async claimRemote(): Promise<void> {
+    const { target, name } = this.address;
+    const { connect, claim, createMissing, local, gate } = this.settings;
+    await RemotePool.fence(target, name, claim(), connect).catch(async (err: RpmemError) => {
+      if (err.code !== ErrorCode.NO_POOL || !createMissing) throw err;
+      await (await RemotePool.create(target, name, { ...connect, size: local.size })).close();
+      await RemotePool.fence(target, name, claim(), connect);
+    });
+    gate.promisedBy(this.spec);
+  }
+
   private async openRemote(): Promise<RemotePool> {
     const { target, name } = this.address;
     const local = this.settings.local;
-    const options = {
+    const pool = await RemotePool.open(target, name, {
       ...this.settings.connect,
-      epoch: this.settings.epoch(),
+      claim: this.settings.claim(),
       ackTimeoutMs: this.settings.ackTimeoutMs,
       maxInflightBytes: this.settings.maxInflightBytes,
-    };
-    const pool = await RemotePool.open(target, name, options).catch(async (err: RpmemError) => {
-      if (err.code === ErrorCode.NO_POOL && this.settings.createMissing) return RemotePool.create(target, name, { ...options, size: local.size });
-      // Held by another writer: if that is a newer primary, this one is fenced, not merely waiting.
-      if (err.code === ErrorCode.BUSY) this.checkEpoch((await RemotePool.stat(target, name, options)).epoch);
-      throw err;
     });
-    const info = pool.openInfo;
-    try {
-      this.checkEpoch(info.epoch);
-    } catch (err) {
+    if (pool.openInfo.size !== local.size) {
       await pool.close().catch(() => undefined);
-      throw err;
-    }
-    if (info.size !== local.size) {
-      await pool.close().catch(() => undefined);
-      throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `replica ${this.spec} has ${info.size} bytes, the local pool ${local.size}`);
+      throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `replica ${this.spec} has ${pool.openInfo.size} bytes, the local pool ${local.size}`);
     }
     return pool;
-  }
-
-  /** Throws RPMEM_E_FENCED when the replica's pool is at a newer epoch than this primary. */
-  private checkEpoch(epoch: bigint): void {
-    if (epoch > this.settings.epoch()) {
-      throw new RpmemError(ErrorCode.FENCED, `replica ${this.spec} is at epoch ${epoch}, this primary at ${this.settings.epoch()}: a newer primary owns it`);
-    }
   }
 
   /**

@@ -35,11 +35,11 @@ export interface ReplicatedPersistResult {
 export interface PersistOwner {
   /** The local pool's granularity, reported in the result. */
   readonly granularity: Granularity;
-  /** Called once, when `persist` settles either way. */
-  persistSettled(persist: Promise<ReplicatedPersistResult>): void;
+  /** Called once, when the persist of `lsn` settles either way: from then on its range may be stored into. */
+  persistSettled(persist: Promise<ReplicatedPersistResult>, lsn: bigint): void;
   /** RPMEM_E_QUORUM: `required` acks were needed, `reachable` sends could count. */
   quorumError(required: number, reachable: number): RpmemError;
-  /** RPMEM_E_FENCED when the pool was fenced meanwhile, else undefined. */
+  /** RPMEM_E_FENCED when the pool was fenced meanwhile or its lease ran out (I8), else undefined. */
   fencedError(): RpmemError | undefined;
 }
 
@@ -115,7 +115,7 @@ export class ReplicatedPersist implements AckSink {
   fail(err: RpmemError): void {
     if (this.settled) return;
     this.settled = true;
-    this.owner.persistSettled(this.promise);
+    this.owner.persistSettled(this.promise, this.lsn);
     this.reject(err);
     // As before this class existed: a persist whose caller dropped the promise never surfaces as an
     // unhandled rejection. Attached at once, so Node never sees it unhandled.
@@ -127,7 +127,7 @@ export class ReplicatedPersist implements AckSink {
     const fenced = this.owner.fencedError();
     if (fenced !== undefined) return this.fail(fenced);
     this.settled = true;
-    this.owner.persistSettled(this.promise);
+    this.owner.persistSettled(this.promise, this.lsn);
     this.resolve({ lsn: this.lsn, local: this.owner.granularity, replicas: this.acks });
   }
 }

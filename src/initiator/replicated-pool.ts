@@ -9,6 +9,10 @@
 import { EventEmitter } from 'events';
 import * as fs from 'fs';
 import { RpmemError, ErrorCode } from '../common/errors';
+import { newClaim } from '../common/epoch-claim';
+import { NO_CLAIMANT } from '../common/pool-header';
+import { ClaimGate } from './claim-gate';
+import type { PromotionReport } from './promote';
 import { crc32c, Granularity } from '../common/native';
 import { checkRange } from '../common/range-check';
 import type { PoolAttr } from '../common/pool-attr';
@@ -48,7 +52,16 @@ export interface ReplicatedPoolOptions extends PoolOptions, ConnectOptions {
   activityWindowMs?: number;
   /** How long open() waits for enough replicas to come up. Default 2 × callTimeoutMs. */
   openWaitMs?: number;
+  /**
+   * Listeners attached before any replica connects, so events that happen inside open() (a resync
+   * that finishes, a replica that is down from the start) are seen. Example:
+   * `{ on: { 'resync-done': (p) => log(p) } }`.
+   */
+  on?: ReplicatedPoolListeners;
 }
+
+/** A listener per event name, as `ReplicatedPoolOptions.on` takes them. */
+export type ReplicatedPoolListeners = { [E in keyof ReplicatedPoolEvents]?: (...args: ReplicatedPoolEvents[E]) => void };
 
 /** A replica as `status()` reports it. */
 export interface ReplicaStatus {
@@ -77,9 +90,12 @@ export interface ReplicatedPoolEvents {
   degraded: [{ up: number; total: number }];
   /** Every replica is up again. */
   restored: [{ total: number }];
-  /** A replica reports a newer primary: this pool may no longer write. */
+  /** A replica reports a newer primary, or the lease the pool writes under ran out: it may no longer write. */
   fenced: [{ replica: string; error: RpmemError }];
 }
+
+/** How often waitForQuorum looks at the replicas' states. */
+const QUORUM_POLL_MS = 20;
 
 /** LSNs reserved in the local header at a time, so LSNs never repeat after a crash. */
 const LSN_RESERVATION = 1_000_000n;
@@ -100,16 +116,20 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
   private lsnReservation: Promise<void> = Promise.resolve();
   /** True once `lsnReservation` fulfilled: persists need not wait for it. */
   private lsnReservationDone = true;
+  /** performance.now() past which no persist may resolve (the coordinator lease, I8); Infinity for none. */
+  private ackDeadline = Infinity;
+  private readonly gate = new ClaimGate(() => claimQuorum(this.policy, this.replicas.length));
+  private promotionReport?: PromotionReport;
 
   private readonly settings: ReplicaSettings;
 
   private constructor(
     private readonly local: Pool,
     private readonly policy: WritePolicy,
-    settings: Omit<ReplicaSettings, 'lsnNow'>,
+    settings: Omit<ReplicaSettings, 'lsnNow' | 'gate' | 'claim'>,
   ) {
     super();
-    this.settings = { ...settings, lsnNow: () => this.lsn };
+    this.settings = { ...settings, lsnNow: () => this.lsn, gate: this.gate, claim: () => local.claim };
     this.lsn = local.lsn;
     this.lsnReserved = local.lsn;
     this.lsnRenewAt = local.lsn;
@@ -129,10 +149,11 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
       ? await Pool.open(path, options)
       : await Pool.create(path, { ...options, size: options.create.size, attr: options.create.attr });
     const callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
-    const settings: Omit<ReplicaSettings, 'lsnNow'> = {
+    // A pool's first primary claims the pool's epoch under an id of its own (epoch-claim.ts).
+    if (local.claim.claimant.equals(NO_CLAIMANT)) await local.claimEpoch(newClaim(local.epoch));
+    const settings: Omit<ReplicaSettings, 'lsnNow' | 'gate' | 'claim'> = {
       local,
       connect: { tls: options.tls, token: options.token, channelOptions: options.channelOptions, callTimeoutMs },
-      epoch: () => local.epoch,
       ackTimeoutMs: options.ackTimeoutMs ?? 5000,
       maxInflightBytes: options.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES,
       backoff: options.reconnect ?? {},
@@ -141,6 +162,7 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
       createMissing: options.create !== undefined,
     };
     const pool = new ReplicatedPool(local, options.ack ?? 'all', settings);
+    for (const [event, listener] of Object.entries(options.on ?? {})) pool.on(event, listener as (...args: unknown[]) => void);
     await pool.reserveLsns();
     for (const address of addresses) await pool.addReplica(address.spec);
     await pool.settle(checkPolicy(options.ack ?? 'all', addresses.length), options.openWaitMs ?? 2 * callTimeoutMs);
@@ -170,6 +192,16 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
   /** The local pool's granularity. */
   get granularity(): Granularity {
     return this.local.granularity;
+  }
+
+  /** What the promotion that opened this pool did; undefined for a pool opened by {@link ReplicatedPool.open}. */
+  get promotion(): PromotionReport | undefined {
+    return this.promotionReport;
+  }
+
+  /** @internal Called by promote() on the pool it opened. */
+  recordPromotion(report: PromotionReport): void {
+    this.promotionReport = report;
   }
 
   /** Every replica's state. */
@@ -244,10 +276,41 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
     fs.rmSync(dirtyMapPath(this.local.path, spec), { force: true });
   }
 
+  /**
+   * Sets the moment (a `performance.now()` value) from which this pool acknowledges nothing: a
+   * persist that has not resolved by then rejects with RPMEM_E_FENCED, and so does every later one.
+   * A coordinated primary sets it to the end of its lease, less a margin, each time the lease is
+   * renewed, so it stops acknowledging before another primary can be elected (DESIGN-NOTES I8),
+   * even when its process was paused. `Infinity` removes the deadline.
+   */
+  setAckDeadline(deadline: number): void {
+    this.ackDeadline = deadline;
+  }
+
+  /**
+   * Resolves once enough replicas are up to meet `ack` (default: the pool's policy), so a writer
+   * that got RPMEM_E_QUORUM can wait instead of retrying at once. Rejects with RPMEM_E_TIMEOUT
+   * after `timeoutMs` (default 30000), RPMEM_E_FENCED or RPMEM_E_CLOSED.
+   */
+  async waitForQuorum(options: { ack?: WritePolicy; timeoutMs?: number } = {}): Promise<void> {
+    const required = checkPolicy(options.ack ?? this.policy, this.replicas.length);
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      this.checkWritable();
+      if (this.replicas.filter((r) => r.state === 'up').length >= required) return;
+      if (Date.now() >= deadline) {
+        throw new RpmemError(ErrorCode.TIMEOUT, `fewer than ${required} replica(s) were up for ${timeoutMs} ms`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, QUORUM_POLL_MS));
+    }
+  }
+
   /** Drains, disconnects every replica (unmarking up replicas' blocks), records the LSN, closes the local pool. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.gate.release();
     await this.drain();
     await Promise.all(this.replicas.map((r) => r.close()));
     await this.local.recordLsn(this.lsn).catch(() => undefined);
@@ -267,10 +330,7 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
       this.downReported.add(spec);
       this.emit('replica-down', { replica: spec, error });
     }
-    if (replica.state === 'fenced' && error !== undefined && this.fencedBy === undefined) {
-      this.fencedBy = error;
-      this.emit('fenced', { replica: spec, error });
-    }
+    if (replica.state === 'fenced' && error !== undefined && this.fencedBy === undefined) this.fence(spec, error);
     const up = this.replicas.filter((r) => r.state === 'up').length;
     const total = this.replicas.length;
     if (up < total && !this.wasDegraded && replica.state !== 'connecting' && replica.state !== 'resyncing') {
@@ -337,13 +397,25 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
     return this.local.recordLsn(this.lsnReserved);
   }
 
+  /** A newer primary owns the replicas (or the lease ran out): stop writing to any of them, for good. */
+  private fence(replica: string, error: RpmemError): void {
+    this.fencedBy = error;
+    this.gate.release();
+    for (const r of this.replicas) r.halt(error);
+    this.emit('fenced', { replica, error });
+  }
+
   // PersistOwner
 
-  persistSettled(persist: Promise<ReplicatedPersistResult>): void {
+  persistSettled(persist: Promise<ReplicatedPersistResult>, lsn: bigint): void {
     this.inflight.delete(persist);
+    for (const r of this.replicas) r.detach(lsn);
   }
 
   fencedError(): RpmemError | undefined {
+    if (this.fencedBy === undefined && performance.now() >= this.ackDeadline) {
+      this.fence('lease', new RpmemError(ErrorCode.FENCED, 'the lease this primary writes under ran out before it was renewed'));
+    }
     return this.fencedBy === undefined ? undefined : this.fencedErrorOf(this.fencedBy);
   }
 
@@ -357,7 +429,8 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
 
   private checkWritable(): void {
     if (this.closed) throw new RpmemError(ErrorCode.CLOSED, 'replicated pool is closed');
-    if (this.fencedBy !== undefined) throw this.fencedErrorOf(this.fencedBy);
+    const fenced = this.fencedError();
+    if (fenced !== undefined) throw fenced;
   }
 
   private fencedErrorOf(cause: RpmemError): RpmemError {
@@ -370,13 +443,18 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
     return r;
   }
 
-  /** Waits until `required` replicas are up, or none is still on its way up, or `timeoutMs` passed. */
+  /**
+   * Waits until `required` replicas are up, or none is still on its way up, or no claim majority
+   * can form among the replicas still answering, or `timeoutMs` passed.
+   */
   private async settle(required: number, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    const majority = claimQuorum(this.policy, this.replicas.length);
     const unsettled = (): boolean =>
       this.fencedBy === undefined &&
       this.replicas.filter((r) => r.state === 'up').length < required &&
-      this.replicas.some((r) => r.state === 'connecting' || r.state === 'resyncing');
+      this.replicas.some((r) => r.state === 'connecting' || r.state === 'resyncing') &&
+      (this.gate.open || this.replicas.filter((r) => r.state !== 'down').length >= majority);
     while (unsettled() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -389,4 +467,9 @@ export function checkPolicy(policy: WritePolicy, n: number): number {
     throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `ack must be 'all', 'majority' or an integer 0..${n}, got ${String(policy)}`);
   }
   return policy;
+}
+
+/** Replicas that must promise a primary's claim before it writes any: a majority, or fewer if the policy asks fewer acks. */
+function claimQuorum(policy: WritePolicy, n: number): number {
+  return Math.max(1, Math.min(Math.floor(n / 2) + 1, checkPolicy(policy, n)));
 }

@@ -4,8 +4,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { fromServiceError } from '../common/errors';
-import type { PersistAckFrame, PersistRequestFrame } from '../common/persist-codec';
-import { persistMethod, rpmemV1 } from '../common/protocol';
+import type { PersistAckFrame } from '../common/persist-codec';
+import { OutgoingPersistRequest, persistMethod, rpmemV1 } from '../common/protocol';
 import type { TargetClient as GrpcTargetClient } from '../generated/rpmem/v1/Target';
 import type { CreateRequest } from '../generated/rpmem/v1/CreateRequest';
 import type { OpenRequest } from '../generated/rpmem/v1/OpenRequest';
@@ -63,7 +63,7 @@ export class TargetClient {
   }
 
   /** Opens a Persist stream, framed by persist-codec rather than the generated client's proto-loader serializer. */
-  persist(): grpc.ClientDuplexStream<PersistRequestFrame, PersistAckFrame> {
+  persist(): grpc.ClientDuplexStream<OutgoingPersistRequest, PersistAckFrame> {
     const m = persistMethod;
     return this.grpc.makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, this.metadata.clone());
   }

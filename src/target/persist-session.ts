@@ -9,6 +9,8 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { RpmemError, ErrorCode, toServiceError } from '../common/errors';
+import { EpochClaim, checkClaim, checkClaimant, checkEpochValue, claimRefusal, claimantName, sameClaim } from '../common/epoch-claim';
+import { NO_CLAIMANT } from '../common/pool-header';
 import { crc32c } from '../common/native';
 import { FileRange } from '../common/pool-file';
 import type { DecodedPersistRequest, PersistAckFrame, PersistRange } from '../common/persist-codec';
@@ -35,8 +37,8 @@ interface QueuedRange extends FileRange {
 
 export class PersistSession {
   private handle?: Handle;
-  /** The writer's fencing epoch: ranges are refused once the pool's epoch passes it. */
-  private epoch = 0n;
+  /** The writer's claim: its batches are refused once the pool promises its epoch to another. */
+  private claim: EpochClaim = { epoch: 0n, claimant: NO_CLAIMANT };
   private expectedSeq = 0;
   private queue: QueuedRange[] = [];
   /** Bytes received and not yet durable: the queue plus the batch being written. */
@@ -106,25 +108,44 @@ export class PersistSession {
     }
     checkProtocol(msg.start.protocolVersion);
     const handle = this.registry.get(msg.start.handle, 'read-write');
-    this.caller.authorize(handle.name, 'write');
-    const file = handle.pool.file;
-    const { epoch } = msg.start;
-    if (epoch !== 0n && epoch < file.epoch) throw fenced(epoch, file.epoch);
-    this.registry.attachStream(handle, (poolEpoch) => {
-      if (this.epoch < poolEpoch) this.stopIntake(fenced(this.epoch, poolEpoch));
-    });
+    try {
+      this.caller.authorize(handle.name, 'write');
+      this.claim = this.writerClaim(handle, msg.start.epoch, checkClaimant(msg.start.claimant));
+      this.registry.attachStream(handle, this.claim, (claim) => this.stopIntake(fenced(this.claim, claim)));
+    } catch (err) {
+      // A refused writer keeps nothing on the target: not even the handle until its lease runs out.
+      if (err instanceof RpmemError && err.code === ErrorCode.FENCED) void this.registry.release(handle);
+      throw err;
+    }
     this.handle = handle;
-    this.epoch = epoch === 0n ? file.epoch : epoch;
+    const file = handle.pool.file;
     // Queued ahead of every batch on the file's header chain, so nothing is acked before it is durable.
-    if (this.epoch > file.epoch) void file.raiseEpoch(this.epoch).catch(() => undefined);
+    if (!sameClaim(file.claim, this.claim)) void file.claimEpoch(this.claim).catch(() => undefined);
     this.expectedSeq = Number(file.durableSeq) + 1;
-    this.log.debug('persist stream started', { pool: handle.name, nextSeq: this.expectedSeq, epoch: this.epoch });
+    this.log.debug('persist stream started', { pool: handle.name, nextSeq: this.expectedSeq, epoch: this.claim.epoch });
+  }
+
+  /**
+   * The claim this stream writes under. Epoch 0 is a plain writer, allowed only on a pool no
+   * replication primary claimed; any other claim must be one the pool accepts (epoch-claim.ts).
+   */
+  private writerClaim(handle: Handle, epoch: bigint, claimant: Buffer): EpochClaim {
+    const held = handle.pool.file.claim;
+    if (epoch === 0n) {
+      if (!held.claimant.equals(NO_CLAIMANT)) {
+        throw new RpmemError(ErrorCode.FENCED, `pool ${handle.name} belongs to a replication primary (epoch ${held.epoch}, claimant ${claimantName(held.claimant)}): a writer must state its epoch`);
+      }
+      return held;
+    }
+    const claim = { epoch: checkEpochValue(epoch, 'epoch'), claimant };
+    checkClaim(held, claim);
+    return claim;
   }
 
   private accept(msg: DecodedPersistRequest): void {
     if (msg.kind !== 'batch') throw unexpected(msg, 'expected a PersistBatch after the PersistStart');
-    const poolEpoch = this.handle!.pool.file.epoch;
-    if (this.epoch < poolEpoch) throw fenced(this.epoch, poolEpoch);
+    const held = this.handle!.pool.file.claim;
+    if (!sameClaim(held, this.claim)) throw fenced(this.claim, held);
     const arrivedNs = process.hrtime.bigint();
     for (const range of msg.ranges) {
       const queued = this.validate(range, arrivedNs);
@@ -192,7 +213,7 @@ export class PersistSession {
     const file = this.handle!.pool.file;
     this.writing = true;
     const applyStartedNs = process.hrtime.bigint();
-    file.applyBatch(batch, BigInt(lastSeq), BigInt(lsn), batch.some((r) => r.deep)).then(
+    file.applyBatch(batch, BigInt(lastSeq), BigInt(lsn), batch.some((r) => r.deep), this.claim).then(
       () => {
         this.writing = false;
         this.unsyncedBytes -= bytes;
@@ -205,7 +226,8 @@ export class PersistSession {
         this.writing = false;
         this.queue = [];
         const cause = err instanceof RpmemError ? err : new RpmemError(ErrorCode.IO, String(err));
-        this.log.error('durable write failed; pool handle failed', { pool: this.handle!.name, code: cause.code, err: cause.message });
+        if (cause.code === ErrorCode.FENCED) this.log.info('batch refused: the writer was fenced', { pool: this.handle!.name, err: cause.message });
+        else this.log.error('durable write failed; pool handle failed', { pool: this.handle!.name, code: cause.code, err: cause.message });
         this.failure = new RpmemError(cause.code, `seq ${batch[0].seq}..${lastSeq} not durable: ${cause.message}`, { seq: BigInt(batch[0].seq), cause });
         this.pump();
       },
@@ -238,6 +260,6 @@ function unexpected(msg: DecodedPersistRequest, expected: string): RpmemError {
   return new RpmemError(ErrorCode.INVALID_ARGUMENT, why);
 }
 
-function fenced(writerEpoch: bigint, poolEpoch: bigint): RpmemError {
-  return new RpmemError(ErrorCode.FENCED, `writer epoch ${writerEpoch} is below the pool's epoch ${poolEpoch}: a newer primary owns this pool`);
+function fenced(writer: EpochClaim, held: EpochClaim): RpmemError {
+  return new RpmemError(ErrorCode.FENCED, claimRefusal(held, writer) ?? `epoch ${held.epoch} was promised to another primary`);
 }

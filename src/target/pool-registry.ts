@@ -7,6 +7,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { RpmemError, ErrorCode } from '../common/errors';
+import { EpochClaim, checkClaim, sameClaim } from '../common/epoch-claim';
 import { PoolFile } from '../common/pool-file';
 import { PoolAttr } from '../common/pool-attr';
 import { HEADER_BYTES } from '../common/protocol';
@@ -23,10 +24,14 @@ export interface Handle {
   readonly name: string;
   readonly mode: HandleMode;
   readonly pool: OpenPool;
+  /** The client's address, as `status` shows the holder of an open pool. */
+  readonly peer: string;
+  /** The claim the writer stated at Open or PersistStart; undefined until it states one. */
+  claim?: EpochClaim;
   /** True once a Persist stream has attached (a writer handle takes at most one). */
   streaming: boolean;
-  /** Called with the pool's new epoch when Fence raises it. */
-  onFenced?: (epoch: bigint) => void;
+  /** Called with the pool's new claim when Fence promises the epoch to another writer. */
+  onFenced?: (claim: EpochClaim) => void;
   lease?: NodeJS.Timeout;
 }
 
@@ -44,8 +49,9 @@ export function checkPoolName(name: string): void {
   }
 }
 
-function hasWriter(pool: OpenPool): boolean {
-  return [...pool.handles].some((h) => h.mode === 'read-write');
+function writerOf(pool: OpenPool): Handle | undefined {
+  for (const h of pool.handles) if (h.mode === 'read-write') return h;
+  return undefined;
 }
 
 export class PoolRegistry {
@@ -118,20 +124,30 @@ export class PoolRegistry {
     }
   }
 
-  /** Opens a handle; a second writer on one pool gets RPMEM_E_BUSY. */
-  async open(name: string, mode: HandleMode): Promise<Handle> {
+  /**
+   * Opens a handle. A writer stating `claim` is refused with RPMEM_E_FENCED, before any handle
+   * exists, when the pool would refuse that claim; a second writer on one pool gets RPMEM_E_BUSY.
+   */
+  async open(name: string, mode: HandleMode, peer: string, claim?: EpochClaim): Promise<Handle> {
     const file = this.pathOf(name);
     return this.exclusively(name, async () => {
       let pool = this.pools.get(name);
-      if (pool !== undefined && mode === 'read-write' && hasWriter(pool)) {
-        throw new RpmemError(ErrorCode.BUSY, `pool ${name} is already open for writing by another client`);
-      }
       if (pool === undefined) {
         if (!fs.existsSync(file)) throw new RpmemError(ErrorCode.NO_POOL, `no pool named ${name}`);
         pool = { name, file: PoolFile.open(file, { granularity: this.config.granularity }), handles: new Set() };
         this.pools.set(name, pool);
       }
-      const handle: Handle = { id: crypto.randomUUID(), name, mode, pool, streaming: false };
+      try {
+        if (claim !== undefined && mode === 'read-write') checkClaim(pool.file.claim, claim);
+        const writer = writerOf(pool);
+        if (writer !== undefined && mode === 'read-write') {
+          throw new RpmemError(ErrorCode.BUSY, `pool ${name} is already open for writing by ${holderName(writer)}`);
+        }
+      } catch (err) {
+        if (pool.handles.size === 0) await this.closePool(pool);
+        throw err;
+      }
+      const handle: Handle = { id: crypto.randomUUID(), name, mode, pool, peer, claim, streaming: false };
       pool.handles.add(handle);
       this.handles.set(handle.id, handle);
       this.armLease(handle);
@@ -151,36 +167,49 @@ export class PoolRegistry {
     return handle;
   }
 
-  /** Marks a writer handle as owned by a stream: it lives until that stream ends. */
-  attachStream(handle: Handle, onFenced: (epoch: bigint) => void): void {
+  /** Marks a writer handle as owned by a stream writing under `claim`: it lives until that stream ends. */
+  attachStream(handle: Handle, claim: EpochClaim, onFenced: (claim: EpochClaim) => void): void {
     if (handle.streaming) throw new RpmemError(ErrorCode.BUSY, `handle on pool ${handle.name} already has a Persist stream`);
     handle.streaming = true;
+    handle.claim = claim;
     handle.onFenced = onFenced;
     clearTimeout(handle.lease);
   }
 
   /**
-   * Raises pool `name`'s epoch to `epoch` (durably, never lowering it) and fences every stream
-   * writing at a lower epoch. Works whether or not the pool is open.
+   * Claims pool `name`'s epoch for `claim` (durably; RPMEM_E_FENCED when the pool refuses it), then
+   * ends every Persist stream and releases every idle writer handle of another claim, so the old
+   * writer neither writes again nor keeps the pool busy. Works whether or not the pool is open.
    */
-  async fence(name: string, epoch: bigint): Promise<void> {
+  async fence(name: string, claim: EpochClaim): Promise<void> {
     const file = this.pathOf(name);
     const open = this.pools.get(name);
     if (open !== undefined) {
-      await open.file.raiseEpoch(epoch);
-      for (const h of open.handles) h.onFenced?.(open.file.epoch);
-      return;
-    }
-    await this.exclusively(name, async () => {
-      if (!fs.existsSync(file)) throw new RpmemError(ErrorCode.NO_POOL, `no pool named ${name}`);
-      const pool = PoolFile.open(file, { granularity: this.config.granularity });
-      try {
-        await pool.raiseEpoch(epoch);
-      } finally {
-        await pool.close();
+      await open.file.claimEpoch(claim);
+      for (const h of [...open.handles]) {
+        if (h.mode !== 'read-write' || (h.claim !== undefined && sameClaim(h.claim, claim))) continue;
+        if (h.streaming) h.onFenced?.(claim);
+        else await this.release(h);
       }
-    });
-    this.log.info('pool fenced', { pool: name, epoch });
+    } else {
+      await this.exclusively(name, async () => {
+        if (!fs.existsSync(file)) throw new RpmemError(ErrorCode.NO_POOL, `no pool named ${name}`);
+        const pool = PoolFile.open(file, { granularity: this.config.granularity });
+        try {
+          await pool.claimEpoch(claim);
+        } finally {
+          await pool.close();
+        }
+      });
+    }
+    this.log.info('pool fenced', { pool: name, epoch: claim.epoch });
+  }
+
+  /** Who holds pool `name` for writing (peer and stated epoch), if anyone. */
+  holder(name: string): { peer: string; epoch: bigint } | undefined {
+    const open = this.pools.get(name);
+    const writer = open === undefined ? undefined : writerOf(open);
+    return writer === undefined ? undefined : { peer: writer.peer, epoch: writer.claim?.epoch ?? 0n };
   }
 
   /** Releases a handle; the pool file is closed with its last handle. Idempotent. */
@@ -191,6 +220,10 @@ export class PoolRegistry {
     pool.handles.delete(handle);
     this.log.info('handle released', { pool: pool.name, handle: handle.id });
     if (pool.handles.size > 0) return;
+    await this.closePool(pool);
+  }
+
+  private async closePool(pool: OpenPool): Promise<void> {
     this.pools.delete(pool.name);
     await pool.file.close();
   }
@@ -202,7 +235,7 @@ export class PoolRegistry {
   async withPool<T>(name: string, use: (file: PoolFile, writing: boolean) => T): Promise<T> {
     const file = this.pathOf(name);
     const open = this.pools.get(name);
-    if (open !== undefined) return use(open.file, hasWriter(open));
+    if (open !== undefined) return use(open.file, writerOf(open) !== undefined);
     return this.exclusively(name, async () => {
       if (!fs.existsSync(file)) throw new RpmemError(ErrorCode.NO_POOL, `no pool named ${name}`);
       const view = PoolFile.open(file, { granularity: this.config.granularity, readOnly: true });
@@ -252,4 +285,8 @@ export class PoolRegistry {
     });
     return result;
   }
+}
+
+function holderName(h: Handle): string {
+  return h.claim === undefined ? h.peer : `${h.peer} at epoch ${h.claim.epoch}`;
 }

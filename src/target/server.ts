@@ -8,7 +8,9 @@ import * as grpc from '@grpc/grpc-js';
 import { RpmemError, ErrorCode, toServiceError } from '../common/errors';
 import { fromWireAttr, toWireAttr } from '../common/pool-attr';
 import { PoolFile } from '../common/pool-file';
-import { HEADER_BYTES, TargetServiceHandlers, targetService, toWireGranularity } from '../common/protocol';
+import { HEADER_BYTES, TargetServiceHandlers, fromWireOpenMode, fromWireSyncState, targetService, toWireGranularity, toWireSyncState } from '../common/protocol';
+import { EpochClaim, checkClaimant, checkEpochValue } from '../common/epoch-claim';
+import { NO_CLAIMANT } from '../common/pool-header';
 import type { PoolInfo } from '../generated/rpmem/v1/PoolInfo';
 import type { ReadChunk } from '../generated/rpmem/v1/ReadChunk';
 import type { ReadRequest__Output } from '../generated/rpmem/v1/ReadRequest';
@@ -35,7 +37,10 @@ const MIN_BLOCK_BYTES = 4096;
 const MAX_BLOCK_BYTES = 16 * 1024 * 1024;
 const FORCE_SHUTDOWN_AFTER_MS = 5_000;
 
-function poolInfo(name: string, file: PoolFile, writing: boolean): PoolInfo {
+/** Where a PoolInfo's holder fields come from: who writes the pool now, if anyone. */
+type Holder = { peer: string; epoch: bigint } | undefined;
+
+function poolInfo(name: string, file: PoolFile, holder: Holder): PoolInfo {
   return {
     name,
     poolSize: file.poolSize,
@@ -45,10 +50,20 @@ function poolInfo(name: string, file: PoolFile, writing: boolean): PoolInfo {
     durableSeq: file.durableSeq.toString(),
     epoch: file.epoch.toString(),
     granularity: toWireGranularity(file.granularity),
-    open: writing,
+    open: holder !== undefined,
     lsn: file.lsn.toString(),
-    syncState: file.syncState === 'syncing' ? 'SYNC_STATE_SYNCING' : 'SYNC_STATE_CLEAN',
+    syncState: toWireSyncState(file.syncState),
+    claimant: file.claim.claimant,
+    historyEpoch: file.historyEpoch.toString(),
+    holderPeer: holder?.peer ?? '',
+    holderEpoch: (holder?.epoch ?? 0n).toString(),
   };
+}
+
+/** A claim from a request's epoch and claimant fields, checked; undefined for epoch 0 (none stated). */
+function wireClaim(epoch: string, claimant: Buffer): EpochClaim | undefined {
+  const value = checkEpochValue(BigInt(epoch), 'epoch');
+  return value === 0n ? undefined : { epoch: value, claimant: checkClaimant(claimant) };
 }
 
 export class TargetServer {
@@ -137,15 +152,15 @@ export class TargetServer {
         checkProtocol(req.protocolVersion);
         caller.authorize(req.name, 'write');
         await this.registry.create(req.name, Number(req.poolSize), fromWireAttr(req.attr));
-        return this.registry.withPool(req.name, (file, writing) => poolInfo(req.name, file, writing));
+        return this.info(req.name);
       }),
-      Open: this.unary('Open', async (req, caller) => {
+      Open: this.unary('Open', async (req, caller, peer) => {
         checkProtocol(req.protocolVersion);
-        const mode = req.mode === 'OPEN_MODE_READ_ONLY' ? 'read-only' : 'read-write';
+        const mode = fromWireOpenMode(req.mode);
+        const claim = wireClaim(req.epoch, req.claimant);
         caller.authorize(req.name, mode === 'read-only' ? 'read' : 'write');
-        const handle = await this.registry.open(req.name, mode);
-        const info = await this.registry.withPool(req.name, (file, writing) => poolInfo(req.name, file, writing));
-        return { handle: handle.id, info, maxRangeBytes: this.config.maxRangeBytes };
+        const handle = await this.registry.open(req.name, mode, peer, claim);
+        return { handle: handle.id, info: await this.info(req.name), maxRangeBytes: this.config.maxRangeBytes };
       }),
       Close: this.unary('Close', async (req, caller) => {
         const handle = this.registry.get(req.handle);
@@ -166,12 +181,12 @@ export class TargetServer {
         const handle = this.registry.get(req.handle, 'read-write');
         caller.authorize(handle.name, 'write');
         await handle.pool.file.setAttr(fromWireAttr(req.attr));
-        return poolInfo(handle.name, handle.pool.file, true);
+        return this.info(handle.name);
       }),
       Stat: this.unary('Stat', async (req, caller) => {
         checkProtocol(req.protocolVersion);
         caller.authorize(req.name, 'read');
-        return this.registry.withPool(req.name, (file, writing) => poolInfo(req.name, file, writing));
+        return this.info(req.name);
       }),
       List: this.unary('List', async (req, caller) => {
         checkProtocol(req.protocolVersion);
@@ -179,28 +194,39 @@ export class TargetServer {
         for (const name of this.registry.names().filter((n) => caller.covers(n))) {
           // A file that is no readable pool, or was removed meanwhile, is left out rather than failing the listing.
           await this.registry
-            .withPool(name, (file, writing) => pools.push(poolInfo(name, file, writing)))
+            .withPool(name, (file) => pools.push(poolInfo(name, file, this.registry.holder(name))))
             .catch((err: unknown) => this.log.warn('pool left out of List', { pool: name, err: String(err) }));
         }
         return { pools };
       }),
       Fence: this.unary('Fence', async (req, caller) => {
         checkProtocol(req.protocolVersion);
+        const claim = wireClaim(req.epoch, req.claimant);
+        if (claim === undefined) throw new RpmemError(ErrorCode.INVALID_ARGUMENT, 'epoch must be at least 1');
         caller.authorize(req.name, 'write');
-        await this.registry.fence(req.name, BigInt(req.epoch));
-        return this.registry.withPool(req.name, (file, writing) => poolInfo(req.name, file, writing));
+        await this.registry.fence(req.name, claim);
+        return this.info(req.name);
       }),
       SetSyncState: this.unary('SetSyncState', async (req, caller) => {
         const handle = this.registry.get(req.handle, 'read-write');
+        const state = fromWireSyncState(req.syncState);
+        const lsn = checkEpochValue(BigInt(req.lsn), 'lsn');
+        // A writer that states no claim is taken at its handle's, else as none: refused on a claimed pool.
+        const claim = wireClaim(req.epoch, req.claimant) ?? handle.claim ?? { epoch: handle.pool.file.epoch, claimant: NO_CLAIMANT };
         caller.authorize(handle.name, 'write');
-        await handle.pool.file.setSyncState(req.syncState === 'SYNC_STATE_SYNCING' ? 'syncing' : 'clean', BigInt(req.lsn));
-        return poolInfo(handle.name, handle.pool.file, true);
+        await handle.pool.file.setSyncState(state, lsn, claim);
+        return this.info(handle.name);
       }),
       Checksums: (call: grpc.ServerWritableStream<ChecksumsRequest__Output, ChecksumsChunk>) =>
         this.serverStream('Checksums', call, (caller) => this.checksums(call, caller)),
       Persist: (call: PersistCall) => this.persist(call),
       Read: (call: grpc.ServerWritableStream<ReadRequest__Output, ReadChunk>) => this.serverStream('Read', call, (caller) => this.read(call, caller)),
     };
+  }
+
+  /** Pool `name` as Stat reports it, with who holds it for writing. */
+  private info(name: string): Promise<PoolInfo> {
+    return this.registry.withPool(name, (file) => poolInfo(name, file, this.registry.holder(name)));
   }
 
   private persist(call: PersistCall): void {
@@ -311,14 +337,14 @@ export class TargetServer {
   }
 
   /** Wraps a unary handler: refuses calls while draining, authenticates, and maps every error to a status. */
-  private unary<Req, Res>(method: string, handler: (req: Req, caller: Principal) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  private unary<Req, Res>(method: string, handler: (req: Req, caller: Principal, peer: string) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
       Promise.resolve()
         .then(() => {
           this.refuseWhileDraining();
           const caller = this.auth.authenticate(call.metadata);
           refuseMalformed(call.request);
-          return handler(call.request, caller);
+          return handler(call.request, caller, call.getPeer());
         })
         .then(
           (res) => callback(null, res),
