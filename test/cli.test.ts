@@ -225,7 +225,7 @@ describe('rpmem CLI', async () => {
       expect(report.replicas[0]).to.include({ replica: `${a.address}/rp`, reachable: true, disk: 'UpToDate', outOfSyncBlocks: 0, syncState: 'clean', open: false, epoch: '1' });
       expect(report.replicas[1]).to.include({ replica: `${b.address}/rp`, reachable: true, disk: 'Outdated', outOfSyncBlocks: 3, outOfSyncBytes: 3 * 65536 });
       const human = (await rpmem(['status', ...r])).stdout;
-      expect(human).to.match(new RegExp(`  ${b.address}/rp connection:Connected open:no\\n    peer-disk:Outdated epoch:1 lsn:\\d+ sync:clean out-of-sync:3 blocks \\(192\\.0 KiB\\)`));
+      expect(human).to.match(new RegExp(`  ${b.address}/rp connection:Connected open:no\\n    peer-disk:Outdated epoch:1 history-epoch:1 lsn:\\d+ sync:clean out-of-sync:3 blocks \\(192\\.0 KiB\\)`));
     });
 
     it('verify finds the differing blocks and exits 1', async () => {
@@ -254,10 +254,21 @@ describe('rpmem CLI', async () => {
       expect(res.stderr).to.match(/^rpmem: RPMEM_E_UNAVAILABLE: unreachable for 1 s: 127\.0\.0\.1:1\/rp \((down|connecting)[^\n]*\n$/);
     });
 
+    it('promote exits 1 and names the replicas when it cannot fence a majority, leaving no local pool', async () => {
+      const next = path.join(tempDir('cli-lost', SHM_DIR), 'next.pool');
+      const res = await rpmem(['promote', '--pool', next, '--replica', `${a.address}/rp`, '--replica', '127.0.0.1:1/rp', '--replica', '127.0.0.1:2/rp']);
+      expect(res.status).to.equal(1);
+      expect(res.stderr).to.match(/^rpmem: RPMEM_E_QUORUM: only 1 of 3 replicas reachable; promotion needs a majority \(2\): 127\.0\.0\.1:1\/rp RPMEM_E_UNAVAILABLE, 127\.0\.0\.1:2\/rp RPMEM_E_UNAVAILABLE\n$/);
+      expect(fs.existsSync(next)).to.equal(false);
+      expect((await rpmem(['status', ...r])).status).to.equal(0);
+    });
+
     it('promote fences the replicas for a new primary; the old one then shows them Fenced', async () => {
       const next = path.join(tempDir('cli-next', SHM_DIR), 'next.pool');
       const res = json(await rpmem(['promote', '--pool', next, '--replica', `${a.address}/rp`, '--replica', `${b.address}/rp`, '--json']));
-      expect(res).to.include({ pool: next, epoch: '2' });
+      expect(res).to.include({ pool: next, epoch: '2', sourceHistoryEpoch: '1' });
+      expect(res.fenced).to.have.members([`${a.address}/rp`, `${b.address}/rp`]);
+      expect([`${a.address}/rp`, `${b.address}/rp`]).to.include(res.source);
       const old = await rpmem(['status', ...r, '--json']);
       expect(old.status).to.equal(1);
       expect((json(old) as { replicas: Array<{ disk: string }> }).replicas.map((x) => x.disk)).to.deep.equal(['Fenced', 'Fenced']);

@@ -1,4 +1,5 @@
 import { RpmemError, ErrorCode } from '../../common/errors';
+import { claimRefusal } from '../../common/epoch-claim';
 import { PoolFile } from '../../common/pool-file';
 import type { SyncState } from '../../common/pool-header';
 import { HEADER_BYTES } from '../../common/protocol';
@@ -12,7 +13,7 @@ import { formatBytes } from '../format';
  * A replica's copy as `drbdadm status` would name it: UpToDate (nothing marked, clean, same epoch),
  * Outdated (blocks marked in the local dirty map), Inconsistent (a resync into it is incomplete),
  * Unknown (unreachable, or no complete dirty map: the next resync compares every block),
- * Fenced (a newer primary owns it), SizeMismatch.
+ * Fenced (it promised its epoch to another, newer primary), SizeMismatch.
  */
 type PeerDisk = 'UpToDate' | 'Outdated' | 'Inconsistent' | 'Unknown' | 'Fenced' | 'SizeMismatch';
 
@@ -25,6 +26,10 @@ interface ReplicaReport {
   lsn?: bigint;
   syncState?: SyncState;
   open?: boolean;
+  /** Who writes the replica's pool (peer as the target sees it, and the epoch it stated). */
+  holder?: { peer: string; epoch: bigint };
+  /** The epoch of the writer whose history the replica holds, up to `lsn`. */
+  historyEpoch?: bigint;
   /** Blocks marked in the local dirty map; null when there is no complete map for this replica. */
   outOfSyncBlocks: number | null;
   outOfSyncBytes: number | null;
@@ -65,13 +70,13 @@ export const status: Command = {
           const blocks = complete ? map!.markedBlocks : null;
           const disk: PeerDisk =
             info.size !== size ? 'SizeMismatch'
-            : info.epoch > local.epoch ? 'Fenced'
+            : claimRefusal(info, local) !== undefined ? 'Fenced'
             : info.syncState === 'syncing' ? 'Inconsistent'
             : blocks === null ? 'Unknown'
             : blocks > 0 ? 'Outdated'
             : 'UpToDate';
-          const { epoch, lsn, syncState, open } = info;
-          return { replica: a.spec, reachable: true, disk, epoch, lsn, syncState, open, outOfSyncBlocks: blocks, outOfSyncBytes: blocks === null ? null : blocks * map!.blockBytes };
+          const { epoch, lsn, syncState, open, holder, historyEpoch } = info;
+          return { replica: a.spec, reachable: true, disk, epoch, lsn, historyEpoch, syncState, open, holder, outOfSyncBlocks: blocks, outOfSyncBytes: blocks === null ? null : blocks * map!.blockBytes };
         } catch (err) {
           const e = err instanceof RpmemError ? err : new RpmemError(ErrorCode.INTERNAL, String(err));
           const blocks = map?.completeFor !== undefined ? map.markedBlocks : null;
@@ -82,10 +87,11 @@ export const status: Command = {
     const lines = [`${path} epoch:${local.epoch} size:${formatBytes(size)} durable-seq:${local.durableSeq}`];
     for (const r of reports) {
       const outOfSync = r.outOfSyncBlocks === null ? 'unknown (full resync)' : `${r.outOfSyncBlocks} blocks (${formatBytes(r.outOfSyncBytes!)})`;
-      lines.push(`  ${r.replica} connection:${r.reachable ? 'Connected' : 'Unreachable'}${r.reachable ? ` open:${r.open ? 'yes' : 'no'}` : ''}`);
+      const open = r.holder === undefined ? 'no' : `yes holder:${r.holder.peer} holder-epoch:${r.holder.epoch}`;
+      lines.push(`  ${r.replica} connection:${r.reachable ? 'Connected' : 'Unreachable'}${r.reachable ? ` open:${open}` : ''}`);
       lines.push(
         r.reachable
-          ? `    peer-disk:${r.disk} epoch:${r.epoch} lsn:${r.lsn} sync:${r.syncState} out-of-sync:${outOfSync}`
+          ? `    peer-disk:${r.disk} epoch:${r.epoch} history-epoch:${r.historyEpoch} lsn:${r.lsn} sync:${r.syncState} out-of-sync:${outOfSync}`
           : `    peer-disk:${r.disk} out-of-sync:${outOfSync} error:${r.error}`,
       );
     }
