@@ -59,7 +59,8 @@ export class PersistStream {
   private failure?: RpmemError;
   private ending = false;
   private ended?: Promise<void>;
-  private drainWaiters: Array<{ resolve: () => void; reject: (e: RpmemError) => void }> = [];
+  /** drain() callers, in the order of the seq each waits for (the last seq queued when it was called). */
+  private drainWaiters: Array<{ seq: number; resolve: () => void; reject: (e: RpmemError) => void }> = [];
   private resolveFailed!: (err: RpmemError) => void;
   /** Settles with the error that failed the stream, whenever that happens (idle or not). */
   readonly failed = new Promise<RpmemError>((resolve) => (this.resolveFailed = resolve));
@@ -121,19 +122,24 @@ export class PersistStream {
     });
   }
 
-  /** Resolves when every range queued so far is acknowledged; rejects if the stream fails first. */
+  /**
+   * Resolves when every range queued so far is acknowledged; rejects if the stream fails first.
+   * Ranges queued after the call are not waited for, so a caller can drain a stream that never
+   * goes idle (a resync while persists keep flowing).
+   */
   drain(): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.stickyError());
-    if (this.unsent.length === 0 && this.unackedHead === this.unacked.length) return Promise.resolve();
-    return new Promise((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
+    const seq = this.nextSeq - 1;
+    if (this.lastAcked >= seq) return Promise.resolve();
+    return new Promise((resolve, reject) => this.drainWaiters.push({ seq, resolve, reject }));
   }
 
-  /** Drains, half-closes the stream, and resolves when the target ended it cleanly. */
+  /** Refuses further persists, drains, half-closes the stream, and resolves when the target ended it cleanly. */
   end(): Promise<void> {
+    this.ending = true;
     this.ended ??= this.drain().then(
       () =>
         new Promise<void>((resolve, reject) => {
-          this.ending = true;
           this.call.once('status', (status: grpc.StatusObject) =>
             status.code === 0 ? resolve() : reject(fromServiceError(status)),
           );
@@ -210,9 +216,9 @@ export class PersistStream {
     this.ackTimer = undefined;
     this.armAckTimer();
     this.flush();
-    if (this.unsent.length === 0 && this.unackedHead === this.unacked.length) {
-      for (const w of this.drainWaiters.splice(0)) w.resolve();
-    }
+    let done = 0;
+    while (done < this.drainWaiters.length && this.drainWaiters[done].seq <= this.lastAcked) this.drainWaiters[done++].resolve();
+    if (done > 0) this.drainWaiters.splice(0, done);
   }
 
   private armAckTimer(): void {

@@ -444,8 +444,10 @@ export class Replica {
     const progress: ResyncProgress = { replica: this.spec, blocksDone: 0, blocksTotal: blocks.length, bytesCopied: 0, full };
     await this.copyBlocks(pool, blocks, progress);
     // Every persist up to this LSN was either marked before the snapshot above (and copied) or sent
-    // to this replica since (and is acked by the drain): the replica is complete up to it.
+    // to this replica since (and is acked by the drain): the replica is complete up to it. Sends
+    // still held behind a dirty mark join the stream once it is durable, before the drain's barrier.
     const completeUpTo = this.settings.lsnNow();
+    await this.dirty.settled();
     await pool.drain();
     await this.dirty.clear(blocks.filter((b) => !this.inflight.has(b)));
     await pool.setSyncState('clean', completeUpTo);
