@@ -11,7 +11,7 @@
 import { RpmemError, ErrorCode } from '../../src/common/errors';
 import { promote } from '../../src/initiator/promote';
 import { ReplicatedPool, ReplicatedPoolOptions } from '../../src/initiator/replicated-pool';
-import { RECORD_BYTES, record, recordOffset } from './records';
+import { RECORD_BYTES, SLOTS_PER_WRITER, record, recordOffset } from './records';
 
 export interface RecordWriterArgs {
   mode: 'open' | 'promote';
@@ -24,6 +24,7 @@ export interface RecordWriterArgs {
 }
 
 const IN_FLIGHT = 4;
+const PACE_MS = 1;
 
 function say(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -56,8 +57,10 @@ async function main(): Promise<void> {
   });
   say(`open ${pool.epoch}`);
   const inflight = new Set<Promise<void>>();
-  const total = args.records ?? Number.MAX_SAFE_INTEGER;
+  const total = Math.min(args.records ?? SLOTS_PER_WRITER, SLOTS_PER_WRITER);
   for (let n = 0; n < total; n++) {
+    // Paced, so a writer lasts seconds rather than milliseconds of its slots.
+    await new Promise((resolve) => setTimeout(resolve, PACE_MS));
     const at = recordOffset(args.writer, n);
     record(args.writer, n).copy(pool.buffer, at);
     const p = pool.persist(at, RECORD_BYTES).then(

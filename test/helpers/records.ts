@@ -7,10 +7,10 @@ export const RECORD_BYTES = 256;
 /** Slots each writer owns: writer `w` writes slots [w × SLOTS_PER_WRITER, (w + 1) × SLOTS_PER_WRITER). */
 export const SLOTS_PER_WRITER = 4096;
 
-/** The data-area offset of record `n` of writer `writer`. */
-export function recordOffset(writer: number, n: number): number {
-  if (n >= SLOTS_PER_WRITER) throw new Error(`writer ${writer} ran out of slots at record ${n}`);
-  return (writer * SLOTS_PER_WRITER + n) * RECORD_BYTES;
+/** The data-area offset of record `n` of writer `writer`, when each writer owns `slots` slots. */
+export function recordOffset(writer: number, n: number, slots = SLOTS_PER_WRITER): number {
+  if (n >= slots) throw new Error(`writer ${writer} ran out of slots at record ${n}`);
+  return (writer * slots + n) * RECORD_BYTES;
 }
 
 /** The body of record `n` of writer `writer`. */
@@ -25,10 +25,10 @@ export function record(writer: number, n: number): Buffer {
 }
 
 /** The acknowledged records of `acked` that `data` (a primary's data area) does not hold, as `w:n`. */
-export function missingRecords(data: Buffer, acked: Iterable<[number, number]>): string[] {
+export function missingRecords(data: Buffer, acked: Iterable<[number, number]>, slots = SLOTS_PER_WRITER): string[] {
   const missing: string[] = [];
   for (const [writer, n] of acked) {
-    const at = recordOffset(writer, n);
+    const at = recordOffset(writer, n, slots);
     if (!data.subarray(at, at + RECORD_BYTES).equals(record(writer, n))) missing.push(`${writer}:${n}`);
   }
   return missing;
