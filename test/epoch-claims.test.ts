@@ -203,6 +203,7 @@ describe('epoch claims on rpmemd', () => {
       expect(await code(client.fence({ protocolVersion: PROTOCOL_VERSION, name, epoch: String(2 ** 53), claimant }))).to.equal(ErrorCode.INVALID_ARGUMENT);
       expect(await code(client.fence({ protocolVersion: PROTOCOL_VERSION, name, epoch: '0', claimant }))).to.equal(ErrorCode.INVALID_ARGUMENT);
       expect(await code(client.fence({ protocolVersion: PROTOCOL_VERSION, name, epoch: '5', claimant: Buffer.alloc(3) }))).to.equal(ErrorCode.INVALID_ARGUMENT);
+      expect(await code(client.fence({ protocolVersion: PROTOCOL_VERSION, name, epoch: '5' }))).to.equal(ErrorCode.INVALID_ARGUMENT);
       expect(await code(client.open({ protocolVersion: PROTOCOL_VERSION, name, epoch: MAX_UINT64, claimant }))).to.equal(ErrorCode.INVALID_ARGUMENT);
       const writer = (await client.open({ protocolVersion: PROTOCOL_VERSION, name })).handle;
       expect(await code(client.setSyncState({ handle: writer, syncState: 'SYNC_STATE_CLEAN', lsn: MAX_UINT64 }))).to.equal(ErrorCode.INVALID_ARGUMENT);

@@ -51,11 +51,10 @@ export function claimantName(claimant: Buffer): string {
   return claimant.equals(NO_CLAIMANT) ? 'none' : claimant.toString('hex').slice(0, 8);
 }
 
-/** Throws RPMEM_E_INVALID_ARGUMENT unless `claimant` is empty (none) or CLAIMANT_BYTES long. */
+/** Throws RPMEM_E_INVALID_ARGUMENT unless `claimant` is CLAIMANT_BYTES long: a claim names who makes it. */
 export function checkClaimant(claimant: Buffer): Buffer {
-  if (claimant.length === 0) return NO_CLAIMANT;
   if (claimant.length !== CLAIMANT_BYTES) {
-    throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `claimant must be ${CLAIMANT_BYTES} bytes, got ${claimant.length}`);
+    throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `a claim's claimant must be ${CLAIMANT_BYTES} bytes, got ${claimant.length}`);
   }
   return claimant;
 }

@@ -110,7 +110,7 @@ export class PersistSession {
     const handle = this.registry.get(msg.start.handle, 'read-write');
     try {
       this.caller.authorize(handle.name, 'write');
-      this.claim = this.writerClaim(handle, msg.start.epoch, checkClaimant(msg.start.claimant));
+      this.claim = this.writerClaim(handle, msg.start.epoch, msg.start.claimant);
       this.registry.attachStream(handle, this.claim, (claim) => this.stopIntake(fenced(this.claim, claim)));
     } catch (err) {
       // A refused writer keeps nothing on the target: not even the handle until its lease runs out.
@@ -137,7 +137,7 @@ export class PersistSession {
       }
       return held;
     }
-    const claim = { epoch: checkEpochValue(epoch, 'epoch'), claimant };
+    const claim = { epoch: checkEpochValue(epoch, 'epoch'), claimant: checkClaimant(claimant) };
     checkClaim(held, claim);
     return claim;
   }

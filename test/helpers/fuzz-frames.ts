@@ -147,7 +147,7 @@ export function randomRequest(rng: Rng, type: string, state: FuzzState): Record<
     case 'CreateRequest':
       return { protocolVersion: version(rng), name: randomName(rng), poolSize: rng.chance(0.85) ? rng.pick(poolSizes(state.maxPoolBytes)) : rng.u64(), ...(rng.chance(0.5) ? { attr: randomAttr(rng) } : {}) };
     case 'OpenRequest':
-      return { protocolVersion: version(rng), name: randomName(rng), mode: rng.chance(0.9) ? rng.int(2) : rng.u32() };
+      return { protocolVersion: version(rng), name: randomName(rng), mode: rng.chance(0.9) ? rng.int(2) : rng.u32(), ...randomClaim(rng) };
     case 'CloseRequest':
       return { handle: randomHandle(rng, state) };
     case 'RemoveRequest':
@@ -158,9 +158,9 @@ export function randomRequest(rng: Rng, type: string, state: FuzzState): Record<
     case 'SetAttrRequest':
       return { handle: randomHandle(rng, state), ...(rng.chance(0.8) ? { attr: randomAttr(rng) } : {}) };
     case 'FenceRequest':
-      return { protocolVersion: version(rng), name: randomName(rng), epoch: rng.chance(0.5) ? String(rng.int(5)) : rng.u64() };
+      return { protocolVersion: version(rng), name: randomName(rng), ...randomClaim(rng) };
     case 'SetSyncStateRequest':
-      return { handle: randomHandle(rng, state), syncState: rng.chance(0.9) ? rng.int(2) : rng.u32(), lsn: rng.u64() };
+      return { handle: randomHandle(rng, state), syncState: rng.chance(0.9) ? rng.int(2) : rng.u32(), lsn: rng.chance(0.5) ? String(rng.int(100)) : rng.u64(), ...randomClaim(rng) };
     case 'ChecksumsRequest':
     case 'ReadRequest': {
       const size = state.handles.length > 0 ? rng.pick(state.handles).poolSize : HEADER_BYTES + 65536;
@@ -439,4 +439,11 @@ export function grpcFrame(body: Buffer, compressed = 0, declaredLength = body.le
   head.writeUInt8(compressed & 0xff, 0);
   head.writeUInt32BE(declaredLength >>> 0, 1);
   return Buffer.concat([head, body]);
+}
+
+/** Epoch-claim fields: mostly small epochs under one of a few claimants, sometimes extreme or malformed. */
+function randomClaim(rng: Rng): { epoch: string; claimant: Buffer } {
+  const epoch = rng.chance(0.6) ? String(rng.int(6)) : rng.pick([rng.u64(), String(2 ** 53), '9007199254740991', '18446744073709551615']);
+  const claimant = rng.chance(0.8) ? Buffer.alloc(16, rng.int(3)) : Buffer.alloc(rng.pick([0, 1, 15, 17]), 0xcc);
+  return { epoch, claimant };
 }
