@@ -8,7 +8,8 @@ import * as grpc from '@grpc/grpc-js';
 import { RpmemError, ErrorCode, toServiceError } from '../common/errors';
 import { fromWireAttr, toWireAttr } from '../common/pool-attr';
 import { PoolFile } from '../common/pool-file';
-import { HEADER_BYTES, TargetServiceHandlers, targetService, toWireGranularity } from '../common/protocol';
+import { decodePersistRequest } from '../common/persist-codec';
+import { HEADER_BYTES, TargetServiceHandlers, persistMethod, targetService, toWireGranularity } from '../common/protocol';
 import type { PoolInfo } from '../generated/rpmem/v1/PoolInfo';
 import type { ReadChunk } from '../generated/rpmem/v1/ReadChunk';
 import type { ReadRequest__Output } from '../generated/rpmem/v1/ReadRequest';
@@ -81,8 +82,10 @@ export class TargetServer {
       ...FLOW_CONTROL_OPTION,
       interceptors: [authInterceptor(this.auth, (method, err, call) => this.logFailure(method, err, call))],
     });
-    // Persist's stream messages are checked by PersistSession itself (persist-codec never throws).
-    this.server.addService(tolerateMalformedRequests(targetService, ['Persist']), this.handlers());
+    // Persist's stream messages are checked by PersistSession itself (persist-codec never throws);
+    // its decoder stops at max-batch-ranges, so an oversized batch costs no per-range memory.
+    const persist = { ...persistMethod, requestDeserialize: (bytes: Buffer) => decodePersistRequest(bytes, config.maxBatchRanges) };
+    this.server.addService({ ...tolerateMalformedRequests(targetService, ['Persist']), Persist: persist }, this.handlers());
     this.health = new TargetHealth((name, metadata) => {
       this.auth.authenticate(metadata).authorize(name, 'read');
       return this.registry.withPool(name, () => undefined);

@@ -34,7 +34,9 @@ import {
   randomRange,
   randomRequest,
   randomStart,
+  tinyRangesBatch,
 } from './fuzz-frames';
+import { DEFAULT_MAX_BATCH_RANGES } from '../../src/target/config';
 import { BidiCall, CallOutcome, STATUS_NAME, newClient, serverStreamCall, unaryCall } from './fuzz-calls';
 
 export type Kind = 'random' | 'mutated' | 'persist' | 'control' | 'raw-http2';
@@ -52,6 +54,8 @@ const CASE_LIMIT_MS = 60_000;
 const MAX_CASES_PER_WORKER = 1_000_000;
 const RECENT_TRACES = 64;
 const MAX_HANDLES = 64;
+/** The decode-amplification message of issue #10: one-byte ranges filling most of max-message-bytes. */
+const TINY_FLOOD_RANGES = 850_000;
 
 export interface FuzzConfig {
   address: string;
@@ -532,6 +536,12 @@ export class Fuzzer {
       } else if (r < 0.88) {
         const other = encode('PersistRequest', { start: randomStart(rng, this.state) });
         frames.push({ frame: mutate(rng, encode('PersistRequest', { batch: randomBatch(rng, this.state, seq, poolSize) }), other), validity: 'unknown' });
+      } else if (r < 0.9) {
+        // Many tiny ranges (issue #10): at max-batch-ranges the batch is taken, past it refused with RPMEM_E_LIMIT undecoded.
+        const count = rng.chance(0.1) ? TINY_FLOOD_RANGES : rng.pick([1, DEFAULT_MAX_BATCH_RANGES, DEFAULT_MAX_BATCH_RANGES + 1]);
+        const taken = count <= DEFAULT_MAX_BATCH_RANGES;
+        frames.push({ frame: tinyRangesBatch(seq, count, poolSize), lastSeq: taken ? seq + BigInt(count) - 1n : seq - 1n, validity: taken ? 'valid' : 'invalid' });
+        if (taken) seq += BigInt(count);
       } else if (r < 0.94) {
         // A second PersistStart is always refused.
         frames.push({ frame: encode('PersistRequest', { start: randomStart(rng, this.state, writer?.handle) }), lastSeq: seq - 1n, validity: validStart ? 'invalid' : 'unknown' });
