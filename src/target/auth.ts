@@ -21,6 +21,8 @@ import { RpmemError, ErrorCode } from '../common/errors';
 
 /** What a caller may do. */
 export interface Principal {
+  /** Which token this is (`tokens[3]`), for per-principal limits; '' when the daemon has no token file. */
+  readonly id: string;
   /** Throws RPMEM_E_PERMISSION unless this caller may `access` pool `name`. */
   authorize(name: string, access: 'read' | 'write'): void;
   /** True when the caller may see pool `name` at all (for listings). */
@@ -36,6 +38,7 @@ interface TokenEntry {
 
 /** Everyone may do everything: the daemon runs without a token file. */
 const EVERYONE: Principal = {
+  id: '',
   authorize: () => undefined,
   covers: () => true,
 };
@@ -109,6 +112,7 @@ export class Authenticator {
 function principalOf(entry: TokenEntry): Principal {
   const covers = (name: string): boolean => entry.pools.some((re) => re.test(name));
   return {
+    id: entry.label,
     covers,
     authorize(name, access) {
       if (!covers(name)) throw new RpmemError(ErrorCode.PERMISSION, `this token does not cover pool ${name}`);

@@ -57,6 +57,10 @@ export interface TargetConfig {
   maxTotalBytes: number;
   /** Most streams (Persist, Read, Checksums) open at once. Default 256. */
   maxStreams: number;
+  /** Most streams one client IP address may hold open at once, over all its connections. Default 64. */
+  maxStreamsPerPeer: number;
+  /** Most streams one token of auth-token-file may hold open at once. Default 128. */
+  maxStreamsPerPrincipal: number;
   /** Most concurrent calls (HTTP/2 streams) on one connection. Default 32. */
   maxStreamsPerConnection: number;
   /** A Persist stream that sends nothing for this long is ended (RPMEM_E_TIMEOUT). 0 = never. Default 3600000. */
@@ -87,6 +91,8 @@ const DEFAULTS: Omit<TargetConfig, 'poolDir' | 'maxMessageBytes'> = {
   maxPools: 1024,
   maxTotalBytes: 1024 * GiB,
   maxStreams: 256,
+  maxStreamsPerPeer: 64,
+  maxStreamsPerPrincipal: 128,
   maxStreamsPerConnection: 32,
   idleStreamMs: 3_600_000,
   maxNewStreamsPerSecond: 50,
@@ -116,6 +122,8 @@ const KEYS: Record<Exclude<keyof TargetConfig, never>, { flag: string; kind: Kin
   maxPools: { flag: 'max-pools', kind: 'integer' },
   maxTotalBytes: { flag: 'max-total-bytes', kind: 'integer' },
   maxStreams: { flag: 'max-streams', kind: 'integer' },
+  maxStreamsPerPeer: { flag: 'max-streams-per-peer', kind: 'integer' },
+  maxStreamsPerPrincipal: { flag: 'max-streams-per-principal', kind: 'integer' },
   maxStreamsPerConnection: { flag: 'max-streams-per-connection', kind: 'integer' },
   idleStreamMs: { flag: 'idle-stream-ms', kind: 'integer' },
   maxNewStreamsPerSecond: { flag: 'max-new-streams-per-second', kind: 'integer' },
@@ -149,6 +157,8 @@ Options (each is also a key of the YAML config file):
   --max-pools N               most pool files (default ${DEFAULTS.maxPools})
   --max-total-bytes N         most bytes of all pool files together (default ${DEFAULTS.maxTotalBytes})
   --max-streams N             most open streams (default ${DEFAULTS.maxStreams})
+  --max-streams-per-peer N    most open streams from one client IP address (default ${DEFAULTS.maxStreamsPerPeer})
+  --max-streams-per-principal N  most open streams for one token (default ${DEFAULTS.maxStreamsPerPrincipal})
   --max-streams-per-connection N  most concurrent calls on one connection (default ${DEFAULTS.maxStreamsPerConnection})
   --idle-stream-ms N          end a Persist stream silent for N ms, 0 = never (default ${DEFAULTS.idleStreamMs})
   --max-new-streams-per-second N  per connection (default ${DEFAULTS.maxNewStreamsPerSecond})

@@ -68,7 +68,12 @@ export class TargetServer {
   ) {
     this.registry = new PoolRegistry(config, log);
     this.auth = config.authTokenFile === undefined ? Authenticator.open() : Authenticator.load(config.authTokenFile);
-    this.streams = new StreamLimiter(config.maxStreams, config.maxNewStreamsPerSecond);
+    this.streams = new StreamLimiter({
+      maxStreams: config.maxStreams,
+      perSecond: config.maxNewStreamsPerSecond,
+      perPeer: config.maxStreamsPerPeer,
+      perPrincipal: config.maxStreamsPerPrincipal,
+    });
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': config.maxMessageBytes,
       // Each stream may buffer up to max-message-bytes before its handler runs: bound the streams of one connection.
@@ -212,7 +217,7 @@ export class TargetServer {
     try {
       this.refuseWhileDraining();
       caller = this.auth.authenticate(call.metadata);
-      release = this.streams.admit(call.getPeer());
+      release = this.streams.admit(call.getPeer(), caller.id);
     } catch (err) {
       this.logFailure('Persist', err, call);
       call.emit('error', toServiceError(err));
@@ -234,7 +239,7 @@ export class TargetServer {
         this.refuseWhileDraining();
         const caller = this.auth.authenticate(call.metadata);
         refuseMalformed(call.request);
-        release = this.streams.admit(call.getPeer());
+        release = this.streams.admit(call.getPeer(), caller.id);
         return run(caller);
       })
       .catch((err: unknown) => {
