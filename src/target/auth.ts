@@ -9,7 +9,7 @@
  *       pools: ["app-*", "logs"]             # default: every pool
  *       read-only: false                     # default false
  *
- * Clients send `authorization: Bearer <token>` metadata. Tokens are kept only as SHA-256 digests
+ * Clients send `authorization: Bearer <token>` metadata (the scheme in any case). Tokens are kept only as SHA-256 digests
  * and compared with timingSafeEqual against every entry, so neither content nor position leaks
  * through timing. Tokens are never logged.
  */
@@ -97,7 +97,8 @@ export class Authenticator {
   authenticate(metadata: Metadata): Principal {
     if (this.entries === undefined) return EVERYONE;
     const header = metadata.get('authorization')[0];
-    const m = typeof header === 'string' ? /^Bearer (.+)$/.exec(header) : null;
+    // The scheme is case-insensitive and followed by one or more spaces (RFC 7235, RFC 6750).
+    const m = typeof header === 'string' ? /^bearer +(.+)$/i.exec(header) : null;
     if (m === null) throw new RpmemError(ErrorCode.UNAUTHENTICATED, 'this target requires a bearer token');
     const digest = crypto.createHash('sha256').update(m[1]).digest();
     let found: TokenEntry | undefined;

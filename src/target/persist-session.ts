@@ -84,6 +84,13 @@ export class PersistSession {
 
   /** The client is gone: apply what was validated (nobody is told), then release the handle. */
   private abandoned(why: string): void {
+    // grpc-js also reports 'close' and 'cancelled' for a stream whose status went out (when the
+    // client hangs up right after it), and a client's RST_STREAM arrives as a half-close first:
+    // only a stream still open both ways lost its client. Info, not warn: clients vanish (crash,
+    // cut cable, keepalive timeout) and the daemon copes, but the operator should see it.
+    if (!this.cancelled && !this.clientDone && !this.finished) {
+      this.log.info('persist stream abandoned by its client', { pool: this.handle?.name, why, lastSeqReceived: this.handle === undefined ? undefined : this.expectedSeq - 1 });
+    }
     if (this.finished) return;
     this.cancelled = true;
     this.stopIntake(new RpmemError(ErrorCode.CLOSED, why));

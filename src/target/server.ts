@@ -30,7 +30,12 @@ import { TargetHealth } from './health';
 import { TargetMetrics } from './metrics';
 import { addReflection } from './reflection';
 
-const READ_CHUNK_BYTES = 1024 * 1024;
+/**
+ * A stalled Read holds its chunk about three times over (read from the pool, serialized, framed by
+ * grpc-js) until the client reads it: 256 KiB keeps that under the 1 MiB per stream the README
+ * promises, and is still large enough that per-message costs do not show in a read's throughput.
+ */
+const READ_CHUNK_BYTES = 256 * 1024;
 const DIGEST_CHUNK_BYTES = 16 * 1024 * 1024;
 const MIN_BLOCK_BYTES = 4096;
 const MAX_BLOCK_BYTES = 16 * 1024 * 1024;
@@ -144,7 +149,7 @@ export class TargetServer {
       Create: this.unary('Create', async (req, caller) => {
         checkProtocol(req.protocolVersion);
         caller.authorize(req.name, 'write');
-        await this.registry.create(req.name, Number(req.poolSize), fromWireAttr(req.attr));
+        await this.registry.create(req.name, this.poolSize(req.poolSize), fromWireAttr(req.attr));
         return this.registry.withPool(req.name, (file, writing) => poolInfo(req.name, file, writing));
       }),
       Open: this.unary('Open', async (req, caller) => {
@@ -307,15 +312,28 @@ export class TargetServer {
     });
   }
 
-  /** Validates a wire range against the data area; throws EMPTY_RANGE or OUT_OF_RANGE. */
+  /**
+   * Validates a wire range against the data area, exactly (as the uint64s they are, so a length of
+   * 2^53 or more is too long, not empty); throws EMPTY_RANGE or OUT_OF_RANGE.
+   */
   private dataRange(file: PoolFile, rawOffset: string, rawLength: string): { offset: number; length: number } {
-    const offset = Number(rawOffset);
-    const length = Number(rawLength);
-    if (!Number.isSafeInteger(length) || length <= 0) throw new RpmemError(ErrorCode.EMPTY_RANGE, 'length must be positive');
-    if (!Number.isSafeInteger(offset) || offset < HEADER_BYTES || offset + length > file.poolSize) {
+    const offset = BigInt(rawOffset);
+    const length = BigInt(rawLength);
+    if (length === 0n) throw new RpmemError(ErrorCode.EMPTY_RANGE, 'length must be positive');
+    if (offset < BigInt(HEADER_BYTES) || offset + length > BigInt(file.poolSize)) {
       throw new RpmemError(ErrorCode.OUT_OF_RANGE, `[${rawOffset}, +${rawLength}) is outside the data area [${HEADER_BYTES}, ${file.poolSize})`);
     }
-    return { offset, length };
+    return { offset: Number(offset), length: Number(length) };
+  }
+
+  /** Create's pool_size, checked as the exact uint64 it is so that the error names the value sent; throws INVALID_ARGUMENT or LIMIT. */
+  private poolSize(raw: string): number {
+    const size = BigInt(raw);
+    if (size <= BigInt(HEADER_BYTES)) throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `pool_size must exceed the ${HEADER_BYTES}-byte header, got ${raw}`);
+    if (size > BigInt(this.config.maxPoolBytes)) {
+      throw new RpmemError(ErrorCode.LIMIT, `pool_size ${raw} exceeds this target's maximum of ${this.config.maxPoolBytes} bytes (max-pool-bytes)`);
+    }
+    return Number(size);
   }
 
   /** Wraps a unary handler: refuses calls while draining, authenticates, and maps every error to a status. */
