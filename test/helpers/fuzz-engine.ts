@@ -617,11 +617,39 @@ export class Fuzzer {
 
   /** A random sequence of control calls (some concurrent), checking the answers that are checkable. */
   private async controlCase(rng: Rng, trace: Trace): Promise<void> {
+    if (rng.chance(0.05)) return this.streamFlood(rng, trace);
     trace.method = 'control-sequence';
     const calls = rng.range(1, 12);
     for (let i = 0; i < calls; i++) {
       const parallel = rng.chance(0.15) ? rng.range(2, 4) : 1;
       await Promise.all(Array.from({ length: parallel }, () => this.controlCall(rng, trace)));
+    }
+  }
+
+  /**
+   * One peer flooding streams (issue #10): a burst of idle Persist streams on one connection, each
+   * cancelled after a while. Each holds an in-flight slot, so the fuzzer still never holds
+   * max-streams open; a refusal may only be a limit, an end only the idle timer.
+   */
+  private async streamFlood(rng: Rng, trace: Trace): Promise<void> {
+    trace.method = `${SVC}Persist`;
+    trace.note = 'stream flood';
+    const client = this.client(rng);
+    const outcomes = await Promise.all(
+      Array.from({ length: rng.range(8, 48) }, () =>
+        this.inSlot(async () => {
+          this.stats.controlCalls++;
+          const call = new BidiCall(client, trace.method, rng.range(1000, 5000), this.metadata(rng));
+          await sleep(rng.int(500));
+          call.cancel();
+          return this.record(await call.outcome, trace, trace.method);
+        }),
+      ),
+    );
+    for (const out of outcomes) {
+      if (!out.local && !['RPMEM_E_LIMIT', 'RPMEM_E_TIMEOUT'].includes(out.rpmemCode ?? '')) {
+        this.anomaly('idle stream refused oddly', `${STATUS_NAME[out.code]} ${out.rpmemCode ?? ''}: ${out.details}`, trace);
+      }
     }
   }
 
