@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { ErrorCode } from '../src/common/errors';
+import { ErrorCode, RpmemError } from '../src/common/errors';
 import { HEADER_BYTES, PROTOCOL_VERSION } from '../src/common/protocol';
 import { RemotePool } from '../src/initiator/remote-pool';
 import { TargetClient } from '../src/initiator/target-client';
@@ -55,7 +55,8 @@ describe('rpmemd: the smaller hostile-client findings', function () {
   it('holds at most 1 MiB per Read stream whose client stops reading', async function () {
     this.timeout(60_000);
     const STALLED = 48;
-    const target = await TestTarget.start({ args: ['--max-streams-per-peer', '100'] });
+    // max-streams = STALLED: a Read refused during the stall proves every stalled stream is still held.
+    const target = await TestTarget.start({ args: ['--max-streams-per-peer', '100', '--max-streams', String(STALLED)] });
     try {
       const pool = await RemotePool.create(target.address, 'stalled', { size: 16 * MiB });
       await pool.close();
@@ -72,6 +73,9 @@ describe('rpmemd: the smaller hostile-client findings', function () {
       const steps = Array.from({ length: STALLED }, () => runStep(target.address, grpcClient, stalled, { $HANDLE: handle }));
       await new Promise((r) => setTimeout(r, 3000));
       const during = target.rssBytes();
+      const extra = await RemotePool.open(target.address, 'stalled', { readOnly: true });
+      expect(await extra.read(0, 4).then(() => 'read', (e: RpmemError) => e.code), 'a Read past max-streams during the stall').to.equal(ErrorCode.LIMIT);
+      await extra.close();
       await Promise.all(steps);
       grpcClient.close();
       // Slack for what the connections themselves cost (HTTP/2 sessions, sockets: tens of KiB each).
