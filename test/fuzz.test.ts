@@ -135,7 +135,8 @@ function dump(label: string, content: unknown): string {
 
 async function runPhase(phase: Phase, stream: number): Promise<void> {
   const problems: string[] = [];
-  const target = await TestTarget.start({ args: [...POOL_ARGS, ...phase.args] });
+  // Every fuzz client, and the stream-slot probe that opens max-streams streams, comes from 127.0.0.1: one peer.
+  const target = await TestTarget.start({ args: [...POOL_ARGS, '--max-streams-per-peer', String(phase.maxStreams), ...phase.args] });
   const rng = new Rng(SEED, 900_000 + stream);
   const sentinel = `sentinel-${crypto.randomBytes(6).toString('hex')}`;
   expect(FUZZ_POOL_NAMES).to.not.include(sentinel);

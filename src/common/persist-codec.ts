@@ -9,6 +9,11 @@
  * that is not valid protobuf decodes to `{ kind: 'malformed' }` instead of throwing: grpc-js would
  * turn a throw into a bare INTERNAL status, while the session can end the stream with a stable code
  * after acking what it received before.
+ *
+ * Each decoded range costs a few hundred bytes of heap (its record and its Buffer view) on top of
+ * its data, so a message of a million one-byte ranges would cost hundreds of MB and half a second
+ * of decoding. A decoder given `maxRanges` first counts a batch's ranges without allocating and,
+ * past the limit, decodes none of them (`{ kind: 'too-many-ranges' }`).
  */
 import { Long, Reader, Writer } from 'protobufjs';
 import type { Granularity } from './native';
@@ -40,7 +45,12 @@ export interface PersistStart {
 export type PersistRequestFrame = { kind: 'start'; start: PersistStart } | { kind: 'batch'; ranges: readonly PersistRange[] };
 
 /** A PersistRequest as the target receives it: also an empty one (no oneof member set) or bytes that are no valid message. */
-export type DecodedPersistRequest = PersistRequestFrame | { kind: 'empty' } | { kind: 'malformed'; reason: string };
+export type DecodedPersistRequest =
+  | PersistRequestFrame
+  | { kind: 'empty' }
+  | { kind: 'malformed'; reason: string }
+  /** A batch with more than `limit` ranges: refused before any of them was decoded. */
+  | { kind: 'too-many-ranges'; limit: number };
 
 /** A cumulative PersistAck; `granularity` is undefined for UNSPECIFIED or values this build does not know. */
 export interface PersistAckFrame {
@@ -104,10 +114,10 @@ function writeRange(w: Writer, r: PersistRange): Writer {
   return w;
 }
 
-/** Parses a PersistRequest; never throws (see the module comment). */
-export function decodePersistRequest(buf: Buffer): DecodedPersistRequest {
+/** Parses a PersistRequest; never throws (see the module comment). At most `maxRanges` ranges are decoded. */
+export function decodePersistRequest(buf: Buffer, maxRanges = Infinity): DecodedPersistRequest {
   try {
-    return readRequest(Reader.create(buf));
+    return readRequest(Reader.create(buf), maxRanges);
   } catch (err) {
     return { kind: 'malformed', reason: err instanceof Error ? err.message : String(err) };
   }
@@ -118,16 +128,20 @@ export function decodePersistRequest(buf: Buffer): DecodedPersistRequest {
  * occurrences of a message field, a second `batch` appends its ranges and a second `start` updates
  * the first; the last oneof member seen wins.
  */
-function readRequest(r: Reader): DecodedPersistRequest {
+function readRequest(r: Reader, maxRanges: number): DecodedPersistRequest {
   let frame: DecodedPersistRequest = { kind: 'empty' };
+  let counted = 0;
   while (r.pos < r.len) {
     const t = r.uint32();
     if (t === REQUEST_START) {
       const start: PersistStart = frame.kind === 'start' ? frame.start : { protocolVersion: 0, handle: '', epoch: 0n, claimant: NO_DATA };
       frame = { kind: 'start', start: readStart(r, r.uint32() + r.pos, start) };
     } else if (t === REQUEST_BATCH) {
+      const end = r.uint32() + r.pos;
+      counted += countRanges(r.buf, r.pos, Math.min(end, r.len), maxRanges - counted + 1);
+      if (counted > maxRanges) return { kind: 'too-many-ranges', limit: maxRanges };
       const ranges: PersistRange[] = frame.kind === 'batch' ? (frame.ranges as PersistRange[]) : [];
-      frame = { kind: 'batch', ranges: readBatch(r, r.uint32() + r.pos, ranges) };
+      frame = { kind: 'batch', ranges: readBatch(r, end, ranges) };
     } else {
       r.skipType(t & 7);
     }
@@ -154,6 +168,25 @@ function readBatch(r: Reader, end: number, ranges: PersistRange[]): PersistRange
     else r.skipType(t & 7);
   }
   return atEnd(r, end, ranges);
+}
+
+/** Counts the ranges of the batch in `buf[start, end)`, skipping their contents, up to `stopAt`; a framing error is left for readBatch to report. */
+function countRanges(buf: Uint8Array, start: number, end: number, stopAt: number): number {
+  if (stopAt === Infinity) return 0;
+  const r = Reader.create(buf);
+  r.pos = start;
+  r.len = end;
+  let n = 0;
+  try {
+    while (r.pos < end && n < stopAt) {
+      const t = r.uint32();
+      if (t === BATCH_RANGE) n++;
+      r.skipType(t & 7);
+    }
+  } catch {
+    // Truncated: readBatch decodes up to the same point and reports it as malformed.
+  }
+  return n;
 }
 
 function readRange(r: Reader, end: number): PersistRange {

@@ -9,7 +9,7 @@
  *       pools: ["app-*", "logs"]             # default: every pool
  *       read-only: false                     # default false
  *
- * Clients send `authorization: Bearer <token>` metadata. Tokens are kept only as SHA-256 digests
+ * Clients send `authorization: Bearer <token>` metadata (the scheme in any case). Tokens are kept only as SHA-256 digests
  * and compared with timingSafeEqual against every entry, so neither content nor position leaks
  * through timing. Tokens are never logged.
  */
@@ -21,6 +21,8 @@ import { RpmemError, ErrorCode } from '../common/errors';
 
 /** What a caller may do. */
 export interface Principal {
+  /** Which token this is (`tokens[3]`), for per-principal limits; '' when the daemon has no token file. */
+  readonly id: string;
   /** Throws RPMEM_E_PERMISSION unless this caller may `access` pool `name`. */
   authorize(name: string, access: 'read' | 'write'): void;
   /** True when the caller may see pool `name` at all (for listings). */
@@ -36,6 +38,7 @@ interface TokenEntry {
 
 /** Everyone may do everything: the daemon runs without a token file. */
 const EVERYONE: Principal = {
+  id: '',
   authorize: () => undefined,
   covers: () => true,
 };
@@ -94,7 +97,8 @@ export class Authenticator {
   authenticate(metadata: Metadata): Principal {
     if (this.entries === undefined) return EVERYONE;
     const header = metadata.get('authorization')[0];
-    const m = typeof header === 'string' ? /^Bearer (.+)$/.exec(header) : null;
+    // The scheme is case-insensitive and followed by one or more spaces (RFC 7235, RFC 6750).
+    const m = typeof header === 'string' ? /^bearer +(.+)$/i.exec(header) : null;
     if (m === null) throw new RpmemError(ErrorCode.UNAUTHENTICATED, 'this target requires a bearer token');
     const digest = crypto.createHash('sha256').update(m[1]).digest();
     let found: TokenEntry | undefined;
@@ -109,6 +113,7 @@ export class Authenticator {
 function principalOf(entry: TokenEntry): Principal {
   const covers = (name: string): boolean => entry.pools.some((re) => re.test(name));
   return {
+    id: entry.label,
     covers,
     authorize(name, access) {
       if (!covers(name)) throw new RpmemError(ErrorCode.PERMISSION, `this token does not cover pool ${name}`);

@@ -25,8 +25,13 @@ export interface TargetConfig {
   maxPoolBytes: number;
   /** Largest single range in a Persist stream. Default 16 MiB. */
   maxRangeBytes: number;
-  /** Bytes a Persist stream may have received but not yet made durable before the target stops reading. Default 64 MiB. */
+  /**
+   * Bytes a Persist stream may have received but not yet made durable before the target stops
+   * reading; each range counts its data plus 512 bytes of bookkeeping. Default 64 MiB.
+   */
   maxInflightBytes: number;
+  /** Most ranges in one PersistBatch message; a larger batch ends the stream with RPMEM_E_LIMIT before it is decoded. Default 16384. */
+  maxBatchRanges: number;
   /** Largest gRPC message accepted. Default 2 × max-range-bytes + 1 MiB. */
   maxMessageBytes: number;
   /**
@@ -52,6 +57,10 @@ export interface TargetConfig {
   maxTotalBytes: number;
   /** Most streams (Persist, Read, Checksums) open at once. Default 256. */
   maxStreams: number;
+  /** Most streams one client IP address may hold open at once, over all its connections. Default 64. */
+  maxStreamsPerPeer: number;
+  /** Most streams one token of auth-token-file may hold open at once. Default 128. */
+  maxStreamsPerPrincipal: number;
   /** Most concurrent calls (HTTP/2 streams) on one connection. Default 32. */
   maxStreamsPerConnection: number;
   /** A Persist stream that sends nothing for this long is ended (RPMEM_E_TIMEOUT). 0 = never. Default 3600000. */
@@ -65,12 +74,16 @@ export interface TargetConfig {
   metrics?: string;
 }
 
+/** Default of max-batch-ranges: a 1 MiB message of 64-byte (cache-line) ranges, decoded in about 15 ms. */
+export const DEFAULT_MAX_BATCH_RANGES = 16_384;
+
 const DEFAULTS: Omit<TargetConfig, 'poolDir' | 'maxMessageBytes'> = {
   listen: '127.0.0.1:7420',
   granularity: 'auto',
   maxPoolBytes: 64 * GiB,
   maxRangeBytes: 16 * MiB,
   maxInflightBytes: 64 * MiB,
+  maxBatchRanges: DEFAULT_MAX_BATCH_RANGES,
   openLeaseMs: 30_000,
   shutdownGraceMs: 10_000,
   logLevel: 'info',
@@ -78,6 +91,8 @@ const DEFAULTS: Omit<TargetConfig, 'poolDir' | 'maxMessageBytes'> = {
   maxPools: 1024,
   maxTotalBytes: 1024 * GiB,
   maxStreams: 256,
+  maxStreamsPerPeer: 64,
+  maxStreamsPerPrincipal: 128,
   maxStreamsPerConnection: 32,
   idleStreamMs: 3_600_000,
   maxNewStreamsPerSecond: 50,
@@ -94,6 +109,7 @@ const KEYS: Record<Exclude<keyof TargetConfig, never>, { flag: string; kind: Kin
   maxPoolBytes: { flag: 'max-pool-bytes', kind: 'integer' },
   maxRangeBytes: { flag: 'max-range-bytes', kind: 'integer' },
   maxInflightBytes: { flag: 'max-inflight-bytes', kind: 'integer' },
+  maxBatchRanges: { flag: 'max-batch-ranges', kind: 'integer' },
   maxMessageBytes: { flag: 'max-message-bytes', kind: 'integer' },
   openLeaseMs: { flag: 'open-lease-ms', kind: 'integer' },
   shutdownGraceMs: { flag: 'shutdown-grace-ms', kind: 'integer' },
@@ -106,6 +122,8 @@ const KEYS: Record<Exclude<keyof TargetConfig, never>, { flag: string; kind: Kin
   maxPools: { flag: 'max-pools', kind: 'integer' },
   maxTotalBytes: { flag: 'max-total-bytes', kind: 'integer' },
   maxStreams: { flag: 'max-streams', kind: 'integer' },
+  maxStreamsPerPeer: { flag: 'max-streams-per-peer', kind: 'integer' },
+  maxStreamsPerPrincipal: { flag: 'max-streams-per-principal', kind: 'integer' },
   maxStreamsPerConnection: { flag: 'max-streams-per-connection', kind: 'integer' },
   idleStreamMs: { flag: 'idle-stream-ms', kind: 'integer' },
   maxNewStreamsPerSecond: { flag: 'max-new-streams-per-second', kind: 'integer' },
@@ -126,6 +144,7 @@ Options (each is also a key of the YAML config file):
   --max-pool-bytes N          largest pool accepted by Create (default ${DEFAULTS.maxPoolBytes})
   --max-range-bytes N         largest single persisted range (default ${DEFAULTS.maxRangeBytes})
   --max-inflight-bytes N      bytes received but not yet durable per stream (default ${DEFAULTS.maxInflightBytes})
+  --max-batch-ranges N        most ranges in one PersistBatch message (default ${DEFAULTS.maxBatchRanges})
   --max-message-bytes N       largest gRPC message (default max-range-bytes + 1 MiB)
   --open-lease-ms N           release a handle idle for N ms with no Persist stream (default ${DEFAULTS.openLeaseMs})
   --shutdown-grace-ms N       SIGTERM drain time before streams are closed (default ${DEFAULTS.shutdownGraceMs})
@@ -138,6 +157,8 @@ Options (each is also a key of the YAML config file):
   --max-pools N               most pool files (default ${DEFAULTS.maxPools})
   --max-total-bytes N         most bytes of all pool files together (default ${DEFAULTS.maxTotalBytes})
   --max-streams N             most open streams (default ${DEFAULTS.maxStreams})
+  --max-streams-per-peer N    most open streams from one client IP address (default ${DEFAULTS.maxStreamsPerPeer})
+  --max-streams-per-principal N  most open streams for one token (default ${DEFAULTS.maxStreamsPerPrincipal})
   --max-streams-per-connection N  most concurrent calls on one connection (default ${DEFAULTS.maxStreamsPerConnection})
   --idle-stream-ms N          end a Persist stream silent for N ms, 0 = never (default ${DEFAULTS.idleStreamMs})
   --max-new-streams-per-second N  per connection (default ${DEFAULTS.maxNewStreamsPerSecond})
@@ -208,6 +229,7 @@ export function buildConfig(values: Record<string, unknown>): TargetConfig {
   config.maxMessageBytes ??= config.maxRangeBytes + MiB;
   splitListen(config.listen);
   if (config.maxRangeBytes === 0) throw invalid('max-range-bytes', 'must be positive');
+  if (config.maxBatchRanges === 0) throw invalid('max-batch-ranges', 'must be positive');
   if (config.maxStreamsPerConnection === 0) throw invalid('max-streams-per-connection', 'must be positive');
   if (config.maxInflightBytes < config.maxRangeBytes) throw invalid('max-inflight-bytes', 'must be at least max-range-bytes');
   if (config.maxMessageBytes < config.maxRangeBytes + 1024) throw invalid('max-message-bytes', 'must exceed max-range-bytes');

@@ -61,7 +61,7 @@ export class TargetHealth {
           callback(
             err.code === ErrorCode.UNAUTHENTICATED || err.code === ErrorCode.PERMISSION
               ? toServiceError(err)
-              : { code: grpc.status.NOT_FOUND, details: `no pool behind health service ${service}` },
+              : toServiceError(new RpmemError(ErrorCode.NO_POOL, `no pool behind health service ${service}`)),
           ),
       );
     };

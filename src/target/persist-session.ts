@@ -26,6 +26,13 @@ export type PersistCall = grpc.ServerDuplexStream<DecodedPersistRequest, Persist
 
 const RANGE_FLAG_DEEP = 1;
 const KNOWN_FLAGS = RANGE_FLAG_DEEP;
+/**
+ * What a received range holds besides its data until it is durable: its decoded record, its Buffer
+ * view and its queue entry (measured: 240 to 530 bytes of heap per range, bench/experiments/
+ * decode-amplification.ts). Counted against max-inflight-bytes, so a stream of tiny ranges is
+ * bounded in ranges as well as in bytes.
+ */
+export const RANGE_COST_BYTES = 512;
 
 interface QueuedRange extends FileRange {
   seq: number;
@@ -41,7 +48,7 @@ export class PersistSession {
   private claim: EpochClaim = { epoch: 0n, claimant: NO_CLAIMANT };
   private expectedSeq = 0;
   private queue: QueuedRange[] = [];
-  /** Bytes received and not yet durable: the queue plus the batch being written. */
+  /** Memory held by ranges received and not yet durable (data plus RANGE_COST_BYTES each): the queue plus the batch being written. */
   private unsyncedBytes = 0;
   private writing = false;
   /** Set once intake stops: the error the stream ends with, after what is queued is durable. */
@@ -79,6 +86,13 @@ export class PersistSession {
 
   /** The client is gone: apply what was validated (nobody is told), then release the handle. */
   private abandoned(why: string): void {
+    // grpc-js also reports 'close' and 'cancelled' for a stream whose status went out (when the
+    // client hangs up right after it), and a client's RST_STREAM arrives as a half-close first:
+    // only a stream still open both ways lost its client. Info, not warn: clients vanish (crash,
+    // cut cable, keepalive timeout) and the daemon copes, but the operator should see it.
+    if (!this.cancelled && !this.clientDone && !this.finished) {
+      this.log.info('persist stream abandoned by its client', { pool: this.handle?.name, why, lastSeqReceived: this.handle === undefined ? undefined : this.expectedSeq - 1 });
+    }
     if (this.finished) return;
     this.cancelled = true;
     this.stopIntake(new RpmemError(ErrorCode.CLOSED, why));
@@ -143,6 +157,9 @@ export class PersistSession {
   }
 
   private accept(msg: DecodedPersistRequest): void {
+    if (msg.kind === 'too-many-ranges') {
+      throw new RpmemError(ErrorCode.LIMIT, `a PersistBatch of more than ${msg.limit} ranges (max-batch-ranges); send fewer ranges per message`);
+    }
     if (msg.kind !== 'batch') throw unexpected(msg, 'expected a PersistBatch after the PersistStart');
     const held = this.handle!.pool.file.claim;
     if (!sameClaim(held, this.claim)) throw fenced(this.claim, held);
@@ -150,7 +167,7 @@ export class PersistSession {
     for (const range of msg.ranges) {
       const queued = this.validate(range, arrivedNs);
       this.queue.push(queued);
-      this.unsyncedBytes += queued.data.length;
+      this.unsyncedBytes += queued.data.length + RANGE_COST_BYTES;
       this.expectedSeq += 1;
     }
     if (this.unsyncedBytes >= this.config.maxInflightBytes) this.call.pause();
@@ -208,7 +225,7 @@ export class PersistSession {
     const batch = this.queue;
     this.queue = [];
     const lastSeq = batch[batch.length - 1].seq;
-    const bytes = batch.reduce((n, r) => n + r.data.length, 0);
+    const bytes = batch.reduce((n, r) => n + r.data.length + RANGE_COST_BYTES, 0);
     const lsn = batch.reduce((max, r) => Math.max(max, r.lsn), 0);
     const file = this.handle!.pool.file;
     this.writing = true;

@@ -8,7 +8,17 @@ import * as grpc from '@grpc/grpc-js';
 import { RpmemError, ErrorCode, toServiceError } from '../common/errors';
 import { fromWireAttr, toWireAttr } from '../common/pool-attr';
 import { PoolFile } from '../common/pool-file';
-import { HEADER_BYTES, TargetServiceHandlers, fromWireOpenMode, fromWireSyncState, targetService, toWireGranularity, toWireSyncState } from '../common/protocol';
+import { decodePersistRequest } from '../common/persist-codec';
+import {
+  HEADER_BYTES,
+  TargetServiceHandlers,
+  fromWireOpenMode,
+  fromWireSyncState,
+  persistMethod,
+  targetService,
+  toWireGranularity,
+  toWireSyncState,
+} from '../common/protocol';
 import { EpochClaim, checkClaimant, checkEpochValue } from '../common/epoch-claim';
 import { NO_CLAIMANT } from '../common/pool-header';
 import type { PoolInfo } from '../generated/rpmem/v1/PoolInfo';
@@ -31,7 +41,12 @@ import { TargetHealth } from './health';
 import { TargetMetrics } from './metrics';
 import { addReflection } from './reflection';
 
-const READ_CHUNK_BYTES = 1024 * 1024;
+/**
+ * A stalled Read holds its chunk about three times over (read from the pool, serialized, framed by
+ * grpc-js) until the client reads it: 256 KiB keeps that under the 1 MiB per stream the README
+ * promises, and is still large enough that per-message costs do not show in a read's throughput.
+ */
+const READ_CHUNK_BYTES = 256 * 1024;
 const DIGEST_CHUNK_BYTES = 16 * 1024 * 1024;
 const MIN_BLOCK_BYTES = 4096;
 const MAX_BLOCK_BYTES = 16 * 1024 * 1024;
@@ -82,7 +97,12 @@ export class TargetServer {
   ) {
     this.registry = new PoolRegistry(config, log);
     this.auth = config.authTokenFile === undefined ? Authenticator.open() : Authenticator.load(config.authTokenFile);
-    this.streams = new StreamLimiter(config.maxStreams, config.maxNewStreamsPerSecond);
+    this.streams = new StreamLimiter({
+      maxStreams: config.maxStreams,
+      perSecond: config.maxNewStreamsPerSecond,
+      perPeer: config.maxStreamsPerPeer,
+      perPrincipal: config.maxStreamsPerPrincipal,
+    });
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': config.maxMessageBytes,
       // Each stream may buffer up to max-message-bytes before its handler runs: bound the streams of one connection.
@@ -96,8 +116,10 @@ export class TargetServer {
       ...FLOW_CONTROL_OPTION,
       interceptors: [authInterceptor(this.auth, (method, err, call) => this.logFailure(method, err, call))],
     });
-    // Persist's stream messages are checked by PersistSession itself (persist-codec never throws).
-    this.server.addService(tolerateMalformedRequests(targetService, ['Persist']), this.handlers());
+    // Persist's stream messages are checked by PersistSession itself (persist-codec never throws);
+    // its decoder stops at max-batch-ranges, so an oversized batch costs no per-range memory.
+    const persist = { ...persistMethod, requestDeserialize: (bytes: Buffer) => decodePersistRequest(bytes, config.maxBatchRanges) };
+    this.server.addService({ ...tolerateMalformedRequests(targetService, ['Persist']), Persist: persist }, this.handlers());
     this.health = new TargetHealth((name, metadata) => {
       this.auth.authenticate(metadata).authorize(name, 'read');
       return this.registry.withPool(name, () => undefined);
@@ -151,7 +173,7 @@ export class TargetServer {
       Create: this.unary('Create', async (req, caller) => {
         checkProtocol(req.protocolVersion);
         caller.authorize(req.name, 'write');
-        await this.registry.create(req.name, Number(req.poolSize), fromWireAttr(req.attr));
+        await this.registry.create(req.name, this.poolSize(req.poolSize), fromWireAttr(req.attr));
         return this.info(req.name);
       }),
       Open: this.unary('Open', async (req, caller, peer) => {
@@ -235,7 +257,7 @@ export class TargetServer {
     try {
       this.refuseWhileDraining();
       caller = this.auth.authenticate(call.metadata);
-      release = this.streams.admit(call.getPeer());
+      release = this.streams.admit(call.getPeer(), caller.id);
     } catch (err) {
       this.logFailure('Persist', err, call);
       call.emit('error', toServiceError(err));
@@ -257,7 +279,7 @@ export class TargetServer {
         this.refuseWhileDraining();
         const caller = this.auth.authenticate(call.metadata);
         refuseMalformed(call.request);
-        release = this.streams.admit(call.getPeer());
+        release = this.streams.admit(call.getPeer(), caller.id);
         return run(caller);
       })
       .catch((err: unknown) => {
@@ -325,15 +347,28 @@ export class TargetServer {
     });
   }
 
-  /** Validates a wire range against the data area; throws EMPTY_RANGE or OUT_OF_RANGE. */
+  /**
+   * Validates a wire range against the data area, exactly (as the uint64s they are, so a length of
+   * 2^53 or more is too long, not empty); throws EMPTY_RANGE or OUT_OF_RANGE.
+   */
   private dataRange(file: PoolFile, rawOffset: string, rawLength: string): { offset: number; length: number } {
-    const offset = Number(rawOffset);
-    const length = Number(rawLength);
-    if (!Number.isSafeInteger(length) || length <= 0) throw new RpmemError(ErrorCode.EMPTY_RANGE, 'length must be positive');
-    if (!Number.isSafeInteger(offset) || offset < HEADER_BYTES || offset + length > file.poolSize) {
+    const offset = BigInt(rawOffset);
+    const length = BigInt(rawLength);
+    if (length === 0n) throw new RpmemError(ErrorCode.EMPTY_RANGE, 'length must be positive');
+    if (offset < BigInt(HEADER_BYTES) || offset + length > BigInt(file.poolSize)) {
       throw new RpmemError(ErrorCode.OUT_OF_RANGE, `[${rawOffset}, +${rawLength}) is outside the data area [${HEADER_BYTES}, ${file.poolSize})`);
     }
-    return { offset, length };
+    return { offset: Number(offset), length: Number(length) };
+  }
+
+  /** Create's pool_size, checked as the exact uint64 it is so that the error names the value sent; throws INVALID_ARGUMENT or LIMIT. */
+  private poolSize(raw: string): number {
+    const size = BigInt(raw);
+    if (size <= BigInt(HEADER_BYTES)) throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `pool_size must exceed the ${HEADER_BYTES}-byte header, got ${raw}`);
+    if (size > BigInt(this.config.maxPoolBytes)) {
+      throw new RpmemError(ErrorCode.LIMIT, `pool_size ${raw} exceeds this target's maximum of ${this.config.maxPoolBytes} bytes (max-pool-bytes)`);
+    }
+    return Number(size);
   }
 
   /** Wraps a unary handler: refuses calls while draining, authenticates, and maps every error to a status. */

@@ -34,7 +34,9 @@ import {
   randomRange,
   randomRequest,
   randomStart,
+  tinyRangesBatch,
 } from './fuzz-frames';
+import { DEFAULT_MAX_BATCH_RANGES } from '../../src/target/config';
 import { BidiCall, CallOutcome, STATUS_NAME, newClient, serverStreamCall, unaryCall } from './fuzz-calls';
 
 export type Kind = 'random' | 'mutated' | 'persist' | 'control' | 'raw-http2';
@@ -52,6 +54,8 @@ const CASE_LIMIT_MS = 60_000;
 const MAX_CASES_PER_WORKER = 1_000_000;
 const RECENT_TRACES = 64;
 const MAX_HANDLES = 64;
+/** The decode-amplification message of issue #10: one-byte ranges filling most of max-message-bytes. */
+const TINY_FLOOD_RANGES = 850_000;
 
 export interface FuzzConfig {
   address: string;
@@ -532,6 +536,12 @@ export class Fuzzer {
       } else if (r < 0.88) {
         const other = encode('PersistRequest', { start: randomStart(rng, this.state) });
         frames.push({ frame: mutate(rng, encode('PersistRequest', { batch: randomBatch(rng, this.state, seq, poolSize) }), other), validity: 'unknown' });
+      } else if (r < 0.9) {
+        // Many tiny ranges (issue #10): at max-batch-ranges the batch is taken, past it refused with RPMEM_E_LIMIT undecoded.
+        const count = rng.chance(0.1) ? TINY_FLOOD_RANGES : rng.pick([1, DEFAULT_MAX_BATCH_RANGES, DEFAULT_MAX_BATCH_RANGES + 1]);
+        const taken = count <= DEFAULT_MAX_BATCH_RANGES;
+        frames.push({ frame: tinyRangesBatch(seq, count, poolSize), lastSeq: taken ? seq + BigInt(count) - 1n : seq - 1n, validity: taken ? 'valid' : 'invalid' });
+        if (taken) seq += BigInt(count);
       } else if (r < 0.94) {
         // A second PersistStart is always refused.
         frames.push({ frame: encode('PersistRequest', { start: randomStart(rng, this.state, writer?.handle) }), lastSeq: seq - 1n, validity: validStart ? 'invalid' : 'unknown' });
@@ -607,11 +617,39 @@ export class Fuzzer {
 
   /** A random sequence of control calls (some concurrent), checking the answers that are checkable. */
   private async controlCase(rng: Rng, trace: Trace): Promise<void> {
+    if (rng.chance(0.05)) return this.streamFlood(rng, trace);
     trace.method = 'control-sequence';
     const calls = rng.range(1, 12);
     for (let i = 0; i < calls; i++) {
       const parallel = rng.chance(0.15) ? rng.range(2, 4) : 1;
       await Promise.all(Array.from({ length: parallel }, () => this.controlCall(rng, trace)));
+    }
+  }
+
+  /**
+   * One peer flooding streams (issue #10): a burst of idle Persist streams on one connection, each
+   * cancelled after a while. Each holds an in-flight slot, so the fuzzer still never holds
+   * max-streams open; a refusal may only be a limit, an end only the idle timer.
+   */
+  private async streamFlood(rng: Rng, trace: Trace): Promise<void> {
+    trace.method = `${SVC}Persist`;
+    trace.note = 'stream flood';
+    const client = this.client(rng);
+    const outcomes = await Promise.all(
+      Array.from({ length: rng.range(8, 48) }, () =>
+        this.inSlot(async () => {
+          this.stats.controlCalls++;
+          const call = new BidiCall(client, trace.method, rng.range(1000, 5000), this.metadata(rng));
+          await sleep(rng.int(500));
+          call.cancel();
+          return this.record(await call.outcome, trace, trace.method);
+        }),
+      ),
+    );
+    for (const out of outcomes) {
+      if (!out.local && !['RPMEM_E_LIMIT', 'RPMEM_E_TIMEOUT'].includes(out.rpmemCode ?? '')) {
+        this.anomaly('idle stream refused oddly', `${STATUS_NAME[out.code]} ${out.rpmemCode ?? ''}: ${out.details}`, trace);
+      }
     }
   }
 

@@ -7,6 +7,7 @@
 import * as path from 'path';
 import * as protobuf from 'protobufjs';
 import { crc32c } from '../../src/common/native';
+import { encodePersistRequest, PersistRange } from '../../src/common/persist-codec';
 import type { Rng } from './fuzz-rng';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -238,6 +239,21 @@ export function randomBatch(rng: Rng, state: FuzzState, seq: bigint, poolSize: n
   const ranges = [];
   for (let i = 0; i < n; i++) ranges.push(randomRange(rng, seq + BigInt(i), poolSize, state.maxRangeBytes).range);
   return { ranges };
+}
+
+/**
+ * A PersistBatch of `count` valid one-byte ranges from seq `first`, spread over the first
+ * `min(4096, poolSize - HEADER_BYTES)` data bytes: the decode-amplification shape (850,000 of
+ * them fit under the default max-message-bytes). Encoded with persist-codec, which builds a
+ * message of that size in well under a second.
+ */
+export function tinyRangesBatch(first: bigint, count: number, poolSize: number): Buffer {
+  const data = Buffer.from([0x5a]);
+  const crc = crc32c(data);
+  const room = Math.max(1, Math.min(4096, poolSize - HEADER_BYTES));
+  const ranges: PersistRange[] = [];
+  for (let i = 0; i < count; i++) ranges.push({ seq: Number(first) + i, offset: HEADER_BYTES + (i % room), data, crc32c: crc, flags: 0, lsn: 0 });
+  return encodePersistRequest({ kind: 'batch', ranges });
 }
 
 // ---- wire-level protobuf ----
