@@ -58,6 +58,16 @@ describe('rpmemd against decode amplification', function () {
       const info = await client.stat({ protocolVersion: PROTOCOL_VERSION, name: 'cap' });
       expect(info.durableSeq).to.equal('100');
     });
+
+    it("rpmem's own initiator never sends more ranges in a message than the target's max-batch-ranges", async () => {
+      const pool = await RemotePool.create(target.address, 'own', { size: 65536 });
+      // 1000 tiny ranges queued in one tick would fit one 1 MiB message by bytes alone.
+      const acks = await Promise.all(Array.from({ length: 1000 }, (_, i) => pool.persist(8 * i, Buffer.alloc(8, i % 251))));
+      expect(acks[acks.length - 1].seq).to.equal(1000n);
+      await pool.close();
+      const bytes = fs.readFileSync(target.poolPath('own'));
+      for (let i = 0; i < 1000; i++) expect(bytes[HEADER_BYTES + 8 * i], `range ${i}`).to.equal(i % 251);
+    });
   });
 
   describe(`${ATTACKERS} connections each sending one batch of ${FLOOD_RANGES} one-byte ranges`, () => {

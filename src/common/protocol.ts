@@ -26,6 +26,12 @@ export const PROTOCOL_VERSION = 1;
 /** Bytes at the start of every pool file reserved for its header; writes below this are refused. */
 export const HEADER_BYTES = 4096;
 
+/**
+ * Default of rpmemd's max-batch-ranges, and the initiator's cap per message for a target that does
+ * not state one: a 1 MiB message of 64-byte (cache-line) ranges, decoded in about 15 ms.
+ */
+export const DEFAULT_MAX_BATCH_RANGES = 16_384;
+
 const PROTO_FILE = path.join(__dirname, '..', '..', '..', 'proto', 'rpmem.proto');
 
 /** rpmem.proto as loaded by proto-loader: the services' and messages' descriptors (reflection serves these). */

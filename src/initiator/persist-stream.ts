@@ -38,6 +38,8 @@ export interface PersistStreamOptions {
   claim: EpochClaim | undefined;
   maxInflightBytes: number;
   maxMessageBytes: number;
+  /** Most ranges in one message: the target refuses a batch of more (max-batch-ranges). */
+  maxBatchRanges: number;
   ackTimeoutMs: number;
 }
 
@@ -182,7 +184,7 @@ export class PersistStream {
       let messageBytes = 0;
       for (const p of this.unsent) {
         const bytes = p.data.length;
-        const fitsMessage = ranges.length === 0 || messageBytes + bytes <= this.options.maxMessageBytes;
+        const fitsMessage = ranges.length === 0 || (messageBytes + bytes <= this.options.maxMessageBytes && ranges.length < this.options.maxBatchRanges);
         const fitsWindow = this.inflightBytes === 0 || this.inflightBytes + bytes <= this.options.maxInflightBytes;
         if (!fitsMessage || !fitsWindow) break;
         ranges.push(p);

@@ -8,7 +8,7 @@
 import { RpmemError, ErrorCode, fromServiceError } from '../common/errors';
 import type { Granularity } from '../common/native';
 import { PoolAttr, fromWireAttr, normalizeAttr, toWireAttr } from '../common/pool-attr';
-import { HEADER_BYTES, PROTOCOL_VERSION, fromWireGranularity, toWireSyncState } from '../common/protocol';
+import { DEFAULT_MAX_BATCH_RANGES, HEADER_BYTES, PROTOCOL_VERSION, fromWireGranularity, toWireSyncState } from '../common/protocol';
 import type { EpochClaim } from '../common/epoch-claim';
 import { NO_CLAIMANT } from '../common/pool-header';
 import { checkRange } from '../common/range-check';
@@ -176,6 +176,8 @@ export class RemotePool {
             claim: options.claim,
             maxInflightBytes: options.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES,
             maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+            // A target that predates the field sends 0; its limit was none, ours is its later default.
+            maxBatchRanges: res.maxBatchRanges || DEFAULT_MAX_BATCH_RANGES,
             ackTimeoutMs: options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS,
           });
       return new RemotePool(client, res.handle, info, Number(res.maxRangeBytes), stream, options.claim);

@@ -2,6 +2,7 @@
  * rpmemd configuration: command-line flags and an optional YAML file with the same keys.
  * Flags win over the file; every value is validated at start with a message naming the key.
  */
+import { DEFAULT_MAX_BATCH_RANGES } from '../common/protocol';
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs } from 'util';
@@ -73,9 +74,6 @@ export interface TargetConfig {
   /** `host:port` to serve Prometheus metrics on, at /metrics. Default: off. */
   metrics?: string;
 }
-
-/** Default of max-batch-ranges: a 1 MiB message of 64-byte (cache-line) ranges, decoded in about 15 ms. */
-export const DEFAULT_MAX_BATCH_RANGES = 16_384;
 
 const DEFAULTS: Omit<TargetConfig, 'poolDir' | 'maxMessageBytes'> = {
   listen: '127.0.0.1:7420',

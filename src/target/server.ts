@@ -182,7 +182,7 @@ export class TargetServer {
         const claim = wireClaim(req.epoch, req.claimant);
         caller.authorize(req.name, mode === 'read-only' ? 'read' : 'write');
         const handle = await this.registry.open(req.name, mode, peer, claim);
-        return { handle: handle.id, info: await this.info(req.name), maxRangeBytes: this.config.maxRangeBytes };
+        return { handle: handle.id, info: await this.info(req.name), maxRangeBytes: this.config.maxRangeBytes, maxBatchRanges: this.config.maxBatchRanges };
       }),
       Close: this.unary('Close', async (req, caller) => {
         const handle = this.registry.get(req.handle);
