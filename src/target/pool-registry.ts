@@ -131,21 +131,19 @@ export class PoolRegistry {
   async open(name: string, mode: HandleMode, peer: string, claim?: EpochClaim): Promise<Handle> {
     const file = this.pathOf(name);
     return this.exclusively(name, async () => {
+      const writing = mode === 'read-write';
       let pool = this.pools.get(name);
       if (pool === undefined) {
         if (!fs.existsSync(file)) throw new RpmemError(ErrorCode.NO_POOL, `no pool named ${name}`);
-        pool = { name, file: PoolFile.open(file, { granularity: this.config.granularity }), handles: new Set() };
+        const opened = PoolFile.open(file, { granularity: this.config.granularity });
+        // Checked before the file joins the open pools: a concurrent Stat or Fence may use it from then on.
+        if (claim !== undefined && writing) await checkBeforeOpen(opened, claim);
+        pool = { name, file: opened, handles: new Set() };
         this.pools.set(name, pool);
-      }
-      try {
-        if (claim !== undefined && mode === 'read-write') checkClaim(pool.file.claim, claim);
+      } else if (writing) {
+        if (claim !== undefined) checkClaim(pool.file.claim, claim);
         const writer = writerOf(pool);
-        if (writer !== undefined && mode === 'read-write') {
-          throw new RpmemError(ErrorCode.BUSY, `pool ${name} is already open for writing by ${holderName(writer)}`);
-        }
-      } catch (err) {
-        if (pool.handles.size === 0) await this.closePool(pool);
-        throw err;
+        if (writer !== undefined) throw new RpmemError(ErrorCode.BUSY, `pool ${name} is already open for writing by ${holderName(writer)}`);
       }
       const handle: Handle = { id: crypto.randomUUID(), name, mode, pool, peer, claim, streaming: false };
       pool.handles.add(handle);
@@ -289,4 +287,14 @@ export class PoolRegistry {
 
 function holderName(h: Handle): string {
   return h.claim === undefined ? h.peer : `${h.peer} at epoch ${h.claim.epoch}`;
+}
+
+/** Throws RPMEM_E_FENCED, closing `file`, when it refuses `claim`. */
+async function checkBeforeOpen(file: PoolFile, claim: EpochClaim): Promise<void> {
+  try {
+    checkClaim(file.claim, claim);
+  } catch (err) {
+    await file.close();
+    throw err;
+  }
 }
