@@ -173,6 +173,9 @@ describe('automatic failover through etcd', function () {
         expect(demoted[0].ns < next.ns, 'it demoted itself before the standby was elected').to.equal(true);
         const firstNewAck = run.history.acksOf(next.member, next.ns)[0].ns;
         expect(run.history.acksOf(primary.member, firstNewAck), 'acks of the cut primary after the new one wrote').to.deep.equal([]);
+        // Self-fencing (I8): its last renewal was sent before the cut, so it acks nothing from one TTL after it.
+        expect(run.history.acksOf(primary.member, cutAt + BigInt(TTL_SECONDS) * 1_000_000_000n), 'acks of the cut primary after its lease could have expired').to.deep.equal([]);
+        expect(run.history.acksOf(primary.member).length, 'the cut primary had acknowledged records').to.be.at.least(SERVING_ACKS);
         const restoredAt = monoNs();
         proxy.restore();
         await waitFor(() => run.history.changesOf(primary.member, 'standby', restoredAt).length > 0, 15_000, 'the old primary rejoined as standby');
