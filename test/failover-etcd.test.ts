@@ -19,6 +19,7 @@ import { Pool } from '../src/initiator/pool';
 import { RemotePool } from '../src/initiator/remote-pool';
 import { CandidateProcess, Election, History, checkHistory, highestAcked, missing, monoNs } from './helpers/candidate-group';
 import { TestEtcd } from './helpers/etcd';
+import { LeaderWatch } from './helpers/leader-watch';
 import { SHM_DIR, tempDir } from './helpers/setup';
 import { SLOT_BYTES, SLOTS, stampAt } from './helpers/stamps';
 import { TcpProxy } from './helpers/tcp-proxy';
@@ -158,9 +159,11 @@ describe('automatic failover through etcd', function () {
 
     it(`primary cut from etcd: it stops acknowledging before its lease expires, the standby takes over, the old one rejoins (run ${loop})`, async function () {
       const proxies = new Map<string, TcpProxy>();
+      let watch: LeaderWatch | undefined;
       for (const member of ['a', 'b']) proxies.set(member, await TcpProxy.start(`${etcd.host}:${etcd.clientPort}`));
       try {
         const run = await begin((member) => `http://${proxies.get(member)!.address}`);
+        watch = await LeaderWatch.start(etcd.url, run.name);
         const { primary, standby } = run;
         const proxy = proxies.get(primary.member)!;
         const cutAt = monoNs();
@@ -173,14 +176,19 @@ describe('automatic failover through etcd', function () {
         expect(demoted[0].ns < next.ns, 'it demoted itself before the standby was elected').to.equal(true);
         const firstNewAck = run.history.acksOf(next.member, next.ns)[0].ns;
         expect(run.history.acksOf(primary.member, firstNewAck), 'acks of the cut primary after the new one wrote').to.deep.equal([]);
-        // Self-fencing (I8): its last renewal was sent before the cut, so it acks nothing from one TTL after it.
-        expect(run.history.acksOf(primary.member, cutAt + BigInt(TTL_SECONDS) * 1_000_000_000n), 'acks of the cut primary after its lease could have expired').to.deep.equal([]);
+        // Self-fencing (I8): the cut primary stops acknowledging before its lease expires, not only
+        // once the new primary fences the replicas (the second wall, a little later).
+        const expired = watch.deletedAfter(cutAt);
+        expect(expired, 'the cut primary\'s leader key expired').to.not.equal(undefined);
+        expect(watch.takenBy(standby.member, expired!), 'the standby took the key after it expired').to.not.equal(undefined);
+        expect(run.history.acksOf(primary.member, expired!), 'acks of the cut primary after its lease expired').to.deep.equal([]);
         expect(run.history.acksOf(primary.member).length, 'the cut primary had acknowledged records').to.be.at.least(SERVING_ACKS);
         const restoredAt = monoNs();
         proxy.restore();
         await waitFor(() => run.history.changesOf(primary.member, 'standby', restoredAt).length > 0, 15_000, 'the old primary rejoined as standby');
         await finish(run);
       } finally {
+        await watch?.close();
         await Promise.all([...proxies.values()].map((p) => p.close()));
       }
     });
