@@ -6,6 +6,8 @@
  *   target made the range durable.
  * - {@link ReplicatedPool}: a local pool replicated to several targets under a write policy, with
  *   degraded mode, incremental resync and {@link promote} after the primary is lost.
+ * - {@link FailoverCandidate}: automatic failover through etcd; the elected candidate promotes and
+ *   gets the ReplicatedPool, the others stand by.
  */
 export { Pool } from './initiator/pool';
 export { RemotePool } from './initiator/remote-pool';
@@ -23,7 +25,10 @@ export type {
 export type { ReplicaState, ResyncProgress, ResyncDone } from './initiator/replica';
 export type { DifferingRange } from './initiator/block-compare';
 export { promote } from './initiator/promote';
-export type { PromoteOptions } from './initiator/promote';
+export type { PromoteOptions, PromotionReport } from './initiator/promote';
+export { FailoverCandidate } from './initiator/failover/failover-candidate';
+export { CandidateRole } from './initiator/failover/candidate-options';
+export type { FailoverCandidateOptions, FailoverCandidateEvents, EtcdConnection } from './initiator/failover/candidate-options';
 export type { BackoffOptions } from './initiator/backoff';
 export type { PersistResult } from './initiator/persist-stream';
 export type {

@@ -1,0 +1,136 @@
+/**
+ * The keys of `rpmem failover-agent`: one table from which its flags, its --help and the check of
+ * its YAML config file (deploy/failover-agent.conf, beside rpmemd.conf) are made. A flag given on
+ * the command line wins over the same key in the file.
+ */
+import * as fs from 'fs';
+import { parse as parseYaml } from 'yaml';
+import { DEFAULT_KEY_PREFIX, DEFAULT_TTL_SECONDS } from '../initiator/failover/candidate-options';
+import type { WritePolicy } from '../initiator/replicated-pool';
+import { OptionSpec, Options, UsageError, parseCount } from './command';
+
+/** The agent's settings, each under the key (and flag) named in {@link AGENT_KEYS}. */
+export interface AgentConfig {
+  /** etcd client URLs (key `etcd`, repeatable flag `--etcd`). Default `['http://127.0.0.1:2379']`. */
+  etcd: string[];
+  /** The group: one per replicated pool, the same on every candidate (key `group`). Required. */
+  group: string;
+  /** This candidate's name in the group (key `member`). Default `<hostname>-<pid>`. */
+  member?: string;
+  /** The local pool file of this node (key `pool`). Required. */
+  pool: string;
+  /** The replicas, `HOST:PORT/NAME` (key `replica`, a list). Required. */
+  replicas: string[];
+  /** Write policy of the primary (key `ack`): all, majority or a number. Default majority. */
+  ack: WritePolicy;
+  /** Lease TTL in whole seconds (key `ttl`). Default 10. */
+  ttlSeconds: number;
+  /** Milliseconds between lease renewals (key `loop-wait-ms`). Default ttl / 3. */
+  loopWaitMs?: number;
+  /** Deadline of each etcd call in milliseconds (key `retry-timeout-ms`). Default ttl / 3. */
+  retryTimeoutMs?: number;
+  /** Stop acknowledging this long before the lease could expire (key `fence-margin-ms`). Default max(200, ttl / 10). */
+  fenceMarginMs?: number;
+  /** Root of the group's keys in etcd (key `key-prefix`). Default `/rpmem/`. */
+  keyPrefix: string;
+  /** Shell command run when this node becomes primary (key `on-elected`); env RPMEM_ROLE, RPMEM_EPOCH, RPMEM_POOL, RPMEM_GROUP, RPMEM_MEMBER. */
+  onElected?: string;
+  /** Shell command run when this node stops being primary (key `on-demoted`), same environment. */
+  onDemoted?: string;
+  /** etcd user (key `etcd-user`); its password is read from `etcd-password-file`. */
+  etcdUser?: string;
+  /** File holding the etcd user's password (key `etcd-password-file`). */
+  etcdPasswordFile?: string;
+  /** PEM CA bundle for `https://` etcd URLs (key `etcd-ca`). */
+  etcdCa?: string;
+  /** PEM client certificate and key for etcd (keys `etcd-cert`, `etcd-key`). */
+  etcdCert?: string;
+  etcdKey?: string;
+}
+
+type Kind = 'string' | 'list' | 'seconds' | 'ms' | 'policy';
+
+interface AgentKey extends OptionSpec {
+  key: keyof AgentConfig;
+  kind: Kind;
+}
+
+/** Every key of the agent's config file, by its flag name. */
+export const AGENT_KEYS: Record<string, AgentKey> = {
+  etcd: { key: 'etcd', kind: 'list', type: 'string', multiple: true, arg: 'URL', help: 'an etcd client URL; repeat for each (default http://127.0.0.1:2379)' },
+  group: { key: 'group', kind: 'string', type: 'string', arg: 'NAME', help: 'the group of candidates of one replicated pool (required)' },
+  member: { key: 'member', kind: 'string', type: 'string', arg: 'NAME', help: "this candidate's name in the group (default HOSTNAME-PID)" },
+  pool: { key: 'pool', kind: 'string', type: 'string', arg: 'PATH', help: "this node's local pool file (required)" },
+  replica: { key: 'replicas', kind: 'list', type: 'string', multiple: true, arg: 'HOST:PORT/NAME', help: 'a replica; repeat for each (required)' },
+  ack: { key: 'ack', kind: 'policy', type: 'string', arg: 'POLICY', help: 'write policy of the primary: all, majority or a number (default majority)' },
+  ttl: { key: 'ttlSeconds', kind: 'seconds', type: 'string', arg: 'SECONDS', help: `lease TTL of the leader key, whole seconds >= 2 (default ${DEFAULT_TTL_SECONDS})` },
+  'loop-wait-ms': { key: 'loopWaitMs', kind: 'ms', type: 'string', arg: 'MS', help: 'time between lease renewals and campaigns (default ttl/3)' },
+  'retry-timeout-ms': { key: 'retryTimeoutMs', kind: 'ms', type: 'string', arg: 'MS', help: 'deadline of each etcd call (default ttl/3); loop-wait + 2 x retry-timeout <= ttl' },
+  'fence-margin-ms': { key: 'fenceMarginMs', kind: 'ms', type: 'string', arg: 'MS', help: 'stop acking this long before the lease could expire (default max(200, ttl/10))' },
+  'key-prefix': { key: 'keyPrefix', kind: 'string', type: 'string', arg: 'PREFIX', help: `root of the group's keys in etcd (default ${DEFAULT_KEY_PREFIX})` },
+  'on-elected': { key: 'onElected', kind: 'string', type: 'string', arg: 'COMMAND', help: 'shell command run on becoming primary (env RPMEM_ROLE, RPMEM_EPOCH, RPMEM_POOL, ...)' },
+  'on-demoted': { key: 'onDemoted', kind: 'string', type: 'string', arg: 'COMMAND', help: 'shell command run on losing the primary role' },
+  'etcd-user': { key: 'etcdUser', kind: 'string', type: 'string', arg: 'USER', help: 'etcd user, when etcd has auth enabled' },
+  'etcd-password-file': { key: 'etcdPasswordFile', kind: 'string', type: 'string', arg: 'FILE', help: "file holding the etcd user's password" },
+  'etcd-ca': { key: 'etcdCa', kind: 'string', type: 'string', arg: 'FILE', help: 'PEM CA bundle for https:// etcd URLs' },
+  'etcd-cert': { key: 'etcdCert', kind: 'string', type: 'string', arg: 'FILE', help: 'PEM client certificate for etcd' },
+  'etcd-key': { key: 'etcdKey', kind: 'string', type: 'string', arg: 'FILE', help: "the etcd client certificate's private key" },
+};
+
+/** The agent's flags, as the CLI's option table takes them. */
+export const AGENT_OPTIONS: Options = Object.fromEntries(
+  Object.entries(AGENT_KEYS).map(([flag, { type, multiple, arg, help }]) => [flag, { type, multiple, arg, help }]),
+);
+
+const DEFAULTS: Pick<AgentConfig, 'etcd' | 'ack' | 'ttlSeconds' | 'keyPrefix'> = {
+  etcd: ['http://127.0.0.1:2379'],
+  ack: 'majority',
+  ttlSeconds: DEFAULT_TTL_SECONDS,
+  keyPrefix: DEFAULT_KEY_PREFIX,
+};
+
+/** Reads a YAML config file of agent keys; UsageError naming the file when it is unreadable or not a mapping. */
+export function readAgentConfigFile(file: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`config file ${file}: ${(err as Error).message}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError(`config file ${file}: not a mapping`);
+  return parsed as Record<string, unknown>;
+}
+
+/** Builds the agent's config from `values` keyed by flag name (file values first, flags over them). */
+export function buildAgentConfig(values: Record<string, unknown>): AgentConfig {
+  const out: Record<string, unknown> = { ...DEFAULTS };
+  for (const [flag, raw] of Object.entries(values)) {
+    if (raw === undefined) continue;
+    const spec = AGENT_KEYS[flag];
+    if (spec === undefined) throw new UsageError(`config "${flag}": unknown key`);
+    out[spec.key] = coerce(flag, spec.kind, raw);
+  }
+  const config = out as unknown as AgentConfig;
+  for (const flag of ['group', 'pool', 'replica']) {
+    if (out[AGENT_KEYS[flag].key] === undefined) throw new UsageError(`config "${flag}": is required`);
+  }
+  return config;
+}
+
+function coerce(flag: string, kind: Kind, raw: unknown): unknown {
+  if (kind === 'list') {
+    const items = Array.isArray(raw) ? raw : [raw];
+    if (items.length === 0 || !items.every((i) => typeof i === 'string' && i !== '')) throw new UsageError(`config "${flag}": must be a non-empty list of strings`);
+    return items;
+  }
+  const text = typeof raw === 'number' ? String(raw) : raw;
+  if (typeof text !== 'string' || text === '') throw new UsageError(`config "${flag}": must be a non-empty string, got ${JSON.stringify(raw)}`);
+  if (kind === 'seconds' || kind === 'ms') return parseCount(flag, text);
+  if (kind === 'policy') {
+    if (text === 'all' || text === 'majority') return text;
+    if (/^\d+$/.test(text)) return Number(text);
+    throw new UsageError(`config "${flag}": must be all, majority or a number, got "${text}"`);
+  }
+  return text;
+}
