@@ -1,14 +1,18 @@
 /**
  * The runnable examples under examples/, end to end against two spawned targets, as the READMEs
- * tell a newcomer to run them (short runs).
+ * tell a newcomer to run them (short runs); and the `npm start` demo, on each failover path this
+ * machine can take.
  */
 import { expect } from 'chai';
 import { spawnSync, SpawnSyncReturns } from 'child_process';
 import * as path from 'path';
+import { findEtcd } from '../src/demo/local-etcd';
 import { TestTarget } from './helpers/test-target';
 import { SHM_DIR, tempDir } from './helpers/setup';
 
 const EXAMPLES = path.join(__dirname, '..', 'examples');
+const DEMO = path.join(__dirname, '..', 'src', 'demo', 'main.js');
+const DEMO_TIMEOUT_MS = 60_000;
 
 function example(name: string, args: string[]): SpawnSyncReturns<string> {
   return spawnSync(process.execPath, [path.join(EXAMPLES, name, 'main.js'), ...args], {
@@ -54,5 +58,46 @@ describe('examples', () => {
     const recovered = example('append-log', [...args, '--append', '1']);
     expect(recovered.status, recovered.stderr).to.equal(0);
     expect(recovered.stdout).to.match(/recovered 22 record\(s\)\nlast: record 22 from pid \d+\nignored 1 record past the tail: written, never acknowledged\nappended 1; the log holds 23 record\(s\)/);
+  });
+});
+
+/** Runs the demo as `npm start` does (after the build); `failover` forces RPMEM_DEMO_FAILOVER. */
+function demo(failover?: 'promote'): SpawnSyncReturns<string> {
+  const env = { ...process.env };
+  delete env.RPMEM_DEMO_FAILOVER;
+  if (failover !== undefined) env.RPMEM_DEMO_FAILOVER = failover;
+  return spawnSync(process.execPath, [DEMO], { encoding: 'utf8', timeout: DEMO_TIMEOUT_MS, killSignal: 'SIGKILL', env });
+}
+
+/** The demo's story and summary: both primaries acknowledged records, none lost, read back everywhere. */
+function checkDemo(r: SpawnSyncReturns<string>, path: 'etcd' | 'promote'): void {
+  const out = r.stdout;
+  expect(r.status, `${out}\n${r.stderr}`).to.equal(0);
+  expect(out).to.match(/node-a: replica-down \S+\/demo \(RPMEM_E_\w+\); degraded/);
+  expect(out).to.match(/\d+ more records acknowledged while degraded/);
+  expect(out).to.match(/node-a: resync-done \S+\/demo: incremental: /);
+  expect(out).to.match(/SIGKILLed the primary node-a/);
+  expect(out).to.match(new RegExp(`failover path: +${path}\\b`));
+  const acked = /records acknowledged: (\d+) \(node-a (\d+) at epoch (\d+), node-b (\d+) at epoch (\d+)\)/.exec(out);
+  expect(acked, out).to.not.equal(null);
+  const [total, byA, epochA, byB, epochB] = acked!.slice(1).map(Number);
+  // Each phase waits for 300 acks: at least three of node-a's phases and one of node-b's.
+  expect(byA).to.be.at.least(900);
+  expect(byB).to.be.at.least(300);
+  expect(total).to.equal(byA + byB);
+  expect(epochB).to.be.above(epochA);
+  expect(out).to.match(/records lost: +0 \(overwritten: 0; read back from node-b's pool: 0; from each replica: 0, 0, 0\)/);
+  expect(out).to.match(/failover time: +\d+ ms/);
+}
+
+describe('npm start (src/demo)', function () {
+  this.timeout(DEMO_TIMEOUT_MS + 10_000);
+
+  it(`takes the ${findEtcd() === undefined ? 'promote path (no etcd binary here)' : 'etcd path'} by default, loses no acknowledged record`, () => {
+    checkDemo(demo(), findEtcd() === undefined ? 'promote' : 'etcd');
+  });
+
+  it('takes the promote path when told to, loses no acknowledged record', () => {
+    checkDemo(demo('promote'), 'promote');
   });
 });

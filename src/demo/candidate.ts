@@ -9,6 +9,8 @@
  */
 import { toJson } from '../cli/format';
 import { RpmemError, ErrorCode } from '../common/errors';
+import { CandidateRole } from '../initiator/failover/candidate-options';
+import { FailoverCandidate } from '../initiator/failover/failover-candidate';
 import { promote } from '../initiator/promote';
 import { ReplicatedPool, ReplicatedPoolListeners, ReplicatedPoolOptions } from '../initiator/replicated-pool';
 import { RecordWriter } from './record-writer';
@@ -29,14 +31,19 @@ export interface CandidateConfig {
 
 /** What a candidate tells the demo. */
 export type CandidateMessage =
-  | { type: 'standby'; name: string }
-  | { type: 'primary'; name: string; how: 'open' | 'promote'; epoch: string; first: number; promotion?: unknown }
+  | { type: 'standby'; name: string; leader?: string }
+  | { type: 'primary'; name: string; how: PrimaryHow; epoch: string; first: number; promotion?: unknown }
   | { type: 'event'; name: string; event: string; replica?: string; detail: string }
   | { type: 'acked'; name: string; records: number[]; firstAt: number }
   | { type: 'stopped'; name: string; next: number; replicasIdentical: boolean; differing: string[] }
   | { type: 'error'; name: string; error: string };
 
+/** How a candidate became primary: opened the pool, promoted on the demo's word, or elected through etcd. */
+export type PrimaryHow = 'open' | 'promote' | 'elected';
+
 const ACK_REPORT_MS = 50;
+/** The etcd group of the demo's candidates. */
+const GROUP = 'demo';
 
 /** Sends `message` to the demo; resolves once it left (so an exit right after does not drop it). */
 function send(message: CandidateMessage): Promise<void> {
@@ -53,6 +60,8 @@ function describe(err: unknown): string {
 class Candidate {
   private writer?: RecordWriter;
   private rp?: ReplicatedPool;
+  private elector?: FailoverCandidate;
+  private announcedStandby = false;
   private acked: number[] = [];
   private firstAt = 0;
   private readonly flushTimer: NodeJS.Timeout;
@@ -87,10 +96,31 @@ class Candidate {
     if (this.config.start === 'open') {
       this.serve(await ReplicatedPool.open(this.config.pool, { ...this.poolOptions, create: { size: this.config.poolBytes } }), 'open');
     } else if (this.config.start === 'etcd') {
-      throw new RpmemError(ErrorCode.INVALID_ARGUMENT, 'the etcd path needs FailoverCandidate (src/initiator/failover/)');
+      await this.campaign();
     } else {
-      send({ type: 'standby', name: this.config.name });
+      void send({ type: 'standby', name: this.config.name });
     }
+  }
+
+  /** Joins the etcd group; serves when elected, stops writing when demoted. */
+  private async campaign(): Promise<void> {
+    const etcd = this.config.etcd;
+    if (etcd === undefined) throw new RpmemError(ErrorCode.INVALID_ARGUMENT, 'start "etcd" needs the etcd settings');
+    const name = this.config.name;
+    const elector = new FailoverCandidate({ ...this.poolOptions, path: this.config.pool, etcd: { hosts: etcd.endpoints }, group: GROUP, member: name, ttlSeconds: etcd.ttlSeconds });
+    this.elector = elector;
+    elector.on('elected', ({ pool }) => this.serve(pool, 'elected'));
+    elector.on('standby', ({ leader }) => {
+      if (this.announcedStandby) return;
+      this.announcedStandby = true;
+      void send({ type: 'standby', name, leader });
+    });
+    elector.on('demoted', ({ reason }) => {
+      void this.writer?.stop().catch(() => undefined);
+      void send({ type: 'event', name, event: 'demoted', detail: reason });
+    });
+    elector.on('warning', (e) => void send({ type: 'event', name, event: 'warning', detail: `${e.code}: ${e.message}` }));
+    await elector.start();
   }
 
   async promote(): Promise<void> {
@@ -99,7 +129,7 @@ class Candidate {
     this.serve(rp, 'promote');
   }
 
-  private serve(rp: ReplicatedPool, how: 'open' | 'promote'): void {
+  private serve(rp: ReplicatedPool, how: PrimaryHow): void {
     this.rp = rp;
     const first = lastRecord(rp.buffer) + 1;
     send({ type: 'primary', name: this.config.name, how, epoch: rp.epoch.toString(), first, promotion: rp.promotion });
@@ -125,6 +155,7 @@ class Candidate {
   async stop(): Promise<void> {
     clearInterval(this.flushTimer);
     if (this.writer === undefined || this.rp === undefined) {
+      await this.elector?.stop();
       await send({ type: 'stopped', name: this.config.name, next: 0, replicasIdentical: false, differing: [] });
       return;
     }
@@ -132,7 +163,9 @@ class Candidate {
     this.flushAcks();
     await this.rp.waitForQuorum({ ack: 'all', timeoutMs: 15_000 });
     const verify = await this.rp.verify();
-    await this.rp.close();
+    // An elected primary leaves the group (which closes its pool) so its lease is revoked at once.
+    if (this.elector !== undefined && this.elector.role !== CandidateRole.Stopped) await this.elector.stop();
+    else await this.rp.close();
     const differing = verify.filter((v) => !v.compared || v.differing.length > 0).map((v) => v.replica);
     await send({ type: 'stopped', name: this.config.name, next, replicasIdentical: differing.length === 0, differing });
   }

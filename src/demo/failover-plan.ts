@@ -5,6 +5,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { RemotePool } from '../initiator/remote-pool';
+import { parseReplica } from '../initiator/replica';
 import type { CandidateConfig } from './candidate';
 import type { DemoNode } from './demo-node';
 import { LocalEtcd, findEtcd } from './local-etcd';
@@ -21,7 +23,9 @@ export interface FailoverPlan {
   readonly electionMs: number;
   /** Starts what the plan needs (etcd). */
   start(say: (line: string) => void): Promise<void>;
-  /** How node `name` starts: the first primary, or a standby. */
+  /** Makes the replica pools exist, where the first primary does not create them itself. */
+  prepare(replicas: string[], poolBytes: number): Promise<void>;
+  /** How a node starts: the first primary, or a standby. */
   configure(config: CandidateConfig, first: boolean): CandidateConfig;
   /** Called once the primary is dead. */
   afterPrimaryKilled(standby: DemoNode): void;
@@ -33,6 +37,8 @@ class PromotePlan implements FailoverPlan {
   readonly electionMs = 0;
   constructor(readonly summary: string) {}
   async start(): Promise<void> {}
+  /** The first primary opens its pool with `create`, which creates the replica pools too. */
+  async prepare(): Promise<void> {}
   configure(config: CandidateConfig, first: boolean): CandidateConfig {
     return { ...config, start: first ? 'open' : 'standby' };
   }
@@ -56,6 +62,11 @@ class EtcdPlan implements FailoverPlan {
     fs.mkdirSync(this.dataDir, { recursive: true });
     this.etcd = await LocalEtcd.start(this.binary, this.dataDir);
     say(`etcd at ${this.etcd.endpoint} (pid ${this.etcd.pid}, ${this.binary})`);
+  }
+
+  /** A candidate promotes from the replicas, so they must hold the pool before the first election (as `rpmem create` on each target). */
+  async prepare(replicas: string[], poolBytes: number): Promise<void> {
+    await Promise.all(replicas.map(parseReplica).map(async ({ target, name }) => (await RemotePool.create(target, name, { size: poolBytes })).close()));
   }
 
   configure(config: CandidateConfig): CandidateConfig {

@@ -17,6 +17,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Pool } from '../initiator/pool';
 import { RemotePool } from '../initiator/remote-pool';
+import { parseReplica } from '../initiator/replica';
 import { DaemonProcess } from '../target/daemon-process';
 import type { CandidateMessage } from './candidate';
 import { DemoNode } from './demo-node';
@@ -38,15 +39,15 @@ const isType = <K extends CandidateMessage['type']>(type: K) => (m: CandidateMes
 const isEvent = (event: string, replica?: string) => (m: CandidateMessage): boolean =>
   m.type === 'event' && m.event === event && (replica === undefined || m.replica === replica);
 
-/** Acknowledged records that are not intact in `area`. */
-function lostIn(area: Buffer, acked: Set<number>): number {
+/** Acknowledged records (number → epoch of the primary that acknowledged it) not intact in `area` as that primary wrote them. */
+function lostIn(area: Buffer, acked: Map<number, bigint>): number {
   let lost = 0;
-  for (const n of acked) if (!recordIntact(area, n)) lost++;
+  for (const [n, epoch] of acked) if (!recordIntact(area, n, epoch)) lost++;
   return lost;
 }
 
 async function readReplica(spec: string): Promise<Buffer> {
-  const [target, name] = [spec.slice(0, spec.lastIndexOf('/')), spec.slice(spec.lastIndexOf('/') + 1)];
+  const { target, name } = parseReplica(spec);
   const remote = await RemotePool.open(target, name, { readOnly: true });
   try {
     return await remote.read(0, remote.size);
@@ -66,6 +67,7 @@ async function main(): Promise<void> {
     const replicas = targets.map((t) => `${t.address}/demo`);
     say(`three rpmemd targets: ${targets.map((t) => `${t.address} (pid ${t.pid})`).join(', ')}`);
     await plan.start(say);
+    await plan.prepare(replicas, POOL_BYTES);
 
     const node = (name: string, first: boolean): DemoNode => {
       const n = new DemoNode(plan.configure({
@@ -123,18 +125,22 @@ async function main(): Promise<void> {
     say(`${b.name} stopped after ${b.acked.size} records; replicas ${stopped.replicasIdentical ? 'identical to it (verify)' : `DIFFER: ${stopped.differing.join(', ')}`}`);
 
     // Read everything back: the new primary's pool, then each replica on its own.
-    const acked = new Set([...a.acked, ...b.acked]);
+    const acked = new Map<number, bigint>();
+    for (const n of a.acked) acked.set(n, BigInt(firstPrimary.epoch));
+    for (const n of b.acked) acked.set(n, BigInt(second.epoch));
     const local = await Pool.open(b.config.pool);
     const lostLocal = lostIn(local.buffer, acked);
     await local.close();
     const lostReplicas = await Promise.all(replicas.map(async (r) => lostIn(await readReplica(r), acked)));
-    const lost = Math.max(lostLocal, ...lostReplicas);
+    // A record both acknowledged was overwritten by the new primary: node-a's is lost.
+    const overwritten = [...a.acked].filter((n) => b.acked.has(n)).length;
+    const lost = overwritten + Math.max(lostLocal, ...lostReplicas);
 
     console.log('');
     console.log('summary');
     console.log(`  failover path:        ${plan.summary}`);
     console.log(`  records acknowledged: ${acked.size} (${a.name} ${a.acked.size} at epoch ${firstPrimary.epoch}, ${b.name} ${b.acked.size} at epoch ${second.epoch})`);
-    console.log(`  records lost:         ${lost} (read back from ${b.name}'s pool: ${lostLocal}; from each replica: ${lostReplicas.join(', ')})`);
+    console.log(`  records lost:         ${lost} (overwritten: ${overwritten}; read back from ${b.name}'s pool: ${lostLocal}; from each replica: ${lostReplicas.join(', ')})`);
     console.log(`  failover time:        ${failoverMs} ms (SIGKILL of ${a.name} to the first ack of ${b.name})`);
     if (lost > 0 || !stopped.replicasIdentical) process.exitCode = 1;
   } finally {

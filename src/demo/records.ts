@@ -38,14 +38,15 @@ export function writeRecord(area: Buffer, n: number, epoch: bigint): void {
   slot.writeUInt32LE(crc32c(slot.subarray(BODY_OFFSET)), 4);
 }
 
-/** True when slot `n` of `area` holds record `n`, whole and unaltered. */
-export function recordIntact(area: Buffer, n: number): boolean {
+/** True when slot `n` of `area` holds record `n`, whole and unaltered, and (when given) as the primary of `epoch` wrote it. */
+export function recordIntact(area: Buffer, n: number, epoch?: bigint): boolean {
   const at = recordOffset(n);
   if (at + RECORD_BYTES > area.length) return false;
   const slot = area.subarray(at, at + RECORD_BYTES);
   return slot.readUInt32LE(0) === MAGIC
     && slot.readUInt32LE(4) === crc32c(slot.subarray(BODY_OFFSET))
     && slot.readBigUInt64LE(BODY_OFFSET) === BigInt(n)
+    && (epoch === undefined || slot.readBigUInt64LE(BODY_OFFSET + 8) === epoch)
     && slot.subarray(PAYLOAD_OFFSET).equals(payload(n));
 }
 
