@@ -22,6 +22,7 @@ export const mochaHooks = {
   async afterAll(): Promise<void> {
     // Required lazily: test-target imports this file.
     await (require('./test-target') as typeof import('./test-target')).stopAllTargets();
+    await (require('./etcd') as typeof import('./etcd')).stopAllEtcd();
     runDirs.removeAll();
   },
 };

@@ -1,0 +1,224 @@
+/**
+ * Automatic failover through etcd (DESIGN-NOTES I5, I8), with real processes: a real etcd, three
+ * rpmemd on 127.0.0.2-4, and two FailoverCandidate processes writing stamped records while elected.
+ * Each scenario injects one fault into the primary or etcd, proves it happened, proves the other
+ * candidate (or, after etcd's return, some candidate) was elected and acknowledged records after
+ * it, and checks the whole history: one primary acknowledges at a time in epoch order, the old
+ * primary acknowledges nothing after the new one's first ack, and every acknowledged record is in
+ * the new primary's pool at its election and on a majority of replicas and the last primary's
+ * pool at the end.
+ */
+import { expect } from 'chai';
+import * as fs from 'fs';
+import * as path from 'path';
+import { Pool } from '../src/initiator/pool';
+import { RemotePool } from '../src/initiator/remote-pool';
+import { CandidateProcess, Election, History, checkHistory, highestAcked, missing, monoNs } from './helpers/candidate-group';
+import { TestEtcd } from './helpers/etcd';
+import { SHM_DIR, tempDir } from './helpers/setup';
+import { SLOT_BYTES, SLOTS, stampAt } from './helpers/stamps';
+import { TcpProxy } from './helpers/tcp-proxy';
+import { TestTarget } from './helpers/test-target';
+import { waitFor } from './helpers/wait';
+
+const POOL_BYTES = SLOTS * SLOT_BYTES;
+const TTL_SECONDS = 3;
+/** Each scenario runs this many times, with fresh pools and groups. */
+const LOOPS = 2;
+/** Acks a primary must collect to count as serving. */
+const SERVING_ACKS = 50;
+/** Generous bound for an election + promotion on this noisy machine: TTL, a campaign, a promotion. */
+const TAKEOVER_MS = 30_000;
+
+interface Run {
+  history: History;
+  candidates: Map<string, CandidateProcess>;
+  replicas: string[];
+  name: string;
+  localPath: (member: string) => string;
+}
+
+describe('automatic failover through etcd', function () {
+  this.timeout(120_000);
+  let etcd: TestEtcd;
+  const targets: TestTarget[] = [];
+  let runs = 0;
+  let current: Run | undefined;
+  const histories: number[] = [];
+
+  before(async function () {
+    etcd = await TestEtcd.start();
+    for (const host of ['127.0.0.2', '127.0.0.3', '127.0.0.4']) targets.push(await TestTarget.start({ host }));
+  });
+
+  afterEach(async function () {
+    if (current === undefined) return;
+    if (this.currentTest?.state === 'failed') {
+      for (const c of current.candidates.values()) process.stderr.write(`candidate ${c.member} stderr: ${c.stderr}\nwarnings: ${current.history.warnings.filter((w) => w.startsWith(c.member)).slice(-8).join('\n')}\n`);
+    }
+    await Promise.all([...current.candidates.values()].map((c) => c.kill()));
+    current = undefined;
+  });
+
+  after(async function () {
+    await Promise.all(targets.map((t) => t.stop()));
+    await etcd.stop();
+  });
+
+  /** Creates the replicas, starts candidates `a` and `b` (a's etcd URL may be a proxy's), waits for a primary that serves. */
+  async function begin(etcdFor: (member: string) => string = () => etcd.url): Promise<Run & { primary: CandidateProcess; standby: CandidateProcess; elected: Election }> {
+    runs += 1;
+    const name = `fo${runs}`;
+    await Promise.all(targets.map(async (t) => (await RemotePool.create(t.address, name, { size: POOL_BYTES })).close()));
+    const replicas = targets.map((t) => `${t.address}/${name}`);
+    const dir = tempDir('failover', SHM_DIR);
+    const localPath = (member: string): string => path.join(dir, `${member}.pool`);
+    const history = new History();
+    const candidates = new Map<string, CandidateProcess>();
+    for (const member of ['a', 'b']) {
+      candidates.set(member, new CandidateProcess(member, { path: localPath(member), replicas, etcd: etcdFor(member), group: name, ttlSeconds: TTL_SECONDS }, history));
+    }
+    await waitFor(() => history.elections.length > 0 && history.acks.length >= SERVING_ACKS, TAKEOVER_MS, 'a first primary serving');
+    const elected = history.elections[0];
+    const primary = candidates.get(elected.member)!;
+    const standby = [...candidates.values()].find((c) => c !== primary)!;
+    await waitFor(() => history.changesOf(standby.member, 'standby').length > 0, TAKEOVER_MS, 'the other candidate standing by');
+    current = { history, candidates, replicas, name, localPath };
+    return { ...current, primary, standby, elected };
+  }
+
+  /** Waits until `member` (not `old`) was elected after `afterNs` and acknowledged SERVING_ACKS records; returns its election. */
+  async function takeover(run: Run, old: string, afterNs: bigint): Promise<Election> {
+    await waitFor(() => {
+      const e = run.history.electionsExcept(old, afterNs)[0];
+      return e !== undefined && run.history.acksOf(e.member, e.ns).filter((a) => a.epoch === e.epoch).length >= SERVING_ACKS;
+    }, TAKEOVER_MS, `a new primary serving after the fault (warnings: ${run.history.warnings.slice(-5).join(' | ')})`);
+    return run.history.electionsExcept(old, afterNs)[0];
+  }
+
+  /** Kills every candidate, checks the history and that every acknowledged record is on a majority and in the last primary's pool. */
+  async function finish(run: Run): Promise<void> {
+    await Promise.all([...run.candidates.values()].map((c) => c.kill()));
+    const terms = checkHistory(run.history);
+    histories.push(terms);
+    const acked = highestAcked(run.history.acks);
+    const held = await Promise.all(targets.map((t) => readSlots(t.address, run.name)));
+    for (let slot = 0; slot < SLOTS; slot++) {
+      if (acked[slot] < 0) continue;
+      const holding = held.filter((h) => h[slot] >= acked[slot]).length;
+      expect(holding, `slot ${slot}: record ${acked[slot]} on ${holding} of 3 replicas`).to.be.at.least(2);
+    }
+    const last = run.history.elections[run.history.elections.length - 1];
+    const local = await Pool.open(run.localPath(last.member));
+    try {
+      expect(missing(acked, Array.from({ length: SLOTS }, (_, s) => stampAt(local.buffer, s) ?? -1)), `acked records missing from ${last.member}'s pool`).to.deep.equal([]);
+    } finally {
+      await local.close();
+    }
+  }
+
+  for (let loop = 1; loop <= LOOPS; loop++) {
+    it(`SIGKILL of the primary under load: the standby takes over, nothing acknowledged is lost (run ${loop})`, async function () {
+      const run = await begin();
+      const { primary, standby } = run;
+      const killedAt = monoNs();
+      primary.signal('SIGKILL');
+      expect((await primary.exited).signal, 'the primary died of SIGKILL').to.equal('SIGKILL');
+      const next = await takeover(run, primary.member, killedAt);
+      expect(next.member).to.equal(standby.member);
+      expect(next.epoch > run.elected.epoch, 'the new primary has a higher epoch').to.equal(true);
+      expect(run.history.acksOf(primary.member, killedAt), 'no ack of a dead primary').to.deep.equal([]);
+      await finish(run);
+    });
+
+    it(`SIGSTOP of the primary past its TTL: the standby takes over and writes; after SIGCONT the old one gets no ack and rejoins as standby (run ${loop})`, async function () {
+      const run = await begin();
+      const { primary, standby } = run;
+      const before = run.history.acksOf(primary.member).length;
+      primary.signal('SIGSTOP');
+      const stoppedAt = monoNs();
+      await waitFor(() => procState(primary.pid) === 'T', 5000, 'the primary stopped');
+      const next = await takeover(run, primary.member, stoppedAt);
+      expect(next.member).to.equal(standby.member);
+      expect(procState(primary.pid), 'the old primary was stopped all along').to.equal('T');
+      const firstNewAck = run.history.acksOf(next.member, next.ns)[0].ns;
+      const resumedAt = monoNs();
+      primary.signal('SIGCONT');
+      await waitFor(() => run.history.changesOf(primary.member, 'demoted', resumedAt).length > 0 && run.history.changesOf(primary.member, 'standby', resumedAt).length > 0, 15_000, 'the old primary demoted itself and stood by');
+      // The new primary goes on acknowledging after the old one woke up.
+      await waitFor(() => run.history.acksOf(next.member, resumedAt).length >= SERVING_ACKS, 15_000, 'new primary acks after SIGCONT');
+      expect(before, 'the old primary had acknowledged records before the stop').to.be.at.least(SERVING_ACKS);
+      expect(run.history.acksOf(primary.member, firstNewAck), 'acks of the old primary after the new one wrote').to.deep.equal([]);
+      await finish(run);
+    });
+
+    it(`primary cut from etcd: it stops acknowledging before its lease expires, the standby takes over, the old one rejoins (run ${loop})`, async function () {
+      const proxies = new Map<string, TcpProxy>();
+      for (const member of ['a', 'b']) proxies.set(member, await TcpProxy.start(`${etcd.host}:${etcd.clientPort}`));
+      try {
+        const run = await begin((member) => `http://${proxies.get(member)!.address}`);
+        const { primary, standby } = run;
+        const proxy = proxies.get(primary.member)!;
+        const cutAt = monoNs();
+        proxy.cut();
+        const next = await takeover(run, primary.member, cutAt);
+        expect(next.member).to.equal(standby.member);
+        expect(primary.running, 'the cut primary is still running').to.equal(true);
+        const demoted = run.history.changesOf(primary.member, 'demoted', cutAt);
+        expect(demoted, 'the cut primary demoted itself').to.have.length(1);
+        expect(demoted[0].ns < next.ns, 'it demoted itself before the standby was elected').to.equal(true);
+        const firstNewAck = run.history.acksOf(next.member, next.ns)[0].ns;
+        expect(run.history.acksOf(primary.member, firstNewAck), 'acks of the cut primary after the new one wrote').to.deep.equal([]);
+        const restoredAt = monoNs();
+        proxy.restore();
+        await waitFor(() => run.history.changesOf(primary.member, 'standby', restoredAt).length > 0, 15_000, 'the old primary rejoined as standby');
+        await finish(run);
+      } finally {
+        await Promise.all([...proxies.values()].map((p) => p.close()));
+      }
+    });
+
+    it(`SIGKILL of etcd: the primary stops acknowledging, and after etcd restarts a primary is elected at a higher epoch and serves (run ${loop})`, async function () {
+      const run = await begin();
+      const { primary } = run;
+      const killedAt = monoNs();
+      await etcd.kill();
+      expect(etcd.running).to.equal(false);
+      await waitFor(() => run.history.changesOf(primary.member, 'demoted', killedAt).length > 0, TTL_SECONDS * 1000 + 10_000, 'the primary demoted itself without etcd');
+      const demotedAt = run.history.changesOf(primary.member, 'demoted', killedAt)[0].ns;
+      const quiet = monoNs();
+      await new Promise((r) => setTimeout(r, 500));
+      expect(run.history.acks.filter((a) => a.ns > demotedAt), 'acks while etcd is down, after the demotion').to.deep.equal([]);
+      expect(quiet > demotedAt).to.equal(true);
+      const restartedAt = monoNs();
+      await etcd.restart();
+      await waitFor(() => {
+        const e = run.history.elections.find((x) => x.ns > restartedAt);
+        return e !== undefined && run.history.acks.filter((a) => a.epoch === e.epoch).length >= SERVING_ACKS;
+      }, TAKEOVER_MS, 'a primary serving after etcd restarted');
+      const next = run.history.elections.find((x) => x.ns > restartedAt)!;
+      expect(next.epoch > run.elected.epoch, 'the epoch grew across the etcd restart').to.equal(true);
+      await finish(run);
+    });
+  }
+
+  after(function () {
+    // Not an assertion: how many histories and terms were checked, for the report.
+    process.stdout.write(`      failover-etcd: ${histories.length} histories checked, ${histories.reduce((s, n) => s + n, 0)} acknowledged terms\n`);
+  });
+});
+
+function procState(pid: number): string {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2)[0];
+}
+
+async function readSlots(address: string, name: string): Promise<number[]> {
+  const pool = await RemotePool.open(address, name, { readOnly: true });
+  try {
+    const data = await pool.read(0, POOL_BYTES);
+    return Array.from({ length: SLOTS }, (_, s) => stampAt(data, s) ?? -1);
+  } finally {
+    await pool.close();
+  }
+}
