@@ -137,9 +137,11 @@ async function main(): Promise<void> {
   });
   clearInterval(status);
   await writer?.stop().catch((e: unknown) => line({ type: 'event', event: 'writer-stopped', error: describe(e) }));
+  // Leaving the group demotes a primary: report the term that just ended, not the role after it.
+  const term = { role, epoch: pool?.epoch };
   if (elector !== undefined && elector.role !== CandidateRole.Stopped) await elector.stop();
   else await pool?.close();
-  line({ type: 'stopped', role, epoch: pool?.epoch, acked: log.acked, ackedFrom: log.first, ackedThrough: log.through });
+  line({ type: 'stopped', ...term, acked: log.acked, ackedFrom: log.first, ackedThrough: log.through });
 }
 
 main().then(

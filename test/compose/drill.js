@@ -518,10 +518,10 @@ function replicatedDrill() {
     return JSON.stringify(caps);
   });
   const names = [
-    'initiator up: every replica up, persisting',
-    'stop -t 5 node2: replica-down, degraded, persists continue',
+    `initiator up: every replica up, ${MIN_NEW_ACKS} records acknowledged`,
+    `stop -t 5 node2: replica-down, degraded, ${MIN_NEW_ACKS} more records acknowledged`,
     'start node2: resync-done, replica-up, all up',
-    'kill node3 (SIGKILL): replica-down, degraded, persists continue',
+    `kill node3 (SIGKILL): replica-down, degraded, ${MIN_NEW_ACKS} more records acknowledged`,
     'start node3: resync-done, replica-up, all up',
     'stop the initiator (SIGTERM): drains, closes, exits 0',
     'data-area sha256 of the primary and the three replicas are equal (pool-digest.js)',
@@ -773,6 +773,11 @@ function automaticDrill() {
     const standby = waitLine(candidateRecords('candidate1'), markA, 'candidate1 standby', (r) => r.type === 'standby' || r.type === 'primary' || r.type === 'error', 60_000);
     assert(standby.type === 'standby' && standby.leader === 'candidate2', `candidate1 after restart: ${JSON.stringify(standby)}`);
     const s = waitStatus(markB, `candidate2 acknowledging past ${before.ackedThrough}`, (x) => x.role === 'primary' && x.ackedThrough >= before.ackedThrough + MIN_NEW_ACKS, 30_000, candidateRecords('candidate2'));
+    // Alive and reporting meanwhile (so "no acks" below is about a running candidate): 8 status lines are 2 s.
+    waitFor('candidate1 reporting as a standby (8 status lines)', () => {
+      const lines = statuses(candidateRecords('candidate1')().slice(markA)).length;
+      return { ok: lines >= 8, seen: `${lines} status lines` };
+    }, { timeoutMs: 30_000 });
     const after = candidateRecords('candidate1')().slice(markA);
     const acking = after.filter((r) => r.type === 'primary' || (r.type === 'status' && (r.role !== 'standby' || r.acked !== 0)));
     assert(acking.length === 0, `candidate1 took the role or acknowledged while candidate2 led: ${JSON.stringify(acking.slice(0, 3))}`);
