@@ -9,8 +9,12 @@
  * pool at the end.
  */
 import { expect } from 'chai';
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import * as readline from 'readline';
+import { PassThrough, Readable } from 'stream';
+import { runCli } from '../src/cli/run';
 import { Pool } from '../src/initiator/pool';
 import { RemotePool } from '../src/initiator/remote-pool';
 import { CandidateProcess, Election, History, checkHistory, highestAcked, missing, monoNs } from './helpers/candidate-group';
@@ -169,6 +173,9 @@ describe('automatic failover through etcd', function () {
         expect(demoted[0].ns < next.ns, 'it demoted itself before the standby was elected').to.equal(true);
         const firstNewAck = run.history.acksOf(next.member, next.ns)[0].ns;
         expect(run.history.acksOf(primary.member, firstNewAck), 'acks of the cut primary after the new one wrote').to.deep.equal([]);
+        // Self-fencing (I8): its last renewal was sent before the cut, so it acks nothing from one TTL after it.
+        expect(run.history.acksOf(primary.member, cutAt + BigInt(TTL_SECONDS) * 1_000_000_000n), 'acks of the cut primary after its lease could have expired').to.deep.equal([]);
+        expect(run.history.acksOf(primary.member).length, 'the cut primary had acknowledged records').to.be.at.least(SERVING_ACKS);
         const restoredAt = monoNs();
         proxy.restore();
         await waitFor(() => run.history.changesOf(primary.member, 'standby', restoredAt).length > 0, 15_000, 'the old primary rejoined as standby');
@@ -201,6 +208,42 @@ describe('automatic failover through etcd', function () {
       await finish(run);
     });
   }
+
+  it('rpmem failover-agent from a config file is elected; rpmem status --etcd shows it as primary with its epoch and lease; SIGTERM steps down', async function () {
+    runs += 1;
+    const name = `fo${runs}`;
+    await Promise.all(targets.map(async (t) => (await RemotePool.create(t.address, name, { size: POOL_BYTES })).close()));
+    const replicas = targets.map((t) => `${t.address}/${name}`);
+    const dir = tempDir('agent', SHM_DIR);
+    const config = path.join(dir, 'failover-agent.conf');
+    fs.writeFileSync(config, [`etcd: [${etcd.url}]`, `group: ${name}`, 'member: agent1', `pool: ${path.join(dir, 'agent1.pool')}`, 'replica:', ...replicas.map((r) => `  - ${r}`), `ttl: ${TTL_SECONDS}`, ''].join('\n'));
+    const agent = spawn(process.execPath, [path.join(__dirname, '..', 'src', 'cli', 'main.js'), 'failover-agent', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const events: Array<Record<string, string>> = [];
+    readline.createInterface({ input: agent.stdout! }).on('line', (l) => events.push(JSON.parse(l) as Record<string, string>));
+    const exited = new Promise<number | null>((resolve) => agent.once('exit', (code) => resolve(code)));
+    try {
+      await waitFor(() => events.some((e) => e.event === 'elected'), TAKEOVER_MS, 'the agent elected');
+      const epoch = events.find((e) => e.event === 'elected')!.epoch;
+      const stdout = new PassThrough();
+      const chunks: Buffer[] = [];
+      stdout.on('data', (c: Buffer) => chunks.push(c));
+      const code = await runCli(['status', '--etcd', etcd.url, '--group', name, '--json'], { stdin: Readable.from([]), stdout, stderr: new PassThrough() });
+      const status = JSON.parse(Buffer.concat(chunks).toString()) as { leader: string; epoch: string; leaseTtlSeconds: number; replicas: Array<{ epoch: string }>; healthy: boolean };
+      expect(code, 'status exit code').to.equal(0);
+      expect(status.leader).to.equal('agent1');
+      expect(status.epoch).to.equal(epoch);
+      expect(status.leaseTtlSeconds).to.be.within(0, TTL_SECONDS);
+      expect(status.replicas.map((r) => r.epoch)).to.deep.equal([epoch, epoch, epoch]);
+      agent.kill('SIGTERM');
+      expect(await exited, 'the agent exits 0 on SIGTERM').to.equal(0);
+      expect(events.map((e) => e.event)).to.include.members(['started', 'elected', 'demoted', 'stopped']);
+      const afterStop = new PassThrough();
+      const code2 = await runCli(['status', '--etcd', etcd.url, '--group', name], { stdin: Readable.from([]), stdout: afterStop, stderr: new PassThrough() });
+      expect(code2, 'no primary once the agent revoked its lease').to.equal(1);
+    } finally {
+      agent.kill('SIGKILL');
+    }
+  });
 
   after(function () {
     // Not an assertion: how many histories and terms were checked, for the report.

@@ -9,6 +9,7 @@ import { COMMON_OPTIONS, Command, EXIT_CODES, UsageError, commandHelp, parseComm
 import type { Io } from './output';
 import { bench } from './commands/bench';
 import { create } from './commands/create';
+import { failoverAgent } from './commands/failover-agent';
 import { info } from './commands/info';
 import { ls } from './commands/ls';
 import { promote } from './commands/promote';
@@ -19,17 +20,17 @@ import { status } from './commands/status';
 import { verify } from './commands/verify';
 import { write } from './commands/write';
 
-const COMMANDS: Command[] = [create, info, ls, read, write, remove, status, verify, resync, promote, bench];
+const COMMANDS: Command[] = [create, info, ls, read, write, remove, status, verify, resync, promote, failoverAgent, bench];
 const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
 
 const USAGE = [
   'Usage: rpmem COMMAND [options]',
   '',
   'Commands on a target (--target HOST:PORT, default 127.0.0.1:7420):',
-  ...COMMANDS.filter((c) => 'target' in c.options).map((c) => `  ${c.name.padEnd(9)}${c.summary}`),
+  ...COMMANDS.filter((c) => 'target' in c.options).map((c) => `  ${c.name.padEnd(Math.max(9, c.name.length + 1))}${c.summary}`),
   '',
   'Commands on a local pool and its replicas (--pool PATH --replica HOST:PORT/NAME ...):',
-  ...COMMANDS.filter((c) => !('target' in c.options)).map((c) => `  ${c.name.padEnd(9)}${c.summary}`),
+  ...COMMANDS.filter((c) => !('target' in c.options)).map((c) => `  ${c.name.padEnd(Math.max(9, c.name.length + 1))}${c.summary}`),
   '',
   "Run 'rpmem COMMAND --help' for a command's options and examples. Every command takes",
   ...Object.entries(COMMON_OPTIONS).map(([flag, o]) => `  --${flag.padEnd(7)}${o.help}`),

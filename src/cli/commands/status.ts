@@ -7,6 +7,7 @@ import { RemotePool } from '../../initiator/remote-pool';
 import { parseReplica } from '../../initiator/replica';
 import { CONNECT_OPTIONS, Command, REPLICA_OPTIONS, UsageError, replicaArgs } from '../command';
 import { formatBytes } from '../format';
+import { clusterStatus } from './cluster-status';
 
 /**
  * A replica's copy as `drbdadm status` would name it: UpToDate (nothing marked, clean, same epoch),
@@ -33,18 +34,29 @@ interface ReplicaReport {
 export const status: Command = {
   name: 'status',
   summary: 'show each replica of a local pool: reachable, epoch, LSN, sync state, out-of-sync blocks',
-  synopsis: '--pool PATH --replica HOST:PORT/NAME [--replica ...]',
+  synopsis: '--pool PATH --replica HOST:PORT/NAME [--replica ...] | --etcd URL --group NAME',
   description: [
     'Reads the local pool header and dirty maps without locking them (so it works while the primary',
     'runs) and asks each replica for its state. Exits 0 only when every replica is UpToDate.',
     'While the primary writes, blocks written in the last second or so are still marked.',
+    'With --etcd and --group it shows an automatic-failover group instead: the primary, its epoch',
+    'and lease, the standbys, and each replica; exits 0 when a primary holds the lease and every',
+    'replica is at its epoch.',
   ].join('\n'),
-  options: { ...REPLICA_OPTIONS, ...CONNECT_OPTIONS },
+  options: {
+    ...REPLICA_OPTIONS,
+    etcd: { type: 'string', multiple: true, arg: 'URL', help: 'show the failover group in this etcd (repeat for each URL)' },
+    group: { type: 'string', arg: 'NAME', help: 'the failover group, with --etcd' },
+    'key-prefix': { type: 'string', arg: 'PREFIX', help: "root of the group's keys in etcd (default /rpmem/)" },
+    ...CONNECT_OPTIONS,
+  },
   examples: [
     'rpmem status --pool /var/lib/app/pool --replica node1:7420/pool --replica node2:7420/pool',
     'rpmem status --pool /var/lib/app/pool --replica node1:7420/pool --json',
+    'rpmem status --etcd http://10.0.0.9:2379 --group app',
   ],
   async run(ctx) {
+    if (ctx.values.etcd !== undefined) return clusterStatus(ctx);
     const { pool: path, replicas } = replicaArgs(ctx);
     const addresses = replicas.map((spec) => {
       try {

@@ -1,0 +1,115 @@
+import { spawn } from 'child_process';
+import * as fs from 'fs';
+import { FailoverCandidate } from '../../initiator/failover/failover-candidate';
+import type { EtcdConnection } from '../../initiator/failover/candidate-options';
+import { AGENT_KEYS, AGENT_OPTIONS, AgentConfig, buildAgentConfig, readAgentConfigFile } from '../agent-config';
+import { CONNECT_OPTIONS, Command, Context, UsageError } from '../command';
+
+function readFile(flag: string, file: string | undefined): Buffer | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    throw new UsageError(`${flag} ${file}: ${(err as Error).message}`);
+  }
+}
+
+function etcdConnection(config: AgentConfig): EtcdConnection {
+  const password = readFile('etcd-password-file', config.etcdPasswordFile)?.toString('utf8').trim();
+  if ((config.etcdUser === undefined) !== (password === undefined)) throw new UsageError('etcd-user and etcd-password-file go together');
+  const ca = readFile('etcd-ca', config.etcdCa);
+  const cert = readFile('etcd-cert', config.etcdCert);
+  const key = readFile('etcd-key', config.etcdKey);
+  return {
+    hosts: config.etcd,
+    ...(config.etcdUser !== undefined ? { auth: { username: config.etcdUser, password: password! } } : {}),
+    ...(ca !== undefined || cert !== undefined ? { tls: { ca, cert, key } } : {}),
+  };
+}
+
+/** The agent's config: the file's keys, then the flags given over them. */
+function agentConfig(ctx: Context): AgentConfig {
+  const file = ctx.str('config');
+  const fromFile = file === undefined ? {} : readAgentConfigFile(file);
+  const flags = Object.fromEntries(Object.keys(AGENT_KEYS).map((flag) => [flag, ctx.values[flag]]).filter(([, v]) => v !== undefined));
+  return buildAgentConfig({ ...fromFile, ...flags });
+}
+
+/** Runs a role-change hook; its failure is reported, never fatal (the role changed anyway). */
+function runHook(ctx: Context, command: string | undefined, env: Record<string, string>): void {
+  if (command === undefined) return;
+  const child = spawn('sh', ['-c', command], { stdio: 'inherit', env: { ...process.env, ...env } });
+  child.on('exit', (code) => {
+    if (code !== 0) ctx.io.stderr.write(`rpmem failover-agent: hook "${command}" exited with ${code}\n`);
+  });
+}
+
+export const failoverAgent: Command = {
+  name: 'failover-agent',
+  summary: 'be a candidate primary of a replicated pool: elected through etcd, promotes, serves, steps down',
+  synopsis: '--config FILE | --group NAME --pool PATH --replica HOST:PORT/NAME ... [--etcd URL ...]',
+  description: [
+    'Joins the group in etcd as a candidate. When elected (the leader key on a lease, taken by a',
+    'transaction) it takes the next epoch from etcd, promotes PATH at that epoch and holds the pool',
+    'open as primary, renewing its lease every loop-wait-ms; if it cannot renew it stops',
+    'acknowledging before the lease can expire and steps down. Standbys take over when the lease',
+    'expires. Prints one JSON line per event (elected, demoted, standby, warning) and runs the',
+    'on-elected / on-demoted hooks. Keys of --config FILE are the flag names (deploy/failover-agent.conf).',
+    'Runs until SIGTERM or SIGINT, then steps down at once (revokes its lease).',
+  ].join('\n'),
+  options: {
+    config: { type: 'string', arg: 'FILE', help: 'YAML file with any of the keys below (flags win)' },
+    ...AGENT_OPTIONS,
+    ...CONNECT_OPTIONS,
+  },
+  examples: [
+    'rpmem failover-agent --config /etc/rpmem/failover-agent.conf',
+    'rpmem failover-agent --etcd http://10.0.0.9:2379 --group app --member node1 --pool /var/lib/app/pool \\',
+    '    --replica node2:7420/app --replica node3:7420/app --replica node4:7420/app --ttl 10',
+  ],
+  async run(ctx) {
+    const config = agentConfig(ctx);
+    const candidate = new FailoverCandidate({
+      ...ctx.connect(),
+      path: config.pool,
+      replicas: config.replicas,
+      ack: config.ack,
+      etcd: etcdConnection(config),
+      group: config.group,
+      member: config.member,
+      keyPrefix: config.keyPrefix,
+      ttlSeconds: config.ttlSeconds,
+      loopWaitMs: config.loopWaitMs,
+      retryTimeoutMs: config.retryTimeoutMs,
+      fenceMarginMs: config.fenceMarginMs,
+    });
+    const log = (event: string, fields: Record<string, unknown>): void => {
+      ctx.io.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), event, group: config.group, member: candidate.member, ...fields })}\n`);
+    };
+    const env = (role: string, epoch: bigint): Record<string, string> => ({
+      RPMEM_ROLE: role,
+      RPMEM_EPOCH: epoch.toString(),
+      RPMEM_POOL: config.pool,
+      RPMEM_GROUP: config.group,
+      RPMEM_MEMBER: candidate.member,
+    });
+    candidate.on('elected', ({ epoch, promotion }) => {
+      log('elected', { epoch: epoch.toString(), source: promotion?.source, bytesCopied: promotion?.bytesCopied });
+      runHook(ctx, config.onElected, env('primary', epoch));
+    });
+    candidate.on('demoted', ({ epoch, reason }) => {
+      log('demoted', { epoch: epoch.toString(), reason });
+      runHook(ctx, config.onDemoted, env('standby', epoch));
+    });
+    candidate.on('standby', ({ leader }) => log('standby', { leader: leader ?? null }));
+    candidate.on('warning', (err) => log('warning', { code: err.code, message: err.message }));
+    await candidate.start();
+    log('started', { ttlSeconds: config.ttlSeconds });
+    await new Promise<void>((resolve) => {
+      process.once('SIGTERM', resolve);
+      process.once('SIGINT', resolve);
+    });
+    await candidate.stop();
+    log('stopped', {});
+  },
+};
