@@ -26,7 +26,11 @@
  *                     last record the old one acknowledged, acknowledges new ones; every record the
  *                     old primary acknowledged is on every replica, as it wrote it; the old primary
  *                     restarted rejoins as a standby and acknowledges nothing; SIGTERM of the new
- *                     primary hands the role back (lease revoked) with nothing lost.
+ *                     primary hands the role back (lease revoked) with nothing lost; `rpmem status
+ *                     --etcd` names the primary. Then the same group under `rpmem failover-agent`
+ *                     (YAML config): elected, standby, SIGKILL -> the other agent elected by itself
+ *                     with every record the last primary acknowledged still on every replica,
+ *                     the killed one restarted as a standby; both stop with exit 0.
  * A step whose code is missing from the image (replicated.js, verify, promote) or whose tool is
  * missing on the host (openssl) fails the drill; with RPMEM_DRILL_STRICT=0 it is skipped, and says so.
  *
@@ -740,6 +744,7 @@ function automaticDrill() {
 
   let old;
   let primary2;
+  let lastPrimary;
   step('kill candidate1 (SIGKILL): candidate2 is elected by itself, continues after every record candidate1 acknowledged, acknowledges new ones', () => {
     const markB = candidateRecords('candidate2')().length;
     compose(['kill', 'candidate1']);
@@ -795,6 +800,7 @@ function automaticDrill() {
     assert(stopped !== undefined && stopped.epoch === primary2.epoch, `candidate2's stop line: ${JSON.stringify(stopped)}`);
     const primary = waitElected('candidate1', markA);
     assert(primary.type === 'primary', `candidate1: ${JSON.stringify(primary)}`);
+    lastPrimary = primary;
     assert(BigInt(primary.epoch) > BigInt(stopped.epoch), `candidate1's epoch ${primary.epoch} is not above candidate2's ${stopped.epoch}`);
     assert(primary.first > stopped.ackedThrough, `candidate1 continues at record ${primary.first}, but candidate2 acknowledged through ${stopped.ackedThrough}`);
     const s = waitServing('candidate1', markA, primary);
@@ -802,12 +808,127 @@ function automaticDrill() {
     return `candidate2 acknowledged ${stopped.ackedFrom}..${stopped.ackedThrough}; candidate1 elected ${Date.parse(primary.time) - t} ms after the stop began, epoch ${primary.epoch}; ${brief(s)}; ${check}`;
   });
 
-  step('stop candidate1 and etcd: exit 0', () => {
+  step('rpmem status --etcd: candidate1 is the primary of group auto at its epoch, every replica at that epoch', () => {
+    const st = clusterStatus();
+    assert(st.code === 0 && st.report.leader === 'candidate1' && st.report.epoch === lastPrimary.epoch,
+      `status --etcd exited ${st.code}: ${JSON.stringify(st.report)}; want leader candidate1 at epoch ${lastPrimary.epoch}`);
+    return `leader ${st.report.leader}, epoch ${st.report.epoch}, lease ${st.report.leaseTtlSeconds} s left, replicas ${st.report.replicas.map((r) => `${r.replica}@${r.epoch}`).join(' ')}`;
+  });
+
+  let lastTerm;
+  step('stop candidate1 (SIGTERM): exit 0, its stop line gives the records it acknowledged', () => {
+    const mark = candidateRecords('candidate1')().length;
     compose(['stop', '-t', '30', 'candidate1'], { timeoutMs: 60_000 });
-    compose(['stop', '-t', '10', 'etcd'], { timeoutMs: 60_000 });
     const c = state('candidate1');
     assert(c.status === 'exited' && c.exitCode === 0, `candidate1 is ${c.status} with exit code ${c.exitCode}`);
+    lastTerm = candidateRecords('candidate1')().slice(mark).find((r) => r.type === 'stopped');
+    assert(lastTerm !== undefined && lastTerm.epoch === lastPrimary.epoch && lastTerm.ackedThrough >= lastTerm.ackedFrom - 1 + MIN_NEW_ACKS, `candidate1's stop line: ${JSON.stringify(lastTerm)}`);
+    return `acknowledged ${lastTerm.ackedFrom}..${lastTerm.ackedThrough} at epoch ${lastTerm.epoch}`;
   });
+
+  agentDrill(lastTerm);
+
+  step('stop etcd', () => {
+    compose(['stop', '-t', '10', 'etcd'], { timeoutMs: 60_000 });
+  });
+}
+
+/** clusterStatus -- `rpmem status --etcd http://etcd:2379 --group auto --json` from a throwaway container: {code, report}. */
+function clusterStatus() {
+  const out = rpmem(['status', '--etcd', 'http://etcd:2379', '--group', AUTO_POOL, '--json'], { check: false, timeoutMs: 60_000 });
+  let report;
+  try {
+    report = JSON.parse(out.stdout.trim().split('\n').pop());
+  } catch {
+    throw new DrillError(`status --etcd exited ${out.code} without JSON: ${out.stdout.trim()} ${out.stderr.trim()}`);
+  }
+  return { code: out.code, report };
+}
+
+/**
+ * agentDrill -- the same group run by `rpmem failover-agent` (the daemon form, for applications that
+ * do not embed FailoverCandidate), configured by a YAML file of its keys, in the candidates'
+ * containers and volumes. The agent holds the pool as primary and writes nothing, so this part checks
+ * election, takeover and rejoin, and that the agents' promotions keep every record the last
+ * embedded primary acknowledged (`term`); the acks of a new primary are checked above.
+ */
+function agentDrill(term) {
+  // Under run.sh's WORK, which its teardown removes even when a failed step ends the drill at once.
+  const dir = fs.mkdtempSync(`${process.env.WORK || '/tmp'}/drill-agent-`);
+  const agents = new Map();
+  const agentRecords = (name) => () => recordsOf(agents.get(name));
+  const waitAgentEvent = (name, mark, events, timeoutMs) => waitFor(`${name}: ${events.join(' or ')}`, () => {
+    const hit = agentRecords(name)().slice(mark).find((r) => events.includes(r.event) || r.type === 'error');
+    return { ok: hit !== undefined, value: hit, seen: JSON.stringify(agentRecords(name)().slice(-2)) };
+  }, { timeoutMs });
+  const startAgent = (name, service) => {
+    const file = `${dir}/${name}.conf`;
+    fs.writeFileSync(file, [
+      '# written by test/compose/drill.js: the keys of deploy/failover-agent.conf',
+      'etcd:', '  - http://etcd:2379',
+      `group: ${AUTO_POOL}`, `member: ${name}`,
+      `pool: /var/lib/rpmem-initiator/${AUTO_POOL}.pool`,
+      'replica:', ...AUTO_REPLICAS.map((r) => `  - ${r}`),
+      'ack: majority', `ttl: ${CANDIDATE_TTL_MS / 1000}`, '',
+    ].join('\n'), { mode: 0o644 });
+    const out = compose(['run', '-d', '--no-deps', '-v', `${file}:/etc/rpmem/failover-agent.conf:ro`, service,
+      ...CLI, 'failover-agent', '--config', '/etc/rpmem/failover-agent.conf']);
+    agents.set(name, out.stdout.trim().split('\n').pop());
+  };
+  try {
+    let epoch1;
+    step('failover-agent agent1 (YAML config) in candidate1\'s container: elected at a higher epoch', () => {
+      startAgent('agent1', 'candidate1');
+      const e = waitAgentEvent('agent1', 0, ['elected'], 90_000);
+      assert(e.event === 'elected' && BigInt(e.epoch) > BigInt(term.epoch), `agent1: ${JSON.stringify(e)}; want elected above epoch ${term.epoch}`);
+      epoch1 = e.epoch;
+      return `elected at epoch ${e.epoch} from ${e.source}, ${e.bytesCopied} bytes copied`;
+    });
+
+    step('failover-agent agent2 in candidate2\'s container: stands by with agent1 as leader', () => {
+      startAgent('agent2', 'candidate2');
+      const e = waitAgentEvent('agent2', 0, ['standby', 'elected'], 60_000);
+      assert(e.event === 'standby' && e.leader === 'agent1', `agent2: ${JSON.stringify(e)}`);
+      const st = clusterStatus();
+      assert(st.code === 0 && st.report.leader === 'agent1' && st.report.standbys.includes('agent2'), `status --etcd: exit ${st.code} ${JSON.stringify(st.report)}`);
+      return `standby; status --etcd: leader agent1, standbys ${st.report.standbys.join(',')}`;
+    });
+
+    step('kill agent1\'s container (SIGKILL): agent2 is elected by itself; every record candidate1 acknowledged is on every replica', () => {
+      const mark = agentRecords('agent2')().length;
+      podman(['kill', '-s', 'KILL', agents.get('agent1')]);
+      const killedAt = Date.now();
+      const e = waitAgentEvent('agent2', mark, ['elected'], TAKEOVER_TIMEOUT_MS);
+      assert(e.event === 'elected' && BigInt(e.epoch) > BigInt(epoch1), `agent2: ${JSON.stringify(e)}; want elected above epoch ${epoch1}`);
+      const st = waitFor('status --etcd: agent2 primary, healthy', () => {
+        const x = clusterStatus();
+        return { ok: x.code === 0 && x.report.leader === 'agent2' && x.report.epoch === e.epoch, value: x, seen: JSON.stringify(x.report) };
+      }, { timeoutMs: 60_000, pollMs: 1000 });
+      const check = checkRecords(AUTO_REPLICAS, term.ackedFrom, term.ackedThrough, term.epoch);
+      return `agent2 elected ${Date.parse(e.time) - killedAt} ms after the SIGKILL, epoch ${e.epoch} from ${e.source}; status --etcd healthy at epoch ${st.report.epoch}; ${check}`;
+    });
+
+    step('restart agent1\'s container: it rejoins as a standby of agent2', () => {
+      const mark = agentRecords('agent1')().length;
+      podman(['start', agents.get('agent1')]);
+      const e = waitAgentEvent('agent1', mark, ['standby', 'elected'], 60_000);
+      assert(e.event === 'standby' && e.leader === 'agent2', `agent1 after restart: ${JSON.stringify(e)}`);
+      const st = clusterStatus();
+      assert(st.code === 0 && st.report.leader === 'agent2' && st.report.standbys.includes('agent1'), `status --etcd: exit ${st.code} ${JSON.stringify(st.report)}`);
+      return `standby, leader agent2; status --etcd standbys ${st.report.standbys.join(',')}`;
+    });
+
+    step('stop both agents (SIGTERM): exit 0', () => {
+      for (const name of ['agent2', 'agent1']) {
+        podman(['stop', '-t', '30', agents.get(name)], { timeoutMs: 60_000 });
+        const code = podman(['inspect', '--format', '{{.State.ExitCode}}', agents.get(name)]).stdout.trim();
+        assert(code === '0', `${name} exit code ${code}, want 0`);
+      }
+    });
+  } finally {
+    for (const id of agents.values()) podman(['rm', '-f', '-v', '-t', '0', id], { check: false, timeoutMs: 60_000 });
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 // ---- main --------------------------------------------------------------------------------------
