@@ -15,10 +15,18 @@ import * as path from 'path';
 import * as readline from 'readline';
 import { PassThrough, Readable } from 'stream';
 import { runCli } from '../src/cli/run';
+import { newClaim } from '../src/common/epoch-claim';
+import { ErrorCode, RpmemError } from '../src/common/errors';
+import { DEFAULT_KEY_PREFIX } from '../src/initiator/failover/candidate-options';
+import { clusterKeys } from '../src/initiator/failover/cluster-keys';
+import { bumpEpoch, readEpoch } from '../src/initiator/failover/epoch-counter';
+import { connectEtcd } from '../src/initiator/failover/etcd-client';
+import { LeaderLease } from '../src/initiator/failover/leader-lease';
 import { Pool } from '../src/initiator/pool';
 import { RemotePool } from '../src/initiator/remote-pool';
 import { CandidateProcess, Election, History, checkHistory, highestAcked, missing, monoNs } from './helpers/candidate-group';
 import { TestEtcd } from './helpers/etcd';
+import { LeaderWatch } from './helpers/leader-watch';
 import { SHM_DIR, tempDir } from './helpers/setup';
 import { SLOT_BYTES, SLOTS, stampAt } from './helpers/stamps';
 import { TcpProxy } from './helpers/tcp-proxy';
@@ -158,9 +166,11 @@ describe('automatic failover through etcd', function () {
 
     it(`primary cut from etcd: it stops acknowledging before its lease expires, the standby takes over, the old one rejoins (run ${loop})`, async function () {
       const proxies = new Map<string, TcpProxy>();
+      let watch: LeaderWatch | undefined;
       for (const member of ['a', 'b']) proxies.set(member, await TcpProxy.start(`${etcd.host}:${etcd.clientPort}`));
       try {
         const run = await begin((member) => `http://${proxies.get(member)!.address}`);
+        watch = await LeaderWatch.start(etcd.url, run.name);
         const { primary, standby } = run;
         const proxy = proxies.get(primary.member)!;
         const cutAt = monoNs();
@@ -173,14 +183,19 @@ describe('automatic failover through etcd', function () {
         expect(demoted[0].ns < next.ns, 'it demoted itself before the standby was elected').to.equal(true);
         const firstNewAck = run.history.acksOf(next.member, next.ns)[0].ns;
         expect(run.history.acksOf(primary.member, firstNewAck), 'acks of the cut primary after the new one wrote').to.deep.equal([]);
-        // Self-fencing (I8): its last renewal was sent before the cut, so it acks nothing from one TTL after it.
-        expect(run.history.acksOf(primary.member, cutAt + BigInt(TTL_SECONDS) * 1_000_000_000n), 'acks of the cut primary after its lease could have expired').to.deep.equal([]);
+        // Self-fencing (I8): the cut primary stops acknowledging before its lease expires, not only
+        // once the new primary fences the replicas (the second wall, a little later).
+        const expired = watch.deletedAfter(cutAt);
+        expect(expired, 'the cut primary\'s leader key expired').to.not.equal(undefined);
+        expect(watch.takenBy(standby.member, expired!), 'the standby took the key after it expired').to.not.equal(undefined);
+        expect(run.history.acksOf(primary.member, expired!), 'acks of the cut primary after its lease expired').to.deep.equal([]);
         expect(run.history.acksOf(primary.member).length, 'the cut primary had acknowledged records').to.be.at.least(SERVING_ACKS);
         const restoredAt = monoNs();
         proxy.restore();
         await waitFor(() => run.history.changesOf(primary.member, 'standby', restoredAt).length > 0, 15_000, 'the old primary rejoined as standby');
         await finish(run);
       } finally {
+        await watch?.close();
         await Promise.all([...proxies.values()].map((p) => p.close()));
       }
     });
@@ -208,6 +223,79 @@ describe('automatic failover through etcd', function () {
       await finish(run);
     });
   }
+
+  it('two failovers in a row: the killed primary restarts, rejoins as standby, and takes over when the second primary is killed', async function () {
+    const run = await begin();
+    const { primary: first, standby: second } = run;
+    const firstKilledAt = monoNs();
+    first.signal('SIGKILL');
+    expect((await first.exited).signal).to.equal('SIGKILL');
+    const secondTerm = await takeover(run, first.member, firstKilledAt);
+    expect(secondTerm.member).to.equal(second.member);
+    const restartedAt = monoNs();
+    const again = new CandidateProcess(first.member, { path: run.localPath(first.member), replicas: run.replicas, etcd: etcd.url, group: run.name, ttlSeconds: TTL_SECONDS }, run.history);
+    run.candidates.set(first.member, again);
+    await waitFor(() => run.history.changesOf(first.member, 'standby', restartedAt).length > 0, TAKEOVER_MS, 'the restarted candidate standing by');
+    const secondKilledAt = monoNs();
+    second.signal('SIGKILL');
+    expect((await second.exited).signal).to.equal('SIGKILL');
+    const thirdTerm = await takeover(run, second.member, secondKilledAt);
+    expect(thirdTerm.member, 'the restarted old primary took over').to.equal(first.member);
+    expect(thirdTerm.epoch > secondTerm.epoch && secondTerm.epoch > run.elected.epoch, 'epochs grow term by term').to.equal(true);
+    expect(checkHistory(run.history), 'three terms acknowledged').to.equal(3);
+    await finish(run);
+  });
+
+  it('epochs from etcd start above one a manual promotion used, and only grow', async function () {
+    runs += 1;
+    const name = `fo${runs}`;
+    await Promise.all(targets.map(async (t) => (await RemotePool.create(t.address, name, { size: POOL_BYTES })).close()));
+    // An operator promoted by hand at epoch 7 before the group existed: a claim of 1 would be refused.
+    const manual = newClaim(7n);
+    await Promise.all(targets.map((t) => RemotePool.fence(t.address, name, manual)));
+    const history = new History();
+    const dir = tempDir('failover', SHM_DIR);
+    const replicas = targets.map((t) => `${t.address}/${name}`);
+    const a = new CandidateProcess('a', { path: path.join(dir, 'a.pool'), replicas, etcd: etcd.url, group: name, ttlSeconds: TTL_SECONDS }, history);
+    current = { history, candidates: new Map([['a', a]]), replicas, name, localPath: (m) => path.join(dir, `${m}.pool`) };
+    await waitFor(() => history.elections.length > 0, TAKEOVER_MS, 'the candidate elected');
+    expect(history.elections[0].epoch).to.equal(8n);
+    expect(history.warnings.filter((w) => w.includes('RPMEM_E_FENCED')), 'claims refused on the way').to.deep.equal([]);
+    const client = connectEtcd({ hosts: [etcd.url] }, 5000);
+    try {
+      const keys = clusterKeys(DEFAULT_KEY_PREFIX, name);
+      expect(await readEpoch(client, keys), 'the counter holds the epoch it handed out').to.equal(8n);
+      // Only the holder of the leader key may bump the counter: a stale term's revision is refused.
+      const leader = (await client.get(keys.leader).exec()).kvs[0];
+      let refused: unknown;
+      await bumpEpoch(client, keys, String(Number(leader.create_revision) - 1), 0n).catch((err) => (refused = err));
+      expect((refused as RpmemError).code).to.equal(ErrorCode.FENCED);
+      expect(await readEpoch(client, keys), 'a refused bump changed nothing').to.equal(8n);
+      // Positive control: the current term's revision bumps it, above the floor given.
+      expect(await bumpEpoch(client, keys, leader.create_revision, 20n)).to.equal(21n);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('leader key under contention: of 8 simultaneous campaigns exactly one wins, 20 times over', async function () {
+    const keys = clusterKeys(DEFAULT_KEY_PREFIX, `contention${++runs}`);
+    const clients = Array.from({ length: 8 }, () => connectEtcd({ hosts: [etcd.url] }, 5000));
+    try {
+      for (let round = 0; round < 20; round++) {
+        const outcomes = await Promise.all(clients.map((c, i) => LeaderLease.campaign(c, keys, `m${i}`, 2, 5000)));
+        const winners = outcomes.flatMap((o, i) => (o.won ? [{ i, lease: o.lease }] : []));
+        expect(winners, `round ${round}: winners`).to.have.length(1);
+        const holder = await clients[0].get(keys.leader).string();
+        expect(holder).to.equal(`m${winners[0].i}`);
+        for (const o of outcomes) if (!o.won) expect([holder, undefined]).to.include(o.leader);
+        await winners[0].lease.revoke();
+        expect(await clients[0].get(keys.leader).string(), 'revoking the lease deletes the key').to.equal(null);
+      }
+    } finally {
+      clients.forEach((c) => c.close());
+    }
+  });
 
   it('rpmem failover-agent from a config file is elected; rpmem status --etcd shows it as primary with its epoch and lease; SIGTERM steps down', async function () {
     runs += 1;

@@ -203,6 +203,8 @@ export class FailoverCandidate extends EventEmitter {
     await term.pool?.close().catch((err) => this.warn(err instanceof RpmemError ? err : new RpmemError(ErrorCode.INTERNAL, String(err))));
     await lease.revoke();
     this.term = undefined;
+    // The next campaign that loses reports 'standby' again, even to the same leader as before.
+    this.lastLeader = null;
     this.setRole(this.stopping ? CandidateRole.Stopped : CandidateRole.Standby);
     return elected;
   }
