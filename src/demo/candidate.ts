@@ -73,13 +73,13 @@ class Candidate {
   private get poolOptions(): ReplicatedPoolOptions {
     const name = this.config.name;
     const on: ReplicatedPoolListeners = {
-      'replica-down': (p) => send({ type: 'event', name, event: 'replica-down', replica: p.replica, detail: p.error.code }),
-      'replica-up': (p) => send({ type: 'event', name, event: 'replica-up', replica: p.replica, detail: '' }),
-      'resync-done': (p) => send({ type: 'event', name, event: 'resync-done', replica: p.replica,
+      'replica-down': (p) => void send({ type: 'event', name, event: 'replica-down', replica: p.replica, detail: p.error.code }),
+      'replica-up': (p) => void send({ type: 'event', name, event: 'replica-up', replica: p.replica, detail: '' }),
+      'resync-done': (p) => void send({ type: 'event', name, event: 'resync-done', replica: p.replica,
         detail: `${p.full ? 'full' : 'incremental'}: ${p.blocksDone} block(s), ${p.bytesCopied} bytes in ${p.ms} ms` }),
-      degraded: (p) => send({ type: 'event', name, event: 'degraded', detail: `${p.up} of ${p.total} replicas up` }),
-      restored: (p) => send({ type: 'event', name, event: 'restored', detail: `all ${p.total} replicas up` }),
-      fenced: (p) => send({ type: 'event', name, event: 'fenced', replica: p.replica, detail: p.error.code }),
+      degraded: (p) => void send({ type: 'event', name, event: 'degraded', detail: `${p.up} of ${p.total} replicas up` }),
+      restored: (p) => void send({ type: 'event', name, event: 'restored', detail: `all ${p.total} replicas up` }),
+      fenced: (p) => void send({ type: 'event', name, event: 'fenced', replica: p.replica, detail: p.error.code }),
     };
     return {
       replicas: this.config.replicas,
@@ -132,13 +132,13 @@ class Candidate {
   private serve(rp: ReplicatedPool, how: PrimaryHow): void {
     this.rp = rp;
     const first = lastRecord(rp.buffer) + 1;
-    send({ type: 'primary', name: this.config.name, how, epoch: rp.epoch.toString(), first, promotion: rp.promotion });
+    void send({ type: 'primary', name: this.config.name, how, epoch: rp.epoch.toString(), first, promotion: rp.promotion });
     this.writer = new RecordWriter(rp, first, this.config.recordsPerSecond, {
       acked: (n, at) => {
         if (this.acked.length === 0) this.firstAt = at;
         this.acked.push(n);
       },
-      waiting: (n, e) => send({ type: 'event', name: this.config.name, event: 'waiting-for-quorum', detail: `record ${n}: ${e.code}` }),
+      waiting: (n, e) => void send({ type: 'event', name: this.config.name, event: 'waiting-for-quorum', detail: `record ${n}: ${e.code}` }),
     });
     this.writer.start();
     void this.writer.ended().then((why) => {
@@ -148,7 +148,7 @@ class Candidate {
 
   private flushAcks(): void {
     if (this.acked.length === 0) return;
-    send({ type: 'acked', name: this.config.name, records: this.acked, firstAt: this.firstAt });
+    void send({ type: 'acked', name: this.config.name, records: this.acked, firstAt: this.firstAt });
     this.acked = [];
   }
 

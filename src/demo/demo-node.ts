@@ -17,8 +17,8 @@ export class DemoNode {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private readonly child: ChildProcess;
 
-  constructor(readonly config: CandidateConfig, extraArgs: string[] = []) {
-    this.child = fork(CANDIDATE, [JSON.stringify(config), ...extraArgs], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
+  constructor(readonly config: CandidateConfig) {
+    this.child = fork(CANDIDATE, [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
     this.child.on('message', (m: CandidateMessage) => {
       this.messages.push(m);
