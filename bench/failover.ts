@@ -12,6 +12,7 @@ import { parseArgs } from 'util';
 import { RemotePool } from '../src/initiator/remote-pool';
 import { CandidateProcess, History, monoNs } from '../test/helpers/candidate-group';
 import { TestEtcd } from '../test/helpers/etcd';
+import { LeaderWatch } from '../test/helpers/leader-watch';
 import { SLOT_BYTES, SLOTS } from '../test/helpers/stamps';
 import { BenchTarget } from './targets';
 import { cleanupAll, installCleanup, trackChild } from './cleanup';
@@ -42,12 +43,15 @@ async function main(): Promise<void> {
   for (let i = 0; i < 3; i++) targets.push(await BenchTarget.start('cache-line', 64 * 1024 * 1024, `failover${i}`));
   const dir = fs.mkdtempSync(path.join('/dev/shm', 'rpmem-bench-failover-'));
   const times: number[] = [];
+  /** Per run: SIGKILL -> leader key deleted (lease expiry seen), -> new primary elected (promoted), -> its first ack. */
+  const phases: Array<{ expiry: number; elected: number; firstAck: number }> = [];
   try {
     for (let run = 0; run < runs; run++) {
       const name = `bench-fo${run}`;
       await Promise.all(targets.map(async (t) => (await RemotePool.create(t.daemon.address, name, { size: SLOTS * SLOT_BYTES })).close()));
       const replicas = targets.map((t) => `${t.daemon.address}/${name}`);
       const history = new History();
+      const watch = await LeaderWatch.start(etcd.url, name);
       const candidates = ['a', 'b'].map((member) => new CandidateProcess(member, { path: path.join(dir, `${name}-${member}.pool`), replicas, etcd: etcd.url, group: name, ttlSeconds }, history));
       candidates.forEach((c) => trackChild(c.child));
       try {
@@ -58,10 +62,15 @@ async function main(): Promise<void> {
         await until(() => history.acks.some((a) => a.member !== primary.member && a.ns > killedAt), 'the new primary\'s first ack');
         const first = history.acks.find((a) => a.member !== primary.member && a.ns > killedAt)!;
         const ms = Number(first.ns - killedAt) / 1e6;
+        const expiredAt = watch.deletedAfter(killedAt) ?? first.ns;
+        const electedAt = history.elections.find((e) => e.member !== primary.member && e.ns > killedAt)!.ns;
         times.push(ms);
-        process.stderr.write(`[failover] run ${run + 1}/${runs}: ${ms.toFixed(0)} ms (TTL ${ttlSeconds * 1000} ms)\n`);
+        phases.push({ expiry: Number(expiredAt - killedAt) / 1e6, elected: Number(electedAt - expiredAt) / 1e6, firstAck: Number(first.ns - electedAt) / 1e6 });
+        const p = phases[phases.length - 1];
+        process.stderr.write(`[failover] run ${run + 1}/${runs}: ${ms.toFixed(0)} ms (TTL ${ttlSeconds * 1000} ms): lease expiry seen after ${p.expiry.toFixed(0)} ms, elected and promoted ${p.elected.toFixed(0)} ms later, first ack ${p.firstAck.toFixed(0)} ms later\n`);
       } finally {
         await Promise.all(candidates.map((c) => c.kill()));
+        await watch.close();
       }
     }
   } finally {
@@ -71,7 +80,16 @@ async function main(): Promise<void> {
     fs.rmSync(etcd.dataDir, { recursive: true, force: true });
   }
   const sorted = [...times].sort((x, y) => x - y);
-  const summary = { runs: times.length, ttlMs: ttlSeconds * 1000, medianMs: median(sorted), maxMs: sorted[sorted.length - 1], minMs: sorted[0], host: os.hostname() };
+  const phase = (k: 'expiry' | 'elected' | 'firstAck'): number => median(phases.map((p) => p[k]).sort((x, y) => x - y));
+  const summary = {
+    runs: times.length,
+    ttlMs: ttlSeconds * 1000,
+    medianMs: median(sorted),
+    maxMs: sorted[sorted.length - 1],
+    minMs: sorted[0],
+    medianPhasesMs: { leaseExpirySeen: phase('expiry'), electedAndPromoted: phase('elected'), firstAck: phase('firstAck') },
+    host: os.hostname(),
+  };
   process.stdout.write(`failover SIGKILL -> first ack of the new primary over ${summary.runs} runs, TTL ${summary.ttlMs} ms: median ${summary.medianMs.toFixed(0)} ms, min ${summary.minMs.toFixed(0)} ms, max ${summary.maxMs.toFixed(0)} ms\n${JSON.stringify(summary)}\n`);
 }
 

@@ -162,6 +162,34 @@ describe('rpmem CLI', async () => {
     expect((await rpmem([])).stderr).to.match(/no command given/);
   });
 
+  it('failover-agent --check-config: file keys with flags over them, defaults filled in; bad keys and a broken timing rule exit 2', async () => {
+    const dir = tempDir('agent-config');
+    const file = path.join(dir, 'failover-agent.conf');
+    fs.writeFileSync(file, ['etcd: [http://10.0.0.9:2379]', 'group: app', 'member: node1', 'pool: /var/lib/app/pool', 'replica: [n2:7420/app, n3:7420/app]', 'ttl: 6', ''].join('\n'));
+    const ok = await rpmem(['failover-agent', '--config', file, '--ttl', '9', '--check-config']);
+    expect(ok.status, ok.stderr).to.equal(0);
+    const config = JSON.parse(ok.stdout) as Record<string, unknown>;
+    expect(config).to.deep.include({ etcd: ['http://10.0.0.9:2379'], group: 'app', member: 'node1', pool: '/var/lib/app/pool', replicas: ['n2:7420/app', 'n3:7420/app'], ttlSeconds: 9, ack: 'majority', keyPrefix: '/rpmem/' });
+    // The sample shipped beside rpmemd.conf is itself a valid config.
+    const sample = await rpmem(['failover-agent', '--config', path.join(__dirname, '..', '..', 'deploy', 'failover-agent.conf'), '--check-config']);
+    expect(sample.status, sample.stderr).to.equal(0);
+    const cases: Array<[string[], RegExp]> = [
+      [['--config', file, '--ttl', '1'], /ttlSeconds must be .* at least 2/],
+      [['--config', file, '--loop-wait-ms', '4000', '--retry-timeout-ms', '2000'], /exceeds the TTL/],
+      [['--config', file, '--ack', 'most'], /must be all, majority or a number/],
+      [['--group', 'app', '--pool', '/p'], /"replica": is required/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await rpmem(['failover-agent', ...args, '--check-config']);
+      expect(r.status, args.join(' ')).to.equal(2);
+      expect(r.stderr, args.join(' ')).to.match(message);
+    }
+    fs.writeFileSync(file, 'group: app\npool: /p\nreplica: [n2:7420/app]\nttll: 5\n');
+    const unknown = await rpmem(['failover-agent', '--config', file, '--check-config']);
+    expect(unknown.status).to.equal(2);
+    expect(unknown.stderr).to.match(/"ttll": unknown key/);
+  });
+
   it('reaches a TLS target with a token from --token-file or RPMEM_TOKEN', async () => {
     const certs = testCerts();
     const dir = tempDir('cli-auth');

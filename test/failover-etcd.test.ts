@@ -36,7 +36,7 @@ import { waitFor } from './helpers/wait';
 const POOL_BYTES = SLOTS * SLOT_BYTES;
 const TTL_SECONDS = 3;
 /** Each scenario runs this many times, with fresh pools and groups. */
-const LOOPS = 2;
+const LOOPS = 3;
 /** Acks a primary must collect to count as serving. */
 const SERVING_ACKS = 50;
 /** Generous bound for an election + promotion on this noisy machine: TTL, a campaign, a promotion. */

@@ -1,4 +1,5 @@
 import { spawn } from 'child_process';
+import { ErrorCode, RpmemError } from '../../common/errors';
 import * as fs from 'fs';
 import { FailoverCandidate } from '../../initiator/failover/failover-candidate';
 import type { EtcdConnection } from '../../initiator/failover/candidate-options';
@@ -59,6 +60,7 @@ export const failoverAgent: Command = {
   ].join('\n'),
   options: {
     config: { type: 'string', arg: 'FILE', help: 'YAML file with any of the keys below (flags win)' },
+    'check-config': { type: 'boolean', help: 'check the config and the timing rule, print the effective config as JSON, exit' },
     ...AGENT_OPTIONS,
     ...CONNECT_OPTIONS,
   },
@@ -69,20 +71,31 @@ export const failoverAgent: Command = {
   ],
   async run(ctx) {
     const config = agentConfig(ctx);
-    const candidate = new FailoverCandidate({
-      ...ctx.connect(),
-      path: config.pool,
-      replicas: config.replicas,
-      ack: config.ack,
-      etcd: etcdConnection(config),
-      group: config.group,
-      member: config.member,
-      keyPrefix: config.keyPrefix,
-      ttlSeconds: config.ttlSeconds,
-      loopWaitMs: config.loopWaitMs,
-      retryTimeoutMs: config.retryTimeoutMs,
-      fenceMarginMs: config.fenceMarginMs,
-    });
+    let candidate: FailoverCandidate;
+    try {
+      candidate = new FailoverCandidate({
+        ...ctx.connect(),
+        path: config.pool,
+        replicas: config.replicas,
+        ack: config.ack,
+        etcd: etcdConnection(config),
+        group: config.group,
+        member: config.member,
+        keyPrefix: config.keyPrefix,
+        ttlSeconds: config.ttlSeconds,
+        loopWaitMs: config.loopWaitMs,
+        retryTimeoutMs: config.retryTimeoutMs,
+        fenceMarginMs: config.fenceMarginMs,
+      });
+    } catch (err) {
+      // A bad TTL or timing rule is a configuration mistake like an unknown key.
+      if (err instanceof RpmemError && err.code === ErrorCode.INVALID_ARGUMENT) throw new UsageError(err.message);
+      throw err;
+    }
+    if (ctx.values['check-config'] === true) {
+      ctx.io.stdout.write(`${JSON.stringify({ ...config, member: candidate.member }, null, 2)}\n`);
+      return 0;
+    }
     const log = (event: string, fields: Record<string, unknown>): void => {
       ctx.io.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), event, group: config.group, member: candidate.member, ...fields })}\n`);
     };

@@ -189,7 +189,7 @@ export class FailoverCandidate extends EventEmitter {
           pool.setAckDeadline(term.expiresAt - this.options.fenceMarginMs);
           elected = true;
           this.setRole(CandidateRole.Primary);
-          await this.publishPrimary(term, pool.epoch);
+          void this.publishPrimary(term, pool.epoch);
           this.emit('elected', { pool, epoch: pool.epoch, promotion: pool.promotion });
         }
       }
