@@ -21,33 +21,15 @@ sh_bin=$(readlink -f /bin/sh)
 rootfs=$(mktemp -d /tmp/rpmem-base-rootfs.XXXXXX)
 trap 'rm -rf "$rootfs"' EXIT
 
-# Merged-/usr layout like Debian bookworm: /bin, /lib, /lib64, /sbin are links into /usr.
-mkdir -p "$rootfs"/usr/{bin,sbin,lib/x86_64-linux-gnu,lib64} "$rootfs"/{etc,tmp,root,dev,proc,sys,run}
-for d in bin sbin lib lib64; do ln -s "usr/$d" "$rootfs/$d"; done
-chmod 1777 "$rootfs/tmp"
-chmod 700 "$rootfs/root"
-
-# put FILE -- copy FILE (following links) to its /usr-canonical path inside the rootfs.
-put() {
-  local src=$1 rel
-  rel=${src#/}
-  case $rel in
-    usr/*) ;;
-    bin/* | sbin/* | lib/* | lib64/*) rel=usr/$rel ;;
-    *) echo "make-base-image: unexpected path $src" >&2; exit 1 ;;
-  esac
-  mkdir -p "$rootfs/$(dirname "$rel")"
-  cp -L "$src" "$rootfs/$rel"
-}
+# shellcheck source=test/compose/rootfs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/rootfs.sh"
+rootfs_layout
 
 put "$node_bin"
 cp -L "$sh_bin" "$rootfs/usr/bin/dash"
 ln -s dash "$rootfs/usr/bin/sh"
 
-# Libraries: the paths ldd resolved ("name => /path (addr)") and the loader ("/lib64/ld-... (addr)").
-libs=$(for f in "$node_bin" "$addon" "$sh_bin"; do ldd "$f"; done |
-  awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)
-for lib in $libs; do put "$lib"; done
+nlibs=$(put_libs "$node_bin" "$addon" "$sh_bin")
 
 cat >"$rootfs/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
@@ -70,4 +52,4 @@ tar -C "$rootfs" -c . | podman import --quiet \
   --change 'CMD ["node"]' \
   --message "rpmem offline test base: host node $("$node_bin" --version)" \
   - "$image" >/dev/null
-echo "make-base-image: $image ($(du -sh "$rootfs" | cut -f1), node $("$node_bin" --version), $(echo "$libs" | wc -l) libraries)"
+echo "make-base-image: $image ($(du -sh "$rootfs" | cut -f1), node $("$node_bin" --version), $nlibs libraries)"

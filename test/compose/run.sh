@@ -4,25 +4,27 @@
 #
 #   bash test/compose/run.sh            (as root; from any directory)
 #
-# 1. installs podman, runc, catatonit, netavark, aardvark-dns, iproute2, openssl and docker-compose
-#    if missing (apt);
+# 1. installs what a fresh machine lacks (apt): podman, runc, catatonit, netavark, aardvark-dns,
+#    iptables (netavark calls it; without it `up` fails with "netavark: No such file or directory"),
+#    iproute2, openssl, etcd-server (its binary goes into the etcd image) and docker-compose;
 # 2. writes a containers.conf into a temporary dir (CONTAINERS_CONF; /etc is not touched) and starts
 #    a private `podman system service` on a socket in that dir (DOCKER_HOST), remembering its PID;
 # 3. builds the project on the host (npm run build), a base image from the host's own node and
-#    libraries (make-base-image.sh), and the project image from deploy/Dockerfile.local with
+#    libraries (make-base-image.sh), an etcd image from the host's etcd (make-etcd-image.sh), and the
+#    project image from deploy/Dockerfile.local with
 #    `docker-compose build` on a staged context; checks that Dockerfile.local's runtime lines match
 #    deploy/Dockerfile's; validates docker-compose.yml (`config -q`, with the user defaults and with
 #    the test's variables);
 # 4. `up -d` node1..3, pins the bridge's MAC address, and runs the drill's steps (drill.js);
 # 5. always tears down (trap): `docker-compose down -v`, then removes by label whatever is left
-#    (containers, volumes, networks), the two images it built, stops its podman service by PID, and
+#    (containers, volumes, networks), the three images it built, stops its podman service by PID, and
 #    removes its temporary dir.
 #
 # Environment:
 #   RPMEM_COMPOSE_NO_BUILD=1     do not run `npm run build` (use dist/ and build/Release as they are)
 #   RPMEM_COMPOSE_KEEP_IMAGES=1  keep the base and project images (faster reruns)
 #   RPMEM_DRILL_STRICT=0         skip (instead of failing) drill steps whose code or tool is missing
-#   RPMEM_DRILL_PARTS            target,replicated (default both)
+#   RPMEM_DRILL_PARTS            target,replicated,automatic (default all three)
 # Prints one closing line "compose: N passed, N failed, N skipped". Exit 0 only if nothing failed.
 set -euo pipefail
 
@@ -33,6 +35,7 @@ PROJECT=rpmemdrill
 TAG=compose-drill
 BASE_IMAGE=localhost/rpmem-base:$TAG
 IMAGE=localhost/rpmem:$TAG
+ETCD_IMAGE=localhost/rpmem-etcd:$TAG
 WORK=$(mktemp -d /tmp/rpmem-compose.XXXXXX)
 export WORK
 PODMAN_PID=
@@ -102,7 +105,7 @@ cleanup() {
     ((leaked == 0)) || log "removed $leaked anonymous volume(s) left by this run"
   fi
   if [[ ${RPMEM_COMPOSE_KEEP_IMAGES:-0} != 1 ]]; then
-    for image in "$IMAGE" "$BASE_IMAGE"; do
+    for image in "$IMAGE" "$BASE_IMAGE" "$ETCD_IMAGE"; do
       if podman image exists "$image"; then timeout 60 podman rmi -f "$image" >/dev/null; fi
     done
   fi
@@ -130,7 +133,7 @@ trap 'exit 143' TERM
 
 install_tools() {
   local missing=() pkg
-  for pkg in podman runc catatonit netavark aardvark-dns iproute2 openssl; do
+  for pkg in podman runc catatonit netavark aardvark-dns iptables iproute2 openssl etcd-server; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   local compose_missing=0
@@ -140,12 +143,17 @@ install_tools() {
     return 0
   fi
   apt-get update
-  if ((${#missing[@]} > 0)); then DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"; fi
+  # etcd-server ships an init script: keep its postinst from starting an etcd on the host (policy-rc.d
+  # exit 101 = "not allowed"), unless the machine has a policy of its own.
+  local policy=/usr/sbin/policy-rc.d own_policy=0
+  if [[ ! -e $policy ]]; then printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1; fi
+  if ((${#missing[@]} > 0)); then DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" || { ((own_policy)) && rm -f "$policy"; return 1; }; fi
+  if ((own_policy)); then rm -f "$policy"; fi
   # Without --no-install-recommends it also pulls a Docker engine (~250 MB).
   if ((compose_missing)); then DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker-compose; fi
 }
 timed "install tools (apt, only what is missing)" 600 install_tools
-log "$(podman --version), $(runc --version | head -n1), docker-compose $(docker-compose version --short)"
+log "$(podman --version), $(runc --version | head -n1), $(iptables --version), etcd $(etcd --version | awk '/etcd Version/ { print $3 }'), docker-compose $(docker-compose version --short)"
 
 # ---- 2. podman configuration and API service ---------------------------------------------------
 
@@ -181,6 +189,8 @@ if [[ ${RPMEM_COMPOSE_NO_BUILD:-0} != 1 ]]; then
 fi
 timed "base image $BASE_IMAGE from the host's node and libraries" 120 \
   bash test/compose/make-base-image.sh "$BASE_IMAGE" build/Release/rpmem_native.node
+timed "etcd image $ETCD_IMAGE from the host's etcd" 120 bash test/compose/make-etcd-image.sh "$ETCD_IMAGE" /usr/bin/etcd
+export ETCD_IMAGE
 
 # The runtime (last) stage of both Dockerfiles must agree on what the user sees.
 runtime_lines() {
@@ -208,7 +218,7 @@ export RPMEM_IMAGE=$IMAGE RPMEM_BUILD_CONTEXT=$WORK/context RPMEM_DOCKERFILE=dep
 export NODE_RUNTIME_IMAGE=$BASE_IMAGE
 
 timed "docker-compose config -q (user defaults)" 60 \
-  env -u RPMEM_IMAGE -u RPMEM_BUILD_CONTEXT -u RPMEM_DOCKERFILE -u NODE_RUNTIME_IMAGE docker-compose config -q
+  env -u RPMEM_IMAGE -u RPMEM_BUILD_CONTEXT -u RPMEM_DOCKERFILE -u NODE_RUNTIME_IMAGE -u ETCD_IMAGE docker-compose config -q
 timed "docker-compose config -q (test variables)" 60 docker-compose config -q
 # Every service has the same image and build; building one builds it for all.
 timed "docker-compose build node1 -> $IMAGE" 600 docker-compose build node1
