@@ -240,7 +240,7 @@ describe('failover safety (interleavings, real processes)', function () {
   });
 
   it('applications store into ranges as soon as persists settle, replicas paused and resumed: no replica is refused for it (I7)', async () => {
-    const seconds = Number(process.env.RPMEM_SLOT_REUSE_SECONDS ?? 30);
+    const seconds = Number(process.env.RPMEM_SLOT_REUSE_SECONDS ?? 60);
     const downs: string[] = [];
     const pool = await track(
       ReplicatedPool.open(path.join(dir, 'reuse'), {
