@@ -228,27 +228,39 @@ void BlankTrailer(PoolFile& pool, const WriteRange& trailer) {
   if (PwriteAll<Domain>(pool, blank).ok()) (void)Domain::Fdatasync(pool);
 }
 
+/* FdatasyncAfter -- fdatasync of the whole file after writing `count` ranges; a failNextSync target */
+template <typename Domain>
+Status FdatasyncAfter(PoolFile& pool, const WriteRange* ranges, size_t count) {
+  return RunSyncStep(
+      pool, [&] { return Domain::Fdatasync(pool); },
+      [&] { return "fdatasync after writing " + GroupText(pool, ranges, count); });
+}
+
 /*
- * WriteBatchPage -- pwrite every range and the trailer, then one fdatasync for both (I2: nothing
- * is acked before it returns). Not stores + msync: on this ext4 with large folios, msync of a
- * 64 B store wrote back the whole ~1 MiB folio, pwrite + fdatasync only the 4 KiB block, and was
- * 2-3.5x faster (2000 random 64 B and 4 KiB persists each). `deep` adds nothing here.
+ * WriteBatchPage -- pwrite every range, fdatasync, then pwrite the trailer and fdatasync again
+ * (I2: nothing is acked before the last returns). Two syncs, not one for both: the kernel writes
+ * dirty pages back in any order, before or during an fdatasync, so with one sync a power loss can
+ * leave the header sector on disk without the data sectors it describes (found by the crash-image
+ * harness, test/crash-images.test.ts). Not stores + msync: on this ext4 with large folios, msync
+ * of a 64 B store wrote back the whole ~1 MiB folio, pwrite + fdatasync only the 4 KiB block, and
+ * was 2-3.5x faster (2000 random 64 B and 4 KiB persists each). `deep` adds nothing here.
  */
 template <typename Domain>
 Status WriteBatchPage(PoolFile& pool, const WritePlan& plan) {
+  const WriteRange* ranges = plan.ranges.data();
+  const size_t count = plan.ranges.size();
   for (const WriteRange& range : plan.ranges) {
     Status status = PwriteAll<Domain>(pool, range);
     if (!status.ok()) return status;
   }
-  if (plan.has_trailer) {
-    Status status = PwriteAll<Domain>(pool, plan.trailer);
-    if (!status.ok()) return status;
+  if (count > 0) {
+    Status status = FdatasyncAfter<Domain>(pool, ranges, count);
+    if (!status.ok() || !plan.has_trailer) return status;
   }
-  if (plan.ranges.empty() && !plan.has_trailer) return Status{};
-  Status status = RunSyncStep(
-      pool, [&] { return Domain::Fdatasync(pool); },
-      [&] { return "fdatasync after writing " + GroupText(pool, plan.ranges.data(), plan.ranges.size()); });
-  if (!status.ok() && plan.has_trailer) BlankTrailer<Domain>(pool, plan.trailer);
+  if (!plan.has_trailer) return Status{};
+  Status status = PwriteAll<Domain>(pool, plan.trailer);
+  if (status.ok()) status = FdatasyncAfter<Domain>(pool, &plan.trailer, 1);
+  if (!status.ok()) BlankTrailer<Domain>(pool, plan.trailer);
   return status;
 }
 
