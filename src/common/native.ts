@@ -60,10 +60,10 @@ export interface NativePoolMapping {
 
   /**
    * Copies each `datas[i]` to `offsets[i]` and makes all of them durable (cache-line: flush every
-   * touched line, one SFENCE; page: pwrite then one fdatasync). Then, only if `trailerData` is
+   * touched line, one SFENCE; page: pwrite then fdatasync). Then, only if `trailerData` is
    * given, writes it at `trailerOffset` and makes it durable too, strictly after the data
-   * (a second fence on cache-line; on page the single fdatasync covers both, since nothing is
-   * acknowledged before it returns). `deep` additionally msyncs the touched pages on cache-line.
+   * (a second fence on cache-line, a second fdatasync on page: the kernel writes dirty pages back
+   * in any order). `deep` additionally msyncs the touched pages on cache-line.
    * Runs off the event loop, except a cache-line batch (not deep) of fewer than
    * {@link INLINE_MAX_BYTES} bytes in total, which is written on the calling thread and returns an
    * already settled promise. Either way errors reject, and the Buffers must stay unchanged until
