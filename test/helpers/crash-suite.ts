@@ -6,7 +6,9 @@ import { Granularity } from '../../src/common/native';
 import { Rng } from './fuzz-rng';
 import { CrashTally } from './crash-check';
 import { ImageBudget } from './crash-images';
+import { checkPrimaryRun, runPrimaryWorkload } from './crash-primary-workload';
 import { checkTargetRun, runTargetWorkload } from './crash-target-workload';
+import { TestTarget } from './test-target';
 
 export interface CrashWorkload {
   name: string;
@@ -26,6 +28,27 @@ export const CRASH_WORKLOADS: CrashWorkload[] = [
       const run = await runTargetWorkload(dir, granularity, ops, rng);
       const tally = checkTargetRun(run, dir, budget, rng);
       return { ...tally, detail: `${run.ranges} ranges in ${run.acks.length} header generations` };
+    },
+  },
+  {
+    name: 'primary',
+    ops: 400,
+    minCrashPoints: 400,
+    async run(dir, granularity, ops, budget, rng) {
+      const target = await TestTarget.start({ host: '127.0.0.2' });
+      let run;
+      try {
+        run = await runPrimaryWorkload(dir, target, granularity, ops, rng);
+      } finally {
+        await target.stop();
+      }
+      const tally = checkPrimaryRun(run, dir, budget, rng);
+      if (tally.clearsSeen === 0) tally.failures.push('no dirty-map clear became durable: the workload did not exercise clears');
+      if (run.sends.length < ops) tally.failures.push(`only ${run.sends.length} sends observed for ${ops} persists`);
+      return {
+        ...tally,
+        detail: `${run.persists} persists, ${run.sends.length} sends, ${tally.clearsSeen} durable dirty-map clears`,
+      };
     },
   },
 ];
