@@ -38,23 +38,31 @@ uint64_t PageBytes() {
  * instantiation has no recording branch at all.
  */
 struct RealDomain {
+  /* Store -- copies `length` bytes into the mapping */
   static void Store(PoolFile&, uint8_t* dest, const uint8_t* src, size_t length) {
     /* memmove: the source may itself be a view of this mapping */
     std::memmove(dest, src, length);
   }
   /* StoredThroughView -- persist() of bytes the caller stored through buffer(): nothing to do */
   static void StoredThroughView(PoolFile&, uint64_t, uint64_t) {}
+  /* Flush -- starts write-back of the lines the range touches */
   static void Flush(PoolFile&, const uint8_t* addr, size_t length) { FlushLines(addr, length); }
+  /* Fence -- SFENCE */
   static void Fence(PoolFile&) { StoreFence(); }
+  /* Pwrite -- one pwrite(2); the caller resumes short writes */
   static ssize_t Pwrite(PoolFile& pool, const uint8_t* data, size_t length, uint64_t offset) {
     return pwrite(pool.fd(), data, length, static_cast<off_t>(offset));
   }
+  /* Fdatasync -- fdatasync(2) of the pool file */
   static int Fdatasync(PoolFile& pool) { return fdatasync(pool.fd()); }
+  /* Msync -- msync(MS_SYNC) of page-aligned [start, start+length) */
   static int Msync(PoolFile& pool, uint64_t start, uint64_t length) {
     return msync(pool.base() + start, length, MS_SYNC);
   }
 };
 
+/* Each RecordingDomain step records what RealDomain does, in the order it happens: a store or
+ * pwrite after it (with the bytes now there), a flush before it, a fence or sync once it returned. */
 struct RecordingDomain {
   static void Store(PoolFile& pool, uint8_t* dest, const uint8_t* src, size_t length) {
     RealDomain::Store(pool, dest, src, length);
