@@ -6,6 +6,7 @@ import { Granularity } from '../../src/common/native';
 import { Rng } from './fuzz-rng';
 import { CrashTally } from './crash-check';
 import { ImageBudget } from './crash-images';
+import { checkDaemonRun, runDaemonWorkload } from './crash-daemon-workload';
 import { checkPrimaryRun, runPrimaryWorkload } from './crash-primary-workload';
 import { checkTargetRun, runTargetWorkload } from './crash-target-workload';
 import { TestTarget } from './test-target';
@@ -28,6 +29,17 @@ export const CRASH_WORKLOADS: CrashWorkload[] = [
       const run = await runTargetWorkload(dir, granularity, ops, rng);
       const tally = checkTargetRun(run, dir, budget, rng);
       return { ...tally, detail: `${run.ranges} ranges in ${run.acks.length} header generations` };
+    },
+  },
+  {
+    name: 'rpmemd',
+    ops: 2000,
+    // The daemon decides how many received ranges share a header update, so this floor is loose.
+    minCrashPoints: 50,
+    async run(dir, granularity, ops, budget, rng) {
+      const run = await runDaemonWorkload(dir, granularity, ops, rng);
+      const tally = checkDaemonRun(run, dir, budget, rng);
+      return { ...tally, detail: `${run.ranges} ranges over gRPC, ${run.acks.length} acked` };
     },
   },
   {
