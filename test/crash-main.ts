@@ -5,7 +5,6 @@
  * exits 1 on any failing image.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { Granularity } from '../src/common/native';
 import { parseSeed } from './helpers/fuzz-rng';
@@ -23,7 +22,7 @@ async function main(): Promise<number> {
   const randomImages = Number(option('images', '16'));
   const scale = Number(option('scale', '4'));
   if (!Number.isSafeInteger(randomImages) || randomImages < 0 || !(scale > 0)) throw new Error('--images must be a non-negative integer and --scale positive');
-  const dir = fs.mkdtempSync(path.join(SHM_BASE ?? os.tmpdir(), 'rpmem-crash-'));
+  const dir = fs.mkdtempSync(path.join(SHM_BASE, 'rpmem-crash-'));
   let failing = 0;
   try {
     for (const workload of CRASH_WORKLOADS) {
