@@ -13,6 +13,7 @@
         "native/persist.cc",
         "native/pool_file.cc",
         "native/pool_mapping.cc",
+        "native/recording.cc",
         "native/workers.cc"
       ],
       "dependencies": [

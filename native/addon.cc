@@ -9,6 +9,7 @@
 #include "crc32c.h"
 #include "errors.h"
 #include "pool_mapping.h"
+#include "recording.h"
 
 namespace rpmem {
 
@@ -40,6 +41,11 @@ Napi::Value JsCpuFeatures(const Napi::CallbackInfo& info) {
   return features;
 }
 
+/* JsRecordingMark -- recordingMark(): a number in the recorded events' order, placing a JS step between them */
+Napi::Value JsRecordingMark(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(NextRecordedOrder()));
+}
+
 }  // namespace
 
 }  // namespace rpmem
@@ -49,6 +55,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("PoolMapping", rpmem::PoolMapping::Define(env));
   exports.Set("crc32c", Napi::Function::New<rpmem::JsCrc32c>(env, "crc32c"));
   exports.Set("cpuFeatures", Napi::Function::New<rpmem::JsCpuFeatures>(env, "cpuFeatures"));
+  exports.Set("recordingMark", Napi::Function::New<rpmem::JsRecordingMark>(env, "recordingMark"));
   return exports;
 }
 

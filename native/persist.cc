@@ -17,16 +17,89 @@
 #include <vector>
 
 #include "flush.h"
+#include "recording.h"
 
 namespace rpmem {
 
 namespace {
+
+constexpr uint64_t kCacheLineBytes = 64;
 
 /* PageBytes -- the system page size, the unit msync works in */
 uint64_t PageBytes() {
   static const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   return page;
 }
+
+/*
+ * The persistence domain: the real one does the stores, flushes, fences and syncs; the recording
+ * one records each, in order, then does exactly the same. The routines below are templates over
+ * the domain, so the order a recording shows is the order production code runs, and the real
+ * instantiation has no recording branch at all.
+ */
+struct RealDomain {
+  /* Store -- copies `length` bytes into the mapping */
+  static void Store(PoolFile&, uint8_t* dest, const uint8_t* src, size_t length) {
+    /* memmove: the source may itself be a view of this mapping */
+    std::memmove(dest, src, length);
+  }
+  /* StoredThroughView -- persist() of bytes the caller stored through buffer(): nothing to do */
+  static void StoredThroughView(PoolFile&, uint64_t, uint64_t) {}
+  /* Flush -- starts write-back of the lines the range touches */
+  static void Flush(PoolFile&, const uint8_t* addr, size_t length) { FlushLines(addr, length); }
+  /* Fence -- SFENCE */
+  static void Fence(PoolFile&) { StoreFence(); }
+  /* Pwrite -- one pwrite(2); the caller resumes short writes */
+  static ssize_t Pwrite(PoolFile& pool, const uint8_t* data, size_t length, uint64_t offset) {
+    return pwrite(pool.fd(), data, length, static_cast<off_t>(offset));
+  }
+  /* Fdatasync -- fdatasync(2) of the pool file */
+  static int Fdatasync(PoolFile& pool) { return fdatasync(pool.fd()); }
+  /* Msync -- msync(MS_SYNC) of page-aligned [start, start+length) */
+  static int Msync(PoolFile& pool, uint64_t start, uint64_t length) {
+    return msync(pool.base() + start, length, MS_SYNC);
+  }
+};
+
+/* Each RecordingDomain step records what RealDomain does, in the order it happens: a store or
+ * pwrite after it (with the bytes now there), a flush before it, a fence or sync once it returned. */
+struct RecordingDomain {
+  static void Store(PoolFile& pool, uint8_t* dest, const uint8_t* src, size_t length) {
+    RealDomain::Store(pool, dest, src, length);
+    pool.recording()->Add(EventKind::kStore, static_cast<uint64_t>(dest - pool.base()), length, dest);
+  }
+  static void StoredThroughView(PoolFile& pool, uint64_t offset, uint64_t length) {
+    pool.recording()->Add(EventKind::kStore, offset, length, pool.base() + offset);
+  }
+  static void Flush(PoolFile& pool, const uint8_t* addr, size_t length) {
+    if (length > 0) {
+      uint64_t start = static_cast<uint64_t>(addr - pool.base());
+      uint64_t first = start & ~(kCacheLineBytes - 1);
+      uint64_t end = (start + length + kCacheLineBytes - 1) & ~(kCacheLineBytes - 1);
+      pool.recording()->Add(EventKind::kFlush, first, end - first, nullptr);
+    }
+    RealDomain::Flush(pool, addr, length);
+  }
+  static void Fence(PoolFile& pool) {
+    RealDomain::Fence(pool);
+    pool.recording()->Add(EventKind::kFence, 0, 0, nullptr);
+  }
+  static ssize_t Pwrite(PoolFile& pool, const uint8_t* data, size_t length, uint64_t offset) {
+    ssize_t written = RealDomain::Pwrite(pool, data, length, offset);
+    if (written > 0) pool.recording()->Add(EventKind::kPwrite, offset, static_cast<uint64_t>(written), data);
+    return written;
+  }
+  static int Fdatasync(PoolFile& pool) {
+    int result = RealDomain::Fdatasync(pool);
+    if (result == 0) pool.recording()->Add(EventKind::kFdatasync, 0, 0, nullptr);
+    return result;
+  }
+  static int Msync(PoolFile& pool, uint64_t start, uint64_t length) {
+    int result = RealDomain::Msync(pool, start, length);
+    if (result == 0) pool.recording()->Add(EventKind::kMsync, start, length, nullptr);
+    return result;
+  }
+};
 
 /* RangeText -- "offset O length L of pool file P", for messages */
 std::string RangeText(const PoolFile& pool, uint64_t offset, uint64_t length) {
@@ -59,17 +132,19 @@ Status RunSyncStep(PoolFile& pool, Call call, Describe describe) {
 }
 
 /* Fence -- the SFENCE that makes the flushes before it complete; a failNextSync target */
+template <typename Domain>
 Status Fence(PoolFile& pool, const WriteRange* ranges, size_t count) {
   return RunSyncStep(
       pool,
-      [] {
-        StoreFence();
+      [&] {
+        Domain::Fence(pool);
         return 0;
       },
       [&] { return "fence after storing " + GroupText(pool, ranges, count); });
 }
 
 /* MsyncPages -- msync(MS_SYNC) of every page covering the given ranges, each page once */
+template <typename Domain>
 Status MsyncPages(PoolFile& pool, const WriteRange* ranges, size_t count) {
   const uint64_t page = PageBytes();
   std::vector<std::pair<uint64_t, uint64_t>> spans;
@@ -84,7 +159,7 @@ Status MsyncPages(PoolFile& pool, const WriteRange* ranges, size_t count) {
     uint64_t start = spans[i].first, end = spans[i].second;
     for (++i; i < spans.size() && spans[i].first <= end; ++i) end = std::max(end, spans[i].second);
     Status status = RunSyncStep(
-        pool, [&] { return msync(pool.base() + start, end - start, MS_SYNC); },
+        pool, [&] { return Domain::Msync(pool, start, end - start); },
         [&] { return "msync of " + RangeText(pool, start, end - start); });
     if (!status.ok()) return status;
   }
@@ -92,46 +167,51 @@ Status MsyncPages(PoolFile& pool, const WriteRange* ranges, size_t count) {
 }
 
 /* StoreAndFlush -- copies ranges into the mapping and starts write-back of their lines */
+template <typename Domain>
 void StoreAndFlush(PoolFile& pool, const WriteRange* ranges, size_t count) {
   for (size_t i = 0; i < count; ++i) {
     uint8_t* dest = pool.base() + ranges[i].offset;
-    /* memmove: the source may itself be a view of this mapping */
-    std::memmove(dest, ranges[i].data, ranges[i].length);
-    FlushLines(dest, ranges[i].length);
+    Domain::Store(pool, dest, ranges[i].data, ranges[i].length);
+    Domain::Flush(pool, dest, ranges[i].length);
   }
 }
 
 /* DurableCacheLine -- stores, flushes and fences one group of ranges; msync too when deep */
+template <typename Domain>
 Status DurableCacheLine(PoolFile& pool, const WriteRange* ranges, size_t count, bool deep) {
-  StoreAndFlush(pool, ranges, count);
-  Status status = Fence(pool, ranges, count);
-  if (status.ok() && deep) status = MsyncPages(pool, ranges, count);
+  StoreAndFlush<Domain>(pool, ranges, count);
+  Status status = Fence<Domain>(pool, ranges, count);
+  if (status.ok() && deep) status = MsyncPages<Domain>(pool, ranges, count);
   return status;
 }
 
 /* WriteBatchCacheLine -- data durable (flush + fence), then the trailer with a second fence (I2) */
+template <typename Domain>
 Status WriteBatchCacheLine(PoolFile& pool, const WritePlan& plan) {
-  Status status = DurableCacheLine(pool, plan.ranges.data(), plan.ranges.size(), plan.deep);
-  if (status.ok() && plan.has_trailer) status = DurableCacheLine(pool, &plan.trailer, 1, plan.deep);
+  Status status = DurableCacheLine<Domain>(pool, plan.ranges.data(), plan.ranges.size(), plan.deep);
+  if (status.ok() && plan.has_trailer) status = DurableCacheLine<Domain>(pool, &plan.trailer, 1, plan.deep);
   return status;
 }
 
 /* PersistCacheLine -- flush + fence of a range stored through the mapping; msync too when deep */
+template <typename Domain>
 Status PersistCacheLine(PoolFile& pool, uint64_t offset, uint64_t length, bool deep) {
   WriteRange range{offset, nullptr, length};
-  FlushLines(pool.base() + offset, length);
-  Status status = Fence(pool, &range, 1);
-  if (status.ok() && deep) status = MsyncPages(pool, &range, 1);
+  Domain::StoredThroughView(pool, offset, length);
+  Domain::Flush(pool, pool.base() + offset, length);
+  Status status = Fence<Domain>(pool, &range, 1);
+  if (status.ok() && deep) status = MsyncPages<Domain>(pool, &range, 1);
   return status;
 }
 
 /* PwriteAll -- pwrite(2) of one range, resuming after short writes and EINTR */
+template <typename Domain>
 Status PwriteAll(PoolFile& pool, const WriteRange& range) {
   const uint8_t* data = range.data;
   size_t left = range.length;
   uint64_t offset = range.offset;
   while (left > 0) {
-    ssize_t written = pwrite(pool.fd(), data, left, static_cast<off_t>(offset));
+    ssize_t written = Domain::Pwrite(pool, data, left, offset);
     if (written < 0 && errno == EINTR) continue;
     /* a regular file never accepts 0 bytes of a non-empty write; treat it as an error, not a retry */
     if (written <= 0) {
@@ -149,32 +229,46 @@ Status PwriteAll(PoolFile& pool, const WriteRange& range) {
  * effort: the kernel may still write that page back later, and a header slot must never reach the
  * disk claiming data that did not (I2). A zeroed slot is invalid, so readers keep the previous one.
  */
+template <typename Domain>
 void BlankTrailer(PoolFile& pool, const WriteRange& trailer) {
   std::vector<uint8_t> zeros(trailer.length, 0);
   WriteRange blank{trailer.offset, zeros.data(), trailer.length};
-  if (PwriteAll(pool, blank).ok()) (void)fdatasync(pool.fd());
+  if (PwriteAll<Domain>(pool, blank).ok()) (void)Domain::Fdatasync(pool);
+}
+
+/* FdatasyncAfter -- fdatasync of the whole file after writing `count` ranges; a failNextSync target */
+template <typename Domain>
+Status FdatasyncAfter(PoolFile& pool, const WriteRange* ranges, size_t count) {
+  return RunSyncStep(
+      pool, [&] { return Domain::Fdatasync(pool); },
+      [&] { return "fdatasync after writing " + GroupText(pool, ranges, count); });
 }
 
 /*
- * WriteBatchPage -- pwrite every range and the trailer, then one fdatasync for both (I2: nothing
- * is acked before it returns). Not stores + msync: on this ext4 with large folios, msync of a
- * 64 B store wrote back the whole ~1 MiB folio, pwrite + fdatasync only the 4 KiB block, and was
- * 2-3.5x faster (2000 random 64 B and 4 KiB persists each). `deep` adds nothing here.
+ * WriteBatchPage -- pwrite every range, fdatasync, then pwrite the trailer and fdatasync again
+ * (I2: nothing is acked before the last returns). Two syncs, not one for both: the kernel writes
+ * dirty pages back in any order, before or during an fdatasync, so with one sync a power loss can
+ * leave the header sector on disk without the data sectors it describes (found by the crash-image
+ * harness, test/crash-images.test.ts). Not stores + msync: on this ext4 with large folios, msync
+ * of a 64 B store wrote back the whole ~1 MiB folio, pwrite + fdatasync only the 4 KiB block, and
+ * was 2-3.5x faster (2000 random 64 B and 4 KiB persists each). `deep` adds nothing here.
  */
+template <typename Domain>
 Status WriteBatchPage(PoolFile& pool, const WritePlan& plan) {
+  const WriteRange* ranges = plan.ranges.data();
+  const size_t count = plan.ranges.size();
   for (const WriteRange& range : plan.ranges) {
-    Status status = PwriteAll(pool, range);
+    Status status = PwriteAll<Domain>(pool, range);
     if (!status.ok()) return status;
   }
-  if (plan.has_trailer) {
-    Status status = PwriteAll(pool, plan.trailer);
-    if (!status.ok()) return status;
+  if (count > 0) {
+    Status status = FdatasyncAfter<Domain>(pool, ranges, count);
+    if (!status.ok() || !plan.has_trailer) return status;
   }
-  if (plan.ranges.empty() && !plan.has_trailer) return Status{};
-  Status status = RunSyncStep(
-      pool, [&] { return fdatasync(pool.fd()); },
-      [&] { return "fdatasync after writing " + GroupText(pool, plan.ranges.data(), plan.ranges.size()); });
-  if (!status.ok() && plan.has_trailer) BlankTrailer(pool, plan.trailer);
+  if (!plan.has_trailer) return Status{};
+  Status status = PwriteAll<Domain>(pool, plan.trailer);
+  if (status.ok()) status = FdatasyncAfter<Domain>(pool, &plan.trailer, 1);
+  if (!status.ok()) BlankTrailer<Domain>(pool, plan.trailer);
   return status;
 }
 
@@ -183,18 +277,23 @@ Status WriteBatchPage(PoolFile& pool, const WritePlan& plan) {
  * folios, so fdatasync would write the same bytes; msync limits the write-back to this range
  * instead of every dirty page of the file. `deep` adds nothing here.
  */
+template <typename Domain>
 Status PersistPage(PoolFile& pool, uint64_t offset, uint64_t length, bool) {
   WriteRange range{offset, nullptr, length};
-  return MsyncPages(pool, &range, 1);
+  Domain::StoredThroughView(pool, offset, length);
+  return MsyncPages<Domain>(pool, &range, 1);
 }
 
-constexpr PersistOps kCacheLineOps{WriteBatchCacheLine, PersistCacheLine};
-constexpr PersistOps kPageOps{WriteBatchPage, PersistPage};
+constexpr PersistOps kCacheLineOps{WriteBatchCacheLine<RealDomain>, PersistCacheLine<RealDomain>};
+constexpr PersistOps kPageOps{WriteBatchPage<RealDomain>, PersistPage<RealDomain>};
+constexpr PersistOps kRecordingCacheLineOps{WriteBatchCacheLine<RecordingDomain>, PersistCacheLine<RecordingDomain>};
+constexpr PersistOps kRecordingPageOps{WriteBatchPage<RecordingDomain>, PersistPage<RecordingDomain>};
 
 }  // namespace
 
-/* PersistOpsFor -- the routines for a granularity */
-const PersistOps& PersistOpsFor(Granularity granularity) {
+/* PersistOpsFor -- the routines for a granularity, in the recording domain or the real one */
+const PersistOps& PersistOpsFor(Granularity granularity, bool recording) {
+  if (recording) return granularity == Granularity::kCacheLine ? kRecordingCacheLineOps : kRecordingPageOps;
   return granularity == Granularity::kCacheLine ? kCacheLineOps : kPageOps;
 }
 

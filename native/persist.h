@@ -36,8 +36,8 @@ struct PersistOps {
   Status (*persist)(PoolFile& pool, uint64_t offset, uint64_t length, bool deep);
 };
 
-/* PersistOpsFor -- the routines for a granularity */
-const PersistOps& PersistOpsFor(Granularity granularity);
+/* PersistOpsFor -- the routines for a granularity, in the recording domain or the real one */
+const PersistOps& PersistOpsFor(Granularity granularity, bool recording);
 
 }  // namespace rpmem
 

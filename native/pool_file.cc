@@ -145,15 +145,22 @@ Status PoolFile::Open(const OpenOptions& options, std::shared_ptr<PoolFile>* out
   auto region = std::make_shared<MappedRegion>(base, size);
   PoolInfo info{options.path, size, ResolveGranularity(options.granularity, is_pmem), is_pmem,
                 options.read_only};
-  const PersistOps* ops = &PersistOpsFor(info.granularity);
-  out->reset(new PoolFile(std::move(info), fd, std::move(region), ops));
+  const PersistOps* ops = &PersistOpsFor(info.granularity, options.record);
+  std::shared_ptr<Recording> recording;
+  if (options.record) {
+    /* the images a recording yields start from the file as it is now */
+    recording = std::make_shared<Recording>();
+    recording->Add(EventKind::kSnapshot, 0, size, base);
+  }
+  out->reset(new PoolFile(std::move(info), fd, std::move(region), ops, std::move(recording)));
   guard.Release();
   return Status{};
 }
 
 /* PoolFile -- adopts a set-up descriptor and mapping */
-PoolFile::PoolFile(PoolInfo info, int fd, std::shared_ptr<MappedRegion> region, const PersistOps* ops)
-    : info_(std::move(info)), fd_(fd), region_(std::move(region)), ops_(ops) {}
+PoolFile::PoolFile(PoolInfo info, int fd, std::shared_ptr<MappedRegion> region, const PersistOps* ops,
+                   std::shared_ptr<Recording> recording)
+    : info_(std::move(info)), fd_(fd), region_(std::move(region)), ops_(ops), recording_(std::move(recording)) {}
 
 /* ~PoolFile -- detaches the mapping from the file, then unlocks and closes it */
 PoolFile::~PoolFile() {

@@ -16,6 +16,7 @@
 
 #include "errors.h"
 #include "mapped_region.h"
+#include "recording.h"
 
 namespace rpmem {
 
@@ -28,6 +29,7 @@ struct OpenOptions {
   uint64_t size = 0; /* bytes; used only with create */
   GranularityRequest granularity = GranularityRequest::kAuto;
   bool read_only = false;
+  bool record = false; /* test mode: the recording persistence domain (recording.h) */
 };
 
 /* What open decided about a pool; fixed for the pool's life. */
@@ -72,6 +74,9 @@ class PoolFile {
   /* Persist -- makes a range stored through the mapping durable (by granularity); refused if unwritable */
   Status Persist(uint64_t offset, uint64_t length, bool deep);
 
+  /* recording -- the recording persistence domain's events, or null when the pool does not record */
+  const std::shared_ptr<Recording>& recording() const { return recording_; }
+
   /* failed -- whether a flush/sync step failed (sticky) */
   bool failed() const { return failed_.load(); }
   /* MarkFailed -- makes the pool failed for good: every later write or persist is refused */
@@ -82,12 +87,14 @@ class PoolFile {
   int TakeInjectedFailure() { return injected_errno_.exchange(0); }
 
  private:
-  PoolFile(PoolInfo info, int fd, std::shared_ptr<MappedRegion> region, const PersistOps* ops);
+  PoolFile(PoolInfo info, int fd, std::shared_ptr<MappedRegion> region, const PersistOps* ops,
+           std::shared_ptr<Recording> recording);
 
   const PoolInfo info_;
   const int fd_;
   const std::shared_ptr<MappedRegion> region_;
   const PersistOps* const ops_;
+  const std::shared_ptr<Recording> recording_;
   std::atomic<bool> failed_{false};
   std::atomic<int> injected_errno_{0};
 };

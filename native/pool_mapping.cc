@@ -44,6 +44,7 @@ Status ParseOpenOptions(const Napi::CallbackInfo& info, OpenOptions* options) {
   Status status = ToFlag(object.Get("create"), "options.create", &options->create);
   if (status.ok()) status = ToFlag(object.Get("readOnly"), "options.readOnly", &options->read_only);
   if (status.ok()) status = ParseGranularity(object.Get("granularity"), &options->granularity);
+  if (status.ok()) status = ToFlag(object.Get("record"), "options.record", &options->record);
   if (!status.ok()) return status;
   if (options->create && options->read_only) {
     return Fail(code::kInvalidArgument, "options.create and options.readOnly exclude each other");
@@ -220,6 +221,7 @@ Napi::Function PoolMapping::Define(Napi::Env env) {
                          InstanceMethod<&PoolMapping::View>("buffer"),
                          InstanceMethod<&PoolMapping::Close>("close"),
                          InstanceMethod<&PoolMapping::FailNextSync>("failNextSync"),
+                         InstanceMethod<&PoolMapping::TakeRecording>("takeRecording"),
                          StaticValue("inlineMaxBytes", Napi::Number::New(env, static_cast<double>(kInlineMaxBytes))),
                          StaticValue("packedRangeFields", Napi::Number::New(env, static_cast<double>(kPackedRangeFields))),
                      });
@@ -232,6 +234,7 @@ PoolMapping::PoolMapping(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pool
   ThrowIfFailed(env, ParseOpenOptions(info, &options));
   ThrowIfFailed(env, PoolFile::Open(options, &file_));
   info_ = file_->info();
+  recording_ = file_->recording();
   /* a worker_thread that exits without close() must still unlock, or the pool stays BUSY until the process exits */
   if (napi_add_env_cleanup_hook(env, OnEnvironmentCleanup, this) != napi_ok) {
     ThrowIfFailed(env, Fail(code::kInternal, "cannot register the cleanup hook for " + info_.path));
@@ -438,6 +441,32 @@ void PoolMapping::FailNextSync(const Napi::CallbackInfo& info) {
     ThrowIfFailed(env, Fail(code::kInvalidArgument, "errno must be an integer from 1 to 4095"));
   }
   file_->InjectSyncFailure(static_cast<int>(err));
+}
+
+/*
+ * TakeRecording -- takeRecording(): {fields, data} of the events recorded since the last call, five
+ * numbers per event (order, kind, offset, length, data start); callable after close(), so the
+ * recording ends with the last step a caller saw settle
+ */
+Napi::Value PoolMapping::TakeRecording(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!recording_) ThrowIfFailed(env, Fail(code::kInvalidArgument, "pool file " + info_.path + " was not opened with record"));
+  std::vector<RecordedEvent> events;
+  std::vector<uint8_t> data;
+  recording_->Take(&events, &data);
+  constexpr size_t kFields = 5;
+  Napi::Float64Array fields = Napi::Float64Array::New(env, events.size() * kFields);
+  for (size_t i = 0; i < events.size(); ++i) {
+    fields[i * kFields] = static_cast<double>(events[i].order);
+    fields[i * kFields + 1] = static_cast<double>(events[i].kind);
+    fields[i * kFields + 2] = static_cast<double>(events[i].offset);
+    fields[i * kFields + 3] = static_cast<double>(events[i].length);
+    fields[i * kFields + 4] = static_cast<double>(events[i].data_at);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fields", fields);
+  out.Set("data", Napi::Buffer<uint8_t>::Copy(env, data.data(), data.size()));
+  return out;
 }
 
 }  // namespace rpmem

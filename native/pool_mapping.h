@@ -62,6 +62,7 @@ class PoolMapping : public Napi::ObjectWrap<PoolMapping> {
   Napi::Value View(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   void FailNextSync(const Napi::CallbackInfo& info);
+  Napi::Value TakeRecording(const Napi::CallbackInfo& info);
 
   Status CheckOpen() const;
   bool RunsInline(uint64_t bytes, bool deep) const;
@@ -75,6 +76,7 @@ class PoolMapping : public Napi::ObjectWrap<PoolMapping> {
 
   PoolInfo info_;                  /* kept for the getters after close */
   std::shared_ptr<PoolFile> file_; /* null once closed */
+  std::shared_ptr<Recording> recording_; /* null unless opened with record; outlives close */
   bool failed_when_closed_ = false;
   bool close_requested_ = false;
   unsigned workers_in_flight_ = 0;

@@ -25,6 +25,22 @@ export interface MappingOptions {
   granularity?: GranularityRequest;
   /** Open and map read-only (PROT_READ, shared flock); writes are refused. */
   readOnly?: boolean;
+  /**
+   * Test mode: run the persist routines in the recording persistence domain, which records every
+   * store, flush, fence and sync in order (see {@link NativePoolMapping.takeRecording}). Default false.
+   */
+  record?: boolean;
+}
+
+/**
+ * Events recorded by a mapping opened with `record`: five numbers per event in `fields` (process-wide
+ * order, kind, file offset, length, start of its bytes in `data`). Kinds, as native/recording.h
+ * numbers them: 0 snapshot of the file at open, 1 store, 2 cache-line flush, 3 fence, 4 pwrite,
+ * 5 fdatasync, 6 msync.
+ */
+export interface NativeRecording {
+  fields: Float64Array;
+  data: Buffer;
 }
 
 /**
@@ -44,10 +60,10 @@ export interface NativePoolMapping {
 
   /**
    * Copies each `datas[i]` to `offsets[i]` and makes all of them durable (cache-line: flush every
-   * touched line, one SFENCE; page: pwrite then one fdatasync). Then, only if `trailerData` is
+   * touched line, one SFENCE; page: pwrite then fdatasync). Then, only if `trailerData` is
    * given, writes it at `trailerOffset` and makes it durable too, strictly after the data
-   * (a second fence on cache-line; on page the single fdatasync covers both, since nothing is
-   * acknowledged before it returns). `deep` additionally msyncs the touched pages on cache-line.
+   * (a second fence on cache-line, a second fdatasync on page: the kernel writes dirty pages back
+   * in any order). `deep` additionally msyncs the touched pages on cache-line.
    * Runs off the event loop, except a cache-line batch (not deep) of fewer than
    * {@link INLINE_MAX_BYTES} bytes in total, which is written on the calling thread and returns an
    * already settled promise. Either way errors reject, and the Buffers must stay unchanged until
@@ -100,6 +116,9 @@ export interface NativePoolMapping {
 
   /** Test seam: the next flush/sync call fails with `errno` as if the kernel had returned it. */
   failNextSync(errno: number): void;
+
+  /** Test mode: the events recorded since the last call (throws unless opened with `record`); works after close(). */
+  takeRecording(): NativeRecording;
 }
 
 interface NativeModule {
@@ -110,6 +129,7 @@ interface NativeModule {
   };
   crc32c(data: Buffer, initial?: number): number;
   cpuFeatures(): { clwb: boolean; clflushopt: boolean; sse42: boolean };
+  recordingMark(): number;
 }
 
 function load(): NativeModule {
@@ -148,13 +168,47 @@ export function wrapNative(err: unknown): RpmemError {
   return new RpmemError(code, e.message, { errno: e.errno === 0 ? undefined : e.errno });
 }
 
+/** A mapping opened while {@link recordEveryMapping} was on. */
+export interface RecordedMapping {
+  /** The path it was opened at (a pool being created has its hidden temporary name). */
+  path: string;
+  mapping: NativePoolMapping;
+}
+
+let recorded: RecordedMapping[] | undefined;
+
+/**
+ * Test seam for the crash-image harness: while on, every writable mapping this process opens is
+ * opened with `record` and listed, so a workload run through the project's own classes (PoolFile,
+ * Pool, DirtyMap, ReplicatedPool) leaves recordings of every pool file it wrote. Returns the list,
+ * which keeps growing until {@link stopRecordingEveryMapping}.
+ */
+export function recordEveryMapping(): RecordedMapping[] {
+  recorded = [];
+  return recorded;
+}
+
+/** Turns {@link recordEveryMapping} off; later mappings are opened as the caller asked. */
+export function stopRecordingEveryMapping(): void {
+  recorded = undefined;
+}
+
+/** A number in the process-wide order of recorded events: places a JS step (an ack, a send) between them. */
+export function recordingMark(): number {
+  return native.recordingMark();
+}
+
 /** Opens or creates a pool file mapping. Throws RpmemError. */
 export function openMapping(file: string, options: MappingOptions): NativePoolMapping {
+  const record = recorded !== undefined && options.readOnly !== true;
+  let mapping: NativePoolMapping;
   try {
-    return new native.PoolMapping(file, options);
+    mapping = new native.PoolMapping(file, record ? { ...options, record: true } : options);
   } catch (err) {
     throw wrapNative(err);
   }
+  if (record) recorded?.push({ path: file, mapping });
+  return mapping;
 }
 
 /** CRC32C (Castagnoli) of `data`, continuing from `initial` (default 0). SSE4.2 where present. */
