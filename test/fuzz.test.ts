@@ -11,8 +11,8 @@
  * - coverage floors, per second fuzzed: cases and frames of each kind, control calls, and valid
  *   ranges acked (about a fifth of what a 2-core machine under load reached, see COVERAGE_PER_SECOND);
  * - open fds, once traffic has settled (clients gone, handle leases expired): at most start + 64;
- * - RSS (VmRSS): peak at most start + 150 MB (measured in four phases: +63 to +100 MB; the stalled-reads bug
- *   peaked at +200 to +255 MB). Growth: anonymous RSS (RssAnon: heap and buffers;
+ * - RSS (VmRSS): peak at most start + 175 MB (measured in six phases: +63 to +133 MB, the most while
+ *   two other test suites shared the 2 cores; the stalled-reads bug peaked at +200 to +255 MB). Growth: anonymous RSS (RssAnon: heap and buffers;
  *   the mapped pool files come and go with opens and closes and max-total-bytes bounds them at
  *   64 MiB) averaged over the last tenth of the run at most 64 MB above its average around the
  *   midpoint (40–60 %);
@@ -52,7 +52,7 @@ const MAX_TOTAL_BYTES = 64 * MB;
 const SENTINEL_BYTES = 256 * 1024;
 const SAMPLE_MS = 2000;
 const FD_SLACK = 64;
-const RSS_SLACK = 150 * MB;
+const RSS_SLACK = 175 * MB;
 const RSS_GROWTH = 64 * MB;
 const LEASE_MS = 5000;
 /** A Stat of the sentinel unanswered this long is a liveness failure (under load one of three 60 s runs hit the old 5 s deadline once; the others' slowest took 1.3 s). */
