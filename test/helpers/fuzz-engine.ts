@@ -641,8 +641,9 @@ export class Fuzzer {
 
   /**
    * Why a stream of valid ranges its client ended may still fail, each checked against its cause:
-   * a fence by another worker (the pool's epoch rose), its handle closed or expired (a Close of it
-   * is refused), the idle timer (the client really paused that long), or an admission refusal
+   * a fence by another worker (the pool's epoch rose, or a claimant took the pool), its handle closed or expired (a Close of it
+   * is refused), the idle timer (the client really paused that long, or the daemon fell that far
+   * behind after acking part of the stream), or an admission refusal
    * (stream limits, another stream holds the handle) before anything was acked. Undefined: no cause.
    */
   private async causeOf(rng: Rng, trace: Trace, out: CallOutcome, writer: Writer, acked: boolean, maxGapMs: number): Promise<string | undefined> {
@@ -651,8 +652,11 @@ export class Fuzzer {
         this.stats.controlCalls++;
         const stat = await this.unary(rng, trace, `${SVC}Stat`, encode('StatRequest', { protocolVersion: 1, name: writer.name }));
         if (stat.rpmemCode === 'RPMEM_E_NO_POOL') return 'pool removed';
-        const epoch = (decode('PoolInfo', stat.messages[0] ?? Buffer.alloc(0))?.epoch as string | undefined) ?? '0';
-        return stat.code === 0 && BigInt(epoch) > writer.epoch ? 'epoch raised' : undefined;
+        const info = stat.code === 0 ? decode('PoolInfo', stat.messages[0] ?? Buffer.alloc(0)) : undefined;
+        if (info === undefined) return undefined;
+        if (BigInt((info.epoch as string | undefined) ?? '0') > writer.epoch) return 'epoch raised';
+        // These streams start at epoch 0, a plain writer, which a pool some primary claimed refuses.
+        return (info.claimant as Buffer | undefined)?.some((b) => b !== 0) ? 'pool claimed' : undefined;
       }
       case 'RPMEM_E_BAD_HANDLE': {
         this.stats.controlCalls++;
@@ -661,7 +665,11 @@ export class Fuzzer {
         return closed.rpmemCode === 'RPMEM_E_BAD_HANDLE' ? 'handle gone' : undefined;
       }
       case 'RPMEM_E_TIMEOUT':
-        return maxGapMs >= this.cfg.idleStreamMs / 2 ? 'client idle' : undefined;
+        if (maxGapMs >= this.cfg.idleStreamMs / 2) return 'client idle';
+        // rpmemd's idle timer counts from the last message it read, also while it still owes acks:
+        // a daemon stalled that long under load ends a stream whose client sent everything. Tolerated
+        // only while acks came (the stream progressed); with none, it is as good as a hang.
+        return acked ? 'daemon behind, acks came' : undefined;
       case 'RPMEM_E_BUSY':
         return acked ? undefined : 'handle taken';
       case 'RPMEM_E_LIMIT':
