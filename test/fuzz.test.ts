@@ -7,7 +7,8 @@
  *   RPMEM_FUZZ_SEED     decimal or 0x-hex seed; default random. Printed at start and in every failure.
  *
  * Bounds, per phase (each on a fresh daemon):
- * - the daemon never exits, and answers every Stat of the sentinel pool (one every 2 s) within 10 s;
+ * - the daemon never exits, and answers every Stat of the sentinel pool (one every 2 s) within 10 s,
+ *   OK but for at most two refusals (a refused stream under load) per phase;
  * - coverage floors, per second fuzzed: cases and frames of each kind, control calls, and valid
  *   ranges acked (about a fifth of what a 2-core machine under load reached, see COVERAGE_PER_SECOND);
  * - open fds, once traffic has settled (clients gone, handle leases expired): at most start + 64;
@@ -55,6 +56,15 @@ const FD_SLACK = 64;
 const RSS_SLACK = 175 * MB;
 const RSS_GROWTH = 64 * MB;
 const LEASE_MS = 5000;
+/**
+ * idle-stream-ms of the raised-limits phase: above the engine's 20 s hang bound, so a hung Persist
+ * stream shows as a hang instead of being ended by the idle timer (limits.test covers the timer),
+ * and a daemon stalled for seconds under load does not end clean streams (at 3000 it did: the timer
+ * counts from the last message read, also while the daemon still owes acks).
+ */
+const RAISED_IDLE_STREAM_MS = 30_000;
+/** Answers to the liveness Stat other than OK (a refused stream under load) tolerated per phase; no answer at all is never tolerated. */
+const LIVENESS_REFUSALS = 2;
 /** A Stat of the sentinel unanswered this long is a liveness failure (under load one of three 60 s runs hit the old 5 s deadline once; the others' slowest took 1.3 s). */
 const LIVENESS_DEADLINE_MS = 10_000;
 /**
@@ -185,6 +195,7 @@ async function runPhase(phase: Phase, stream: number): Promise<void> {
   const probeClient = newClient(target.address);
   const statFrame = encode('StatRequest', { protocolVersion: 1, name: sentinel });
   let livenessFailures = 0;
+  let livenessRefusals = 0;
   let slowestStatMs = 0;
   let probing = false;
   let liveness = true;
@@ -195,8 +206,12 @@ async function runPhase(phase: Phase, stream: number): Promise<void> {
     void unaryCall(probeClient, `${SVC}Stat`, statFrame, LIVENESS_DEADLINE_MS).then((out) => {
       probing = false;
       slowestStatMs = Math.max(slowestStatMs, Date.now() - t);
-      if (out.code !== 0 && livenessFailures++ === 0) {
-        problems.push(`daemon unresponsive at ${((t - t0) / 1000).toFixed(1)} s: a Stat of the sentinel failed (${STATUS_NAME[out.code]} ${out.details})`);
+      if (out.code === 0) return;
+      const unanswered = out.local;
+      if (!unanswered && ++livenessRefusals <= LIVENESS_REFUSALS) return;
+      if (livenessFailures++ === 0) {
+        const why = unanswered ? `a Stat of the sentinel went unanswered for ${LIVENESS_DEADLINE_MS} ms` : `${livenessRefusals} Stats of the sentinel refused`;
+        problems.push(`daemon unresponsive at ${((t - t0) / 1000).toFixed(1)} s: ${why} (last: ${STATUS_NAME[out.code]} ${out.details})`);
         fuzzer.stop();
       }
     });
@@ -239,7 +254,7 @@ async function runPhase(phase: Phase, stream: number): Promise<void> {
     `frames{${KINDS.map((k) => `${k}=${s.frames[k]}`).join(',')}} cases{${KINDS.map((k) => `${k}=${s.cases[k]}`).join(',')}} controlCalls=${s.controlCalls} ` +
     `acks=${s.acks} validRangesAcked=${s.validRangesAcked} excused{${FuzzStats.fmtMap(s.excused)}} maxInFlight=${s.maxInFlightSeen} ` +
     `statuses{${FuzzStats.fmtMap(s.statuses)}} rpmemCodes{${FuzzStats.fmtMap(s.rpmemCodes)}} ` +
-    `crashes=${exit === undefined ? 0 : 1} anomalies=${s.anomalies.length} liveness{failures=${livenessFailures},slowestStatMs=${slowestStatMs}} ` +
+    `crashes=${exit === undefined ? 0 : 1} anomalies=${s.anomalies.length} liveness{failures=${livenessFailures},refusals=${livenessRefusals},slowestStatMs=${slowestStatMs}} ` +
     `fds{start=${start.fds},peak=${probe.peakFds},endOfTraffic=${atEnd?.fds ?? '-'},settled=${settled?.fds ?? '-'}} ` +
     `rss{start=${fmtMB(start.rss)},peak=${fmtMB(peakRss)},mid=${fmtMB(midRss)},end=${fmtMB(endRss)},settled=${fmtMB(settled?.rss ?? 0)}} ` +
     `rssAnon{start=${fmtMB(start.rssAnon)},mid=${fmtMB(midAnon)},end=${fmtMB(endAnon)},settled=${fmtMB(settled?.rssAnon ?? 0)}}`;
@@ -384,7 +399,7 @@ describe(`rpmemd fuzz (${SECONDS}s, seed 0x${SEED.toString(16)})`, function () {
   // A describe of its own: mocha runs a suite's tests before its sub-suites, and the regressions go first.
   describe('random and mutated traffic', () => {
     it(`survives ${phase1}s with raised stream limits (fuzzing the daemon, not only its rate limiter)`, async () => {
-      await runPhase({ label: 'raised-limits', seconds: phase1, args: ['--max-new-streams-per-second', '2000', '--max-streams', '1024', '--max-inflight-bytes', String(4 * MAX_RANGE_BYTES), '--idle-stream-ms', '3000'], workers: 64, maxInFlight: 256, clients: 8, maxStreams: 1024, idleStreamMs: 3000 }, 1);
+      await runPhase({ label: 'raised-limits', seconds: phase1, args: ['--max-new-streams-per-second', '2000', '--max-streams', '1024', '--max-inflight-bytes', String(4 * MAX_RANGE_BYTES), '--idle-stream-ms', String(RAISED_IDLE_STREAM_MS)], workers: 64, maxInFlight: 256, clients: 8, maxStreams: 1024, idleStreamMs: RAISED_IDLE_STREAM_MS }, 1);
     });
 
     it(`survives ${phase2}s with the default stream limits`, async () => {
