@@ -11,6 +11,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { PassThrough, Readable } from 'stream';
 import { runCli } from '../src/cli/run';
+import { HEADER_BYTES } from '../src/common/protocol';
 import { ReplicatedPool } from '../src/initiator/replicated-pool';
 import { testCerts } from './helpers/certs';
 import { TestTarget } from './helpers/test-target';
@@ -297,6 +298,10 @@ describe('rpmem CLI', async () => {
       expect(res).to.include({ pool: next, epoch: '2', sourceHistoryEpoch: '1' });
       expect(res.fenced).to.have.members([`${a.address}/rp`, `${b.address}/rp`]);
       expect([`${a.address}/rp`, `${b.address}/rp`]).to.include(res.source);
+      // The new primary holds the old one's data, not just its epoch (the three writes included).
+      const promoted = fs.readFileSync(next).subarray(HEADER_BYTES);
+      expect(promoted.subarray(128 << 10, (128 << 10) + 100).equals(Buffer.alloc(100, 0x5a))).to.equal(true);
+      expect(promoted.equals(fs.readFileSync(local).subarray(HEADER_BYTES)), 'promoted data vs the old primary').to.equal(true);
       const old = await rpmem(['status', ...r, '--json']);
       expect(old.status).to.equal(1);
       expect((json(old) as { replicas: Array<{ disk: string }> }).replicas.map((x) => x.disk)).to.deep.equal(['Fenced', 'Fenced']);

@@ -7,14 +7,20 @@
  *   RPMEM_FUZZ_SEED     decimal or 0x-hex seed; default random. Printed at start and in every failure.
  *
  * Bounds, per phase (each on a fresh daemon):
- * - the daemon never exits, and answers a Stat of the sentinel pool every 2 s throughout;
+ * - the daemon never exits, and answers every Stat of the sentinel pool (one every 2 s) within 10 s,
+ *   OK but for at most two refusals (a refused stream under load) per phase;
+ * - coverage floors, per second fuzzed: cases and frames of each kind, control calls, and valid
+ *   ranges acked (about a fifth of what a 2-core machine under load reached, see COVERAGE_PER_SECOND);
  * - open fds, once traffic has settled (clients gone, handle leases expired): at most start + 64;
- * - RSS (VmRSS): peak at most start + 200 MB. Growth: anonymous RSS (RssAnon: heap and buffers;
+ * - RSS (VmRSS): peak at most start + 175 MB (measured in six phases: +63 to +133 MB, the most while
+ *   two other test suites shared the 2 cores; the stalled-reads bug peaked at +200 to +255 MB). Growth: anonymous RSS (RssAnon: heap and buffers;
  *   the mapped pool files come and go with opens and closes and max-total-bytes bounds them at
  *   64 MiB) averaged over the last tenth of the run at most 64 MB above its average around the
  *   midpoint (40–60 %);
  * - no anomaly: RPMEM_E_INTERNAL or UNKNOWN, an OK to an invalid request, an ack past the last valid
- *   range, a unary call unanswered for 20 s, max-streams reached with fewer calls in flight;
+ *   range, a unary call unanswered for 20 s, a Persist stream of valid ranges that its client ended
+ *   and that did not end within 20 s or ended with an error whose cause the engine could not confirm,
+ *   max-streams reached with fewer calls in flight;
  * - afterwards: every pool the fuzzer made still has a readable header and can be removed (nobody
  *   holds it); the daemon admits max-streams streams at once again (no stream slot leaked); the pool
  *   dir holds nothing but pools and no refused name reached outside it; a create / persist / read
@@ -35,7 +41,7 @@ import { BAD_NAMES, FUZZ_POOL_NAMES, decode, encode } from './helpers/fuzz-frame
 import { BidiCall, newClient, unaryCall, serverStreamCall, STATUS_NAME } from './helpers/fuzz-calls';
 import { Fuzzer, FuzzStats, KINDS } from './helpers/fuzz-engine';
 import { MB, ProcProbe, ProcSample, connectionsTo, fmtMB, sampleProc } from './helpers/fuzz-probe';
-import { loadRegressions, runStep } from './helpers/fuzz-replay';
+import { loadRegressions, runStep, unmet } from './helpers/fuzz-replay';
 
 const SECONDS = Number(process.env.RPMEM_FUZZ_SECONDS ?? 60);
 const SEED = process.env.RPMEM_FUZZ_SEED !== undefined ? parseSeed(process.env.RPMEM_FUZZ_SEED) : crypto.randomInt(0, 2 ** 32);
@@ -47,9 +53,27 @@ const MAX_TOTAL_BYTES = 64 * MB;
 const SENTINEL_BYTES = 256 * 1024;
 const SAMPLE_MS = 2000;
 const FD_SLACK = 64;
-const RSS_SLACK = 200 * MB;
+const RSS_SLACK = 175 * MB;
 const RSS_GROWTH = 64 * MB;
 const LEASE_MS = 5000;
+/**
+ * idle-stream-ms of the raised-limits phase: above the engine's 20 s hang bound, so a hung Persist
+ * stream shows as a hang instead of being ended by the idle timer (limits.test covers the timer),
+ * and a daemon stalled for seconds under load does not end clean streams (at 3000 it did: the timer
+ * counts from the last message read, also while the daemon still owes acks).
+ */
+const RAISED_IDLE_STREAM_MS = 30_000;
+/** Answers to the liveness Stat other than OK (a refused stream under load) tolerated per phase; no answer at all is never tolerated. */
+const LIVENESS_REFUSALS = 2;
+/** A Stat of the sentinel unanswered this long is a liveness failure (under load one of three 60 s runs hit the old 5 s deadline once; the others' slowest took 1.3 s). */
+const LIVENESS_DEADLINE_MS = 10_000;
+/**
+ * Floors per second fuzzed, about a fifth of the rates a 60 s run on 2 shared cores reached (raised
+ * limits / default limits, per second: cases random 14/20, mutated 19/25, persist 17/29, control
+ * 14/23, raw-http2 7.6/10; control calls 147/220; valid ranges acked 19/54): a fuzzer that stops
+ * reaching a kind of input fails instead of passing on nothing.
+ */
+const COVERAGE_PER_SECOND = { cases: { random: 2, mutated: 3, persist: 3, control: 2, 'raw-http2': 1 }, controlCalls: 25, validRangesAcked: 3 } as const;
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const SVC = '/rpmem.v1.Target/';
 
@@ -64,6 +88,8 @@ interface Phase {
   maxInFlight: number;
   clients: number;
   maxStreams: number;
+  /** The daemon's idle-stream-ms in this phase. */
+  idleStreamMs: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -156,6 +182,7 @@ async function runPhase(phase: Phase, stream: number): Promise<void> {
     maxPoolBytes: MAX_POOL_BYTES,
     maxRangeBytes: MAX_RANGE_BYTES,
     maxStreams: phase.maxStreams,
+    idleStreamMs: phase.idleStreamMs,
   });
 
   let exit: { code: number | null; signal: string | null } | undefined;
@@ -168,7 +195,7 @@ async function runPhase(phase: Phase, stream: number): Promise<void> {
   const probeClient = newClient(target.address);
   const statFrame = encode('StatRequest', { protocolVersion: 1, name: sentinel });
   let livenessFailures = 0;
-  let consecutive = 0;
+  let livenessRefusals = 0;
   let slowestStatMs = 0;
   let probing = false;
   let liveness = true;
@@ -176,22 +203,22 @@ async function runPhase(phase: Phase, stream: number): Promise<void> {
     if (!liveness || probing || exit !== undefined) return;
     probing = true;
     const t = Date.now();
-    void unaryCall(probeClient, `${SVC}Stat`, statFrame, 5000).then((out) => {
+    void unaryCall(probeClient, `${SVC}Stat`, statFrame, LIVENESS_DEADLINE_MS).then((out) => {
       probing = false;
       slowestStatMs = Math.max(slowestStatMs, Date.now() - t);
-      if (out.code === 0) consecutive = 0;
-      else {
-        livenessFailures++;
-        if (++consecutive >= 3) {
-          problems.push(`daemon unresponsive: 3 Stat calls in a row failed (last: ${STATUS_NAME[out.code]} ${out.details})`);
-          fuzzer.stop();
-        }
+      if (out.code === 0) return;
+      const unanswered = out.local;
+      if (!unanswered && ++livenessRefusals <= LIVENESS_REFUSALS) return;
+      if (livenessFailures++ === 0) {
+        const why = unanswered ? `a Stat of the sentinel went unanswered for ${LIVENESS_DEADLINE_MS} ms` : `${livenessRefusals} Stats of the sentinel refused`;
+        problems.push(`daemon unresponsive at ${((t - t0) / 1000).toFixed(1)} s: ${why} (last: ${STATUS_NAME[out.code]} ${out.details})`);
+        fuzzer.stop();
       }
     });
   });
   const start = sampleProc(target.pid)!;
-  probe.start();
   const t0 = Date.now();
+  probe.start();
   process.stdout.write(`      fuzz ${phase.label}: ${phase.seconds}s against pid ${target.pid}, ${CTX}\n`);
 
   await fuzzer.run();
@@ -225,9 +252,9 @@ async function runPhase(phase: Phase, stream: number): Promise<void> {
   const summary =
     `FUZZ ${phase.label} seed=0x${SEED.toString(16)} seconds=${phase.seconds} ranFor=${(fuzzedMs / 1000).toFixed(1)}s ` +
     `frames{${KINDS.map((k) => `${k}=${s.frames[k]}`).join(',')}} cases{${KINDS.map((k) => `${k}=${s.cases[k]}`).join(',')}} controlCalls=${s.controlCalls} ` +
-    `acks=${s.acks} validRangesAcked=${s.validRangesAcked} maxInFlight=${s.maxInFlightSeen} ` +
+    `acks=${s.acks} validRangesAcked=${s.validRangesAcked} excused{${FuzzStats.fmtMap(s.excused)}} maxInFlight=${s.maxInFlightSeen} ` +
     `statuses{${FuzzStats.fmtMap(s.statuses)}} rpmemCodes{${FuzzStats.fmtMap(s.rpmemCodes)}} ` +
-    `crashes=${exit === undefined ? 0 : 1} anomalies=${s.anomalies.length} liveness{failures=${livenessFailures},slowestStatMs=${slowestStatMs}} ` +
+    `crashes=${exit === undefined ? 0 : 1} anomalies=${s.anomalies.length} liveness{failures=${livenessFailures},refusals=${livenessRefusals},slowestStatMs=${slowestStatMs}} ` +
     `fds{start=${start.fds},peak=${probe.peakFds},endOfTraffic=${atEnd?.fds ?? '-'},settled=${settled?.fds ?? '-'}} ` +
     `rss{start=${fmtMB(start.rss)},peak=${fmtMB(peakRss)},mid=${fmtMB(midRss)},end=${fmtMB(endRss)},settled=${fmtMB(settled?.rss ?? 0)}} ` +
     `rssAnon{start=${fmtMB(start.rssAnon)},mid=${fmtMB(midAnon)},end=${fmtMB(endAnon)},settled=${fmtMB(settled?.rssAnon ?? 0)}}`;
@@ -238,6 +265,14 @@ async function runPhase(phase: Phase, stream: number): Promise<void> {
     const file = dump(`${phase.label}-crash`, { ctx: CTX, exit, daemonLog: target.log, traces: fuzzer.traces() });
     problems.push(`daemon exited (code ${exit.code}, signal ${exit.signal}) during fuzzing; last traces in ${file}; log tail:\n${target.log.slice(-15).join('\n')}`);
   }
+  const fuzzedSeconds = fuzzedMs / 1000;
+  const floor = (perSecond: number): number => Math.floor(perSecond * fuzzedSeconds);
+  for (const k of KINDS) {
+    if (s.cases[k] < floor(COVERAGE_PER_SECOND.cases[k])) problems.push(`coverage: ${s.cases[k]} ${k} cases, under the floor of ${floor(COVERAGE_PER_SECOND.cases[k])}`);
+    if (s.frames[k] < floor(COVERAGE_PER_SECOND.cases[k])) problems.push(`coverage: ${s.frames[k]} ${k} frames, under the floor of ${floor(COVERAGE_PER_SECOND.cases[k])}`);
+  }
+  if (s.controlCalls < floor(COVERAGE_PER_SECOND.controlCalls)) problems.push(`coverage: ${s.controlCalls} control calls, under the floor of ${floor(COVERAGE_PER_SECOND.controlCalls)}`);
+  if (s.validRangesAcked < floor(COVERAGE_PER_SECOND.validRangesAcked)) problems.push(`coverage: ${s.validRangesAcked} valid ranges acked, under the floor of ${floor(COVERAGE_PER_SECOND.validRangesAcked)}`);
   if (s.anomalies.length > 0) {
     const file = dump(`${phase.label}-anomalies`, { ctx: CTX, anomalies: s.anomalies });
     const kinds = new Map<string, number>();
@@ -332,7 +367,7 @@ describe(`rpmemd fuzz (${SECONDS}s, seed 0x${SEED.toString(16)})`, function () {
               }
               for (let k = 0; k < (step.count ?? 1); k++) {
                 const run = runStep(target.address, client, step, vars).then((got) => {
-                  if (step.expectStatus !== undefined) expect(step.expectStatus, `${file} step ${j} (round ${r}): ended ${got}`).to.include(got);
+                  expect(unmet(step, got), `${file} step ${j} (round ${r})`).to.deep.equal([]);
                 });
                 if (step.async) running.push(run);
                 else await run;
@@ -364,11 +399,11 @@ describe(`rpmemd fuzz (${SECONDS}s, seed 0x${SEED.toString(16)})`, function () {
   // A describe of its own: mocha runs a suite's tests before its sub-suites, and the regressions go first.
   describe('random and mutated traffic', () => {
     it(`survives ${phase1}s with raised stream limits (fuzzing the daemon, not only its rate limiter)`, async () => {
-      await runPhase({ label: 'raised-limits', seconds: phase1, args: ['--max-new-streams-per-second', '2000', '--max-streams', '1024', '--max-inflight-bytes', String(4 * MAX_RANGE_BYTES), '--idle-stream-ms', '3000'], workers: 64, maxInFlight: 256, clients: 8, maxStreams: 1024 }, 1);
+      await runPhase({ label: 'raised-limits', seconds: phase1, args: ['--max-new-streams-per-second', '2000', '--max-streams', '1024', '--max-inflight-bytes', String(4 * MAX_RANGE_BYTES), '--idle-stream-ms', String(RAISED_IDLE_STREAM_MS)], workers: 64, maxInFlight: 256, clients: 8, maxStreams: 1024, idleStreamMs: RAISED_IDLE_STREAM_MS }, 1);
     });
 
     it(`survives ${phase2}s with the default stream limits`, async () => {
-      await runPhase({ label: 'default-limits', seconds: phase2, args: [], workers: 24, maxInFlight: 128, clients: 4, maxStreams: 256 }, 2);
+      await runPhase({ label: 'default-limits', seconds: phase2, args: [], workers: 24, maxInFlight: 128, clients: 4, maxStreams: 256, idleStreamMs: 3_600_000 }, 2);
     });
   });
 });

@@ -66,7 +66,7 @@ describe('rpmemd: the smaller hostile-client findings', function () {
       const grpcClient = newClient(target.address);
       // Warm the daemon's Read path first, so the comparison counts the stalled streams, not first-use costs.
       const warm = { transport: 'http2' as const, headers: { ':path': '/rpmem.v1.Target/Read' }, frames: [{ type: 'ReadRequest', value: { handle: '$HANDLE', offset: String(HEADER_BYTES), length: String(16 * MiB) } }], deadlineMs: 10_000 };
-      expect(await runStep(target.address, grpcClient, warm, { $HANDLE: handle })).to.equal('OK');
+      expect((await runStep(target.address, grpcClient, warm, { $HANDLE: handle })).status).to.equal('OK');
       const before = target.rssBytes();
       // Each stream's HTTP/2 window is 0: the daemon cannot send a byte until the client resets it.
       const stalled = { ...warm, settings: { initialWindowSize: 0 }, rstAfterMs: 4000, deadlineMs: 8000 };

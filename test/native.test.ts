@@ -813,27 +813,56 @@ describe('native writer', function () {
       expect(await exited).to.equal(0);
     });
 
-    for (const ending of ['process.exit()', 'terminate()', 'an empty event loop']) {
-      it(`releases the lock when a worker thread ends by ${ending} with a batch in flight`, async () => {
+    /**
+     * Blocks every libuv threadpool thread of this process in a read of an empty FIFO until
+     * release(): work queued meanwhile (a worker thread's batch) cannot even start.
+     */
+    function holdThreadpool(fifo: string): { release(): Promise<void> } {
+      spawnSync('mkfifo', [fifo]);
+      // O_RDWR: the open itself does not wait for a writer; each read then waits for one byte.
+      const fd = fs.openSync(fifo, 'r+');
+      const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+      const reads = Array.from({ length: threads }, () => new Promise<void>((resolve) => fs.read(fd, Buffer.alloc(1), 0, 1, null, () => resolve())));
+      return {
+        async release(): Promise<void> {
+          fs.writeSync(fd, Buffer.alloc(threads));
+          await Promise.all(reads);
+          fs.closeSync(fd);
+        },
+      };
+    }
+
+    // A pending batch keeps a worker's event loop alive, so that ending always comes after the batch
+    // settled; process.exit() and terminate() end the worker with it still in flight.
+    for (const [ending, inFlight] of [['process.exit()', true], ['terminate()', true], ['an empty event loop', false]] as const) {
+      it(`releases the lock when a worker thread ends by ${ending} ${inFlight ? 'with a batch in flight' : 'after its batch settled'}`, async () => {
         const file = path.join(dir, `worker-${ending.replace(/\W/g, '')}`);
         await openMapping(file, { create: true, size: 8 << 20 }).close();
         const code = `
           const { parentPort, workerData } = require('worker_threads');
           const { openMapping } = require(workerData.nativeJs);
           const mapping = openMapping(workerData.file, {});
-          mapping.writeBatch([0], [Buffer.alloc(8 << 20, 7)], 0, null, false);
+          mapping.writeBatch([0], [Buffer.alloc(8 << 20, 7)], 0, null, false).then(() => parentPort.postMessage('settled'));
           mapping.buffer();
           parentPort.postMessage('opened');
           if (workerData.ending === 'process.exit()') process.exit(0);
           if (workerData.ending === 'terminate()') setInterval(() => {}, 1000);`;
+        // Held until the worker was told to end: its batch is queued behind the held threads.
+        const pool = holdThreadpool(`${file}.fifo`);
         const worker = new Worker(code, { eval: true, workerData: { nativeJs: NATIVE_JS, file, ending } });
+        const messages: string[] = [];
+        worker.on('message', (m: string) => messages.push(m));
         const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
         await new Promise<void>((resolve, reject) => {
           worker.once('message', () => resolve());
           worker.once('error', reject);
         });
-        if (ending === 'terminate()') await worker.terminate();
+        // Not awaited: the worker's teardown waits for the held threadpool.
+        const terminated = ending === 'terminate()' ? worker.terminate() : undefined;
+        await pool.release();
         await exited;
+        await terminated;
+        expect(messages, 'settled is posted only if the batch completed before the worker ended').to.deep.equal(inFlight ? ['opened'] : ['opened', 'settled']);
         const mapping = openMapping(file, {});
         expect(mapping.size).to.equal(8 << 20);
         await mapping.close();

@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
 import { RpmemError, ErrorCode } from '../src/common/errors';
+import { decodeHeader, encodeHeader, slotOffset } from '../src/common/pool-header';
 import { HEADER_BYTES, PROTOCOL_VERSION } from '../src/common/protocol';
 import { TargetClient } from '../src/initiator/target-client';
 import { RemotePool } from '../src/initiator/remote-pool';
@@ -58,9 +59,13 @@ describe('rpmemd hostile input', function () {
     return { name, handle: res.handle, file: target.poolPath(name) };
   }
 
-  /** Sends two good ranges and then `bad` in one batch; checks the good ones were acked and are in the file. */
+  /**
+   * Sends two good ranges and then `bad` in one batch; checks the good ones were acked and are in the
+   * file. Returns the file as it was before the stream and after it.
+   */
   async function badRangeAfterGoodOnes(bad: (seq: bigint) => ReturnType<typeof range>, code: ErrorCode, grpcStatus: Status) {
     const { handle, file } = await freshPool();
+    const before = fs.readFileSync(file);
     const raw = new RawPersist(client).start(handle);
     const badRange = bad(3n);
     const out = await raw.send(range(1n, HEADER_BYTES, 100, 0x11), range(2n, HEADER_BYTES + 4096, 200, 0x22), badRange).outcome;
@@ -72,13 +77,24 @@ describe('rpmemd hostile input', function () {
     const bytes = fs.readFileSync(file);
     expect(bytes.subarray(HEADER_BYTES, HEADER_BYTES + 100).equals(Buffer.alloc(100, 0x11))).to.equal(true);
     expect(bytes.subarray(HEADER_BYTES + 4096, HEADER_BYTES + 4296).equals(Buffer.alloc(200, 0x22))).to.equal(true);
-    return { file, bytes };
+    return { file, before, bytes };
   }
 
   describe('data plane', () => {
     it('refuses an offset into the header', async () => {
-      const { bytes } = await badRangeAfterGoodOnes((s) => range(s, 100, 10), ErrorCode.OUT_OF_RANGE, Status.OUT_OF_RANGE);
-      expect(bytes.subarray(100, 110).equals(Buffer.alloc(10, 0xab))).to.equal(false);
+      // Into the slot a fresh pool's header lives in: the good batch's update goes to the other slot,
+      // so a stray write here would survive it.
+      const liveSlot = HEADER_BYTES / 2;
+      const { before, bytes } = await badRangeAfterGoodOnes((s) => range(s, liveSlot + 100, 10), ErrorCode.OUT_OF_RANGE, Status.OUT_OF_RANGE);
+      // The only change to the header is the one update for the batch of the two good ranges: one
+      // slot rewritten with durableSeq 2, every other header byte as it was before the stream.
+      const was = decodeHeader(before.subarray(0, HEADER_BYTES), before.length, 'header before');
+      const now = decodeHeader(bytes.subarray(0, HEADER_BYTES), bytes.length, 'header after');
+      expect(slotOffset(was.generation)).to.equal(liveSlot);
+      expect(now).to.deep.equal({ ...was, generation: was.generation + 1n, durableSeq: 2n });
+      const expected = Buffer.from(before.subarray(0, HEADER_BYTES));
+      encodeHeader(now).copy(expected, slotOffset(now.generation));
+      expect(bytes.subarray(0, HEADER_BYTES).equals(expected), 'header bytes vs the snapshot plus one slot update').to.equal(true);
     });
 
     it('refuses a range ending past the pool', async () => {

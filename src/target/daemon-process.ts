@@ -28,6 +28,8 @@ export interface DaemonOptions {
   args?: string[];
   /** Serve TLS with these PEM files (mutual TLS when `ca` is given). Default: plaintext (`--insecure`) on loopback. */
   tls?: { cert: string; key: string; ca?: string };
+  /** Keep all of stderr in {@link DaemonProcess.stderrAll}, not only its tail (a test that scans the whole log). Default false. */
+  keepStderr?: boolean;
 }
 
 export interface Exit {
@@ -44,6 +46,7 @@ export class DaemonProcess {
     readonly port: number,
     /** The last lines rpmemd wrote to stderr (its log) since it started, for diagnostics. */
     readonly stderrTail: string[],
+    private readonly stderrChunks: string[] | undefined,
   ) {
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   }
@@ -57,7 +60,9 @@ export class DaemonProcess {
     args.push(...(options.args ?? []));
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...MALLOC_TUNING, ...process.env } });
     const tail: string[] = [];
+    const chunks: string[] | undefined = options.keepStderr ? [] : undefined;
     child.stderr.setEncoding('utf8').on('data', (text: string) => {
+      chunks?.push(text);
       for (const line of text.split('\n').filter(Boolean)) {
         tail.push(line);
         if (tail.length > STDERR_TAIL_LINES) tail.shift();
@@ -75,13 +80,18 @@ export class DaemonProcess {
         const m = /rpmemd listening on (.+):(\d+)\n/.exec(stdout);
         if (m === null) return;
         clearTimeout(timer);
-        resolve(new DaemonProcess(child, m[1], Number(m[2]), tail));
+        resolve(new DaemonProcess(child, m[1], Number(m[2]), tail, chunks));
       });
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
         reject(new RpmemError(ErrorCode.UNAVAILABLE, `rpmemd exited (${code ?? signal}) before listening: ${stderr()}`));
       });
     });
+  }
+
+  /** Everything rpmemd wrote to stderr since it started; undefined unless started with `keepStderr`. */
+  get stderrAll(): string | undefined {
+    return this.stderrChunks?.join('');
   }
 
   get address(): string {

@@ -87,7 +87,7 @@ export function serverStreamCall(client: grpc.Client, path: string, frame: Buffe
       out.code = s.code;
       out.details = s.details;
       out.rpmemCode ??= rpmemCodeOf(s.metadata);
-      out.local = cancelled || s.code === grpc.status.DEADLINE_EXCEEDED;
+      out.local = cancelled || (s.code === grpc.status.DEADLINE_EXCEEDED && out.rpmemCode === undefined);
       resolve(out);
     });
   });
@@ -118,7 +118,8 @@ export class BidiCall {
         out.code = s.code;
         out.details = s.details;
         out.rpmemCode ??= rpmemCodeOf(s.metadata);
-        out.local = this.cancelled || s.code === grpc.status.DEADLINE_EXCEEDED;
+        // The daemon's own DEADLINE_EXCEEDED (RPMEM_E_TIMEOUT, its idle timer) carries an rpmem-code.
+        out.local = this.cancelled || (s.code === grpc.status.DEADLINE_EXCEEDED && out.rpmemCode === undefined);
         resolve(out);
       }),
     );

@@ -8,7 +8,8 @@
  *
  * It counts frames and statuses, and records anomalies: answers a correct daemon never gives
  * (RPMEM_E_INTERNAL or UNKNOWN, an OK to an invalid request, an ack past the last valid range, a
- * unary call that never answers). The last cases and those in flight are kept as traces (base64
+ * unary call that never answers, a Persist stream of valid ranges that its client ended and that hangs
+ * or fails for a reason the engine cannot confirm). The last cases and those in flight are kept as traces (base64
  * frames) so a crash can be turned into a regression case.
  */
 import * as crypto from 'crypto';
@@ -49,6 +50,8 @@ const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const SVC = '/rpmem.v1.Target/';
 /** A unary call the daemon has not answered after this long counts as hung. */
 const UNARY_DEADLINE_MS = 20_000;
+/** A Persist stream of valid ranges that its client ended and that has not ended after this long is hung. */
+const PERSIST_HANG_MS = 20_000;
 /** A case still running after this long is reported (every call in it has a shorter deadline). */
 const CASE_LIMIT_MS = 60_000;
 const MAX_CASES_PER_WORKER = 1_000_000;
@@ -73,6 +76,8 @@ export interface FuzzConfig {
   maxRangeBytes: number;
   /** The daemon's max-streams: reaching it with fewer calls in flight is a leak. */
   maxStreams: number;
+  /** The daemon's idle-stream-ms: a stream it ends with RPMEM_E_TIMEOUT must have been that idle. */
+  idleStreamMs: number;
   weights?: Record<Kind, number>;
 }
 
@@ -113,6 +118,8 @@ export class FuzzStats {
   /** Acks seen on Persist streams, and ranges the daemon acked from a stream of only valid ranges. */
   acks = 0;
   validRangesAcked = 0;
+  /** Streams of valid ranges the client ended that ended with an error, by code, each with its cause checked. */
+  readonly excused = new Map<string, number>();
   maxInFlightSeen = 0;
 
   count(map: Map<string, number>, key: string): void {
@@ -160,12 +167,22 @@ async function endCall(rng: Rng, call: BidiCall, end: string): Promise<void> {
 }
 
 /** The decoded OpenResponse of a successful Open, or undefined. */
-function openResult(out: CallOutcome, name: string): { handle: string; durableSeq: bigint; poolSize: number; name: string } | undefined {
+function openResult(out: CallOutcome, name: string): Writer | undefined {
   if (out.code !== 0 || out.messages.length === 0) return undefined;
   const res = decode('OpenResponse', out.messages[0]);
-  const info = res?.info as { durableSeq?: string; poolSize?: string } | undefined;
+  const info = res?.info as { durableSeq?: string; poolSize?: string; epoch?: string; poolUuid?: Buffer } | undefined;
   if (res === undefined || typeof res.handle !== 'string' || info === undefined) return undefined;
-  return { handle: res.handle, durableSeq: BigInt(info.durableSeq ?? '0'), poolSize: Number(info.poolSize ?? '0'), name };
+  return { handle: res.handle, durableSeq: BigInt(info.durableSeq ?? '0'), poolSize: Number(info.poolSize ?? '0'), name, epoch: BigInt(info.epoch ?? '0'), uuid: info.poolUuid ?? Buffer.alloc(0) };
+}
+
+/** An opened pool handle as Open answered it. */
+interface Writer {
+  handle: string;
+  durableSeq: bigint;
+  poolSize: number;
+  name: string;
+  epoch: bigint;
+  uuid: Buffer;
 }
 
 export class Fuzzer {
@@ -445,7 +462,7 @@ export class Fuzzer {
   }
 
   /** Creates (if needed) and opens a fuzz pool for writing; undefined when it cannot (busy, limits...). */
-  private async openWriter(rng: Rng, trace: Trace): Promise<{ handle: string; durableSeq: bigint; poolSize: number; name: string } | undefined> {
+  private async openWriter(rng: Rng, trace: Trace): Promise<Writer | undefined> {
     const name = rng.chance(0.8) ? rng.pick(PERSIST_POOL_NAMES) : rng.pick(FUZZ_POOL_NAMES);
     if (rng.chance(0.7)) {
       const size = rng.pick([HEADER_BYTES + 65536, HEADER_BYTES + 1024 * 1024]);
@@ -460,7 +477,7 @@ export class Fuzzer {
   }
 
   /** Creates (if it can) a pool of over 16 MiB and opens it read-only, for reads that push back. */
-  private async openBig(rng: Rng, trace: Trace): Promise<{ handle: string; durableSeq: bigint; poolSize: number; name: string } | undefined> {
+  private async openBig(rng: Rng, trace: Trace): Promise<Writer | undefined> {
     const name = rng.pick(['fz-a', 'fz-b', 'fz-c']);
     const size = HEADER_BYTES + rng.range(17, 30) * 1024 * 1024;
     this.stats.controlCalls += 2;
@@ -485,7 +502,7 @@ export class Fuzzer {
     trace.method = `${SVC}Persist`;
     trace.callType = 'bidi';
     const startKind = rng.weighted({ writer: 60, 'read-only': 8, stale: 12, garbage: 10, 'no-start': 10 });
-    let writer: { handle: string; durableSeq: bigint; poolSize: number; name: string } | undefined;
+    let writer: Writer | undefined;
     if (startKind === 'writer') writer = await this.openWriter(rng, trace);
     if (startKind === 'read-only') {
       const name = rng.pick(FUZZ_POOL_NAMES);
@@ -564,16 +581,24 @@ export class Fuzzer {
     const allValid = validStart && after === 'none';
     const end = rng.weighted({ 'half-close': 55, cancel: 20, idle: 10, 'half-close+cancel': 10, 'close-handle': 5 });
     trace.end = end;
+    const clientEnded = end === 'half-close' || end === 'close-handle';
+    // Valid ranges and an end from the client: the stream must end, so its deadline is the hang bound.
+    const mustEnd = allValid && clientEnded;
+    let maxGapMs = 0;
     trace.note = writer === undefined ? `${startKind} ${style}` : `${startKind} ${style} handle=${writer.handle} pool=${writer.name} durableSeq=${writer.durableSeq}`;
     const client = this.client(rng);
     const out = await this.inSlot(async () => {
-      const call = new BidiCall(client, trace.method, end === 'idle' ? rng.range(500, 4000) : rng.range(3000, 15000), this.metadata(rng));
+      const deadlineMs = end === 'idle' ? rng.range(500, 4000) : rng.range(3000, 15000);
+      const call = new BidiCall(client, trace.method, mustEnd ? PERSIST_HANG_MS : deadlineMs, this.metadata(rng));
       const cancelAt = rng.int(frames.length + 1);
+      let sentAt = Date.now();
       for (let i = 0; i < frames.length && !call.done; i++) {
         if (end === 'cancel' && i === cancelAt) break;
         keepFrame(trace, frames[i].frame);
         this.stats.frames.persist++;
         await call.write(frames[i].frame);
+        maxGapMs = Math.max(maxGapMs, Date.now() - sentAt);
+        sentAt = Date.now();
         if (rng.chance(0.05)) await sleep(rng.int(50));
       }
       await endCall(rng, call, end);
@@ -598,12 +623,12 @@ export class Fuzzer {
       if (last > ackBound) this.anomaly('acked an invalid range', `last ack ${last} passes the last valid seq ${ackBound} (pool ${writer.name}, first seq ${writer.durableSeq + 1n})`, trace);
       else this.stats.validRangesAcked += Number(last - writer.durableSeq);
     }
-    const clientEnded = end === 'half-close' || end === 'close-handle';
-    // What may end a stream of valid ranges: a fence (another worker's Fence or epoch raise), the idle
-    // timer, the stream limits, or another worker closing or taking the handle first.
-    const excused = ['RPMEM_E_FENCED', 'RPMEM_E_TIMEOUT', 'RPMEM_E_LIMIT', 'RPMEM_E_BAD_HANDLE', 'RPMEM_E_BUSY'];
-    if (allValid && clientEnded && out.code !== 0 && !out.local && !excused.includes(out.rpmemCode ?? '')) {
-      this.anomaly('valid stream refused', `${STATUS_NAME[out.code]} ${out.rpmemCode ?? ''}: ${out.details}`, trace);
+    if (mustEnd && out.code === grpc.status.DEADLINE_EXCEEDED && out.local) {
+      this.anomaly('persist hang', `stream of valid ranges, ended by the client, not ended within ${PERSIST_HANG_MS} ms (acks ${acks.length}, last ${last ?? 'none'}, expected ${ackBound})`, trace);
+    } else if (mustEnd && writer !== undefined && out.code !== 0 && !out.local) {
+      const cause = await this.causeOf(rng, trace, out, writer, acks.length > 0, maxGapMs);
+      if (cause === undefined) this.anomaly('valid stream refused', `${STATUS_NAME[out.code]} ${out.rpmemCode ?? ''}: ${out.details} (acks ${acks.length}, longest gap between writes ${maxGapMs} ms)`, trace);
+      else this.stats.count(this.stats.excused, `${out.rpmemCode}(${cause})`);
     }
     if (allValid && end === 'half-close' && out.code === 0 && writer !== undefined && ackBound > writer.durableSeq && last !== ackBound) {
       this.anomaly('valid ranges not acked', `stream ended OK with last ack ${last ?? 'none'}, expected ${ackBound}`, trace);
@@ -613,6 +638,42 @@ export class Fuzzer {
       this.anomaly('invalid stream ended OK', `stream with an invalid frame after seq ${ackBound} ended OK (acks ${acks.length}, last ${last})`, trace);
     }
     if (writer !== undefined && rng.chance(0.3)) await this.closeHandle(rng, trace, writer.handle);
+  }
+
+  /**
+   * Why a stream of valid ranges its client ended may still fail, each checked against its cause:
+   * a fence by another worker (the pool's epoch rose, or a claimant took the pool), its handle closed or expired (a Close of it
+   * is refused), the idle timer (the client really paused that long), or an admission refusal
+   * (stream limits, another stream holds the handle) before anything was acked. Undefined: no cause.
+   */
+  private async causeOf(rng: Rng, trace: Trace, out: CallOutcome, writer: Writer, acked: boolean, maxGapMs: number): Promise<string | undefined> {
+    switch (out.rpmemCode) {
+      case 'RPMEM_E_FENCED': {
+        this.stats.controlCalls++;
+        const stat = await this.unary(rng, trace, `${SVC}Stat`, encode('StatRequest', { protocolVersion: 1, name: writer.name }));
+        if (stat.rpmemCode === 'RPMEM_E_NO_POOL') return 'pool removed';
+        const info = stat.code === 0 ? decode('PoolInfo', stat.messages[0] ?? Buffer.alloc(0)) : undefined;
+        if (info === undefined) return undefined;
+        if (!writer.uuid.equals((info.poolUuid as Buffer | undefined) ?? Buffer.alloc(0))) return 'pool re-created';
+        if (BigInt((info.epoch as string | undefined) ?? '0') > writer.epoch) return 'epoch raised';
+        // These streams start at epoch 0, a plain writer, which a pool some primary claimed refuses.
+        return (info.claimant as Buffer | undefined)?.some((b) => b !== 0) ? 'pool claimed' : undefined;
+      }
+      case 'RPMEM_E_BAD_HANDLE': {
+        this.stats.controlCalls++;
+        const closed = await this.unary(rng, trace, `${SVC}Close`, encode('CloseRequest', { handle: writer.handle }));
+        if (closed.code === 0) this.dropHandle(writer.handle);
+        return closed.rpmemCode === 'RPMEM_E_BAD_HANDLE' ? 'handle gone' : undefined;
+      }
+      case 'RPMEM_E_TIMEOUT':
+        return maxGapMs >= this.cfg.idleStreamMs / 2 ? 'client idle' : undefined;
+      case 'RPMEM_E_BUSY':
+        return acked ? undefined : 'handle taken';
+      case 'RPMEM_E_LIMIT':
+        return !acked && /stream/.test(out.details) ? 'stream limits' : undefined;
+      default:
+        return undefined;
+    }
   }
 
   /** A random sequence of control calls (some concurrent), checking the answers that are checkable. */

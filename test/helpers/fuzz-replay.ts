@@ -11,14 +11,16 @@
  *   "daemonArgs": ["--max-streams", "4"],          // optional: replay on a daemon of its own
  *   "setup": { "poolSize": 20975616, "open": "read-write" | "read-only" },   // optional
  *   "repeat": 1,
+ *   "interleaving": "which expectations below show the race happened",
  *   "steps": [
  *     { "transport": "grpc", "method": "/rpmem.v1.Target/Persist", "callType": "bidi",
  *       "frames": ["<base64>", { "type": "PersistRequest", "value": { "start": { "handle": "$HANDLE" } } }],
  *       "end": "half-close" | "cancel" | "deadline", "deadlineMs": 5000, "cancelAfterMs": 100,
- *       "slowReader": false, "expectStatus": ["INVALID_ARGUMENT"] },
+ *       "slowReader": false, "expectStatus": ["INVALID_ARGUMENT"], "expectRpmemCode": ["RPMEM_E_CLOSED"],
+ *       "expectReceivedAtLeast": 1 },
  *     { "transport": "http2", "headers": { ":path": "/rpmem.v1.Target/Read" }, "frames": [...],
  *       "settings": { "initialWindowSize": 0 }, "endStream": true, "rstAfterMs": 500,
- *       "count": 16, "async": true },
+ *       "count": 16, "async": true, "expectStatus": ["RAW_NO_STATUS"], "expectAnswerStarted": true },
  *     { "transport": "probe", "delayMs": 3000, "maxRssGrowthMB": 100 }
  *   ],
  *   "expect": { "settleMs": 500, "streamAdmitted": true, "writerReopens": true }
@@ -49,6 +51,12 @@ export interface RegressionStep {
   cancelAfterMs?: number;
   slowReader?: boolean;
   expectStatus?: string[];
+  /** The rpmem-code trailer the step must end with (the interleaving the case is about happened). */
+  expectRpmemCode?: string[];
+  /** At least this many messages received before the end (a stream ended mid-way, not at its start). */
+  expectReceivedAtLeast?: number;
+  /** http2: response headers without a status arrived first (the daemon admitted the call and began answering). */
+  expectAnswerStarted?: boolean;
   /** Start this step and go on with the next without waiting for it (all are awaited at the end). */
   async?: boolean;
   /** Wait this long before the step. */
@@ -68,6 +76,8 @@ export interface RegressionCase {
   daemonArgs?: string[];
   setup?: { poolSize: number; open?: 'read-write' | 'read-only' };
   repeat?: number;
+  /** How the steps' expectations show that the interleaving the case is about happened. */
+  interleaving?: string;
   steps: RegressionStep[];
   expect?: { settleMs?: number; streamAdmitted?: boolean; writerReopens?: boolean };
 }
@@ -96,8 +106,27 @@ function frameBytes(frame: Frame, vars: Record<string, string>, http: boolean): 
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** How a step ended: its status name, and what came before the end. */
+export interface StepResult {
+  status: string;
+  rpmemCode?: string;
+  received: number;
+  /** http2 only: response headers without a grpc-status came before the end. */
+  answerStarted?: boolean;
+}
+
+/** The step's expectations that `got` does not meet, as messages; empty when it met them all. */
+export function unmet(step: RegressionStep, got: StepResult): string[] {
+  const out: string[] = [];
+  if (step.expectStatus !== undefined && !step.expectStatus.includes(got.status)) out.push(`ended ${got.status}, expected one of ${step.expectStatus.join(', ')}`);
+  if (step.expectRpmemCode !== undefined && !step.expectRpmemCode.includes(got.rpmemCode ?? 'none')) out.push(`rpmem-code ${got.rpmemCode ?? 'none'}, expected one of ${step.expectRpmemCode.join(', ')}`);
+  if (step.expectReceivedAtLeast !== undefined && got.received < step.expectReceivedAtLeast) out.push(`received ${got.received} messages before the end, expected at least ${step.expectReceivedAtLeast}`);
+  if (step.expectAnswerStarted && !got.answerStarted) out.push('no response headers before the end: the daemon never began answering');
+  return out;
+}
+
 /** Runs one step (gRPC steps on `client`, so the steps of a case share one connection and arrive in order); resolves with the status name it ended with. */
-export async function runStep(address: string, client: grpc.Client, step: RegressionStep, vars: Record<string, string>): Promise<string> {
+export async function runStep(address: string, client: grpc.Client, step: RegressionStep, vars: Record<string, string>): Promise<StepResult> {
   const frames = (step.frames ?? []).map((f) => frameBytes(f, vars, step.transport === 'http2'));
   if (step.transport === 'http2') return rawStep(address, step, frames);
   {
@@ -117,19 +146,21 @@ export async function runStep(address: string, client: grpc.Client, step: Regres
       } else if (step.end !== 'deadline') call.end();
       out = await call.outcome;
     }
-    return STATUS_NAME[out.code] ?? String(out.code);
+    return { status: STATUS_NAME[out.code] ?? String(out.code), rpmemCode: out.rpmemCode, received: out.received };
   }
 }
 
-function rawStep(address: string, step: RegressionStep, frames: Buffer[]): Promise<string> {
+function rawStep(address: string, step: RegressionStep, frames: Buffer[]): Promise<StepResult> {
   return new Promise((resolve) => {
     const session = http2.connect(`http://${address}`, step.settings === undefined ? {} : { settings: step.settings });
     session.on('error', () => undefined);
     let status = 'RAW_NO_STATUS';
+    let answerStarted = false;
+    let received = 0;
     const done = (): void => {
       clearTimeout(guard);
       session.destroy();
-      resolve(status);
+      resolve({ status, received, answerStarted });
     };
     const guard = setTimeout(done, step.deadlineMs ?? 5000);
     const headers = { ':method': 'POST', 'content-type': 'application/grpc', te: 'trailers', ...step.headers };
@@ -138,9 +169,12 @@ function rawStep(address: string, step: RegressionStep, frames: Buffer[]): Promi
     const take = (h: http2.IncomingHttpHeaders): void => {
       if (h['grpc-status'] !== undefined) status = STATUS_NAME[Number(h['grpc-status'])] ?? String(h['grpc-status']);
     };
-    req.on('response', take);
+    req.on('response', (h) => {
+      answerStarted ||= h['grpc-status'] === undefined;
+      take(h);
+    });
     req.on('trailers', take);
-    req.on('data', () => undefined);
+    req.on('data', () => void received++);
     req.on('error', () => undefined);
     req.on('close', done);
     frames.forEach((f, i) => (i === frames.length - 1 && endStream ? req.end(f) : req.write(f)));

@@ -10,6 +10,8 @@ interface Args {
   path: string;
   replicas: string[];
   size: number;
+  /** Persists in flight at most. */
+  inflight: number;
 }
 
 async function main(): Promise<void> {
@@ -29,7 +31,7 @@ async function main(): Promise<void> {
     inflight.add(p);
     void p.finally(() => inflight.delete(p));
     // Slots are reused: never store into one whose previous persist is still in flight.
-    if (inflight.size >= 16) await Promise.race(inflight);
+    if (inflight.size >= args.inflight) await Promise.race(inflight);
     if (n % SLOTS === SLOTS - 1) await Promise.all(inflight);
   }
 }

@@ -15,6 +15,8 @@ export interface TestTargetOptions {
   tls?: DaemonOptions['tls'];
   /** Serve this directory instead of a fresh temporary one. */
   poolDir?: string;
+  /** Keep all of the daemon's stderr for {@link TestTarget.fullLog}. Default false. */
+  keepStderr?: boolean;
 }
 
 const running = new Set<TestTarget>();
@@ -38,6 +40,7 @@ export class TestTarget {
       listen: `${options.host ?? '127.0.0.1'}:0`,
       args: ['--log-level', 'warn', ...(options.args ?? [])],
       tls: options.tls,
+      keepStderr: options.keepStderr,
     };
     return new TestTarget(await DaemonProcess.start(daemonOptions), poolDir, daemonOptions);
   }
@@ -68,6 +71,13 @@ export class TestTarget {
 
   get log(): string[] {
     return this.daemon.stderrTail;
+  }
+
+  /** All of stderr since the last (re)start; throws unless started with `keepStderr`. */
+  get fullLog(): string {
+    const all = this.daemon.stderrAll;
+    if (all === undefined) throw new Error('TestTarget.fullLog needs keepStderr: true');
+    return all;
   }
 
   poolPath(name: string): string {
