@@ -9,7 +9,6 @@
  * primary's pool at the end.
  */
 import { expect } from 'chai';
-import * as fs from 'fs';
 import * as path from 'path';
 import { Pool } from '../src/initiator/pool';
 import { RemotePool } from '../src/initiator/remote-pool';
@@ -18,6 +17,7 @@ import { monoNs } from './helpers/candidate-group';
 import { TestEtcd } from './helpers/etcd';
 import { EXEC_APP_POOL_BYTES, EXEC_APP_SLOTS } from './helpers/exec-app-layout';
 import { LeaderWatch } from './helpers/leader-watch';
+import { procState } from './helpers/proc-state';
 import { missingRecords } from './helpers/records';
 import { SHM_DIR, tempDir } from './helpers/setup';
 import { TcpProxy } from './helpers/tcp-proxy';
@@ -235,7 +235,7 @@ describe('failover-agent --exec: the agent supervises the application', function
     expect(run.history.acks({ member: primary.member, epoch: epochOf(run.elected) }), 'every record it meant to write was acked').to.have.length(SERVING_ACKS * 4);
     await waitFor(() => run.history.eventsOf(primary.member, 'demoted').length > 0, 10_000, 'the agent stepped down');
     expect(String(run.history.eventsOf(primary.member, 'demoted')[0].fields.reason)).to.match(/application exited by itself/);
-    // A resignation revokes the lease: the standby takes over well before the TTL would have run out.
+    // The resignation revoked the lease and paused this agent: the standby takes the role.
     const { election } = await takeover(run, primary.member, exit.ns);
     expect(election.member).to.equal(standby.member);
     await finish(run);
@@ -249,11 +249,6 @@ function alive(group: number): boolean {
   } catch {
     return false;
   }
-}
-
-function procState(pid: number): string {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return stat.slice(stat.lastIndexOf(')') + 2)[0];
 }
 
 async function readReplica(address: string, name: string): Promise<Buffer> {
