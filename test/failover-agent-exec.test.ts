@@ -225,6 +225,24 @@ describe('failover-agent --exec: the agent supervises the application', function
     });
   }
 
+  it('SIGTERM of the primary agent: it SIGKILLs its application, steps down, exits 0; the standby takes over', async function () {
+    const run = await begin();
+    const { primary, standby } = run;
+    const appGroup = primary.appGroup!;
+    const termAt = monoNs();
+    primary.signal('SIGTERM');
+    expect((await primary.exited).code, 'the agent exits 0 on SIGTERM').to.equal(0);
+    const exit = run.history.eventsOf(primary.member, 'exec-exited', termAt);
+    expect(exit.map((e) => [e.fields.signal, e.fields.killed]), 'it killed its application').to.deep.equal([['SIGKILL', true]]);
+    expect(run.history.eventsOf(primary.member, 'demoted', termAt).map((e) => e.fields.reason)).to.deep.equal(['stopped']);
+    expect(run.history.eventsOf(primary.member, 'stopped', termAt), 'it logged its stop').to.have.length(1);
+    expect(alive(appGroup), 'the application is gone').to.equal(false);
+    const { election, firstAck } = await takeover(run, primary.member, termAt);
+    expect(election.member).to.equal(standby.member);
+    expect(run.history.acks({ member: primary.member, afterNs: firstAck.ns }), 'acks of the old application after the new one\'s first').to.deep.equal([]);
+    await finish(run);
+  });
+
   it('an application that exits by itself while primary: its agent steps down at once and the other agent takes over', async function () {
     const app = path.join(__dirname, 'helpers', 'exec-app.js');
     const run = await begin({ exec: `EXEC_APP_RECORDS=${SERVING_ACKS * 4} exec ${process.execPath} ${app}` });
