@@ -27,6 +27,7 @@ import { RemotePool } from '../src/initiator/remote-pool';
 import { CandidateProcess, Election, History, checkHistory, highestAcked, missing, monoNs } from './helpers/candidate-group';
 import { TestEtcd } from './helpers/etcd';
 import { LeaderWatch } from './helpers/leader-watch';
+import { procState } from './helpers/proc-state';
 import { SHM_DIR, tempDir } from './helpers/setup';
 import { SLOT_BYTES, SLOTS, stampAt } from './helpers/stamps';
 import { TcpProxy } from './helpers/tcp-proxy';
@@ -133,8 +134,9 @@ describe('automatic failover through etcd', function () {
     it(`SIGKILL of the primary under load: the standby takes over, nothing acknowledged is lost (run ${loop})`, async function () {
       const run = await begin();
       const { primary, standby } = run;
-      const killedAt = monoNs();
+      // Stamped once the signal is pending: a primary running on the other core prints acks until then.
       primary.signal('SIGKILL');
+      const killedAt = monoNs();
       expect((await primary.exited).signal, 'the primary died of SIGKILL').to.equal('SIGKILL');
       const next = await takeover(run, primary.member, killedAt);
       expect(next.member).to.equal(standby.member);
@@ -338,11 +340,6 @@ describe('automatic failover through etcd', function () {
     process.stdout.write(`      failover-etcd: ${histories.length} histories checked, ${histories.reduce((s, n) => s + n, 0)} acknowledged terms\n`);
   });
 });
-
-function procState(pid: number): string {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return stat.slice(stat.lastIndexOf(')') + 2)[0];
-}
 
 async function readSlots(address: string, name: string): Promise<number[]> {
   const pool = await RemotePool.open(address, name, { readOnly: true });

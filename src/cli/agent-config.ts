@@ -33,7 +33,13 @@ export interface AgentConfig {
   fenceMarginMs?: number;
   /** Root of the group's keys in etcd (key `key-prefix`). Default `/rpmem/`. */
   keyPrefix: string;
-  /** Shell command run when this node becomes primary (key `on-elected`); env RPMEM_ROLE, RPMEM_EPOCH, RPMEM_POOL, RPMEM_GROUP, RPMEM_MEMBER. */
+  /**
+   * The application, a shell command the agent runs while this node is the primary (key `exec`):
+   * started after the promotion with the pool released for it to open, SIGKILLed with its process
+   * group when the term ends. Env as for the hooks. Default: none, the agent holds the pool itself.
+   */
+  exec?: string;
+  /** Shell command run when this node becomes primary (key `on-elected`); env RPMEM_ROLE, RPMEM_EPOCH, RPMEM_POOL, RPMEM_REPLICAS, RPMEM_ACK, RPMEM_GROUP, RPMEM_MEMBER. */
   onElected?: string;
   /** Shell command run when this node stops being primary (key `on-demoted`), same environment. */
   onDemoted?: string;
@@ -68,6 +74,7 @@ export const AGENT_KEYS: Record<string, AgentKey> = {
   'retry-timeout-ms': { key: 'retryTimeoutMs', kind: 'ms', type: 'string', arg: 'MS', help: 'deadline of each etcd call (default ttl/3); loop-wait + 2 x retry-timeout <= ttl' },
   'fence-margin-ms': { key: 'fenceMarginMs', kind: 'ms', type: 'string', arg: 'MS', help: 'stop acking this long before the lease could expire (default max(200, ttl/10))' },
   'key-prefix': { key: 'keyPrefix', kind: 'string', type: 'string', arg: 'PREFIX', help: `root of the group's keys in etcd (default ${DEFAULT_KEY_PREFIX})` },
+  exec: { key: 'exec', kind: 'string', type: 'string', arg: 'COMMAND', help: 'the application to run while primary (sh -c, env RPMEM_*); killed when the term ends' },
   'on-elected': { key: 'onElected', kind: 'string', type: 'string', arg: 'COMMAND', help: 'shell command run on becoming primary (env RPMEM_ROLE, RPMEM_EPOCH, RPMEM_POOL, ...)' },
   'on-demoted': { key: 'onDemoted', kind: 'string', type: 'string', arg: 'COMMAND', help: 'shell command run on losing the primary role' },
   'etcd-user': { key: 'etcdUser', kind: 'string', type: 'string', arg: 'USER', help: 'etcd user, when etcd has auth enabled' },

@@ -5,6 +5,7 @@ import { FailoverCandidate } from '../../initiator/failover/failover-candidate';
 import type { EtcdConnection } from '../../initiator/failover/candidate-options';
 import { AGENT_KEYS, AGENT_OPTIONS, AgentConfig, buildAgentConfig, readAgentConfigFile } from '../agent-config';
 import { CONNECT_OPTIONS, Command, Context, UsageError } from '../command';
+import { SupervisedApp } from '../supervised-app';
 
 function readFile(flag: string, file: string | undefined): Buffer | undefined {
   if (file === undefined) return undefined;
@@ -55,7 +56,12 @@ export const failoverAgent: Command = {
     'open as primary, renewing its lease every loop-wait-ms; if it cannot renew it stops',
     'acknowledging before the lease can expire and steps down. Standbys take over when the lease',
     'expires. Prints one JSON line per event (elected, demoted, standby, warning) and runs the',
-    'on-elected / on-demoted hooks. Keys of --config FILE are the flag names (deploy/failover-agent.conf).',
+    'on-elected / on-demoted hooks. With --exec COMMAND the agent supervises the application instead',
+    'of holding the pool: once promoted it closes the pool and runs COMMAND (sh -c, env RPMEM_ROLE,',
+    'RPMEM_EPOCH, RPMEM_POOL, RPMEM_REPLICAS, RPMEM_ACK, RPMEM_GROUP, RPMEM_MEMBER), which opens the',
+    'pool itself; when the term ends it SIGKILLs the command\'s process group before the lease can',
+    'expire, waits for it, and stands by; if the command exits by itself the agent steps down.',
+    'Keys of --config FILE are the flag names (deploy/failover-agent.conf).',
     'Runs until SIGTERM or SIGINT, then steps down at once (revokes its lease).',
   ].join('\n'),
   options: {
@@ -71,9 +77,10 @@ export const failoverAgent: Command = {
   ],
   async run(ctx) {
     const config = agentConfig(ctx);
-    let candidate: FailoverCandidate;
+    let candidate: FailoverCandidate<boolean>;
+    let app: SupervisedApp | undefined;
     try {
-      candidate = new FailoverCandidate({
+      candidate = new FailoverCandidate<boolean>({
         ...ctx.connect(),
         path: config.pool,
         replicas: config.replicas,
@@ -86,6 +93,11 @@ export const failoverAgent: Command = {
         loopWaitMs: config.loopWaitMs,
         retryTimeoutMs: config.retryTimeoutMs,
         fenceMarginMs: config.fenceMarginMs,
+        holdPool: config.exec === undefined,
+        // No successor may be elected while the application of the term that ended may still run.
+        beforeResign: async () => {
+          await app?.exited;
+        },
       });
     } catch (err) {
       // A bad TTL or timing rule is a configuration mistake like an unknown key.
@@ -103,14 +115,30 @@ export const failoverAgent: Command = {
       RPMEM_ROLE: role,
       RPMEM_EPOCH: epoch.toString(),
       RPMEM_POOL: config.pool,
+      RPMEM_REPLICAS: config.replicas.join(','),
+      RPMEM_ACK: String(config.ack),
       RPMEM_GROUP: config.group,
       RPMEM_MEMBER: candidate.member,
     });
+    const supervise = (command: string, epoch: bigint): void => {
+      const started = new SupervisedApp(command, env('primary', epoch));
+      app = started;
+      log('exec-started', { epoch: epoch.toString(), pid: started.pid ?? null });
+      void started.exited.then(({ code, signal, killed }) => {
+        log('exec-exited', { epoch: epoch.toString(), pid: started.pid ?? null, code, signal, killed });
+        if (app === started) app = undefined;
+        // An application that ended by itself while primary ends the term: the pool has no writer.
+        if (!killed) void candidate.resign(`the application exited by itself (${signal ?? `code ${code}`})`);
+      });
+    };
     candidate.on('elected', ({ epoch, promotion }) => {
       log('elected', { epoch: epoch.toString(), source: promotion?.source, bytesCopied: promotion?.bytesCopied });
+      if (config.exec !== undefined) supervise(config.exec, epoch);
       runHook(ctx, config.onElected, env('primary', epoch));
     });
     candidate.on('demoted', ({ epoch, reason }) => {
+      // First, at the deadline and before the lease can expire: the application must stop writing.
+      app?.kill();
       log('demoted', { epoch: epoch.toString(), reason });
       runHook(ctx, config.onDemoted, env('standby', epoch));
     });

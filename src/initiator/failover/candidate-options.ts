@@ -17,8 +17,11 @@ export interface EtcdConnection {
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
 }
 
-/** Options of {@link FailoverCandidate}: those of {@link promote} (replicas, write policy, connection) and the group's. */
-export interface FailoverCandidateOptions extends Omit<PromoteOptions, 'epoch'> {
+/**
+ * Options of {@link FailoverCandidate}: those of {@link promote} (replicas, write policy, connection) and the group's.
+ * `Held` is the type of `holdPool`: `true` (the default) when the candidate serves the pool itself.
+ */
+export interface FailoverCandidateOptions<Held extends boolean = true> extends Omit<PromoteOptions, 'epoch'> {
   /** This node's own copy of the pool; created from the newest replica when missing. Required. Example: `'/var/lib/app/pool'`. */
   path: string;
   /** The etcd cluster that elects the primary. Required. */
@@ -47,6 +50,23 @@ export interface FailoverCandidateOptions extends Omit<PromoteOptions, 'epoch'> 
    * between this node and etcd. Default max(200, ttl / 10).
    */
   fenceMarginMs?: number;
+  /**
+   * Whether the elected candidate keeps the promoted pool open and hands it out with 'elected'.
+   * `false` closes it right after the promotion, so the local pool file is unlocked and another
+   * process (an application a supervisor starts) can `ReplicatedPool.open(path, ...)` it: the
+   * local header keeps the new epoch claim, so that open writes under this term's claim. The
+   * candidate still renews its lease and emits 'demoted' at the ack deadline (sent time of the
+   * last successful renewal + TTL − margin) at the latest; nothing then stops that other writer
+   * but whoever listens to 'demoted' (and the replicas' epoch check, once a successor promoted).
+   * Default `true`. Example: `{ holdPool: false, beforeResign: () => writerExited }`.
+   */
+  holdPool?: Held;
+  /**
+   * Awaited after a term ended ('demoted' was emitted) and before the candidate revokes its lease
+   * and campaigns again: e.g. until a writer it supervises has exited, so no successor is elected
+   * while it may still run. A rejection is reported as a 'warning'. Default: none.
+   */
+  beforeResign?: () => Promise<void>;
 }
 
 /** What a candidate is doing. */
@@ -61,13 +81,21 @@ export enum CandidateRole {
   Primary = 'primary',
 }
 
+/** The pool an 'elected' event carries: the open pool, or none when the candidate does not hold it. */
+export type ElectedPool<Held extends boolean> = Held extends false ? undefined : ReplicatedPool;
+
 /** The events of a {@link FailoverCandidate}, as typed `on` overloads take them. */
-export interface FailoverCandidateEvents {
-  /** This candidate became the primary: `pool` is open and fenced at `epoch`; write to it. */
-  elected: [{ pool: ReplicatedPool; epoch: bigint; promotion: PromotionReport | undefined }];
+export interface FailoverCandidateEvents<Held extends boolean = true> {
   /**
-   * This candidate is no longer the primary (its lease was lost or could not be renewed in time,
-   * the pool was fenced, or it stopped). The pool was closed; the candidate campaigns again.
+   * This candidate became the primary at `epoch`: `pool` is open and fenced at it; write to it.
+   * With `holdPool: false`, `pool` is undefined and the local pool file is closed, claimed at `epoch`.
+   */
+  elected: [{ pool: ElectedPool<Held>; epoch: bigint; promotion: PromotionReport | undefined }];
+  /**
+   * This candidate is no longer the primary (its lease was lost or could not be renewed before the
+   * ack deadline, the pool was fenced, it resigned or it stopped). Emitted at once; the pool (if
+   * held) is closed next, then `beforeResign` is awaited, the lease revoked, and the candidate
+   * campaigns again.
    */
   demoted: [{ epoch: bigint; reason: string }];
   /** This candidate waits; `leader` is the member holding the leader key, if any. */
@@ -77,7 +105,7 @@ export interface FailoverCandidateEvents {
 }
 
 /** The options with their defaults filled in and checked. */
-export interface ResolvedCandidateOptions extends FailoverCandidateOptions {
+export interface ResolvedCandidateOptions extends FailoverCandidateOptions<boolean> {
   member: string;
   keyPrefix: string;
   ttlSeconds: number;
@@ -90,7 +118,7 @@ export const DEFAULT_TTL_SECONDS = 10;
 export const DEFAULT_KEY_PREFIX = '/rpmem/';
 
 /** Fills in the defaults and checks the timing rule; throws RPMEM_E_INVALID_ARGUMENT. */
-export function resolveCandidateOptions(options: FailoverCandidateOptions): ResolvedCandidateOptions {
+export function resolveCandidateOptions(options: FailoverCandidateOptions<boolean>): ResolvedCandidateOptions {
   const ttlSeconds = options.ttlSeconds ?? DEFAULT_TTL_SECONDS;
   if (!Number.isInteger(ttlSeconds) || ttlSeconds < 2) throw invalid(`ttlSeconds must be a whole number of seconds, at least 2, got ${ttlSeconds}`);
   const ttlMs = ttlSeconds * 1000;

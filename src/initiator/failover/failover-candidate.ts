@@ -11,6 +11,10 @@
  * acknowledging before its lease can expire (DESIGN-NOTES I8); the replicas' epoch check refuses
  * it anyway once a successor promoted (I5). On losing the role it emits 'demoted', closes the pool
  * and campaigns again as a standby.
+ *
+ * With `holdPool: false` (rpmem failover-agent's `exec` mode) the candidate closes the pool right
+ * after the promotion for another process to open; a timer at the ack deadline then ends the term,
+ * so 'demoted' comes before the lease can expire and its listener can stop that writer.
  */
 import { EventEmitter } from 'events';
 import { performance } from 'perf_hooks';
@@ -19,7 +23,7 @@ import { RpmemError, ErrorCode } from '../../common/errors';
 import type { ConnectOptions } from '../options';
 import { promote } from '../promote';
 import type { ReplicatedPool } from '../replicated-pool';
-import { CandidateRole, FailoverCandidateEvents, FailoverCandidateOptions, ResolvedCandidateOptions, resolveCandidateOptions } from './candidate-options';
+import { CandidateRole, ElectedPool, FailoverCandidateEvents, FailoverCandidateOptions, ResolvedCandidateOptions, resolveCandidateOptions } from './candidate-options';
 import { ClusterKeys, MemberRecord, PrimaryRecord, clusterKeys } from './cluster-keys';
 import { connectEtcd, etcdError } from './etcd-client';
 import { bumpEpoch } from './epoch-counter';
@@ -36,14 +40,23 @@ interface Term {
   lease: LeaderLease;
   /** The `performance.now()` from which the lease may have expired. */
   expiresAt: number;
+  /** The promoted pool, while the candidate holds it. */
   pool?: ReplicatedPool;
+  /** The epoch this term promoted at, once it did. */
+  epoch?: bigint;
+  /** Set by resign(): the candidate gives the others a turn before it campaigns again. */
+  resigned?: boolean;
   /** Why the term ended; set once. */
   ended?: string;
   end: (reason: string) => void;
   done: Promise<void>;
 }
 
-export class FailoverCandidate extends EventEmitter {
+/**
+ * One node's candidacy. `Held` follows the `holdPool` option: with the default (`true`) 'elected'
+ * carries the open pool; with `holdPool: false` it carries none.
+ */
+export class FailoverCandidate<Held extends boolean = true> extends EventEmitter {
   private readonly options: ResolvedCandidateOptions;
   private readonly keys: ClusterKeys;
   private readonly connect: ConnectOptions;
@@ -59,7 +72,7 @@ export class FailoverCandidate extends EventEmitter {
   private wake: () => void = () => undefined;
 
   /** Checks the options (RPMEM_E_INVALID_ARGUMENT); nothing connects before {@link start}. */
-  constructor(options: FailoverCandidateOptions) {
+  constructor(options: FailoverCandidateOptions<Held>) {
     super();
     this.options = resolveCandidateOptions(options);
     this.keys = clusterKeys(this.options.keyPrefix, this.options.group);
@@ -121,17 +134,30 @@ export class FailoverCandidate extends EventEmitter {
     this.currentRole = CandidateRole.Stopped;
   }
 
-  override on<E extends keyof FailoverCandidateEvents>(event: E, listener: (...args: FailoverCandidateEvents[E]) => void): this;
+  /**
+   * Gives the primary role up now, as a lost lease would: 'demoted' with `reason`, then the lease
+   * is revoked so a standby can take over at once, and this candidate waits `loopWaitMs` before
+   * it campaigns again. Resolves once the term ended; does nothing unless a term is being held.
+   */
+  async resign(reason = 'resigned'): Promise<void> {
+    const term = this.term;
+    if (term === undefined) return;
+    term.resigned = true;
+    term.end(reason);
+    await term.done;
+  }
+
+  override on<E extends keyof FailoverCandidateEvents>(event: E, listener: (...args: FailoverCandidateEvents<Held>[E]) => void): this;
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
     return super.on(event, listener);
   }
 
-  override once<E extends keyof FailoverCandidateEvents>(event: E, listener: (...args: FailoverCandidateEvents[E]) => void): this;
+  override once<E extends keyof FailoverCandidateEvents>(event: E, listener: (...args: FailoverCandidateEvents<Held>[E]) => void): this;
   override once(event: string | symbol, listener: (...args: any[]) => void): this {
     return super.once(event, listener);
   }
 
-  override emit<E extends keyof FailoverCandidateEvents>(event: E, ...args: FailoverCandidateEvents[E]): boolean;
+  override emit<E extends keyof FailoverCandidateEvents>(event: E, ...args: FailoverCandidateEvents<Held>[E]): boolean;
   override emit(event: string | symbol, ...args: any[]): boolean {
     return super.emit(event, ...args);
   }
@@ -150,9 +176,10 @@ export class FailoverCandidate extends EventEmitter {
         continue;
       }
       if (outcome.won) {
-        const served = await this.serve(outcome.lease);
-        // A promotion that failed gives the others a turn before this one campaigns again.
-        if (!served && !this.stopping) await this.pause(this.options.loopWaitMs);
+        const { served, resigned } = await this.serve(outcome.lease);
+        // A promotion that failed, or a resignation, gives the others a turn before this one
+        // campaigns again; its own revoke deletes the leader key, so the watch must not wake it.
+        if ((!served || resigned) && !this.stopping) await this.pause(this.options.loopWaitMs, false);
         continue;
       }
       this.standBy(outcome.leader);
@@ -160,8 +187,8 @@ export class FailoverCandidate extends EventEmitter {
     }
   }
 
-  /** Holds one term: promote, serve until the lease or the role is lost. Resolves whether it was ever primary. */
-  private async serve(lease: LeaderLease): Promise<boolean> {
+  /** Holds one term: promote, serve until the lease or the role is lost. Resolves whether it was ever primary, and whether it resigned. */
+  private async serve(lease: LeaderLease): Promise<{ served: boolean; resigned: boolean }> {
     let end!: (reason: string) => void;
     const done = new Promise<void>((resolve) => (end = () => resolve()));
     const term: Term = {
@@ -183,14 +210,18 @@ export class FailoverCandidate extends EventEmitter {
     try {
       const pool = await this.promote(term);
       if (pool !== undefined) {
-        term.pool = pool;
+        const held = this.options.holdPool !== false;
+        term.epoch = pool.epoch;
+        // Released, the pool's local header keeps this term's claim for the next open of the path.
+        if (held) term.pool = pool;
+        else await pool.close();
         if (term.ended !== undefined) pool.setAckDeadline(performance.now());
         else {
           pool.setAckDeadline(term.expiresAt - this.options.fenceMarginMs);
           elected = true;
           this.setRole(CandidateRole.Primary);
           void this.publishPrimary(term, pool.epoch);
-          this.emit('elected', { pool, epoch: pool.epoch, promotion: pool.promotion });
+          this.emit('elected', { pool: (held ? pool : undefined) as ElectedPool<Held>, epoch: pool.epoch, promotion: pool.promotion });
         }
       }
     } catch (err) {
@@ -198,15 +229,18 @@ export class FailoverCandidate extends EventEmitter {
       term.end(`promotion failed: ${String(err)}`);
     }
     await term.done;
+    // Emitted before waiting for a renewal still in flight: a listener that stops a writer must
+    // hear of the end at the deadline, not up to a retry timeout later.
+    if (elected) this.emit('demoted', { epoch: term.epoch!, reason: term.ended! });
     await renewing;
-    if (elected) this.emit('demoted', { epoch: term.pool!.epoch, reason: term.ended! });
     await term.pool?.close().catch((err) => this.warn(err instanceof RpmemError ? err : new RpmemError(ErrorCode.INTERNAL, String(err))));
+    if (elected) await this.options.beforeResign?.().catch((err) => this.warn(err instanceof RpmemError ? err : new RpmemError(ErrorCode.INTERNAL, `beforeResign: ${String(err)}`)));
     await lease.revoke();
     this.term = undefined;
     // The next campaign that loses reports 'standby' again, even to the same leader as before.
     this.lastLeader = null;
     this.setRole(this.stopping ? CandidateRole.Stopped : CandidateRole.Standby);
-    return elected;
+    return { served: elected, resigned: term.resigned === true };
   }
 
   /** Takes the next epoch from etcd and promotes at it; retries higher when a replica promised more. */
@@ -238,27 +272,36 @@ export class FailoverCandidate extends EventEmitter {
 
   /**
    * Renews the term's lease every `loopWaitMs` (sooner after a failure) and moves the pool's ack
-   * deadline after each success; ends the term when the lease is gone or the deadline passed.
+   * deadline after each success; ends the term when the lease is gone or the deadline passed, the
+   * latter by a timer, so the end is not held up by a renewal still waiting for etcd.
    */
   private async renew(term: Term): Promise<void> {
     const { loopWaitMs, fenceMarginMs } = this.options;
+    const lapsed = 'the leader lease could not be renewed before the ack deadline';
+    const atDeadline = (): NodeJS.Timeout => setTimeout(() => term.end(lapsed), Math.max(0, term.expiresAt - fenceMarginMs - performance.now()));
+    let deadline = atDeadline();
     let next = performance.now() + loopWaitMs;
-    while (term.ended === undefined) {
-      await Promise.race([term.done, sleep(Math.max(0, next - performance.now()))]);
-      if (term.ended !== undefined) return;
-      try {
-        term.expiresAt = await term.lease.renew();
-        term.pool?.setAckDeadline(term.expiresAt - fenceMarginMs);
-        next = performance.now() + loopWaitMs;
-      } catch (err) {
-        const e = etcdError('lease renewal', err);
-        if (e.code === ErrorCode.FENCED) return term.end(e.message);
-        this.warn(e);
-        next = performance.now() + RENEW_RETRY_MS;
+    try {
+      while (term.ended === undefined) {
+        await Promise.race([term.done, sleep(Math.max(0, next - performance.now()))]);
+        if (term.ended !== undefined) return;
+        try {
+          term.expiresAt = await term.lease.renew();
+          if (term.ended !== undefined) return;
+          term.pool?.setAckDeadline(term.expiresAt - fenceMarginMs);
+          clearTimeout(deadline);
+          deadline = atDeadline();
+          next = performance.now() + loopWaitMs;
+        } catch (err) {
+          const e = etcdError('lease renewal', err);
+          if (e.code === ErrorCode.FENCED) return term.end(e.message);
+          this.warn(e);
+          next = performance.now() + RENEW_RETRY_MS;
+        }
+        if (performance.now() >= term.expiresAt - fenceMarginMs) return term.end(lapsed);
       }
-      if (performance.now() >= term.expiresAt - fenceMarginMs) {
-        return term.end('the leader lease could not be renewed before the ack deadline');
-      }
+    } finally {
+      clearTimeout(deadline);
     }
   }
 
@@ -314,15 +357,18 @@ export class FailoverCandidate extends EventEmitter {
     );
   }
 
-  /** Waits `ms`, or less if woken. */
-  private pause(ms: number): Promise<void> {
+  /** Waits `ms`, or less if woken by stop() or (when `onLeaderDeleted`) by the leader key's deletion. */
+  private pause(ms: number, onLeaderDeleted = true): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
+      const stopping = (): boolean => this.stopping;
       function done(): void {
         clearTimeout(timer);
         resolve();
       }
-      this.wake = done;
+      this.wake = onLeaderDeleted ? done : () => {
+        if (stopping()) done();
+      };
     });
   }
 
