@@ -198,14 +198,18 @@ export class PersistSession {
     return { seq, offset, data, lsn, deep: (flags & RANGE_FLAG_DEEP) !== 0, arrivedNs };
   }
 
-  /** Ends a stream that sent nothing for idle-stream-ms, so a silent client cannot hold a pool forever. */
+  /**
+   * Ends a stream that sent nothing for idle-stream-ms, so a silent client cannot hold a pool
+   * forever. A stream whose ranges are still being made durable is not idle: the daemon owes it
+   * acks, and a batch that completes restarts the count.
+   */
   private armIdleTimer(): void {
     if (this.config.idleStreamMs === 0) return;
     clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(
-      () => this.stopIntake(new RpmemError(ErrorCode.TIMEOUT, `stream idle for ${this.config.idleStreamMs} ms (idle-stream-ms)`)),
-      this.config.idleStreamMs,
-    );
+    this.idleTimer = setTimeout(() => {
+      if (this.writing || this.queue.length > 0) return this.armIdleTimer();
+      this.stopIntake(new RpmemError(ErrorCode.TIMEOUT, `stream idle for ${this.config.idleStreamMs} ms (idle-stream-ms)`));
+    }, this.config.idleStreamMs);
     this.idleTimer.unref();
   }
 
@@ -234,6 +238,7 @@ export class PersistSession {
       () => {
         this.writing = false;
         this.unsyncedBytes -= bytes;
+        if (this.failure === undefined) this.armIdleTimer();
         if (!this.cancelled) this.call.write({ durableSeq: lastSeq, granularity: file.granularity });
         this.metrics?.batchDurable(batch, file, applyStartedNs);
         if (this.failure === undefined && this.unsyncedBytes < this.config.maxInflightBytes) this.call.resume();
