@@ -29,6 +29,12 @@ export interface ReplicatedPersistResult {
   local: Granularity;
   /** The replicas that had acknowledged it when it resolved. */
   replicas: ReplicaAck[];
+  /**
+   * When it was acknowledged: `process.hrtime.bigint()` (CLOCK_MONOTONIC, comparable across the
+   * processes of one machine) at resolution, which may be earlier than when the caller's callback
+   * runs. A coordinated primary resolves nothing at or after its ack deadline (DESIGN-NOTES I8).
+   */
+  acknowledgedNs: bigint;
 }
 
 /** What a persist needs from its pool when it settles. */
@@ -128,6 +134,6 @@ export class ReplicatedPersist implements AckSink {
     if (fenced !== undefined) return this.fail(fenced);
     this.settled = true;
     this.owner.persistSettled(this.promise, this.lsn);
-    this.resolve({ lsn: this.lsn, local: this.owner.granularity, replicas: this.acks });
+    this.resolve({ lsn: this.lsn, local: this.owner.granularity, replicas: this.acks, acknowledgedNs: process.hrtime.bigint() });
   }
 }
