@@ -284,7 +284,8 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
    * even when its process was paused. `Infinity` removes the deadline.
    */
   setAckDeadline(deadline: number): void {
-    this.ackDeadline = deadline;
+    // A deadline that is no number must fence at once, never disable the check (NaN compares false).
+    this.ackDeadline = Number.isNaN(deadline) ? -Infinity : deadline;
   }
 
   /**

@@ -69,7 +69,8 @@ export class LeaderLease {
     if (this.revoked) throw new RpmemError(ErrorCode.FENCED, 'the leader lease was revoked');
     const sentAt = performance.now();
     const ttl = await withTimeout(this.keepaliveOnce(), this.callTimeoutMs, 'lease keepalive');
-    if (ttl <= 0) throw new RpmemError(ErrorCode.FENCED, `leader lease ${this.id} expired`);
+    // etcd leaves a TTL of 0 off the wire: a missing TTL (NaN here) is an expired lease too.
+    if (!(ttl > 0)) throw new RpmemError(ErrorCode.FENCED, `leader lease ${this.id} expired`);
     const kv = await this.client.get(this.keys.leader).exec().then((r) => r.kvs[0]).catch((err) => Promise.reject(etcdError('get leader', err)));
     if (kv === undefined || kv.create_revision !== this.createRevision) {
       throw new RpmemError(ErrorCode.FENCED, 'the leader key was deleted or taken by another term');
