@@ -31,11 +31,6 @@ export class ClaimGate {
     }
   }
 
-  /** How many replicas promised so far. */
-  get promises(): number {
-    return this.promised.size;
-  }
-
   /** Resolves when the gate opens, or when it is released (the pool closed or was fenced). */
   wait(): Promise<void> {
     if (this.isOpen || this.isReleased) return Promise.resolve();

@@ -299,7 +299,7 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       this.checkWritable();
-      if (this.replicas.filter((r) => r.state === 'up').length >= required) return;
+      if (this.upCount() >= required) return;
       if (Date.now() >= deadline) {
         throw new RpmemError(ErrorCode.TIMEOUT, `fewer than ${required} replica(s) were up for ${timeoutMs} ms`);
       }
@@ -332,7 +332,7 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
       this.emit('replica-down', { replica: spec, error });
     }
     if (replica.state === 'fenced' && error !== undefined && this.fencedBy === undefined) this.fence(spec, error);
-    const up = this.replicas.filter((r) => r.state === 'up').length;
+    const up = this.upCount();
     const total = this.replicas.length;
     if (up < total && !this.wasDegraded && replica.state !== 'connecting' && replica.state !== 'resyncing') {
       this.wasDegraded = true;
@@ -438,6 +438,10 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
     return new RpmemError(ErrorCode.FENCED, `this primary was fenced: ${cause.message}`, { cause });
   }
 
+  private upCount(): number {
+    return this.replicas.filter((r) => r.state === 'up').length;
+  }
+
   private find(spec: string): Replica {
     const r = this.replicas.find((x) => x.spec === spec);
     if (r === undefined) throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `no replica ${spec} in this pool`);
@@ -453,7 +457,7 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
     const majority = claimQuorum(this.policy, this.replicas.length);
     const unsettled = (): boolean =>
       this.fencedBy === undefined &&
-      this.replicas.filter((r) => r.state === 'up').length < required &&
+      this.upCount() < required &&
       this.replicas.some((r) => r.state === 'connecting' || r.state === 'resyncing') &&
       (this.gate.open || this.replicas.filter((r) => r.state !== 'down').length >= majority);
     while (unsettled() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));

@@ -218,10 +218,6 @@ export class PoolRegistry {
     pool.handles.delete(handle);
     this.log.info('handle released', { pool: pool.name, handle: handle.id });
     if (pool.handles.size > 0) return;
-    await this.closePool(pool);
-  }
-
-  private async closePool(pool: OpenPool): Promise<void> {
     this.pools.delete(pool.name);
     await pool.file.close();
   }
