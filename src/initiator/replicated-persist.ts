@@ -31,8 +31,11 @@ export interface ReplicatedPersistResult {
   replicas: ReplicaAck[];
   /**
    * When it was acknowledged: `process.hrtime.bigint()` (CLOCK_MONOTONIC, comparable across the
-   * processes of one machine) at resolution, which may be earlier than when the caller's callback
-   * runs. A coordinated primary resolves nothing at or after its ack deadline (DESIGN-NOTES I8).
+   * processes of one machine) read when its last part settled, just before the pool checked its
+   * ack deadline. A coordinated primary acknowledges nothing whose time is at or after that
+   * deadline (DESIGN-NOTES I8). A pause of the process after that check delays the resolution and
+   * the caller's callback, never this time: the decision was taken, and the records were durable
+   * on the replicas that acked, before the pause.
    */
   acknowledgedNs: bigint;
 }
@@ -130,10 +133,13 @@ export class ReplicatedPersist implements AckSink {
 
   private check(): void {
     if (!this.started || this.settled || this.waiting > 0 || this.acks.length < this.required) return;
+    // Read before the deadline check: a pause between the two then fences, never stamps an ack
+    // decided before the pause with a time after it (settling below copies held batches: slow).
+    const acknowledgedNs = process.hrtime.bigint();
     const fenced = this.owner.fencedError();
     if (fenced !== undefined) return this.fail(fenced);
     this.settled = true;
     this.owner.persistSettled(this.promise, this.lsn);
-    this.resolve({ lsn: this.lsn, local: this.owner.granularity, replicas: this.acks, acknowledgedNs: process.hrtime.bigint() });
+    this.resolve({ lsn: this.lsn, local: this.owner.granularity, replicas: this.acks, acknowledgedNs });
   }
 }
