@@ -100,7 +100,7 @@ const QUORUM_POLL_MS = 20;
 /** LSNs reserved in the local header at a time, so LSNs never repeat after a crash. */
 const LSN_RESERVATION = 1_000_000n;
 
-export class ReplicatedPool extends EventEmitter implements ReplicaListener, PersistOwner {
+export class ReplicatedPool extends EventEmitter<ReplicatedPoolEvents> implements ReplicaListener, PersistOwner {
   private readonly replicas: Replica[] = [];
   private lsn: bigint;
   private lsnReserved: bigint;
@@ -162,7 +162,9 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
       createMissing: options.create !== undefined,
     };
     const pool = new ReplicatedPool(local, options.ack ?? 'all', settings);
-    for (const [event, listener] of Object.entries(options.on ?? {})) pool.on(event, listener as (...args: unknown[]) => void);
+    // By name, as the map holds them: each listener has its own event's type, checked in the options.
+    const untyped: EventEmitter = pool;
+    for (const [event, listener] of Object.entries(options.on ?? {})) untyped.on(event, listener);
     await pool.reserveLsns();
     for (const address of addresses) await pool.addReplica(address.spec);
     await pool.settle(checkPolicy(options.ack ?? 'all', addresses.length), options.openWaitMs ?? 2 * callTimeoutMs);
