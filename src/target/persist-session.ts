@@ -9,7 +9,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { RpmemError, ErrorCode, toServiceError } from '../common/errors';
-import { EpochClaim, checkClaim, checkClaimant, checkEpochValue, claimRefusal, claimantName, sameClaim } from '../common/epoch-claim';
+import { EpochClaim, checkClaim, checkClaimant, checkEpochValue, checkPlainWriter, claimRefusal, sameClaim } from '../common/epoch-claim';
 import { NO_CLAIMANT } from '../common/pool-header';
 import { crc32c } from '../common/native';
 import { FileRange } from '../common/pool-file';
@@ -146,9 +146,7 @@ export class PersistSession {
   private writerClaim(handle: Handle, epoch: bigint, claimant: Buffer): EpochClaim {
     const held = handle.pool.file.claim;
     if (epoch === 0n) {
-      if (!held.claimant.equals(NO_CLAIMANT)) {
-        throw new RpmemError(ErrorCode.FENCED, `pool ${handle.name} belongs to a replication primary (epoch ${held.epoch}, claimant ${claimantName(held.claimant)}): a writer must state its epoch`);
-      }
+      checkPlainWriter(handle.name, held);
       return held;
     }
     const claim = { epoch: checkEpochValue(epoch, 'epoch'), claimant: checkClaimant(claimant) };

@@ -7,7 +7,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { RpmemError, ErrorCode } from '../common/errors';
-import { EpochClaim, checkClaim, sameClaim } from '../common/epoch-claim';
+import { EpochClaim, checkClaim, checkPlainWriter, sameClaim } from '../common/epoch-claim';
 import { PoolFile } from '../common/pool-file';
 import { PoolAttr } from '../common/pool-attr';
 import { HEADER_BYTES } from '../common/protocol';
@@ -125,8 +125,9 @@ export class PoolRegistry {
   }
 
   /**
-   * Opens a handle. A writer stating `claim` is refused with RPMEM_E_FENCED, before any handle
-   * exists, when the pool would refuse that claim; a second writer on one pool gets RPMEM_E_BUSY.
+   * Opens a handle. A writer is refused with RPMEM_E_FENCED, before any handle exists, when the
+   * pool would refuse its `claim` (none: a plain writer on a pool a primary claimed); a second
+   * writer on one pool gets RPMEM_E_BUSY.
    */
   async open(name: string, mode: HandleMode, peer: string, claim?: EpochClaim): Promise<Handle> {
     const file = this.pathOf(name);
@@ -137,11 +138,11 @@ export class PoolRegistry {
         if (!fs.existsSync(file)) throw new RpmemError(ErrorCode.NO_POOL, `no pool named ${name}`);
         const opened = PoolFile.open(file, { granularity: this.config.granularity });
         // Checked before the file joins the open pools: a concurrent Stat or Fence may use it from then on.
-        if (claim !== undefined && writing) await checkBeforeOpen(opened, claim);
+        if (writing) await checkBeforeOpen(name, opened, claim);
         pool = { name, file: opened, handles: new Set() };
         this.pools.set(name, pool);
       } else if (writing) {
-        if (claim !== undefined) checkClaim(pool.file.claim, claim);
+        checkWriter(name, pool.file.claim, claim);
         const writer = writerOf(pool);
         if (writer !== undefined) throw new RpmemError(ErrorCode.BUSY, `pool ${name} is already open for writing by ${holderName(writer)}`);
       }
@@ -285,10 +286,16 @@ function holderName(h: Handle): string {
   return h.claim === undefined ? h.peer : `${h.peer} at epoch ${h.claim.epoch}`;
 }
 
-/** Throws RPMEM_E_FENCED, closing `file`, when it refuses `claim`. */
-async function checkBeforeOpen(file: PoolFile, claim: EpochClaim): Promise<void> {
+/** Throws RPMEM_E_FENCED when pool `name`, which promised `held`, refuses a writer stating `claim` (none: a plain writer). */
+function checkWriter(name: string, held: EpochClaim, claim: EpochClaim | undefined): void {
+  if (claim === undefined) checkPlainWriter(name, held);
+  else checkClaim(held, claim);
+}
+
+/** Throws RPMEM_E_FENCED, closing `file`, when it refuses a writer stating `claim`. */
+async function checkBeforeOpen(name: string, file: PoolFile, claim: EpochClaim | undefined): Promise<void> {
   try {
-    checkClaim(file.claim, claim);
+    checkWriter(name, file.claim, claim);
   } catch (err) {
     await file.close();
     throw err;
