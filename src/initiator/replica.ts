@@ -71,7 +71,7 @@ export interface ResyncDone extends ResyncProgress {
   ms: number;
 }
 
-/** What the replica reports to its ReplicatedPool. */
+/** @internal What the replica reports to its ReplicatedPool. */
 export interface ReplicaListener {
   stateChanged(replica: Replica, error?: RpmemError): void;
   resyncProgress(p: ResyncProgress): void;

@@ -40,7 +40,7 @@ export interface ReplicatedPersistResult {
   acknowledgedNs: bigint;
 }
 
-/** What a persist needs from its pool when it settles. */
+/** @internal What a persist needs from its pool when it settles. */
 export interface PersistOwner {
   /** The local pool's granularity, reported in the result. */
   readonly granularity: Granularity;

@@ -322,6 +322,7 @@ export class ReplicatedPool extends EventEmitter<ReplicatedPoolEvents> implement
 
   // ReplicaListener
 
+  /** @internal ReplicaListener: a replica went up or down. */
   stateChanged(replica: Replica, error?: RpmemError): void {
     const spec = replica.spec;
     if (replica.state === 'up') {
@@ -345,10 +346,12 @@ export class ReplicatedPool extends EventEmitter<ReplicatedPoolEvents> implement
     }
   }
 
+  /** @internal ReplicaListener. */
   resyncProgress(p: ResyncProgress): void {
     this.emit('resync-progress', p);
   }
 
+  /** @internal ReplicaListener. */
   resyncDone(p: ResyncDone): void {
     this.emit('resync-done', p);
   }
@@ -410,11 +413,13 @@ export class ReplicatedPool extends EventEmitter<ReplicatedPoolEvents> implement
 
   // PersistOwner
 
+  /** @internal PersistOwner. */
   persistSettled(persist: Promise<ReplicatedPersistResult>, lsn: bigint): void {
     this.inflight.delete(persist);
     for (const r of this.replicas) r.detach(lsn);
   }
 
+  /** @internal PersistOwner. */
   fencedError(): RpmemError | undefined {
     if (this.fencedBy === undefined && performance.now() >= this.ackDeadline) {
       this.fence('lease', new RpmemError(ErrorCode.FENCED, 'the lease this primary writes under ran out before it was renewed'));
@@ -422,6 +427,7 @@ export class ReplicatedPool extends EventEmitter<ReplicatedPoolEvents> implement
     return this.fencedBy === undefined ? undefined : this.fencedErrorOf(this.fencedBy);
   }
 
+  /** @internal PersistOwner. */
   quorumError(required: number, reachable: number): RpmemError {
     const down = this.replicas.filter((r) => r.state !== 'up').map((r) => `${r.spec} (${r.state})`);
     return new RpmemError(
