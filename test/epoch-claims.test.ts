@@ -13,19 +13,10 @@ import { RemotePool } from '../src/initiator/remote-pool';
 import { TargetClient } from '../src/initiator/target-client';
 import { RawPersist, range } from './helpers/raw-persist';
 import { TestTarget } from './helpers/test-target';
+import { code } from './helpers/rejection';
 
 const POOL_BYTES = 256 * 1024;
 const MAX_UINT64 = '18446744073709551615';
-
-async function code(work: Promise<unknown>): Promise<ErrorCode> {
-  try {
-    await work;
-  } catch (err) {
-    expect(err).to.be.instanceOf(RpmemError);
-    return (err as RpmemError).code;
-  }
-  throw new Error('expected a rejection');
-}
 
 function digest(file: string): string {
   return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
