@@ -185,6 +185,20 @@ describe('rpmem CLI', async () => {
       expect(r.status, args.join(' ')).to.equal(2);
       expect(r.stderr, args.join(' ')).to.match(message);
     }
+    expect(config.replicaConnection, 'plaintext to the replicas unless told').to.deep.equal({ tls: false, clientCertificate: false, token: false });
+    // The replicas' connection keys may live in the file too (TLS, a client certificate, a token).
+    const certs = testCerts();
+    fs.writeFileSync(path.join(dir, 'token'), 'agent-token\n');
+    const connection = [`tls-ca: ${certs.caCert}`, `tls-cert: ${certs.clientCert}`, `tls-key: ${certs.clientKey}`, `token-file: ${path.join(dir, 'token')}`];
+    fs.appendFileSync(file, connection.join('\n') + '\n');
+    const secure = await rpmem(['failover-agent', '--config', file, '--check-config']);
+    expect(secure.status, secure.stderr).to.equal(0);
+    expect((JSON.parse(secure.stdout) as Record<string, unknown>).replicaConnection).to.deep.equal({ tls: true, clientCertificate: true, token: true });
+    fs.appendFileSync(file, 'call-timeout-ms: 1500\n');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(`tls-ca: ${certs.caCert}`, `tls-ca: ${path.join(dir, 'missing.pem')}`));
+    const missing = await rpmem(['failover-agent', '--config', file, '--check-config']);
+    expect(missing.status).to.equal(2);
+    expect(missing.stderr).to.match(/tls-ca .*missing\.pem/);
     fs.writeFileSync(file, 'group: app\npool: /p\nreplica: [n2:7420/app]\nttll: 5\n');
     const unknown = await rpmem(['failover-agent', '--config', file, '--check-config']);
     expect(unknown.status).to.equal(2);

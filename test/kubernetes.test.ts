@@ -135,8 +135,9 @@ describe('Kubernetes manifests (deploy/kubernetes)', function () {
     const argv = pod.argv([...container.command!, ...(container.args ?? [])], { POD_NAME: 'rpmem-candidate-0' });
     const checked = run([...argv, '--check-config']);
     expect(checked.status, checked.stderr).to.equal(0);
-    const effective = JSON.parse(checked.stdout) as { member: string; pool: string; ttlSeconds: number; replicas: string[] };
+    const effective = JSON.parse(checked.stdout) as { member: string; pool: string; replicas: string[]; replicaConnection: Record<string, boolean> };
     expect(effective.member).to.equal('rpmem-candidate-0');
+    expect(effective.replicaConnection, 'mutual TLS to the targets, as rpmemd.yaml requires').to.deep.include({ tls: true, clientCertificate: true });
     expect(effective.pool.startsWith(pod.map('/var/lib/rpmem-primary') + path.sep), `pool ${effective.pool} on the pool volume`).to.equal(true);
     expect(effective.replicas).to.have.length(find<StatefulSet>(objects, 'StatefulSet', 'rpmemd').spec.replicas);
   });
