@@ -12,10 +12,12 @@ import { decodePersistRequest } from '../common/persist-codec';
 import {
   HEADER_BYTES,
   TargetServiceHandlers,
+  fromWireDurabilityRequirement,
   fromWireOpenMode,
   fromWireSyncState,
   persistMethod,
   targetService,
+  toWireDurability,
   toWireGranularity,
   toWireSyncState,
 } from '../common/protocol';
@@ -72,6 +74,7 @@ function poolInfo(name: string, file: PoolFile, holder: Holder): PoolInfo {
     historyEpoch: file.historyEpoch.toString(),
     holderPeer: holder?.peer ?? '',
     holderEpoch: (holder?.epoch ?? 0n).toString(),
+    durability: toWireDurability(file.durability),
   };
 }
 
@@ -180,8 +183,9 @@ export class TargetServer {
         checkProtocol(req.protocolVersion);
         const mode = fromWireOpenMode(req.mode);
         const claim = wireClaim(req.epoch, req.claimant);
+        const required = fromWireDurabilityRequirement(req.requireDurability);
         caller.authorize(req.name, mode === 'read-only' ? 'read' : 'write');
-        const handle = await this.registry.open(req.name, mode, peer, claim);
+        const handle = await this.registry.open(req.name, mode, peer, { claim, required });
         return { handle: handle.id, info: await this.info(req.name), maxRangeBytes: this.config.maxRangeBytes, maxBatchRanges: this.config.maxBatchRanges };
       }),
       Close: this.unary('Close', async (req, caller) => {
