@@ -41,6 +41,7 @@ export type {
 export type { PoolAttr } from './common/pool-attr';
 export type { SyncState } from './common/pool-header';
 export type { Granularity, GranularityRequest } from './common/native';
+export type { Durability } from './common/durability';
 export { RpmemError, ErrorCode } from './common/errors';
 export { crc32c } from './common/native';
 export { PROTOCOL_VERSION } from './common/protocol';

@@ -11,6 +11,7 @@
  */
 import { RpmemError, ErrorCode } from '../common/errors';
 import type { EpochClaim } from '../common/epoch-claim';
+import type { Durability } from '../common/durability';
 import { Backoff, BackoffOptions, delay } from './backoff';
 import { differingBlocks } from './block-compare';
 import type { ClaimGate } from './claim-gate';
@@ -148,6 +149,8 @@ export class Replica {
     private readonly dirty: DirtyMap,
     private readonly settings: ReplicaSettings,
     private readonly listener: ReplicaListener,
+    /** The least durability this replica's pool must give: its open is refused otherwise (RPMEM_E_DURABILITY). */
+    private readonly requiredDurability?: Durability,
   ) {
     this.backoff = new Backoff(settings.backoff);
   }
@@ -179,6 +182,11 @@ export class Replica {
     return this.pool;
   }
 
+  /** What its open pool gives, while it is resyncing or up. */
+  get durability(): Durability | undefined {
+    return this.pool?.durability;
+  }
+
   /** Starts connecting (and reconnecting, with backoff) until closed or fenced. */
   start(): void {
     void this.connectLoop();
@@ -189,9 +197,10 @@ export class Replica {
   /**
    * Routes one persist of local `[offset, offset+length)` (`data`, a view of it) with `lsn` and
    * the range's CRC32C. Must be called in LSN order: sends reach the stream in the order of calls.
-   * When the route counts, `sink` hears how the send fared.
+   * When the route counts, `sink` hears how the send fared; without a sink the range is sent all
+   * the same, and its ack counts toward nothing (a replica below a persist's required durability).
    */
-  route(offset: number, length: number, lsn: bigint, crc: number, data: Buffer, sink: AckSink): Route {
+  route(offset: number, length: number, lsn: bigint, crc: number, data: Buffer, sink: AckSink | undefined): Route {
     const blockBytes = this.dirty.blockBytes;
     const first = Math.floor(offset / blockBytes);
     const last = Math.floor((offset + length - 1) / blockBytes);
@@ -413,6 +422,7 @@ export class Replica {
       claim: this.settings.claim(),
       ackTimeoutMs: this.settings.ackTimeoutMs,
       maxInflightBytes: this.settings.maxInflightBytes,
+      requireDurability: this.requiredDurability,
     });
     if (pool.openInfo.size !== local.size) {
       await pool.close().catch(() => undefined);
