@@ -231,9 +231,9 @@ export class PersistStream {
   }
 
   /**
-   * The ack's durability, held to the one reported at Open (a mapping's never changes): an
-   * undeclared value or a different level cancels the stream with RPMEM_E_PROTOCOL, so the ranges
-   * it covers reject rather than resolve with a claim nobody checked.
+   * The ack's durability, held to the one reported at Open (a mapping's never changes; DESIGN-NOTES
+   * I9): an undeclared value or a different level cancels the stream with RPMEM_E_PROTOCOL, so the
+   * ranges it covers reject rather than resolve with a claim nobody checked.
    */
   private ackDurability(ack: PersistAckFrame): Durability | undefined {
     try {
