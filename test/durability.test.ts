@@ -158,9 +158,9 @@ describe('durability through rpmemd', function () {
   before(async () => {
     [shmCache, shmPage, diskCache, diskPage] = await Promise.all([
       TestTarget.start({ granularity: 'cache-line', poolDir: tempDir('dur-t', SHM_DIR) }),
-      TestTarget.start({ granularity: 'page', poolDir: tempDir('dur-t', SHM_DIR) }),
+      TestTarget.start({ granularity: 'page', poolDir: tempDir('dur-t', SHM_DIR), keepStderr: true }),
       TestTarget.start({ granularity: 'cache-line', poolDir: diskDir('dur-t') }),
-      TestTarget.start({ granularity: 'page', poolDir: diskDir('dur-t') }),
+      TestTarget.start({ granularity: 'page', poolDir: diskDir('dur-t'), keepStderr: true }),
     ]);
     all = [
       [shmCache, 'emulated', 'cache-line on /dev/shm'],
@@ -184,6 +184,12 @@ describe('durability through rpmemd', function () {
       expect((await RemotePool.list(target.address)).map((p) => p.durability), what).to.deep.equal([level]);
       await pool.close();
     }
+  });
+
+  it('rpmemd warns at start when its pool dir is on a RAM file system, and not when it is on disk', () => {
+    const warning = 'the pool dir is on a RAM file system: every pool here is emulated';
+    expect(shmPage.fullLog).to.include(warning);
+    expect(diskPage.fullLog).to.not.include(warning);
   });
 
   it('refuses an open requiring pmem on every target here, leaving no handle, and opens at the level each gives', async () => {

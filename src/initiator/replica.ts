@@ -143,6 +143,8 @@ export class Replica {
   private lastMark?: MarkWait;
   private fullResyncRequested = false;
   private lastError?: RpmemError;
+  /** The latest openRemote(): close() closes what it opens, so no handle outlives the replica. */
+  private opening?: Promise<RemotePool>;
 
   constructor(
     readonly address: ReplicaAddress,
@@ -268,6 +270,9 @@ export class Replica {
       if (this.current === 'up') await this.dirty.clear(this.dirty.marked()).catch(() => undefined);
     }
     await pool?.close().catch(() => undefined);
+    // An open still in flight (a replica connecting while the pool closes) would hold the remote
+    // pool's writer handle, and make the next writer BUSY, as long as this process lives.
+    await this.opening?.then((p) => p.close()).catch(() => undefined);
     await this.dirty.close();
   }
 
@@ -373,7 +378,8 @@ export class Replica {
         await this.claimRemote();
         await this.settings.gate.wait();
         if (this.closed) return;
-        pool = await this.openRemote();
+        this.opening = this.openRemote();
+        pool = await this.opening;
         await this.resync(pool);
         this.backoff.reset();
         this.setState('up');

@@ -4,7 +4,9 @@
  * and reflection services, and the metrics endpoint when configured. Every thrown error becomes a
  * gRPC status in exactly one place (toServiceError); stack traces stay in the log.
  */
+import * as fs from 'fs';
 import * as grpc from '@grpc/grpc-js';
+import { isVolatileFsType } from '../common/durability';
 import { RpmemError, ErrorCode, toServiceError } from '../common/errors';
 import { fromWireAttr, toWireAttr } from '../common/pool-attr';
 import { PoolFile } from '../common/pool-file';
@@ -146,6 +148,9 @@ export class TargetServer {
     });
     raiseReceiveWindow(this.server, this.log);
     this.log.info('listening', { host, port: bound, poolDir: this.config.poolDir, granularity: this.config.granularity, tls: !this.config.insecure, mutualTls: this.config.tlsCa !== undefined });
+    if (isVolatileFsType(fs.statfsSync(this.config.poolDir).type)) {
+      this.log.warn('the pool dir is on a RAM file system: every pool here is emulated, it survives rpmemd\'s death but not power loss', { poolDir: this.config.poolDir });
+    }
     if (this.config.insecure && !isLoopback(host)) {
       this.log.warn('serving PLAINTEXT on a non-loopback address: anyone on the network can read and write pools', { host });
     }
