@@ -43,6 +43,7 @@ export type {
 export type { PoolAttr } from './common/pool-attr';
 export type { SyncState } from './common/pool-header';
 export type { Granularity, GranularityRequest } from './common/native';
+export type { Durability } from './common/durability';
 export { RpmemError, ErrorCode } from './common/errors';
 export type { RpmemErrorDetails } from './common/errors';
 export { newClaim } from './common/epoch-claim';

@@ -10,15 +10,21 @@
  * `required` counted acks can still arrive.
  */
 import type { Granularity } from '../common/native';
+import type { Durability } from '../common/durability';
 import type { RpmemError } from '../common/errors';
 import type { PersistResult } from './persist-stream';
 import type { AckSink, Replica } from './replica';
 
 /** One replica's part in a resolved persist. */
 export interface ReplicaAck {
+  /** The replica, as named in the pool's options. */
   replica: string;
+  /** The range's sequence number on the replica's pool. */
   seq: bigint;
+  /** How the replica's target flushed it. */
   granularity: Granularity;
+  /** What it survives there, as the replica's ack says: `pmem`, `page` or `emulated`. */
+  durability: Durability;
 }
 
 /** What a resolved replicated persist reports. */
@@ -27,6 +33,8 @@ export interface ReplicatedPersistResult {
   lsn: bigint;
   /** How the local copy was made durable. */
   local: Granularity;
+  /** What the local copy survives: `pmem`, `page` or `emulated` (see {@link Durability}). */
+  localDurability: Durability;
   /** The replicas that had acknowledged it when it resolved. */
   replicas: ReplicaAck[];
   /**
@@ -44,6 +52,8 @@ export interface ReplicatedPersistResult {
 export interface PersistOwner {
   /** The local pool's granularity, reported in the result. */
   readonly granularity: Granularity;
+  /** The local pool's durability, reported in the result. */
+  readonly durability: Durability;
   /** Called once, when the persist of `lsn` settles either way: from then on its range may be stored into. */
   persistSettled(persist: Promise<ReplicatedPersistResult>, lsn: bigint): void;
   /** RPMEM_E_QUORUM: `required` acks were needed, `reachable` sends could count. */
@@ -109,7 +119,7 @@ export class ReplicatedPersist implements AckSink {
 
   acked(replica: Replica, result: PersistResult): void {
     if (this.settled || this.acks.length >= this.required) return;
-    this.acks.push({ replica: replica.spec, seq: result.seq, granularity: result.granularity });
+    this.acks.push({ replica: replica.spec, seq: result.seq, granularity: result.granularity, durability: result.durability });
     this.check();
   }
 
@@ -140,6 +150,6 @@ export class ReplicatedPersist implements AckSink {
     if (fenced !== undefined) return this.fail(fenced);
     this.settled = true;
     this.owner.persistSettled(this.promise, this.lsn);
-    this.resolve({ lsn: this.lsn, local: this.owner.granularity, replicas: this.acks, acknowledgedNs });
+    this.resolve({ lsn: this.lsn, local: this.owner.granularity, localDurability: this.owner.durability, replicas: this.acks, acknowledgedNs });
   }
 }

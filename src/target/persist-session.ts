@@ -14,7 +14,7 @@ import { NO_CLAIMANT } from '../common/pool-header';
 import { crc32c } from '../common/native';
 import { FileRange } from '../common/pool-file';
 import type { DecodedPersistRequest, PersistAckFrame, PersistRange } from '../common/persist-codec';
-import { HEADER_BYTES } from '../common/protocol';
+import { HEADER_BYTES, toWireDurabilityValue } from '../common/protocol';
 import type { TargetConfig } from './config';
 import type { Log } from './log';
 import { Handle, PoolRegistry } from './pool-registry';
@@ -237,7 +237,7 @@ export class PersistSession {
         this.writing = false;
         this.unsyncedBytes -= bytes;
         if (this.failure === undefined) this.armIdleTimer();
-        if (!this.cancelled) this.call.write({ durableSeq: lastSeq, granularity: file.granularity });
+        if (!this.cancelled) this.call.write({ durableSeq: lastSeq, granularity: file.granularity, durability: toWireDurabilityValue(file.durability) });
         this.metrics?.batchDurable(batch, file, applyStartedNs);
         if (this.failure === undefined && this.unsyncedBytes < this.config.maxInflightBytes) this.call.resume();
         this.pump();
