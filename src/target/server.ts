@@ -37,6 +37,7 @@ import { refuseMalformed, tolerateMalformedRequests } from './malformed-request'
 import { StreamLimiter } from './stream-limiter';
 import { isLoopback, serverCredentials } from './tls';
 import { FLOW_CONTROL_OPTION, raiseReceiveWindow } from './http2-window';
+import { logSessionErrors } from './session-errors';
 import { TargetHealth } from './health';
 import { TargetMetrics } from './metrics';
 import { addReflection } from './reflection';
@@ -142,6 +143,7 @@ export class TargetServer {
       );
     });
     raiseReceiveWindow(this.server, this.log);
+    logSessionErrors(this.server, this.log);
     this.log.info('listening', { host, port: bound, poolDir: this.config.poolDir, granularity: this.config.granularity, tls: !this.config.insecure, mutualTls: this.config.tlsCa !== undefined });
     if (this.config.insecure && !isLoopback(host)) {
       this.log.warn('serving PLAINTEXT on a non-loopback address: anyone on the network can read and write pools', { host });
