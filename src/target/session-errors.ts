@@ -34,6 +34,8 @@ function watch(session: http2.ServerHttp2Session, log: Log): void {
   session.once('error', (err: Error & { code?: string }) => (failure = err));
   session.once('close', () => {
     if (failure === undefined) return;
-    log.warn('HTTP/2 connection closed with an error; its open calls were reset', { peer, code: failure.code, err: failure.message, resetCalls });
+    // Warn when calls were lost; a peer that never got a call through (a port scan, HTTP/1) is only info.
+    const level = resetCalls > 0 ? 'warn' : 'info';
+    log[level]('HTTP/2 connection closed with an error', { peer, code: failure.code, err: failure.message, resetCalls });
   });
 }
