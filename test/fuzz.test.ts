@@ -162,7 +162,7 @@ function dump(label: string, content: unknown): string {
 async function runPhase(phase: Phase, stream: number): Promise<void> {
   const problems: string[] = [];
   // Every fuzz client, and the stream-slot probe that opens max-streams streams, comes from 127.0.0.1: one peer.
-  const target = await TestTarget.start({ args: [...POOL_ARGS, '--max-streams-per-peer', String(phase.maxStreams), ...phase.args] });
+  const target = await TestTarget.start({ args: [...POOL_ARGS, '--max-streams-per-peer', String(phase.maxStreams), ...phase.args], keepStderr: true });
   const rng = new Rng(SEED, 900_000 + stream);
   const sentinel = `sentinel-${crypto.randomBytes(6).toString('hex')}`;
   expect(FUZZ_POOL_NAMES).to.not.include(sentinel);
@@ -274,10 +274,13 @@ async function runPhase(phase: Phase, stream: number): Promise<void> {
   if (s.controlCalls < floor(COVERAGE_PER_SECOND.controlCalls)) problems.push(`coverage: ${s.controlCalls} control calls, under the floor of ${floor(COVERAGE_PER_SECOND.controlCalls)}`);
   if (s.validRangesAcked < floor(COVERAGE_PER_SECOND.validRangesAcked)) problems.push(`coverage: ${s.validRangesAcked} valid ranges acked, under the floor of ${floor(COVERAGE_PER_SECOND.validRangesAcked)}`);
   if (s.anomalies.length > 0) {
-    const file = dump(`${phase.label}-anomalies`, { ctx: CTX, anomalies: s.anomalies });
+    // A connection the daemon's HTTP/2 layer tore down resets all its calls at once: its log says why.
+    const teardowns = target.fullLog.split('\n').filter((l) => l.includes('HTTP/2 connection closed with an error'));
+    const file = dump(`${phase.label}-anomalies`, { ctx: CTX, anomalies: s.anomalies, teardowns });
     const kinds = new Map<string, number>();
     for (const a of s.anomalies) kinds.set(a.what, (kinds.get(a.what) ?? 0) + 1);
-    problems.push(`anomalies ${FuzzStats.fmtMap(kinds)} (inputs in ${file}); first: ${s.anomalies[0].detail}`);
+    const why = teardowns.length === 0 ? '' : `; the daemon tore down ${teardowns.length} HTTP/2 connections, first: ${teardowns[0]}`;
+    problems.push(`anomalies ${FuzzStats.fmtMap(kinds)} (inputs in ${file}); first: ${s.anomalies[0].detail}${why}`);
   }
   if (settled !== undefined && settled.fds > start.fds + FD_SLACK) problems.push(`fd count ${settled.fds} after traffic settled, over start ${start.fds} + ${FD_SLACK}`);
   if (peakRss > start.rss + RSS_SLACK) problems.push(`RSS peaked at ${fmtMB(peakRss)}, over start ${fmtMB(start.rss)} + ${fmtMB(RSS_SLACK)}`);

@@ -13,10 +13,18 @@ import { TargetClient } from '../src/initiator/target-client';
 import { RemotePool } from '../src/initiator/remote-pool';
 import { TestTarget } from './helpers/test-target';
 import { RawPersist, range } from './helpers/raw-persist';
+import { FLAG_END_HEADERS, FRAME, RawH2, frame, grpcRequestHeaders } from './helpers/raw-h2';
+import { encode, grpcFrame } from './helpers/fuzz-frames';
 import { waitFor } from './helpers/wait';
 import { rejection } from './helpers/rejection';
 
 const POOL_SIZE = HEADER_BYTES + 1024 * 1024;
+/** SETTINGS_INITIAL_WINDOW_SIZE = 0: the daemon may send headers but no DATA. */
+const SETTINGS_NO_WINDOW = Buffer.from([0, 4, 0, 0, 0, 0]);
+const END_STREAM = 0x1;
+const INTERNAL_ERROR = 2;
+/** Node's default maxSessionInvalidFrames (http2.createServer options). */
+const NODE_MAX_INVALID_FRAMES = 1000;
 const MAX_RANGE = 64 * 1024;
 
 describe('rpmemd hostile input', function () {
@@ -291,4 +299,41 @@ describe('rpmemd hostile input', function () {
       }
     });
   });
+
+  describe('transport', () => {
+    it("a peer over one of Node's HTTP/2 session limits loses its open calls (RST_STREAM INTERNAL_ERROR, GOAWAY), and the daemon logs why", async () => {
+      const own = await TestTarget.start({ keepStderr: true });
+      const control = new TargetClient(own.address);
+      const raw = await RawH2.connect(own.address, SETTINGS_NO_WINDOW);
+      try {
+        await control.create({ protocolVersion: PROTOCOL_VERSION, name: 'held', poolSize: POOL_SIZE });
+        const { handle } = await control.open({ protocolVersion: PROTOCOL_VERSION, name: 'held', mode: 'OPEN_MODE_READ_ONLY' });
+        // A Read the daemon has started: with no receive window its reply stops after the headers.
+        const read = grpcFrame(encode('ReadRequest', { handle, offset: String(HEADER_BYTES), length: String(1024 * 1024) }));
+        raw.send(frame(FRAME.HEADERS, FLAG_END_HEADERS, 1, grpcRequestHeaders('/rpmem.v1.Target/Read')), frame(FRAME.DATA, END_STREAM, 1, read));
+        await raw.expect((f) => f.type === FRAME.HEADERS && f.stream === 1, 'the Read reply headers');
+        // Empty DATA frames without END_STREAM count as invalid; past maxSessionInvalidFrames
+        // (1000) Node's http2 layer destroys the session, like its other session limits do.
+        raw.send(frame(FRAME.HEADERS, FLAG_END_HEADERS, 3, grpcRequestHeaders('/rpmem.v1.Target/Persist')));
+        raw.send(...Array.from({ length: NODE_MAX_INVALID_FRAMES + 2 }, () => frame(FRAME.DATA, 0, 3)));
+        const reset = await raw.expect((f) => f.type === FRAME.RST_STREAM && f.stream === 1, 'RST_STREAM of the Read');
+        expect(reset.payload.readUInt32BE(0), 'RST_STREAM error code').to.equal(INTERNAL_ERROR);
+        const goaway = await raw.expect((f) => f.type === FRAME.GOAWAY, 'GOAWAY');
+        expect(goaway.payload.readUInt32BE(4), 'GOAWAY error code').to.equal(INTERNAL_ERROR);
+        const logged = (): string | undefined => own.fullLog.split('\n').find((l) => l.includes('HTTP/2 connection closed with an error'));
+        await waitFor(() => logged() !== undefined, 10_000, 'the daemon log line');
+        const line = JSON.parse(logged()!) as Record<string, unknown>;
+        expect(line.code).to.equal('ERR_HTTP2_TOO_MANY_INVALID_FRAMES');
+        expect(line.resetCalls).to.equal(2);
+        expect(line.peer).to.match(/^127\.0\.0\.1:\d+$/);
+        // Other connections are unaffected.
+        expect((await control.stat({ protocolVersion: PROTOCOL_VERSION, name: 'held' })).name).to.equal('held');
+      } finally {
+        raw.close();
+        control.close();
+        await own.stop();
+      }
+    });
+  });
 });
+

@@ -41,6 +41,7 @@ import { refuseMalformed, tolerateMalformedRequests } from './malformed-request'
 import { StreamLimiter } from './stream-limiter';
 import { isLoopback, serverCredentials } from './tls';
 import { FLOW_CONTROL_OPTION, raiseReceiveWindow } from './http2-window';
+import { logSessionErrors } from './session-errors';
 import { TargetHealth } from './health';
 import { TargetMetrics } from './metrics';
 import { addReflection } from './reflection';
@@ -147,6 +148,7 @@ export class TargetServer {
       );
     });
     raiseReceiveWindow(this.server, this.log);
+    logSessionErrors(this.server, this.log);
     this.log.info('listening', { host, port: bound, poolDir: this.config.poolDir, granularity: this.config.granularity, tls: !this.config.insecure, mutualTls: this.config.tlsCa !== undefined });
     if (isVolatileFsType(fs.statfsSync(this.config.poolDir).type)) {
       this.log.warn('the pool dir is on a RAM file system: every pool here is emulated, it survives rpmemd\'s death but not power loss', { poolDir: this.config.poolDir });
