@@ -18,20 +18,32 @@ import type { Log } from './log';
  */
 export const HTTP2_WINDOW_BYTES = 1024 * 1024;
 
+/** The receive window of a connection once a call on it authenticated with a token (see raiseReceiveWindow). */
+export const AUTHENTICATED_WINDOW_BYTES = HTTP2_WINDOW_BYTES;
+
 /** The grpc-js server option that sets the window once grpc-js supports it on servers. */
 export const FLOW_CONTROL_OPTION = { 'grpc-node.flow_control_window': HTTP2_WINDOW_BYTES };
 
+/**
+ * Calls `onSession` for every HTTP/2 session `server`'s bound listeners accept. False when grpc-js's
+ * internals changed and no listener could be reached.
+ */
+export function onSessions(server: grpc.Server, onSession: (session: http2.ServerHttp2Session) => void): boolean {
+  const listeners = (server as unknown as { http2Servers?: Map<http2.Http2Server, unknown> }).http2Servers;
+  if (!(listeners instanceof Map)) return false;
+  for (const listener of listeners.keys()) listener.on('session', onSession);
+  return true;
+}
+
+/** Sets `session`'s connection receive window and its streams' initial window to `bytes`. */
+export function setReceiveWindow(session: http2.ServerHttp2Session, bytes: number): void {
+  session.setLocalWindowSize(bytes);
+  session.settings({ initialWindowSize: bytes });
+}
+
 /** Applies the window to every session of `server`'s bound listeners; logs and carries on if grpc-js internals changed. */
 export function raiseReceiveWindow(server: grpc.Server, log: Log): void {
-  const listeners = (server as unknown as { http2Servers?: Map<http2.Http2Server, unknown> }).http2Servers;
-  if (!(listeners instanceof Map)) {
+  if (!onSessions(server, (session) => setReceiveWindow(session, HTTP2_WINDOW_BYTES))) {
     log.warn('cannot raise the HTTP/2 receive window with this grpc-js version; persist throughput will be lower');
-    return;
-  }
-  for (const listener of listeners.keys()) {
-    listener.on('session', (session: http2.ServerHttp2Session) => {
-      session.setLocalWindowSize(HTTP2_WINDOW_BYTES);
-      session.settings({ initialWindowSize: HTTP2_WINDOW_BYTES });
-    });
   }
 }
