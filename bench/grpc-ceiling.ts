@@ -55,7 +55,7 @@ export interface GrpcCeilingResult {
   /** The windows measured, smallest first. */
   windows: number[];
   cells: CeilingCell[];
-  /** QD1 round trip of one 1 × 4 KiB message, at the first window. */
+  /** QD1 round trip of one 1 × 4 KiB message, at the authenticated window (rpmem's QD1 rows run there). */
   qd1: Qd1Result & { windowBytes: number };
 }
 
@@ -170,7 +170,7 @@ async function cell(client: TargetClient, sinkPid: number, shape: CeilingShape, 
 }
 
 /** QD1: one 1 × 4 KiB message, await its ack, repeat. */
-async function qd1(client: TargetClient, config: BenchConfig): Promise<Qd1Result> {
+export async function ceilingQd1(client: TargetClient, config: BenchConfig): Promise<Qd1Result> {
   const call = await openStream(client);
   const msg = message({ rangeBytes: 4 * KiB, rangesPerMessage: 1 });
   let waiting: (() => void) | undefined;
@@ -194,7 +194,7 @@ async function qd1(client: TargetClient, config: BenchConfig): Promise<Qd1Result
   }
 }
 
-/** Measures every shape under each of `windows` (one sink process per window), and QD1 under the first. */
+/** Measures every shape under each of `windows` (one sink process per window), and QD1 under the authenticated one. */
 export async function runGrpcCeiling(config: BenchConfig, windows: number[]): Promise<GrpcCeilingResult> {
   const sorted = [...new Set(windows)].sort((a, b) => a - b);
   const cells: CeilingCell[] = [];
@@ -206,11 +206,12 @@ export async function runGrpcCeiling(config: BenchConfig, windows: number[]): Pr
       sink = await startListening('grpc-sink.js', [String(windowBytes)]);
       client = new TargetClient(`127.0.0.1:${sink.port}`);
       for (const shape of CEILING_SHAPES) cells.push(await cell(client, sink.child.pid!, shape, windowBytes, config));
-      if (qd1Result === undefined) qd1Result = await qd1(client, config);
+      if (windowBytes === AUTHENTICATED_WINDOW_BYTES) qd1Result = await ceilingQd1(client, config);
     } finally {
       client?.close();
       if (sink !== undefined) await stopListening(sink);
     }
   }
-  return { windows: sorted, cells, qd1: { ...qd1Result!, windowBytes: sorted[0] } };
+  if (qd1Result === undefined) throw new Error('the authenticated window was not among the windows measured');
+  return { windows: sorted, cells, qd1: { ...qd1Result, windowBytes: AUTHENTICATED_WINDOW_BYTES } };
 }

@@ -132,12 +132,18 @@ export class PersistStream {
     this.unsent.push({ seq, offset, data, crc32c: crc, flags: deep ? RANGE_FLAG_DEEP : 0, lsn: Number(lsn), sink, owned: false });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => {
-        this.flushScheduled = false;
-        this.flush();
-      });
+      // Idle (nothing awaits an ack): send at the end of the caller's synchronous burst, as a
+      // queue-depth-1 writer wants. Busy: wait a turn of the event loop, so the ranges issued
+      // while acks are being handled share one message.
+      if (this.unackedHead === this.unacked.length) queueMicrotask(this.scheduledFlush);
+      else setImmediate(this.scheduledFlush);
     }
   }
+
+  private readonly scheduledFlush = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
 
   /**
    * Resolves when every range queued so far is acknowledged; rejects if the stream fails first.

@@ -141,7 +141,7 @@ export class TargetServer {
         err ? reject(new RpmemError(ErrorCode.UNAVAILABLE, `cannot listen on ${host}:${port}: ${err.message}`)) : resolve(p),
       );
     });
-    raiseReceiveWindow(this.server, this.log);
+    raiseReceiveWindow(this.server, this.log, (headers) => this.auth.isWriter(grpc.Metadata.fromHttp2Headers(headers)));
     this.log.info('listening', { host, port: bound, poolDir: this.config.poolDir, granularity: this.config.granularity, tls: !this.config.insecure, mutualTls: this.config.tlsCa !== undefined });
     if (this.config.insecure && !isLoopback(host)) {
       this.log.warn('serving PLAINTEXT on a non-loopback address: anyone on the network can read and write pools', { host });
