@@ -52,7 +52,7 @@ export function computeGoals(r: BenchResults): Goal[] {
   const tcpNote = (bytesPerSec: number | undefined): string =>
     bulk && bytesPerSec ? `; TCP bulk ${formatMBps(bulk)} MB/s (rpmem at ${(bytesPerSec / bulk).toFixed(2)}x)` : '';
   const shaped = [
-    { id: 'G1', size: 4 * KiB, shape: CEILING_SHAPES[1] },
+    { id: 'G1', size: 4 * KiB, shape: CEILING_SHAPES[3] },
     { id: 'G2', size: MiB, shape: CEILING_SHAPES[0] },
   ];
   for (const { id, size, shape } of shaped) {
