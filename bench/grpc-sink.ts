@@ -10,7 +10,7 @@
  * Prints "listening PORT" once; exits when its stdin closes.
  */
 import * as grpc from '@grpc/grpc-js';
-import { decodePersistRequest } from '../src/common/persist-codec';
+import { PersistAckFrame, decodePersistRequest } from '../src/common/persist-codec';
 import { DEFAULT_MAX_BATCH_RANGES, persistMethod } from '../src/common/protocol';
 import { onSessions, setReceiveWindow } from '../src/target/http2-window';
 
@@ -26,9 +26,9 @@ const server = new grpc.Server({
 });
 const method = { ...persistMethod, requestDeserialize: (bytes: Buffer) => decodePersistRequest(bytes, DEFAULT_MAX_BATCH_RANGES) };
 server.addService({ Persist: method }, {
-  Persist: (call: grpc.ServerDuplexStream<ReturnType<typeof decodePersistRequest>, { durableSeq: number; granularity: 'cache-line' }>) => {
+  Persist: (call: grpc.ServerDuplexStream<ReturnType<typeof decodePersistRequest>, PersistAckFrame>) => {
     let messages = 0;
-    call.on('data', () => call.write({ durableSeq: ++messages, granularity: 'cache-line' }));
+    call.on('data', () => call.write({ durableSeq: ++messages, granularity: 'cache-line', durability: 0 }));
     call.on('end', () => call.end());
     call.on('error', () => undefined);
   },

@@ -16,6 +16,7 @@ export { ReplicatedPool } from './initiator/replicated-pool';
 export type {
   ReplicatedPoolOptions,
   ReplicatedPoolEvents,
+  ReplicatedPoolListeners,
   ReplicatedPersistResult,
   ReplicaAck,
   ReplicaStatus,
@@ -33,6 +34,7 @@ export type { BackoffOptions } from './initiator/backoff';
 export type { PersistResult } from './initiator/persist-stream';
 export type {
   ConnectOptions,
+  TlsOptions,
   PoolCreateOptions,
   PoolOptions,
   RemotePoolCreateOptions,
@@ -41,6 +43,10 @@ export type {
 export type { PoolAttr } from './common/pool-attr';
 export type { SyncState } from './common/pool-header';
 export type { Granularity, GranularityRequest } from './common/native';
+export type { Durability } from './common/durability';
 export { RpmemError, ErrorCode } from './common/errors';
+export type { RpmemErrorDetails } from './common/errors';
+export { newClaim } from './common/epoch-claim';
+export type { EpochClaim } from './common/epoch-claim';
 export { crc32c } from './common/native';
 export { PROTOCOL_VERSION } from './common/protocol';

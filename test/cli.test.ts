@@ -91,10 +91,10 @@ describe('rpmem CLI', async () => {
   });
 
   it('creates, writes, reads, describes, lists and removes a pool', async () => {
-    expect(json(await rpmem(['create', ...t, '--size', '1M', 'clipool', '--json']))).to.deep.include({ name: 'clipool', size: 1048576, granularity: 'cache-line' });
+    expect(json(await rpmem(['create', ...t, '--size', '1M', 'clipool', '--json']))).to.deep.include({ name: 'clipool', size: 1048576, granularity: 'cache-line', durability: 'emulated' });
 
     expect(json(await rpmem(['write', ...t, '--offset', '10', 'clipool', '--json'], 'hello from stdin'))).to.deep.include({ offset: 10, length: 16, seq: '1' });
-    expect((await rpmem(['write', ...t, '--offset', '100', '--data', 'second', 'clipool'])).stdout).to.match(/durable \(cache-line\), seq 2/);
+    expect((await rpmem(['write', ...t, '--offset', '100', '--data', 'second', 'clipool'])).stdout).to.match(/durable \(cache-line, emulated\), seq 2/);
 
     const read = await rpmem(['read', ...t, '--offset', '10', '--length', '16', 'clipool']);
     expect(read.status, read.stderr).to.equal(0);
@@ -104,13 +104,13 @@ describe('rpmem CLI', async () => {
     expect(fs.readFileSync(out, 'utf8')).to.equal('second');
     expect(json(await rpmem(['read', ...t, '--offset', '100', '--length', '6', 'clipool', '--json']))).to.deep.equal({ offset: 100, length: 6, base64: Buffer.from('second').toString('base64') });
 
-    expect(json(await rpmem(['info', ...t, 'clipool', '--json']))).to.deep.include({ name: 'clipool', size: 1048576, durableSeq: '2', epoch: '1', syncState: 'clean', open: false });
+    expect(json(await rpmem(['info', ...t, 'clipool', '--json']))).to.deep.include({ name: 'clipool', size: 1048576, durableSeq: '2', epoch: '1', syncState: 'clean', open: false, durability: 'emulated' });
     expect((await rpmem(['info', ...t, 'clipool'])).stdout).to.match(/durable seq:\s+2/);
 
     const listed = JSON.parse((await rpmem(['ls', ...t, '--json'])).stdout) as Array<Record<string, unknown>>;
     expect(listed.map((p) => p.name)).to.deep.equal(['clipool']);
     expect(listed[0]).to.include({ size: 1048576, granularity: 'cache-line', durableSeq: '2' });
-    expect((await rpmem(['ls', ...t])).stdout).to.match(/^NAME\s+SIZE\s+GRANULARITY\s+EPOCH\s+LSN\s+SYNC\s+OPEN\nclipool\s+1\.0 MiB\s+cache-line\s+1\s+0\s+clean\s+no\n$/);
+    expect((await rpmem(['ls', ...t])).stdout).to.match(/^NAME\s+SIZE\s+GRANULARITY\s+DURABILITY\s+EPOCH\s+LSN\s+SYNC\s+OPEN\nclipool\s+1\.0 MiB\s+cache-line\s+emulated\s+1\s+0\s+clean\s+no\n$/);
 
     expect(json(await rpmem(['remove', ...t, 'clipool', '--json']))).to.deep.equal({ name: 'clipool', removed: true });
     expect(fs.existsSync(target.poolPath('clipool'))).to.equal(false);
@@ -185,6 +185,20 @@ describe('rpmem CLI', async () => {
       expect(r.status, args.join(' ')).to.equal(2);
       expect(r.stderr, args.join(' ')).to.match(message);
     }
+    expect(config.replicaConnection, 'plaintext to the replicas unless told').to.deep.equal({ tls: false, clientCertificate: false, token: false });
+    // The replicas' connection keys may live in the file too (TLS, a client certificate, a token).
+    const certs = testCerts();
+    fs.writeFileSync(path.join(dir, 'token'), 'agent-token\n');
+    const connection = [`tls-ca: ${certs.caCert}`, `tls-cert: ${certs.clientCert}`, `tls-key: ${certs.clientKey}`, `token-file: ${path.join(dir, 'token')}`];
+    fs.appendFileSync(file, connection.join('\n') + '\n');
+    const secure = await rpmem(['failover-agent', '--config', file, '--check-config']);
+    expect(secure.status, secure.stderr).to.equal(0);
+    expect((JSON.parse(secure.stdout) as Record<string, unknown>).replicaConnection).to.deep.equal({ tls: true, clientCertificate: true, token: true });
+    fs.appendFileSync(file, 'call-timeout-ms: 1500\n');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(`tls-ca: ${certs.caCert}`, `tls-ca: ${path.join(dir, 'missing.pem')}`));
+    const missing = await rpmem(['failover-agent', '--config', file, '--check-config']);
+    expect(missing.status).to.equal(2);
+    expect(missing.stderr).to.match(/tls-ca .*missing\.pem/);
     fs.writeFileSync(file, 'group: app\npool: /p\nreplica: [n2:7420/app]\nttll: 5\n');
     const unknown = await rpmem(['failover-agent', '--config', file, '--check-config']);
     expect(unknown.status).to.equal(2);
@@ -251,10 +265,10 @@ describe('rpmem CLI', async () => {
       expect(res.status).to.equal(1);
       const report = json(res) as { healthy: boolean; replicas: Array<Record<string, unknown>> };
       expect(report.healthy).to.equal(false);
-      expect(report.replicas[0]).to.include({ replica: `${a.address}/rp`, reachable: true, disk: 'UpToDate', outOfSyncBlocks: 0, syncState: 'clean', open: false, epoch: '1' });
+      expect(report.replicas[0]).to.include({ replica: `${a.address}/rp`, reachable: true, disk: 'UpToDate', outOfSyncBlocks: 0, syncState: 'clean', open: false, epoch: '1', durability: 'emulated', granularity: 'cache-line' });
       expect(report.replicas[1]).to.include({ replica: `${b.address}/rp`, reachable: true, disk: 'Outdated', outOfSyncBlocks: 3, outOfSyncBytes: 3 * 65536 });
       const human = (await rpmem(['status', ...r])).stdout;
-      expect(human).to.match(new RegExp(`  ${b.address}/rp connection:Connected open:no\\n    peer-disk:Outdated epoch:1 history-epoch:1 lsn:\\d+ sync:clean out-of-sync:3 blocks \\(192\\.0 KiB\\)`));
+      expect(human).to.match(new RegExp(`  ${b.address}/rp connection:Connected open:no\\n    peer-disk:Outdated epoch:1 history-epoch:1 lsn:\\d+ sync:clean out-of-sync:3 blocks \\(192\\.0 KiB\\) durability:emulated granularity:cache-line\n`));
     });
 
     it('verify finds the differing blocks and exits 1', async () => {

@@ -13,19 +13,10 @@ import { RemotePool } from '../src/initiator/remote-pool';
 import { TargetClient } from '../src/initiator/target-client';
 import { RawPersist, range } from './helpers/raw-persist';
 import { TestTarget } from './helpers/test-target';
+import { code } from './helpers/rejection';
 
 const POOL_BYTES = 256 * 1024;
 const MAX_UINT64 = '18446744073709551615';
-
-async function code(work: Promise<unknown>): Promise<ErrorCode> {
-  try {
-    await work;
-  } catch (err) {
-    expect(err).to.be.instanceOf(RpmemError);
-    return (err as RpmemError).code;
-  }
-  throw new Error('expected a rejection');
-}
 
 function digest(file: string): string {
   return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
@@ -78,13 +69,16 @@ describe('epoch claims on rpmemd', () => {
     await writeAs(name, higher, 'higher');
   });
 
-  it('a pool nobody claimed takes its first claimant at its own epoch; then plain writers are refused', async () => {
+  it('a pool nobody claimed takes its first claimant at its own epoch; then plain writers are refused at Open, leaving no handle', async () => {
     const name = await freshPool();
     await writeAs(name, newClaim(1n), 'first primary');
     expect((await RemotePool.stat(target.address, name)).claimant.length).to.equal(16);
-    const plain = await RemotePool.open(target.address, name);
-    expect(await code(plain.persist(0, Buffer.from('plain')))).to.equal(ErrorCode.FENCED);
-    await plain.close();
+    // Twice: once with the pool file closed on the target, once while a reader holds it open.
+    expect(await code(RemotePool.open(target.address, name))).to.equal(ErrorCode.FENCED);
+    const reader = await RemotePool.open(target.address, name, { readOnly: true });
+    expect(await code(RemotePool.open(target.address, name))).to.equal(ErrorCode.FENCED);
+    expect((await RemotePool.stat(target.address, name)).holder, 'no writer handle left behind').to.equal(undefined);
+    await reader.close();
     const data = await RemotePool.open(target.address, name, { readOnly: true });
     expect((await data.read(0, 13)).toString()).to.equal('first primary');
     await data.close();
@@ -151,11 +145,16 @@ describe('epoch claims on rpmemd', () => {
     await RemotePool.fence(target.address, name, old);
     const current = newClaim(3n);
     await RemotePool.fence(target.address, name, current);
-    for (let i = 0; i < 5; i++) expect(await code(RemotePool.open(target.address, name, { claim: old }))).to.equal(ErrorCode.FENCED);
-    const plain = await RemotePool.open(target.address, name);
-    expect(await code(plain.persist(0, Buffer.from('x')))).to.equal(ErrorCode.FENCED);
+    for (let i = 0; i < 5; i++) {
+      expect(await code(RemotePool.open(target.address, name, { claim: old }))).to.equal(ErrorCode.FENCED);
+      expect(await code(RemotePool.open(target.address, name)), 'a plain writer').to.equal(ErrorCode.FENCED);
+    }
     expect((await RemotePool.stat(target.address, name)).open).to.equal(false);
-    await plain.close();
+    // Opened under the current claim, but a PersistStart stating the old one: refused, handle released.
+    const handle = (await client.open({ protocolVersion: PROTOCOL_VERSION, name, epoch: current.epoch.toString(), claimant: current.claimant })).handle;
+    const outcome = await new RawPersist(client).write({ start: { protocolVersion: PROTOCOL_VERSION, handle, epoch: old.epoch.toString(), claimant: old.claimant } }).end();
+    expect(outcome.error?.code).to.equal(ErrorCode.FENCED);
+    expect((await RemotePool.stat(target.address, name)).open).to.equal(false);
     await writeAs(name, current, 'current');
   });
 

@@ -6,6 +6,8 @@
  * says.
  */
 import { expect } from 'chai';
+import * as fs from 'fs';
+import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
 import { ErrorCode, RpmemError, fromServiceError } from '../src/common/errors';
@@ -22,6 +24,15 @@ const U64_MAX = String(2n ** 64n - 1n);
 
 /** The gRPC status a code travels as. */
 const statusOf = (code: ErrorCode): Status => new RpmemError(code, '').grpcStatus;
+
+describe('the error code table', () => {
+  it("lists every ErrorCode in the README's RpmemError table, with the gRPC status it travels as", () => {
+    const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
+    const rows = new Map([...readme.matchAll(/^\| `(RPMEM_E_[A-Z_]+)` \| ([A-Z_]+) \|/gm)].map((m) => [m[1], m[2]]));
+    for (const code of Object.values(ErrorCode)) expect(rows.get(code), code).to.equal(Status[statusOf(code)]);
+    expect([...rows.keys()].sort()).to.deep.equal(Object.values(ErrorCode).sort());
+  });
+});
 
 describe('rpmemd error codes and reasons', function () {
   let target: TestTarget;

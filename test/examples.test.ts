@@ -39,7 +39,7 @@ describe('examples', () => {
   it('replicated-pool persists a message to two targets and reads it back from each', () => {
     const r = example('replicated-pool', [path.join(dir, 'example.pool'), a.address, b.address, 'hello, replicas']);
     expect(r.status, r.stderr).to.equal(0);
-    expect(r.stdout).to.match(/persisted 15 bytes at lsn \d+: durable locally \(cache-line\) and on 2 replicas/);
+    expect(r.stdout).to.match(/persisted 15 bytes at lsn \d+: durable locally \(cache-line, emulated\) and on 2 replicas \(emulated, emulated\)/);
     expect(r.stdout).to.include(`${a.address}/example holds: hello, replicas`);
     expect(r.stdout).to.include(`${b.address}/example holds: hello, replicas`);
     expect(example('replicated-pool', []).status).to.equal(2);

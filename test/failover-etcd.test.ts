@@ -58,6 +58,7 @@ describe('automatic failover through etcd', function () {
   let runs = 0;
   let current: Run | undefined;
   const histories: number[] = [];
+  let lateDeliveries = 0;
 
   before(async function () {
     etcd = await TestEtcd.start();
@@ -162,7 +163,12 @@ describe('automatic failover through etcd', function () {
       // The new primary goes on acknowledging after the old one woke up.
       await waitFor(() => run.history.acksOf(next.member, resumedAt).length >= SERVING_ACKS, 15_000, 'new primary acks after SIGCONT');
       expect(before, 'the old primary had acknowledged records before the stop').to.be.at.least(SERVING_ACKS);
-      expect(run.history.acksOf(primary.member, firstNewAck), 'acks of the old primary after the new one wrote').to.deep.equal([]);
+      const marks = { stopped: stoppedAt, 'first ack of the new primary': firstNewAck, resumed: resumedAt };
+      expect(run.history.acksOf(primary.member, firstNewAck), `acks of the old primary after the new one wrote; timeline:\n${run.history.timeline(marks)}`).to.deep.equal([]);
+      // Acks decided before the stop whose callback ran after SIGCONT: allowed (their records were
+      // durable on the replicas that acked, before the successor fenced them); finish() checks
+      // the successor holds them. Counted for the report.
+      lateDeliveries += run.history.lateDeliveries(primary.member, stoppedAt, resumedAt).length;
       await finish(run);
     });
 
@@ -337,7 +343,7 @@ describe('automatic failover through etcd', function () {
 
   after(function () {
     // Not an assertion: how many histories and terms were checked, for the report.
-    process.stdout.write(`      failover-etcd: ${histories.length} histories checked, ${histories.reduce((s, n) => s + n, 0)} acknowledged terms\n`);
+    process.stdout.write(`      failover-etcd: ${histories.length} histories checked, ${histories.reduce((s, n) => s + n, 0)} acknowledged terms, ${lateDeliveries} ack(s) of a SIGSTOPped primary delivered after SIGCONT\n`);
   });
 });
 

@@ -5,19 +5,11 @@
 import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
-import { RpmemError, ErrorCode } from '../src/common/errors';
+import { ErrorCode } from '../src/common/errors';
 import { HEADER_BYTES } from '../src/common/protocol';
 import { Pool } from '../src/initiator/pool';
 import { SHM_DIR, tempDir } from './helpers/setup';
-
-async function rejection(work: Promise<unknown>): Promise<RpmemError> {
-  return work.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (err: RpmemError) => err,
-  );
-}
+import { rejection } from './helpers/rejection';
 
 for (const granularity of ['cache-line', 'page'] as const) {
   describe(`local Pool (${granularity})`, () => {

@@ -96,12 +96,18 @@ describe('persist-codec', () => {
       expect(out.batch!.ranges).to.deep.equal([]);
     });
 
-    it('encodes acks', () => {
-      expect(stock.responseDeserialize(encodePersistAck({ durableSeq: Number.MAX_SAFE_INTEGER, granularity: 'cache-line' }))).to.deep.equal({
+    it('encodes acks, durability included', () => {
+      expect(stock.responseDeserialize(encodePersistAck({ durableSeq: Number.MAX_SAFE_INTEGER, granularity: 'cache-line', durability: 1 }))).to.deep.equal({
         durableSeq: String(Number.MAX_SAFE_INTEGER),
         granularity: 'GRANULARITY_CACHE_LINE',
+        durability: 'DURABILITY_EMULATED',
       });
-      expect(stock.responseDeserialize(encodePersistAck({ durableSeq: 0, granularity: undefined }))).to.deep.equal({ durableSeq: '0', granularity: 'GRANULARITY_UNSPECIFIED' });
+      expect(stock.responseDeserialize(encodePersistAck({ durableSeq: 5, granularity: 'page', durability: 3 }))).to.deep.include({ durability: 'DURABILITY_PMEM' });
+      expect(stock.responseDeserialize(encodePersistAck({ durableSeq: 0, granularity: undefined, durability: 0 }))).to.deep.equal({
+        durableSeq: '0',
+        granularity: 'GRANULARITY_UNSPECIFIED',
+        durability: 'DURABILITY_UNSPECIFIED',
+      });
     });
   });
 
@@ -162,10 +168,17 @@ describe('persist-codec', () => {
       expect(decodePersistRequest(startThenBatch)).to.deep.equal(batchOf());
     });
 
-    it('decodes acks, an unknown granularity as undefined', () => {
-      expect(decodePersistAck(stock.responseSerialize({ durableSeq: '42', granularity: 'GRANULARITY_PAGE' }))).to.deep.equal({ durableSeq: 42, granularity: 'page' });
+    it('decodes acks, an unknown granularity as undefined and the durability number as sent', () => {
+      expect(decodePersistAck(stock.responseSerialize({ durableSeq: '42', granularity: 'GRANULARITY_PAGE', durability: 'DURABILITY_PAGE' }))).to.deep.equal({
+        durableSeq: 42,
+        granularity: 'page',
+        durability: 2,
+      });
       const unknownGranularity = Buffer.from(Writer.create().uint32(8).uint64(7).uint32(16).int32(9).uint32((5 << 3) | 0).uint32(1).finish());
-      expect(decodePersistAck(unknownGranularity)).to.deep.equal({ durableSeq: 7, granularity: undefined });
+      expect(decodePersistAck(unknownGranularity)).to.deep.equal({ durableSeq: 7, granularity: undefined, durability: 0 });
+      // An undeclared durability is kept for fromWireDurability to refuse (the stream fails with RPMEM_E_PROTOCOL).
+      const undeclared = Buffer.from(Writer.create().uint32(8).uint64(7).uint32(24).int32(9).finish());
+      expect(decodePersistAck(undeclared)).to.deep.equal({ durableSeq: 7, granularity: undefined, durability: 9 });
     });
   });
 

@@ -211,4 +211,24 @@ describe('replicated persist (counted settlement)', function () {
     }
     expect(unhandled).to.deep.equal([]);
   });
+
+  it('stamps acknowledgedNs before the lease check that lets the persist resolve (I8: a pause after it cannot make an ack look later)', async () => {
+    const rp = await openPool([`${target.address}/${NAME}`]);
+    const owner = rp as unknown as { fencedError: () => unknown; persistSettled: (p: unknown, lsn: bigint) => void };
+    let lastCheck = -1n;
+    const checkBeforeSettling = new Map<bigint, bigint>();
+    const fencedError = owner.fencedError.bind(rp);
+    owner.fencedError = () => ((lastCheck = process.hrtime.bigint()), fencedError());
+    const persistSettled = owner.persistSettled.bind(rp);
+    owner.persistSettled = (p, lsn) => {
+      checkBeforeSettling.set(lsn, lastCheck);
+      persistSettled(p, lsn);
+    };
+    const results = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((i) => rp.persist(i * 4096, 4096)));
+    for (const r of results) {
+      const check = checkBeforeSettling.get(r.lsn);
+      expect(check, `persist ${r.lsn} settled after a lease check`).to.not.equal(undefined);
+      expect(r.acknowledgedNs <= check!, `ack time ${r.acknowledgedNs} read before the check at ${check}`).to.equal(true);
+    }
+  });
 });

@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import { newClaim } from '../src/common/epoch-claim';
 import { ChildProcess, spawn } from 'child_process';
 import * as crypto from 'crypto';
+import type { EventEmitter } from 'events';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
@@ -53,18 +54,20 @@ function nextEvent<E extends keyof ReplicatedPoolEvents>(
   match: (p: ReplicatedPoolEvents[E][0]) => boolean = () => true,
   timeoutMs = 30_000,
 ): Promise<ReplicatedPoolEvents[E][0]> {
+  // Generic over the event name, which the typed on/off cannot resolve: the untyped emitter.
+  const emitter: EventEmitter = rp;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
-      rp.off(event, listener);
+      emitter.off(event, listener);
       reject(new Error(`no ${event} within ${timeoutMs} ms`));
     }, timeoutMs);
     const listener = (p: ReplicatedPoolEvents[E][0]): void => {
       if (!match(p)) return;
       clearTimeout(timer);
-      rp.off(event, listener);
+      emitter.off(event, listener);
       resolve(p);
     };
-    rp.on(event, listener);
+    emitter.on(event, listener);
   });
 }
 

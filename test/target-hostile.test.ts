@@ -14,19 +14,10 @@ import { RemotePool } from '../src/initiator/remote-pool';
 import { TestTarget } from './helpers/test-target';
 import { RawPersist, range } from './helpers/raw-persist';
 import { waitFor } from './helpers/wait';
+import { rejection } from './helpers/rejection';
 
 const POOL_SIZE = HEADER_BYTES + 1024 * 1024;
 const MAX_RANGE = 64 * 1024;
-
-async function rejection(work: Promise<unknown>): Promise<RpmemError> {
-  try {
-    await work;
-  } catch (err) {
-    expect(err).to.be.instanceOf(RpmemError);
-    return err as RpmemError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('rpmemd hostile input', function () {
   let target: TestTarget;

@@ -47,7 +47,8 @@ export interface Context {
   /** `--target`, default 127.0.0.1:7420. */
   readonly target: string;
   /** TLS, token and deadline from the connection options. */
-  connect(): ConnectOptions;
+  /** The connection options from the flags; `fromFile` (keys named as the flags) fills those not given. */
+  connect(fromFile?: Record<string, unknown>): ConnectOptions;
   /** The string value of `--flag`; throws UsageError when it is required and missing. */
   str(flag: string, required: true): string;
   str(flag: string, required?: boolean): string | undefined;
@@ -118,7 +119,7 @@ export function parseCommandArgs(command: Command, argv: string[], io: Io): { he
     io,
     out: new Output(json, io),
     target: (values.target as string | undefined) ?? DEFAULT_TARGET,
-    connect: () => connectOptions(values),
+    connect: (fromFile = {}) => connectOptions({ ...fromFile, ...Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) }),
     str: str as Context['str'],
   };
   return { help: false, ctx };
@@ -133,12 +134,12 @@ function readFileArg(flag: string, file: unknown): Buffer | undefined {
   }
 }
 
-function connectOptions(values: Context['values']): ConnectOptions {
+function connectOptions(values: Record<string, unknown>): ConnectOptions {
   const ca = readFileArg('tls-ca', values['tls-ca']);
   const cert = readFileArg('tls-cert', values['tls-cert']);
   const key = readFileArg('tls-key', values['tls-key']);
   if ((cert === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
-  const serverName = values['tls-server-name'] as string | undefined;
+  const serverName = typeof values['tls-server-name'] === 'string' ? values['tls-server-name'] : undefined;
   const useTls = values.tls === true || ca !== undefined || cert !== undefined || serverName !== undefined;
   const tokenFile = values['token-file'];
   const token = typeof tokenFile === 'string' ? readFileArg('token-file', tokenFile)!.toString('utf8').trim() : process.env[TOKEN_ENV] || undefined;
@@ -146,7 +147,7 @@ function connectOptions(values: Context['values']): ConnectOptions {
   return {
     ...(useTls ? { tls: { ca, cert, key, serverName } } : {}),
     ...(token !== undefined ? { token } : {}),
-    ...(timeout !== undefined ? { callTimeoutMs: parseCount('call-timeout-ms', timeout) } : {}),
+    ...(timeout !== undefined ? { callTimeoutMs: parseCount('call-timeout-ms', typeof timeout === 'number' ? String(timeout) : timeout) } : {}),
   };
 }
 

@@ -41,6 +41,16 @@ export function checkClaim(held: EpochClaim, claim: EpochClaim): void {
   if (refusal !== undefined) throw new RpmemError(ErrorCode.FENCED, refusal);
 }
 
+/**
+ * Throws RPMEM_E_FENCED when pool `name`, which promised `held`, would take a plain writer (one
+ * that states no epoch): only a pool no replication primary ever claimed does. Checked at Open
+ * and again at PersistStart, so a plain writer learns it at Open, not at its first persist.
+ */
+export function checkPlainWriter(name: string, held: EpochClaim): void {
+  if (held.claimant.equals(NO_CLAIMANT)) return;
+  throw new RpmemError(ErrorCode.FENCED, `pool ${name} belongs to a replication primary (epoch ${held.epoch}, claimant ${claimantName(held.claimant)}): a writer must state its epoch`);
+}
+
 /** True when `a` and `b` are the same promise. */
 export function sameClaim(a: EpochClaim, b: EpochClaim): boolean {
   return a.epoch === b.epoch && a.claimant.equals(b.claimant);

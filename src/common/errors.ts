@@ -42,6 +42,8 @@ export enum ErrorCode {
   FAILED = 'RPMEM_E_FAILED',
   /** The granularity available is coarser than the one required. */
   GRANULARITY = 'RPMEM_E_GRANULARITY',
+  /** The pool or target gives less durability than the one required (see Durability). */
+  DURABILITY = 'RPMEM_E_DURABILITY',
   /** A newer primary raised the pool's epoch: this writer is stale and may not write (DESIGN-NOTES I5). */
   FENCED = 'RPMEM_E_FENCED',
   /** The write policy cannot be met: too few replicas are up. */
@@ -79,6 +81,7 @@ const STATUS_OF: Record<ErrorCode, Status> = {
   [ErrorCode.CLOSED]: Status.FAILED_PRECONDITION,
   [ErrorCode.FAILED]: Status.FAILED_PRECONDITION,
   [ErrorCode.GRANULARITY]: Status.FAILED_PRECONDITION,
+  [ErrorCode.DURABILITY]: Status.FAILED_PRECONDITION,
   [ErrorCode.FENCED]: Status.FAILED_PRECONDITION,
   [ErrorCode.QUORUM]: Status.UNAVAILABLE,
   [ErrorCode.UNAVAILABLE]: Status.UNAVAILABLE,

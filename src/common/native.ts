@@ -1,5 +1,6 @@
 /**
- * Loader and types for the native writer (native/, built by node-gyp into build/Release/rpmem_native.node).
+ * Loader and types for the native writer (native/, built by node-gyp into build/Release/rpmem_native.node,
+ * or prebuilt into prebuilds/<platform>-<arch>/ by `npm pack`).
  *
  * Native errors leave C++ as plain Error objects carrying `{code, errno}`; {@link wrapNative} turns
  * them into RpmemError so nothing above this file sees a raw native error.
@@ -132,16 +133,20 @@ interface NativeModule {
   recordingMark(): number;
 }
 
+/** The package root, where node-gyp-build looks for build/Release and prebuilds/<platform>-<arch>. */
+const PACKAGE_ROOT = path.join(__dirname, '..', '..', '..');
+
 function load(): NativeModule {
-  const file = path.join(__dirname, '..', '..', '..', 'build', 'Release', 'rpmem_native.node');
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    return require(file) as NativeModule;
+    // A local build (build/Release, from `npm ci` or `npm run build:native`) wins over the prebuilt
+    // binary the package ships for its platform (prebuilds/, made by `npm pack`).
+    const nodeGypBuild = require('node-gyp-build') as (root: string) => NativeModule;
+    return nodeGypBuild(PACKAGE_ROOT);
   } catch (err) {
     const reason = (err as Error).message;
     throw new RpmemError(
       ErrorCode.INTERNAL,
-      `rpmem native addon not loadable from ${file} (${reason}); run "npm ci" or "npm run build:native"`,
+      `rpmem native addon not loadable from ${PACKAGE_ROOT} (${reason}); build it with "npm run build:native" (as a dependency: allow its install script, "npm install-scripts approve rpmem")`,
     );
   }
 }

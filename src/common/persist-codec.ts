@@ -52,10 +52,16 @@ export type DecodedPersistRequest =
   /** A batch with more than `limit` ranges: refused before any of them was decoded. */
   | { kind: 'too-many-ranges'; limit: number };
 
-/** A cumulative PersistAck; `granularity` is undefined for UNSPECIFIED or values this build does not know. */
+/**
+ * A cumulative PersistAck; `granularity` is undefined for UNSPECIFIED or values this build does not
+ * know. `durability` is the proto Durability number as sent (0 = UNSPECIFIED), undeclared values
+ * included: protocol.ts's fromWireDurability judges it, so a bad one fails the stream with a stable
+ * code rather than as a parse error.
+ */
 export interface PersistAckFrame {
   durableSeq: number;
   granularity: Granularity | undefined;
+  durability: number;
 }
 
 // Field tags: (field number << 3) | wire type, wire type 0 = varint, 2 = length-delimited.
@@ -78,6 +84,7 @@ const RANGE_FLAGS = tag(5, VARINT);
 const RANGE_LSN = tag(6, VARINT);
 const ACK_DURABLE_SEQ = tag(1, VARINT);
 const ACK_GRANULARITY = tag(2, VARINT);
+const ACK_DURABILITY = tag(3, VARINT);
 
 const WIRE_GRANULARITY: Record<Granularity, number> = { 'cache-line': 1, page: 2 };
 const GRANULARITY_OF_WIRE: ReadonlyArray<Granularity | undefined> = [undefined, 'cache-line', 'page'];
@@ -274,17 +281,19 @@ export function encodePersistAck(ack: PersistAckFrame): Buffer {
   const w = Writer.create();
   if (ack.durableSeq !== 0) w.uint32(ACK_DURABLE_SEQ).uint64(ack.durableSeq);
   if (ack.granularity !== undefined) w.uint32(ACK_GRANULARITY).int32(WIRE_GRANULARITY[ack.granularity]);
+  if (ack.durability !== 0) w.uint32(ACK_DURABILITY).int32(ack.durability);
   return w.finish() as Buffer;
 }
 
 /** Parses a PersistAck; throws on bytes that are no valid message (grpc-js then fails the call with INTERNAL). */
 export function decodePersistAck(buf: Buffer): PersistAckFrame {
   const r = Reader.create(buf);
-  const ack: PersistAckFrame = { durableSeq: 0, granularity: undefined };
+  const ack: PersistAckFrame = { durableSeq: 0, granularity: undefined, durability: 0 };
   while (r.pos < r.len) {
     const t = r.uint32();
     if (t === ACK_DURABLE_SEQ) ack.durableSeq = uint64Number(r.uint64());
     else if (t === ACK_GRANULARITY) ack.granularity = GRANULARITY_OF_WIRE[r.int32()];
+    else if (t === ACK_DURABILITY) ack.durability = r.int32();
     else r.skipType(t & 7);
   }
   return ack;

@@ -14,6 +14,7 @@ import { HEADER_BYTES } from './protocol';
 import { NO_CLAIMANT, PoolHeader, SyncState, decodeHeader, encodeHeader, slotOffset } from './pool-header';
 import { EpochClaim, checkClaim, sameClaim } from './epoch-claim';
 import { PoolAttr } from './pool-attr';
+import { Durability, durabilityOf, isVolatileFsType } from './durability';
 
 /** One range to write: a file offset and its bytes. */
 export interface FileRange {
@@ -42,6 +43,8 @@ export class PoolFile {
   private header: PoolHeader;
   /** The tail of the chain every header-writing operation joins, so generations never race. */
   private tail: Promise<void> = Promise.resolve();
+  /** What a range made durable here survives: from the mapping (granularity, MAP_SYNC) and the file system it is on. */
+  readonly durability: Durability;
 
   private constructor(
     readonly path: string,
@@ -49,6 +52,11 @@ export class PoolFile {
     header: PoolHeader,
   ) {
     this.header = header;
+    this.durability = durabilityOf({
+      granularity: mapping.granularity,
+      isPmem: mapping.isPmem,
+      volatileFs: isVolatileFsType(fs.statfsSync(path).type),
+    });
   }
 
   /**

@@ -8,6 +8,7 @@ import type { ProtoGrpcType } from '../generated/rpmem';
 import type { TargetHandlers } from '../generated/rpmem/v1/Target';
 import type { Granularity as WireGranularity } from '../generated/rpmem/v1/Granularity';
 import type { Granularity } from './native';
+import type { Durability } from './durability';
 import { RpmemError, ErrorCode } from './errors';
 import type { SyncState } from './pool-header';
 import {
@@ -98,11 +99,14 @@ export function fromWireGranularity(g: WireGranularity | string | number | undef
 /** A proto enum field as proto-loader hands it over: its name, or the bare number when undeclared. */
 type WireEnum = string | number | null | undefined;
 
-/** The value of enum field `field` among `names` (proto enum name → domain value); RPMEM_E_INVALID_ARGUMENT for any other. */
-function fromWireEnum<T>(field: string, value: WireEnum, names: Record<string, T>): T {
+/**
+ * The value of enum field `field` among `names` (proto enum name → domain value); `code`
+ * (RPMEM_E_INVALID_ARGUMENT unless given) for any other.
+ */
+function fromWireEnum<T>(field: string, value: WireEnum, names: Record<string, T>, code = ErrorCode.INVALID_ARGUMENT): T {
   const name = value ?? Object.keys(names)[0];
   if (typeof name === 'string' && Object.prototype.hasOwnProperty.call(names, name)) return names[name];
-  throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `${field} must be one of ${Object.keys(names).join(', ')}, got ${String(value)}`);
+  throw new RpmemError(code, `${field} must be one of ${Object.keys(names).join(', ')}, got ${String(value)}`);
 }
 
 /** OpenRequest.mode; an undeclared value is refused rather than read as read-write. */
@@ -118,4 +122,46 @@ export function fromWireSyncState(state: WireEnum): SyncState {
 /** SyncState as the proto enum. */
 export function toWireSyncState(state: SyncState): 'SYNC_STATE_CLEAN' | 'SYNC_STATE_SYNCING' {
   return state === 'syncing' ? 'SYNC_STATE_SYNCING' : 'SYNC_STATE_CLEAN';
+}
+
+/** The proto Durability names in the order of their numbers (DURABILITY_UNSPECIFIED = 0 first). */
+const DURABILITY_NAMES = ['DURABILITY_UNSPECIFIED', 'DURABILITY_EMULATED', 'DURABILITY_PAGE', 'DURABILITY_PMEM'] as const;
+type WireDurabilityName = (typeof DURABILITY_NAMES)[number];
+
+const WIRE_DURABILITY: Record<Durability, WireDurabilityName> = {
+  emulated: 'DURABILITY_EMULATED',
+  page: 'DURABILITY_PAGE',
+  pmem: 'DURABILITY_PMEM',
+};
+
+const DURABILITY_OF_NAME = Object.fromEntries(Object.entries(WIRE_DURABILITY).map(([d, name]) => [name, d])) as Record<string, Durability>;
+
+/** A Durability field as a name: proto-loader hands over names, persist-codec the bare number. */
+function durabilityName(value: WireEnum): WireEnum {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value < DURABILITY_NAMES.length ? DURABILITY_NAMES[value] : value;
+}
+
+/** Durability as the proto enum's name (PoolInfo, OpenRequest). */
+export function toWireDurability(d: Durability): WireDurabilityName {
+  return WIRE_DURABILITY[d];
+}
+
+/** Durability as the proto enum's number (PersistAck, which persist-codec encodes). */
+export function toWireDurabilityValue(d: Durability): number {
+  return DURABILITY_NAMES.indexOf(WIRE_DURABILITY[d]);
+}
+
+/**
+ * A durability a target reports (PoolInfo.durability, PersistAck.durability). UNSPECIFIED, what a
+ * target that predates the field sends, is credited with the least every ack guarantees,
+ * `emulated`; an undeclared value is refused with RPMEM_E_PROTOCOL (the target speaks a contract
+ * this build does not know) rather than read as any level.
+ */
+export function fromWireDurability(field: string, value: WireEnum): Durability {
+  return fromWireEnum(field, durabilityName(value), { DURABILITY_UNSPECIFIED: 'emulated' as const, ...DURABILITY_OF_NAME }, ErrorCode.PROTOCOL);
+}
+
+/** OpenRequest.require_durability: undefined for UNSPECIFIED (no requirement); an undeclared value is RPMEM_E_INVALID_ARGUMENT. */
+export function fromWireDurabilityRequirement(value: WireEnum): Durability | undefined {
+  return fromWireEnum('require_durability', durabilityName(value), { DURABILITY_UNSPECIFIED: undefined, ...DURABILITY_OF_NAME });
 }

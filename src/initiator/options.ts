@@ -2,6 +2,7 @@
  * Options of the initiator's public classes, each with its default.
  */
 import type { EpochClaim } from '../common/epoch-claim';
+import type { Durability } from '../common/durability';
 import type { GranularityRequest } from '../common/native';
 import type { PoolAttr } from '../common/pool-attr';
 
@@ -68,6 +69,13 @@ export interface RemotePoolOpenOptions extends ConnectOptions {
    * writer, which a pool that a replication primary claimed refuses.
    */
   claim?: EpochClaim;
+  /**
+   * The least durability the pool must give (`pmem` > `page` > `emulated`, see {@link Durability}):
+   * the target refuses the open with RPMEM_E_DURABILITY, leaving no handle, when it gives less, so no
+   * persist fails later for a reason known now. Default: none. Example: `{ requireDurability: 'page' }`
+   * to refuse a target whose pools are on /dev/shm or in the page cache only.
+   */
+  requireDurability?: Durability;
 }
 
 /** Options of {@link RemotePool.create}: the pool to make, then how to open it. */
@@ -91,6 +99,12 @@ export interface PoolOptions {
    * Example: `{ requireGranularity: 'cache-line' }`.
    */
   requireGranularity?: 'cache-line' | 'page';
+  /**
+   * Fail to open (RPMEM_E_DURABILITY, the file closed again) when the pool gives less durability
+   * than this (`pmem` > `page` > `emulated`, see {@link Durability}). Default: no requirement.
+   * Example: `{ requireDurability: 'pmem' }` to refuse anything but a DAX mapping.
+   */
+  requireDurability?: Durability;
 }
 
 /** Options of {@link Pool.create}. */

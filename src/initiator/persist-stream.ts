@@ -9,8 +9,9 @@
 import type * as grpc from '@grpc/grpc-js';
 import { RpmemError, ErrorCode, fromServiceError } from '../common/errors';
 import { crc32c, Granularity } from '../common/native';
+import type { Durability } from '../common/durability';
 import { PersistAckFrame, PersistRange, encodePersistRequest } from '../common/persist-codec';
-import { OutgoingPersistRequest, PROTOCOL_VERSION } from '../common/protocol';
+import { OutgoingPersistRequest, PROTOCOL_VERSION, fromWireDurability } from '../common/protocol';
 import type { EpochClaim } from '../common/epoch-claim';
 import { NO_CLAIMANT } from '../common/pool-header';
 import type { TargetClient } from './target-client';
@@ -23,6 +24,8 @@ export interface PersistResult {
   seq: bigint;
   /** How the target made it durable. */
   granularity: Granularity;
+  /** What it survives on the target, as the ack says (always the level reported at open). */
+  durability: Durability;
 }
 
 /**
@@ -45,6 +48,8 @@ interface Pending extends PersistRange {
 export interface PersistStreamOptions {
   /** The writer's epoch claim; undefined for a plain writer. */
   claim: EpochClaim | undefined;
+  /** The durability the target reported at Open: an ack that says otherwise fails the stream. */
+  durability: Durability;
   maxInflightBytes: number;
   maxMessageBytes: number;
   /** Most ranges in one message: the target refuses a batch of more (max-batch-ranges). */
@@ -225,11 +230,13 @@ export class PersistStream {
   private onAck(ack: PersistAckFrame): void {
     const durable = ack.durableSeq;
     const granularity = ack.granularity ?? 'page';
+    const durability = this.ackDurability(ack);
+    if (durability === undefined) return;
     if (durable > this.lastAcked) this.lastAcked = durable;
     while (this.unackedHead < this.unacked.length && this.unacked[this.unackedHead].seq <= durable) {
       const p = this.unacked[this.unackedHead++];
       this.inflightBytes -= p.data.length;
-      p.sink.acked({ seq: BigInt(p.seq), granularity });
+      p.sink.acked({ seq: BigInt(p.seq), granularity, durability });
     }
     if (this.unackedHead > 1024 && this.unackedHead * 2 > this.unacked.length) {
       this.unacked = this.unacked.slice(this.unackedHead);
@@ -242,6 +249,22 @@ export class PersistStream {
     let done = 0;
     while (done < this.drainWaiters.length && this.drainWaiters[done].seq <= this.lastAcked) this.drainWaiters[done++].resolve();
     if (done > 0) this.drainWaiters.splice(0, done);
+  }
+
+  /**
+   * The ack's durability, held to the one reported at Open (a mapping's never changes; DESIGN-NOTES
+   * I9): an undeclared value or a different level cancels the stream with RPMEM_E_PROTOCOL, so the
+   * ranges it covers reject rather than resolve with a claim nobody checked.
+   */
+  private ackDurability(ack: PersistAckFrame): Durability | undefined {
+    try {
+      const durability = fromWireDurability('PersistAck.durability', ack.durability);
+      if (durability === this.options.durability) return durability;
+      throw new RpmemError(ErrorCode.PROTOCOL, `the target reported ${this.options.durability} durability at open and ${durability} in the ack of seq ${ack.durableSeq}`);
+    } catch (err) {
+      this.cancel(err as RpmemError);
+      return undefined;
+    }
   }
 
   private armAckTimer(): void {

@@ -10,6 +10,7 @@ import { PoolAttr, normalizeAttr } from '../common/pool-attr';
 import { PoolFile } from '../common/pool-file';
 import { HEADER_BYTES } from '../common/protocol';
 import { checkRange } from '../common/range-check';
+import { Durability, checkDurability, checkDurabilityRequirement } from '../common/durability';
 import { PoolCreateOptions, PoolOptions } from './options';
 
 const GRANULARITY_ENV = 'RPMEM_FORCE_GRANULARITY';
@@ -52,9 +53,14 @@ export class Pool {
   }
 
   private static async checked(file: PoolFile, options: PoolOptions): Promise<Pool> {
-    if (options.requireGranularity === 'cache-line' && file.granularity !== 'cache-line') {
+    try {
+      if (options.requireGranularity === 'cache-line' && file.granularity !== 'cache-line') {
+        throw new RpmemError(ErrorCode.GRANULARITY, `${file.path} has ${file.granularity} granularity; cache-line is required`);
+      }
+      checkDurability(file.path, file.durability, checkDurabilityRequirement(options.requireDurability));
+    } catch (err) {
       await file.close();
-      throw new RpmemError(ErrorCode.GRANULARITY, `${file.path} has ${file.granularity} granularity; cache-line is required`);
+      throw err;
     }
     return new Pool(file);
   }
@@ -72,6 +78,14 @@ export class Pool {
   /** How persist makes stores durable here. */
   get granularity(): Granularity {
     return this.file.granularity;
+  }
+
+  /**
+   * What a range persist made durable here survives: `pmem` on a DAX mapping at cache-line
+   * granularity, `page` when synced to a file on storage, `emulated` otherwise (see {@link Durability}).
+   */
+  get durability(): Durability {
+    return this.file.durability;
   }
 
   /** The pool's identity, fixed at create. */
@@ -118,10 +132,12 @@ export class Pool {
   /**
    * Makes `buffer[offset, offset+length)` durable: cache-line → flush the lines and fence;
    * page → msync. Off the event loop, except small cache-line ranges (see INLINE_MAX_BYTES in
-   * common/native.ts), which cost less on the calling thread.
+   * common/native.ts), which cost less on the calling thread. `options.require` rejects with
+   * RPMEM_E_DURABILITY, flushing nothing, when this pool gives less ({@link durability}).
    */
-  async persist(offset: number, length: number, options: { deep?: boolean } = {}): Promise<void> {
+  async persist(offset: number, length: number, options: { deep?: boolean; require?: Durability } = {}): Promise<void> {
     this.checkRange(offset, length);
+    if (options.require !== undefined) checkDurability(this.path, this.file.durability, checkDurabilityRequirement(options.require, 'require'));
     try {
       await this.file.mapping.persist(offset + HEADER_BYTES, length, options.deep === true);
     } catch (err) {

@@ -8,7 +8,16 @@
 import { RpmemError, ErrorCode, fromServiceError } from '../common/errors';
 import type { Granularity } from '../common/native';
 import { PoolAttr, fromWireAttr, normalizeAttr, toWireAttr } from '../common/pool-attr';
-import { DEFAULT_MAX_BATCH_RANGES, HEADER_BYTES, PROTOCOL_VERSION, fromWireGranularity, toWireSyncState } from '../common/protocol';
+import { Durability, checkDurability, checkDurabilityRequirement } from '../common/durability';
+import {
+  DEFAULT_MAX_BATCH_RANGES,
+  HEADER_BYTES,
+  PROTOCOL_VERSION,
+  fromWireDurability,
+  fromWireGranularity,
+  toWireDurability,
+  toWireSyncState,
+} from '../common/protocol';
 import type { EpochClaim } from '../common/epoch-claim';
 import { NO_CLAIMANT } from '../common/pool-header';
 import { checkRange } from '../common/range-check';
@@ -38,7 +47,13 @@ export interface PoolInfo {
   epoch: bigint;
   /** Who it promised it to (NO_CLAIMANT while unclaimed). */
   claimant: Buffer;
+  /** How the target flushes stores to this pool. */
   granularity: Granularity;
+  /**
+   * What a range the target made durable in this pool survives: `pmem` (power loss, DAX),
+   * `page` (power loss, fdatasync) or `emulated` (process death only). See {@link Durability}.
+   */
+  durability: Durability;
   /** True while a writer holds the pool. */
   open: boolean;
   /** The writer holding the pool: its address as the target sees it, and the epoch it stated (0 for none). */
@@ -59,6 +74,12 @@ export interface PersistOptions {
   lsn?: bigint;
   /** The data's CRC32C, when already computed (it must match, or the target ends the stream with RPMEM_E_CHECKSUM). Default: computed here. */
   crc32c?: number;
+  /**
+   * The least durability this range needs: rejects at once with RPMEM_E_DURABILITY, sending
+   * nothing, when the pool gives less (it is known from Open; acks are held to it). Default: none.
+   * Example: `{ require: 'page' }` to be sure the range survives a power loss of the target.
+   */
+  require?: Durability;
 }
 
 function toPoolInfo(wire: PoolInfo__Output | null): PoolInfo {
@@ -72,6 +93,7 @@ function toPoolInfo(wire: PoolInfo__Output | null): PoolInfo {
     epoch: BigInt(wire.epoch),
     claimant: wire.claimant.length === 0 ? NO_CLAIMANT : wire.claimant,
     granularity: fromWireGranularity(wire.granularity) ?? 'page',
+    durability: fromWireDurability('PoolInfo.durability', wire.durability),
     open: wire.open,
     ...(wire.open ? { holder: { peer: wire.holderPeer, epoch: BigInt(wire.holderEpoch) } } : {}),
     historyEpoch: BigInt(wire.historyEpoch),
@@ -162,18 +184,26 @@ export class RemotePool {
 
   private static async openWith(client: TargetClient, name: string, options: RemotePoolOpenOptions): Promise<RemotePool> {
     try {
+      const required = checkDurabilityRequirement(options.requireDurability);
       const res = await client.open({
         protocolVersion: PROTOCOL_VERSION,
         name,
         mode: options.readOnly ? 'OPEN_MODE_READ_ONLY' : 'OPEN_MODE_READ_WRITE',
         epoch: (options.claim?.epoch ?? 0n).toString(),
         claimant: options.claim?.claimant ?? NO_CLAIMANT,
+        requireDurability: required === undefined ? 'DURABILITY_UNSPECIFIED' : toWireDurability(required),
       });
-      const info = toPoolInfo(res.info);
+      const info = await checkOpened(client, res.handle, () => {
+        const opened = toPoolInfo(res.info);
+        // The target checks the requirement itself; this catches one that predates the field.
+        checkDurability(`pool ${name} on ${client.address}`, opened.durability, required);
+        return opened;
+      });
       const stream = options.readOnly
         ? undefined
         : new PersistStream(client, res.handle, info.durableSeq + 1n, {
             claim: options.claim,
+            durability: info.durability,
             maxInflightBytes: options.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES,
             maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
             // A target that predates the field sends 0; its limit was none, ours is its later default.
@@ -200,6 +230,11 @@ export class RemotePool {
   /** The target's granularity for this pool. */
   get granularity(): Granularity {
     return this.info.granularity;
+  }
+
+  /** What a range the target made durable in this pool survives (reported at open; every ack must agree). */
+  get durability(): Durability {
+    return this.info.durability;
   }
 
   /**
@@ -240,6 +275,7 @@ export class RemotePool {
    */
   persist(offset: number, data: Buffer, options: PersistOptions = {}): Promise<PersistResult> {
     try {
+      if (options.require !== undefined) checkDurability(`pool ${this.name}`, this.info.durability, checkDurabilityRequirement(options.require, 'require'));
       return this.send(offset, data, options.deep === true, options.lsn ?? 0n, options.crc32c);
     } catch (err) {
       return Promise.reject(err);
@@ -393,6 +429,16 @@ export class RemotePool {
     return offset + HEADER_BYTES;
   }
 
+}
+
+/** The value of `check` on a freshly opened handle; when it throws, the handle is released first. */
+async function checkOpened<T>(client: TargetClient, handle: string, check: () => T): Promise<T> {
+  try {
+    return check();
+  } catch (err) {
+    await client.closeHandle({ handle }).catch(() => undefined);
+    throw err;
+  }
 }
 
 async function withClient<T>(target: string, options: ConnectOptions, use: (c: TargetClient) => Promise<T>): Promise<T> {

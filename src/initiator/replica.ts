@@ -11,6 +11,7 @@
  */
 import { RpmemError, ErrorCode } from '../common/errors';
 import type { EpochClaim } from '../common/epoch-claim';
+import type { Durability } from '../common/durability';
 import { Backoff, BackoffOptions, delay } from './backoff';
 import { differingBlocks } from './block-compare';
 import type { ClaimGate } from './claim-gate';
@@ -71,7 +72,7 @@ export interface ResyncDone extends ResyncProgress {
   ms: number;
 }
 
-/** What the replica reports to its ReplicatedPool. */
+/** @internal What the replica reports to its ReplicatedPool. */
 export interface ReplicaListener {
   stateChanged(replica: Replica, error?: RpmemError): void;
   resyncProgress(p: ResyncProgress): void;
@@ -166,12 +167,16 @@ export class Replica {
   private lastMark?: MarkWait;
   private fullResyncRequested = false;
   private lastError?: RpmemError;
+  /** The latest openRemote(): close() closes what it opens, so no handle outlives the replica. */
+  private opening?: Promise<RemotePool>;
 
   constructor(
     readonly address: ReplicaAddress,
     private readonly dirty: DirtyMap,
     private readonly settings: ReplicaSettings,
     private readonly listener: ReplicaListener,
+    /** The least durability this replica's pool must give: its open is refused otherwise (RPMEM_E_DURABILITY). */
+    private readonly requiredDurability?: Durability,
   ) {
     this.backoff = new Backoff(settings.backoff);
   }
@@ -203,6 +208,11 @@ export class Replica {
     return this.pool;
   }
 
+  /** What its open pool gives, while it is resyncing or up. */
+  get durability(): Durability | undefined {
+    return this.pool?.durability;
+  }
+
   /** Starts connecting (and reconnecting, with backoff) until closed or fenced. */
   start(): void {
     void this.connectLoop();
@@ -213,9 +223,10 @@ export class Replica {
   /**
    * Routes one persist of local `[offset, offset+length)` (`data`, a view of it) with `lsn` and
    * the range's CRC32C. Must be called in LSN order: sends reach the stream in the order of calls.
-   * When the route counts, `sink` hears how the send fared.
+   * When the route counts, `sink` hears how the send fared; without a sink the range is sent all
+   * the same, and its ack counts toward nothing (a replica below a persist's required durability).
    */
-  route(offset: number, length: number, lsn: bigint, crc: number, data: Buffer, sink: AckSink): Route {
+  route(offset: number, length: number, lsn: bigint, crc: number, data: Buffer, sink: AckSink | undefined): Route {
     const blockBytes = this.dirty.blockBytes;
     const first = Math.floor(offset / blockBytes);
     const last = Math.floor((offset + length - 1) / blockBytes);
@@ -283,6 +294,9 @@ export class Replica {
       if (this.current === 'up') await this.dirty.clear(this.dirty.marked()).catch(() => undefined);
     }
     await pool?.close().catch(() => undefined);
+    // An open still in flight (a replica connecting while the pool closes) would hold the remote
+    // pool's writer handle, and make the next writer BUSY, as long as this process lives.
+    await this.opening?.then((p) => p.close()).catch(() => undefined);
     await this.dirty.close();
   }
 
@@ -379,7 +393,8 @@ export class Replica {
         await this.claimRemote();
         await this.settings.gate.wait();
         if (this.closed) return;
-        pool = await this.openRemote();
+        this.opening = this.openRemote();
+        pool = await this.opening;
         await this.resync(pool);
         this.backoff.reset();
         this.setState('up');
@@ -428,6 +443,7 @@ export class Replica {
       claim: this.settings.claim(),
       ackTimeoutMs: this.settings.ackTimeoutMs,
       maxInflightBytes: this.settings.maxInflightBytes,
+      requireDurability: this.requiredDurability,
     });
     if (pool.openInfo.size !== local.size) {
       await pool.close().catch(() => undefined);

@@ -10,15 +10,21 @@
  * `required` counted acks can still arrive.
  */
 import type { Granularity } from '../common/native';
+import type { Durability } from '../common/durability';
 import type { RpmemError } from '../common/errors';
 import type { PersistResult } from './persist-stream';
 import type { AckSink, Replica } from './replica';
 
 /** One replica's part in a resolved persist. */
 export interface ReplicaAck {
+  /** The replica, as named in the pool's options. */
   replica: string;
+  /** The range's sequence number on the replica's pool. */
   seq: bigint;
+  /** How the replica's target flushed it. */
   granularity: Granularity;
+  /** What it survives there, as the replica's ack says: `pmem`, `page` or `emulated`. */
+  durability: Durability;
 }
 
 /** What a resolved replicated persist reports. */
@@ -27,20 +33,27 @@ export interface ReplicatedPersistResult {
   lsn: bigint;
   /** How the local copy was made durable. */
   local: Granularity;
+  /** What the local copy survives: `pmem`, `page` or `emulated` (see {@link Durability}). */
+  localDurability: Durability;
   /** The replicas that had acknowledged it when it resolved. */
   replicas: ReplicaAck[];
   /**
    * When it was acknowledged: `process.hrtime.bigint()` (CLOCK_MONOTONIC, comparable across the
-   * processes of one machine) at resolution, which may be earlier than when the caller's callback
-   * runs. A coordinated primary resolves nothing at or after its ack deadline (DESIGN-NOTES I8).
+   * processes of one machine) read when its last part settled, just before the pool checked its
+   * ack deadline. A coordinated primary acknowledges nothing whose time is at or after that
+   * deadline (DESIGN-NOTES I8). A pause of the process after that check delays the resolution and
+   * the caller's callback, never this time: the decision was taken, and the records were durable
+   * on the replicas that acked, before the pause.
    */
   acknowledgedNs: bigint;
 }
 
-/** What a persist needs from its pool when it settles. */
+/** @internal What a persist needs from its pool when it settles. */
 export interface PersistOwner {
   /** The local pool's granularity, reported in the result. */
   readonly granularity: Granularity;
+  /** The local pool's durability, reported in the result. */
+  readonly durability: Durability;
   /** Called once, when the persist of `lsn` settles either way: from then on its range may be stored into. */
   persistSettled(persist: Promise<ReplicatedPersistResult>, lsn: bigint): void;
   /** RPMEM_E_QUORUM: `required` acks were needed, `reachable` sends could count. */
@@ -106,7 +119,7 @@ export class ReplicatedPersist implements AckSink {
 
   acked(replica: Replica, result: PersistResult): void {
     if (this.settled || this.acks.length >= this.required) return;
-    this.acks.push({ replica: replica.spec, seq: result.seq, granularity: result.granularity });
+    this.acks.push({ replica: replica.spec, seq: result.seq, granularity: result.granularity, durability: result.durability });
     this.check();
   }
 
@@ -130,10 +143,13 @@ export class ReplicatedPersist implements AckSink {
 
   private check(): void {
     if (!this.started || this.settled || this.waiting > 0 || this.acks.length < this.required) return;
+    // Read before the deadline check: a pause between the two then fences, never stamps an ack
+    // decided before the pause with a time after it (settling below copies held batches: slow).
+    const acknowledgedNs = process.hrtime.bigint();
     const fenced = this.owner.fencedError();
     if (fenced !== undefined) return this.fail(fenced);
     this.settled = true;
     this.owner.persistSettled(this.promise, this.lsn);
-    this.resolve({ lsn: this.lsn, local: this.owner.granularity, replicas: this.acks, acknowledgedNs: process.hrtime.bigint() });
+    this.resolve({ lsn: this.lsn, local: this.owner.granularity, localDurability: this.owner.durability, replicas: this.acks, acknowledgedNs });
   }
 }

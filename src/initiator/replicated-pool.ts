@@ -14,6 +14,7 @@ import { NO_CLAIMANT } from '../common/pool-header';
 import { ClaimGate } from './claim-gate';
 import type { PromotionReport } from './promote';
 import { crc32c, Granularity } from '../common/native';
+import { Durability, checkDurability, checkDurabilityRequirement, meetsDurability } from '../common/durability';
 import { checkRange } from '../common/range-check';
 import type { PoolAttr } from '../common/pool-attr';
 import { BackoffOptions } from './backoff';
@@ -29,10 +30,22 @@ export type { ReplicaAck, ReplicatedPersistResult };
 /** How many replicas must acknowledge a persist: every one, a majority, or a number k of n. */
 export type WritePolicy = 'all' | 'majority' | number;
 
-/** Options of {@link ReplicatedPool.open}. */
+/**
+ * Options of {@link ReplicatedPool.open}. Of the {@link PoolOptions}, `requireDurability` is the
+ * local pool's; {@link ReplicatedPoolOptions.requireReplicaDurability} is the replicas'.
+ */
 export interface ReplicatedPoolOptions extends PoolOptions, ConnectOptions {
   /** The replicas, each `host:port/poolName`. Required. Example: `['10.0.0.2:7420/db', '10.0.0.3:7420/db']`. */
   replicas: string[];
+  /**
+   * The least durability each replica's pool must give (`pmem` > `page` > `emulated`, see
+   * {@link Durability}): one level for every replica, or a level per replica spec (replicas not named
+   * have none). A replica that gives less is refused at its open with RPMEM_E_DURABILITY, which
+   * `open()` rejects with; one that comes back later giving less stays down with that error.
+   * Default: none. Example: `{ requireReplicaDurability: 'page' }`, or
+   * `{ requireReplicaDurability: { '10.0.0.2:7420/db': 'pmem' } }`.
+   */
+  requireReplicaDurability?: Durability | Record<string, Durability>;
   /** Default write policy. Default `'all'`. Example: `{ ack: 'majority' }`. */
   ack?: WritePolicy;
   /**
@@ -71,6 +84,8 @@ export interface ReplicaStatus {
   dirtyBlocks: number;
   /** Why it last went down. */
   error?: string;
+  /** What its pool gives, while it is resyncing or up. */
+  durability?: Durability;
 }
 
 /** What `verify()` found for one replica. */
@@ -100,7 +115,7 @@ const QUORUM_POLL_MS = 20;
 /** LSNs reserved in the local header at a time, so LSNs never repeat after a crash. */
 const LSN_RESERVATION = 1_000_000n;
 
-export class ReplicatedPool extends EventEmitter implements ReplicaListener, PersistOwner {
+export class ReplicatedPool extends EventEmitter<ReplicatedPoolEvents> implements ReplicaListener, PersistOwner {
   private readonly replicas: Replica[] = [];
   private lsn: bigint;
   private lsnReserved: bigint;
@@ -120,6 +135,8 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
   private ackDeadline = Infinity;
   private readonly gate = new ClaimGate(() => claimQuorum(this.policy, this.replicas.length));
   private promotionReport?: PromotionReport;
+  /** requireReplicaDurability, checked: a level for all, or per replica spec. */
+  private replicaDurability: Durability | Record<string, Durability> | undefined;
 
   private readonly settings: ReplicaSettings;
 
@@ -145,6 +162,7 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
     const addresses = options.replicas.map(parseReplica);
     if (addresses.length === 0) throw new RpmemError(ErrorCode.INVALID_ARGUMENT, 'at least one replica is required');
     checkPolicy(options.ack ?? 'all', addresses.length);
+    const replicaDurability = checkReplicaDurability(options.requireReplicaDurability, options.replicas);
     const local = fs.existsSync(path) || options.create === undefined
       ? await Pool.open(path, options)
       : await Pool.create(path, { ...options, size: options.create.size, attr: options.create.attr });
@@ -162,14 +180,17 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
       createMissing: options.create !== undefined,
     };
     const pool = new ReplicatedPool(local, options.ack ?? 'all', settings);
-    for (const [event, listener] of Object.entries(options.on ?? {})) pool.on(event, listener as (...args: unknown[]) => void);
+    pool.replicaDurability = replicaDurability;
+    // By name, as the map holds them: each listener has its own event's type, checked in the options.
+    const untyped: EventEmitter = pool;
+    for (const [event, listener] of Object.entries(options.on ?? {})) untyped.on(event, listener);
     await pool.reserveLsns();
     for (const address of addresses) await pool.addReplica(address.spec);
     await pool.settle(checkPolicy(options.ack ?? 'all', addresses.length), options.openWaitMs ?? 2 * callTimeoutMs);
-    if (pool.fencedBy !== undefined) {
-      const err = pool.fencedBy;
+    const refused = pool.fencedBy ?? pool.durabilityRefusal();
+    if (refused !== undefined) {
       await pool.close();
-      throw err;
+      throw refused;
     }
     return pool;
   }
@@ -194,6 +215,11 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
     return this.local.granularity;
   }
 
+  /** What the local copy survives (see {@link Pool.durability}); each replica's is in {@link status}. */
+  get durability(): Durability {
+    return this.local.durability;
+  }
+
   /** What the promotion that opened this pool did; undefined for a pool opened by {@link ReplicatedPool.open}. */
   get promotion(): PromotionReport | undefined {
     return this.promotionReport;
@@ -211,19 +237,29 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
       state: r.state,
       dirtyBlocks: r.dirtyBlocks,
       ...(r.error ? { error: `${r.error.code}: ${r.error.message}` } : {}),
+      ...(r.durability ? { durability: r.durability } : {}),
     }));
   }
 
   /**
    * Makes `buffer[offset, offset+length)` durable locally and on the replicas the write policy
    * (default: the pool's) demands. Do not store into the range until the promise settles.
+   *
+   * With `require`, the local copy must give that durability and only acks of replicas that give it
+   * count toward the policy (the others still receive the range). It rejects at once with
+   * RPMEM_E_DURABILITY, before anything is written, when the local pool gives less or when enough
+   * replicas are up for the policy but too few of them give the level (too few up is RPMEM_E_QUORUM,
+   * as without `require`). Example: `persist(0, n, { ack: 'majority', require: 'page' })`.
    */
-  persist(offset: number, length: number, options: { ack?: WritePolicy } = {}): Promise<ReplicatedPersistResult> {
+  persist(offset: number, length: number, options: { ack?: WritePolicy; require?: Durability } = {}): Promise<ReplicatedPersistResult> {
     try {
       this.checkWritable();
       checkRange(offset, length, this.size);
       const required = checkPolicy(options.ack ?? this.policy, this.replicas.length);
-      return this.replicate(offset, length, required);
+      if (options.require === undefined) return this.replicate(offset, length, required, undefined);
+      const level = checkDurabilityRequirement(options.require, 'require')!;
+      this.checkCanGive(level, required);
+      return this.replicate(offset, length, required, level);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -257,12 +293,17 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
     await Promise.all(chosen.map((r) => r.requestFullResync()));
   }
 
-  /** Adds a replica online; it is resynced (by checksum if unknown) before it counts. */
-  async addReplica(spec: string): Promise<void> {
+  /**
+   * Adds a replica online; it is resynced (by checksum if unknown) before it counts.
+   * `options.requireDurability` is the least its pool must give (default: the pool's
+   * requireReplicaDurability for this spec); a replica that gives less stays down with RPMEM_E_DURABILITY.
+   */
+  async addReplica(spec: string, options: { requireDurability?: Durability } = {}): Promise<void> {
     const address = parseReplica(spec);
     if (this.replicas.some((r) => r.spec === spec)) throw new RpmemError(ErrorCode.EXISTS, `replica ${spec} is already part of this pool`);
+    const level = checkDurabilityRequirement(options.requireDurability) ?? this.replicaDurabilityOf(spec);
     const dirty = await DirtyMap.open(this.local.path, this.local.poolUuid, spec, this.local.size, this.local.granularity);
-    const replica = new Replica(address, dirty, this.settings, this);
+    const replica = new Replica(address, dirty, this.settings, this, level);
     this.replicas.push(replica);
     replica.start();
   }
@@ -320,6 +361,7 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
 
   // ReplicaListener
 
+  /** @internal ReplicaListener: a replica went up or down. */
   stateChanged(replica: Replica, error?: RpmemError): void {
     const spec = replica.spec;
     if (replica.state === 'up') {
@@ -343,10 +385,12 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
     }
   }
 
+  /** @internal ReplicaListener. */
   resyncProgress(p: ResyncProgress): void {
     this.emit('resync-progress', p);
   }
 
+  /** @internal ReplicaListener. */
   resyncDone(p: ResyncDone): void {
     this.emit('resync-done', p);
   }
@@ -355,7 +399,7 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
    * Issues one persist: the local flush, then a route to every replica in LSN order. The returned
    * promise is settled by counters (see ReplicatedPersist); nothing here awaits.
    */
-  private replicate(offset: number, length: number, required: number): Promise<ReplicatedPersistResult> {
+  private replicate(offset: number, length: number, required: number, level: Durability | undefined): Promise<ReplicatedPersistResult> {
     const op = new ReplicatedPersist(this, this.nextLsn(), required);
     this.inflight.add(op.promise);
     try {
@@ -363,8 +407,9 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
       const data = this.local.buffer.subarray(offset, offset + length);
       const crc = crc32c(data);
       for (const r of this.replicas) {
-        const route = r.route(offset, length, op.lsn, crc, data, op);
-        if (route.counts) op.expectAck();
+        const sink = level === undefined || this.gives(r, level) ? op : undefined;
+        const route = r.route(offset, length, op.lsn, crc, data, sink);
+        if (route.counts && sink !== undefined) op.expectAck();
         if (route.durable !== undefined) op.wait(route.durable);
       }
       if (!this.lsnReservationDone) op.wait(this.lsnReservation);
@@ -408,11 +453,13 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
 
   // PersistOwner
 
+  /** @internal PersistOwner. */
   persistSettled(persist: Promise<ReplicatedPersistResult>, lsn: bigint): void {
     this.inflight.delete(persist);
     for (const r of this.replicas) r.detach(lsn);
   }
 
+  /** @internal PersistOwner. */
   fencedError(): RpmemError | undefined {
     if (this.fencedBy === undefined && performance.now() >= this.ackDeadline) {
       this.fence('lease', new RpmemError(ErrorCode.FENCED, 'the lease this primary writes under ran out before it was renewed'));
@@ -420,6 +467,7 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
     return this.fencedBy === undefined ? undefined : this.fencedErrorOf(this.fencedBy);
   }
 
+  /** @internal PersistOwner. */
   quorumError(required: number, reachable: number): RpmemError {
     const down = this.replicas.filter((r) => r.state !== 'up').map((r) => `${r.spec} (${r.state})`);
     return new RpmemError(
@@ -442,6 +490,36 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
     return this.replicas.filter((r) => r.state === 'up').length;
   }
 
+  /** True when `replica`'s open pool gives at least `level`. */
+  private gives(replica: Replica, level: Durability): boolean {
+    const have = replica.durability;
+    return have !== undefined && meetsDurability(have, level);
+  }
+
+  /**
+   * Throws RPMEM_E_DURABILITY when a persist requiring `level` cannot be acknowledged for a reason
+   * known now: the local pool gives less, or enough replicas are up for `required` acks but fewer
+   * than that give the level.
+   */
+  private checkCanGive(level: Durability, required: number): void {
+    checkDurability(`the local pool ${this.local.path}`, this.local.durability, level);
+    const up = this.replicas.filter((r) => r.state === 'up');
+    if (up.length < required || up.filter((r) => this.gives(r, level)).length >= required) return;
+    const given = up.map((r) => `${r.spec} gives ${r.durability ?? 'unknown'}`).join(', ');
+    throw new RpmemError(ErrorCode.DURABILITY, `write policy needs ${required} replica ack(s) at ${level} durability or better; of the replicas up, ${given}`);
+  }
+
+  /** The requirement for replica `spec` from requireReplicaDurability. */
+  private replicaDurabilityOf(spec: string): Durability | undefined {
+    const levels = this.replicaDurability;
+    return typeof levels === 'string' || levels === undefined ? levels : levels[spec];
+  }
+
+  /** The error of a replica that is not up because its pool gives less durability than required. */
+  private durabilityRefusal(): RpmemError | undefined {
+    return this.replicas.find((r) => r.state !== 'up' && r.error?.code === ErrorCode.DURABILITY)?.error;
+  }
+
   private find(spec: string): Replica {
     const r = this.replicas.find((x) => x.spec === spec);
     if (r === undefined) throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `no replica ${spec} in this pool`);
@@ -457,6 +535,7 @@ export class ReplicatedPool extends EventEmitter implements ReplicaListener, Per
     const majority = claimQuorum(this.policy, this.replicas.length);
     const unsettled = (): boolean =>
       this.fencedBy === undefined &&
+      this.durabilityRefusal() === undefined &&
       this.upCount() < required &&
       this.replicas.some((r) => r.state === 'connecting' || r.state === 'resyncing') &&
       (this.gate.open || this.replicas.filter((r) => r.state !== 'down').length >= majority);
@@ -472,6 +551,16 @@ export function checkPolicy(policy: WritePolicy, n: number): number {
     throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `ack must be 'all', 'majority' or an integer 0..${n}, got ${String(policy)}`);
   }
   return policy;
+}
+
+/** requireReplicaDurability checked: each level valid, each spec one of `replicas`. */
+function checkReplicaDurability(value: ReplicatedPoolOptions['requireReplicaDurability'], replicas: string[]): Durability | Record<string, Durability> | undefined {
+  if (value === undefined || typeof value === 'string') return checkDurabilityRequirement(value, 'requireReplicaDurability');
+  for (const [spec, level] of Object.entries(value)) {
+    if (!replicas.includes(spec)) throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `requireReplicaDurability names ${spec}, which is not one of the replicas`);
+    checkDurabilityRequirement(level, `requireReplicaDurability[${spec}]`);
+  }
+  return { ...value };
 }
 
 /** Replicas that must promise a primary's claim before it writes any: a majority, or fewer if the policy asks fewer acks. */

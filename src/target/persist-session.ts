@@ -9,12 +9,12 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { RpmemError, ErrorCode, toServiceError } from '../common/errors';
-import { EpochClaim, checkClaim, checkClaimant, checkEpochValue, claimRefusal, claimantName, sameClaim } from '../common/epoch-claim';
+import { EpochClaim, checkClaim, checkClaimant, checkEpochValue, checkPlainWriter, claimRefusal, sameClaim } from '../common/epoch-claim';
 import { NO_CLAIMANT } from '../common/pool-header';
 import { crc32c } from '../common/native';
 import { FileRange } from '../common/pool-file';
 import type { DecodedPersistRequest, PersistAckFrame, PersistRange } from '../common/persist-codec';
-import { HEADER_BYTES } from '../common/protocol';
+import { HEADER_BYTES, toWireDurabilityValue } from '../common/protocol';
 import type { TargetConfig } from './config';
 import type { Log } from './log';
 import { Handle, PoolRegistry } from './pool-registry';
@@ -146,9 +146,7 @@ export class PersistSession {
   private writerClaim(handle: Handle, epoch: bigint, claimant: Buffer): EpochClaim {
     const held = handle.pool.file.claim;
     if (epoch === 0n) {
-      if (!held.claimant.equals(NO_CLAIMANT)) {
-        throw new RpmemError(ErrorCode.FENCED, `pool ${handle.name} belongs to a replication primary (epoch ${held.epoch}, claimant ${claimantName(held.claimant)}): a writer must state its epoch`);
-      }
+      checkPlainWriter(handle.name, held);
       return held;
     }
     const claim = { epoch: checkEpochValue(epoch, 'epoch'), claimant: checkClaimant(claimant) };
@@ -239,7 +237,7 @@ export class PersistSession {
         this.writing = false;
         this.unsyncedBytes -= bytes;
         if (this.failure === undefined) this.armIdleTimer();
-        if (!this.cancelled) this.call.write({ durableSeq: lastSeq, granularity: file.granularity });
+        if (!this.cancelled) this.call.write({ durableSeq: lastSeq, granularity: file.granularity, durability: toWireDurabilityValue(file.durability) });
         this.metrics?.batchDurable(batch, file, applyStartedNs);
         if (this.failure === undefined && this.unsyncedBytes < this.config.maxInflightBytes) this.call.resume();
         this.pump();

@@ -7,9 +7,10 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { RpmemError, ErrorCode } from '../common/errors';
-import { EpochClaim, checkClaim, sameClaim } from '../common/epoch-claim';
+import { EpochClaim, checkClaim, checkPlainWriter, sameClaim } from '../common/epoch-claim';
 import { PoolFile } from '../common/pool-file';
 import { PoolAttr } from '../common/pool-attr';
+import { Durability, checkDurability } from '../common/durability';
 import { HEADER_BYTES } from '../common/protocol';
 import type { TargetConfig } from './config';
 import type { Log } from './log';
@@ -125,11 +126,14 @@ export class PoolRegistry {
   }
 
   /**
-   * Opens a handle. A writer stating `claim` is refused with RPMEM_E_FENCED, before any handle
-   * exists, when the pool would refuse that claim; a second writer on one pool gets RPMEM_E_BUSY.
+   * Opens a handle. A writer is refused with RPMEM_E_FENCED, before any handle exists, when the
+   * pool would refuse its `claim` (none: a plain writer on a pool a primary claimed); an opener
+   * requiring more durability than the pool gives, with RPMEM_E_DURABILITY, likewise; a second
+   * writer on one pool gets RPMEM_E_BUSY.
    */
-  async open(name: string, mode: HandleMode, peer: string, claim?: EpochClaim): Promise<Handle> {
+  async open(name: string, mode: HandleMode, peer: string, want: { claim?: EpochClaim; required?: Durability } = {}): Promise<Handle> {
     const file = this.pathOf(name);
+    const { claim, required } = want;
     return this.exclusively(name, async () => {
       const writing = mode === 'read-write';
       let pool = this.pools.get(name);
@@ -137,13 +141,19 @@ export class PoolRegistry {
         if (!fs.existsSync(file)) throw new RpmemError(ErrorCode.NO_POOL, `no pool named ${name}`);
         const opened = PoolFile.open(file, { granularity: this.config.granularity });
         // Checked before the file joins the open pools: a concurrent Stat or Fence may use it from then on.
-        if (claim !== undefined && writing) await checkBeforeOpen(opened, claim);
+        await checkBeforeOpen(opened, () => {
+          checkDurability(`pool ${name}`, opened.durability, required);
+          if (writing) checkWriter(name, opened.claim, claim);
+        });
         pool = { name, file: opened, handles: new Set() };
         this.pools.set(name, pool);
-      } else if (writing) {
-        if (claim !== undefined) checkClaim(pool.file.claim, claim);
-        const writer = writerOf(pool);
-        if (writer !== undefined) throw new RpmemError(ErrorCode.BUSY, `pool ${name} is already open for writing by ${holderName(writer)}`);
+      } else {
+        checkDurability(`pool ${name}`, pool.file.durability, required);
+        if (writing) {
+          checkWriter(name, pool.file.claim, claim);
+          const writer = writerOf(pool);
+          if (writer !== undefined) throw new RpmemError(ErrorCode.BUSY, `pool ${name} is already open for writing by ${holderName(writer)}`);
+        }
       }
       const handle: Handle = { id: crypto.randomUUID(), name, mode, pool, peer, claim, streaming: false };
       pool.handles.add(handle);
@@ -285,10 +295,16 @@ function holderName(h: Handle): string {
   return h.claim === undefined ? h.peer : `${h.peer} at epoch ${h.claim.epoch}`;
 }
 
-/** Throws RPMEM_E_FENCED, closing `file`, when it refuses `claim`. */
-async function checkBeforeOpen(file: PoolFile, claim: EpochClaim): Promise<void> {
+/** Throws RPMEM_E_FENCED when pool `name`, which promised `held`, refuses a writer stating `claim` (none: a plain writer). */
+function checkWriter(name: string, held: EpochClaim, claim: EpochClaim | undefined): void {
+  if (claim === undefined) checkPlainWriter(name, held);
+  else checkClaim(held, claim);
+}
+
+/** Runs `check` on a file just opened, closing the file when it throws (RPMEM_E_FENCED, RPMEM_E_DURABILITY). */
+async function checkBeforeOpen(file: PoolFile, check: () => void): Promise<void> {
   try {
-    checkClaim(file.claim, claim);
+    check();
   } catch (err) {
     await file.close();
     throw err;

@@ -4,7 +4,9 @@
  * and reflection services, and the metrics endpoint when configured. Every thrown error becomes a
  * gRPC status in exactly one place (toServiceError); stack traces stay in the log.
  */
+import * as fs from 'fs';
 import * as grpc from '@grpc/grpc-js';
+import { isVolatileFsType } from '../common/durability';
 import { RpmemError, ErrorCode, toServiceError } from '../common/errors';
 import { fromWireAttr, toWireAttr } from '../common/pool-attr';
 import { PoolFile } from '../common/pool-file';
@@ -12,10 +14,12 @@ import { decodePersistRequest } from '../common/persist-codec';
 import {
   HEADER_BYTES,
   TargetServiceHandlers,
+  fromWireDurabilityRequirement,
   fromWireOpenMode,
   fromWireSyncState,
   persistMethod,
   targetService,
+  toWireDurability,
   toWireGranularity,
   toWireSyncState,
 } from '../common/protocol';
@@ -72,6 +76,7 @@ function poolInfo(name: string, file: PoolFile, holder: Holder): PoolInfo {
     historyEpoch: file.historyEpoch.toString(),
     holderPeer: holder?.peer ?? '',
     holderEpoch: (holder?.epoch ?? 0n).toString(),
+    durability: toWireDurability(file.durability),
   };
 }
 
@@ -143,6 +148,9 @@ export class TargetServer {
     });
     raiseReceiveWindow(this.server, this.log, (headers) => this.auth.isWriter(grpc.Metadata.fromHttp2Headers(headers)));
     this.log.info('listening', { host, port: bound, poolDir: this.config.poolDir, granularity: this.config.granularity, tls: !this.config.insecure, mutualTls: this.config.tlsCa !== undefined });
+    if (isVolatileFsType(fs.statfsSync(this.config.poolDir).type)) {
+      this.log.warn('the pool dir is on a RAM file system: every pool here is emulated, it survives rpmemd\'s death but not power loss', { poolDir: this.config.poolDir });
+    }
     if (this.config.insecure && !isLoopback(host)) {
       this.log.warn('serving PLAINTEXT on a non-loopback address: anyone on the network can read and write pools', { host });
     }
@@ -180,8 +188,9 @@ export class TargetServer {
         checkProtocol(req.protocolVersion);
         const mode = fromWireOpenMode(req.mode);
         const claim = wireClaim(req.epoch, req.claimant);
+        const required = fromWireDurabilityRequirement(req.requireDurability);
         caller.authorize(req.name, mode === 'read-only' ? 'read' : 'write');
-        const handle = await this.registry.open(req.name, mode, peer, claim);
+        const handle = await this.registry.open(req.name, mode, peer, { claim, required });
         return { handle: handle.id, info: await this.info(req.name), maxRangeBytes: this.config.maxRangeBytes, maxBatchRanges: this.config.maxBatchRanges };
       }),
       Close: this.unary('Close', async (req, caller) => {

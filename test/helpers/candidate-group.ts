@@ -15,7 +15,10 @@ export interface Ack {
   member: string;
   value: number;
   epoch: bigint;
+  /** When rpmem acknowledged it (acknowledgedNs). */
   ns: bigint;
+  /** When the candidate's callback saw it: later than `ns` by any pause in between. */
+  deliveredNs: bigint;
 }
 
 export interface Election {
@@ -55,6 +58,42 @@ export class History {
   /** Elections of anyone but `member` after `afterNs`. */
   electionsExcept(member: string, afterNs: bigint): Election[] {
     return this.elections.filter((e) => e.member !== member && e.ns > afterNs);
+  }
+
+  /** Acks of `member` acknowledged at or before `beforeNs` whose callback ran after `afterNs`: held up by a pause. */
+  lateDeliveries(member: string, beforeNs: bigint, afterNs: bigint): Ack[] {
+    return this.acks.filter((a) => a.member === member && a.ns <= beforeNs && a.deliveredNs > afterNs);
+  }
+
+  /**
+   * Every event in time order, runs of acks of one member and epoch folded into one line, with
+   * the test's own `marks` (name → monotonic ns) interleaved: what a failed assertion prints, so
+   * a failure that shows up once in many runs explains itself.
+   */
+  timeline(marks: Record<string, bigint> = {}): string {
+    type Row = { ns: bigint; text: string; ack?: Ack };
+    const rows: Row[] = [
+      ...this.acks.map((a) => ({ ns: a.ns, text: '', ack: a })),
+      ...this.elections.map((e) => ({ ns: e.ns, text: `${e.member} elected at epoch ${e.epoch}` })),
+      ...this.changes.map((c) => ({ ns: c.ns, text: `${c.member} ${c.kind} ${c.detail}` })),
+      ...Object.entries(marks).map(([name, ns]) => ({ ns, text: `-- ${name}` })),
+    ].sort((x, y) => (x.ns < y.ns ? -1 : x.ns > y.ns ? 1 : 0));
+    const t0 = rows.length > 0 ? rows[0].ns : 0n;
+    const at = (ns: bigint): string => `${(Number(ns - t0) / 1e6).toFixed(3).padStart(10)} ms`;
+    const out: string[] = [];
+    for (let i = 0; i < rows.length; i++) {
+      const first = rows[i].ack;
+      if (first === undefined) {
+        out.push(`${at(rows[i].ns)}  ${rows[i].text}`);
+        continue;
+      }
+      let j = i;
+      while (j + 1 < rows.length && rows[j + 1].ack?.member === first.member && rows[j + 1].ack?.epoch === first.epoch) j++;
+      const last = rows[j].ack!;
+      out.push(`${at(rows[i].ns)}  ${first.member} epoch ${first.epoch}: ${j - i + 1} ack(s), values ${first.value}..${last.value}, until ${at(last.ns)} (delivered by ${at(last.deliveredNs)})`);
+      i = j;
+    }
+    return [...out, ...this.warnings.map((w) => `warning: ${w}`)].join('\n');
   }
 }
 
@@ -101,9 +140,9 @@ export class CandidateProcess {
 }
 
 function parseLine(member: string, text: string, history: History): void {
-  const [kind, a, b, c] = text.split(' ', 4);
+  const [kind, a, b, c, d] = text.split(' ', 5);
   const rest = text.split(' ').slice(3).join(' ');
-  if (kind === 'acked') history.acks.push({ member, value: Number(a), epoch: BigInt(b), ns: BigInt(c) });
+  if (kind === 'acked') history.acks.push({ member, value: Number(a), epoch: BigInt(b), ns: BigInt(c), deliveredNs: BigInt(d) });
   else if (kind === 'elected') history.elections.push({ member, epoch: BigInt(a), ns: BigInt(b), snapshot: JSON.parse(text.split(' ').slice(3).join(' ')) as number[] });
   else if (kind === 'demoted') history.changes.push({ member, kind, ns: BigInt(b), detail: `epoch ${a}: ${rest}` });
   else if (kind === 'standby' || kind === 'started') history.changes.push({ member, kind, ns: BigInt(a), detail: text.split(' ').slice(2).join(' ') });

@@ -3,7 +3,8 @@
  * while elected it persists stamped records and prints one line per event, each with the
  * process's CLOCK_MONOTONIC time in ns (process.hrtime, the same clock in every process):
  *   elected EPOCH NS SNAPSHOT   (SNAPSHOT: JSON array of the stamp in every slot at election)
- *   acked VALUE EPOCH NS        (VALUE = EPOCH × 1e6 + n, stamped into slot n % SLOTS; NS = the ack's acknowledgedNs)
+ *   acked VALUE EPOCH NS DELIVERED   (VALUE = EPOCH × 1e6 + n, stamped into slot n % SLOTS; NS = the
+ *                                    ack's acknowledgedNs; DELIVERED = when this process's callback ran)
  *   demoted EPOCH NS REASON
  *   standby NS LEADER
  *   warning NS CODE MESSAGE
@@ -43,8 +44,8 @@ async function write(pool: ReplicatedPool, epoch: bigint, term: { over: boolean 
     const slot = n % SLOTS;
     stamp(value).copy(pool.buffer, slot * SLOT_BYTES);
     const p = pool.persist(slot * SLOT_BYTES, SLOT_BYTES).then(
-      // The moment rpmem acknowledged it, not when this callback runs: a pause can fall in between.
-      (result) => line(`acked ${value} ${epoch} ${result.acknowledgedNs}`),
+      // Both the moment rpmem acknowledged it and when this callback ran: a pause can fall in between.
+      (result) => line(`acked ${value} ${epoch} ${result.acknowledgedNs} ${now()}`),
       async (err: RpmemError) => {
         // A fenced or closed pool rejects every persist at once: stop, or this loop would spin on
         // microtasks and starve the timers that renew the lease and emit 'demoted'.

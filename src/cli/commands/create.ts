@@ -16,7 +16,7 @@ export const create: Command = {
   examples: ['rpmem create --target 10.0.0.2:7420 --size 64M mypool', 'rpmem create --target pmem1:7420 --tls-ca ca.pem --size 1G db --json'],
   async run(ctx) {
     const size = parseSize('size', ctx.str('size', true));
-    const granularity = await withPool(RemotePool.create(ctx.target, ctx.name, { ...ctx.connect(), size }), async (pool) => pool.granularity);
-    ctx.out.result(`created ${ctx.name}: ${formatBytes(size)} (${size} bytes), ${granularity} granularity`, { name: ctx.name, size, granularity });
+    const { granularity, durability } = await withPool(RemotePool.create(ctx.target, ctx.name, { ...ctx.connect(), size }), async (pool) => pool.openInfo);
+    ctx.out.result(`created ${ctx.name}: ${formatBytes(size)} (${size} bytes), ${granularity} granularity, ${durability} durability`, { name: ctx.name, size, granularity, durability });
   },
 };

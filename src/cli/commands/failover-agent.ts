@@ -5,6 +5,7 @@ import { FailoverCandidate } from '../../initiator/failover/failover-candidate';
 import type { EtcdConnection } from '../../initiator/failover/candidate-options';
 import { AGENT_KEYS, AGENT_OPTIONS, AgentConfig, buildAgentConfig, readAgentConfigFile } from '../agent-config';
 import { CONNECT_OPTIONS, Command, Context, UsageError } from '../command';
+import type { ConnectOptions } from '../../initiator/options';
 import { SupervisedApp } from '../supervised-app';
 
 function readFile(flag: string, file: string | undefined): Buffer | undefined {
@@ -29,12 +30,17 @@ function etcdConnection(config: AgentConfig): EtcdConnection {
   };
 }
 
-/** The agent's config: the file's keys, then the flags given over them. */
-function agentConfig(ctx: Context): AgentConfig {
+/**
+ * The agent's config and its connection to the replicas: the file's keys, then the flags given
+ * over them. The file may carry the connection keys too (tls-ca, tls-cert, token-file, ...).
+ */
+function agentConfig(ctx: Context): { config: AgentConfig; connect: ConnectOptions } {
   const file = ctx.str('config');
   const fromFile = file === undefined ? {} : readAgentConfigFile(file);
+  const connectKeys = Object.fromEntries(Object.entries(fromFile).filter(([key]) => key in CONNECT_OPTIONS));
+  const agentKeys = Object.fromEntries(Object.entries(fromFile).filter(([key]) => !(key in CONNECT_OPTIONS)));
   const flags = Object.fromEntries(Object.keys(AGENT_KEYS).map((flag) => [flag, ctx.values[flag]]).filter(([, v]) => v !== undefined));
-  return buildAgentConfig({ ...fromFile, ...flags });
+  return { config: buildAgentConfig({ ...agentKeys, ...flags }), connect: ctx.connect(connectKeys) };
 }
 
 /** Runs a role-change hook; its failure is reported, never fatal (the role changed anyway). */
@@ -76,12 +82,12 @@ export const failoverAgent: Command = {
     '    --replica node2:7420/app --replica node3:7420/app --replica node4:7420/app --ttl 10',
   ],
   async run(ctx) {
-    const config = agentConfig(ctx);
+    const { config, connect } = agentConfig(ctx);
     let candidate: FailoverCandidate<boolean>;
     let app: SupervisedApp | undefined;
     try {
       candidate = new FailoverCandidate<boolean>({
-        ...ctx.connect(),
+        ...connect,
         path: config.pool,
         replicas: config.replicas,
         ack: config.ack,
@@ -105,7 +111,9 @@ export const failoverAgent: Command = {
       throw err;
     }
     if (ctx.values['check-config'] === true) {
-      ctx.io.stdout.write(`${JSON.stringify({ ...config, member: candidate.member }, null, 2)}\n`);
+      // What the replicas are reached with, never the secrets themselves.
+      const replicaConnection = { tls: connect.tls !== undefined, clientCertificate: connect.tls?.cert !== undefined, token: connect.token !== undefined };
+      ctx.io.stdout.write(`${JSON.stringify({ ...config, member: candidate.member, replicaConnection }, null, 2)}\n`);
       return 0;
     }
     const log = (event: string, fields: Record<string, unknown>): void => {

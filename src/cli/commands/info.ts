@@ -3,7 +3,7 @@ import { CONNECT_OPTIONS, Command, TARGET_OPTIONS } from '../command';
 
 export const info: Command = {
   name: 'info',
-  summary: "print a pool's size, granularity, sequence, epoch, LSN and attributes",
+  summary: "print a pool's size, granularity, durability, sequence, epoch, LSN and attributes",
   synopsis: '[--target HOST:PORT] NAME',
   description: 'Reports pool NAME as the target sees it, without opening it.',
   options: { ...TARGET_OPTIONS, ...CONNECT_OPTIONS },
@@ -15,6 +15,7 @@ export const info: Command = {
       `name:         ${info.name}`,
       `size:         ${info.size}`,
       `granularity:  ${info.granularity}`,
+      `durability:   ${info.durability}`,
       `durable seq:  ${info.durableSeq}`,
       `epoch:        ${info.epoch}`,
       `lsn:          ${info.lsn}`,

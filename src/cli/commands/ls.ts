@@ -12,8 +12,8 @@ export const ls: Command = {
   async run(ctx) {
     const pools = await RemotePool.list(ctx.target, ctx.connect());
     const rows = [
-      ['NAME', 'SIZE', 'GRANULARITY', 'EPOCH', 'LSN', 'SYNC', 'OPEN'],
-      ...pools.map((p) => [p.name, formatBytes(p.size), p.granularity, String(p.epoch), String(p.lsn), p.syncState, p.open ? 'yes' : 'no']),
+      ['NAME', 'SIZE', 'GRANULARITY', 'DURABILITY', 'EPOCH', 'LSN', 'SYNC', 'OPEN'],
+      ...pools.map((p) => [p.name, formatBytes(p.size), p.granularity, p.durability, String(p.epoch), String(p.lsn), p.syncState, p.open ? 'yes' : 'no']),
     ];
     ctx.out.result(pools.length === 0 ? '(no pools)' : table(rows), pools);
   },

@@ -2,6 +2,8 @@ import { RpmemError, ErrorCode } from '../../common/errors';
 import { claimRefusal } from '../../common/epoch-claim';
 import { PoolFile } from '../../common/pool-file';
 import type { SyncState } from '../../common/pool-header';
+import type { Durability } from '../../common/durability';
+import type { Granularity } from '../../common/native';
 import { HEADER_BYTES } from '../../common/protocol';
 import { peekDirtyMap } from '../../initiator/dirty-map';
 import { RemotePool } from '../../initiator/remote-pool';
@@ -31,6 +33,9 @@ interface ReplicaReport {
   holder?: { peer: string; epoch: bigint };
   /** The epoch of the writer whose history the replica holds, up to `lsn`. */
   historyEpoch?: bigint;
+  /** What a range the replica's target makes durable survives, and how it flushes. */
+  durability?: Durability;
+  granularity?: Granularity;
   /** Blocks marked in the local dirty map; null when there is no complete map for this replica. */
   outOfSyncBlocks: number | null;
   outOfSyncBytes: number | null;
@@ -38,7 +43,7 @@ interface ReplicaReport {
 
 export const status: Command = {
   name: 'status',
-  summary: 'show each replica of a local pool: reachable, epoch, LSN, sync state, out-of-sync blocks',
+  summary: 'show each replica of a local pool: reachable, epoch, LSN, sync state, out-of-sync blocks, durability',
   synopsis: '--pool PATH --replica HOST:PORT/NAME [--replica ...] | --etcd URL --group NAME',
   description: [
     'Reads the local pool header and dirty maps without locking them (so it works while the primary',
@@ -87,8 +92,8 @@ export const status: Command = {
             : blocks === null ? 'Unknown'
             : blocks > 0 ? 'Outdated'
             : 'UpToDate';
-          const { epoch, lsn, syncState, open, holder, historyEpoch } = info;
-          return { replica: a.spec, reachable: true, disk, epoch, lsn, historyEpoch, syncState, open, holder, outOfSyncBlocks: blocks, outOfSyncBytes: blocks === null ? null : blocks * map!.blockBytes };
+          const { epoch, lsn, syncState, open, holder, historyEpoch, durability, granularity } = info;
+          return { replica: a.spec, reachable: true, disk, epoch, lsn, historyEpoch, syncState, open, holder, durability, granularity, outOfSyncBlocks: blocks, outOfSyncBytes: blocks === null ? null : blocks * map!.blockBytes };
         } catch (err) {
           const e = err instanceof RpmemError ? err : new RpmemError(ErrorCode.INTERNAL, String(err));
           const blocks = map?.completeFor !== undefined ? map.markedBlocks : null;
@@ -103,7 +108,7 @@ export const status: Command = {
       lines.push(`  ${r.replica} connection:${r.reachable ? 'Connected' : 'Unreachable'}${r.reachable ? ` open:${open}` : ''}`);
       lines.push(
         r.reachable
-          ? `    peer-disk:${r.disk} epoch:${r.epoch} history-epoch:${r.historyEpoch} lsn:${r.lsn} sync:${r.syncState} out-of-sync:${outOfSync}`
+          ? `    peer-disk:${r.disk} epoch:${r.epoch} history-epoch:${r.historyEpoch} lsn:${r.lsn} sync:${r.syncState} out-of-sync:${outOfSync} durability:${r.durability} granularity:${r.granularity}`
           : `    peer-disk:${r.disk} out-of-sync:${outOfSync} error:${r.error}`,
       );
     }

@@ -31,8 +31,8 @@ export const write: Command = {
     const data = await input(ctx);
     if (data.length === 0) throw new UsageError('nothing to write (empty input)');
     await withPool(RemotePool.open(ctx.target, ctx.name, ctx.connect()), async (pool) => {
-      const { seq, granularity } = await pool.persist(offset, data);
-      ctx.out.result(`wrote ${data.length} bytes at ${offset}: durable (${granularity}), seq ${seq}`, { offset, length: data.length, seq, granularity });
+      const { seq, granularity, durability } = await pool.persist(offset, data);
+      ctx.out.result(`wrote ${data.length} bytes at ${offset}: durable (${granularity}, ${durability}), seq ${seq}`, { offset, length: data.length, seq, granularity, durability });
     });
   },
 };

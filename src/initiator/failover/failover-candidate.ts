@@ -56,7 +56,7 @@ interface Term {
  * One node's candidacy. `Held` follows the `holdPool` option: with the default (`true`) 'elected'
  * carries the open pool; with `holdPool: false` it carries none.
  */
-export class FailoverCandidate<Held extends boolean = true> extends EventEmitter {
+export class FailoverCandidate<Held extends boolean = true> extends EventEmitter<FailoverCandidateEvents<Held>> {
   private readonly options: ResolvedCandidateOptions;
   private readonly keys: ClusterKeys;
   private readonly connect: ConnectOptions;
@@ -145,21 +145,6 @@ export class FailoverCandidate<Held extends boolean = true> extends EventEmitter
     term.resigned = true;
     term.end(reason);
     await term.done;
-  }
-
-  override on<E extends keyof FailoverCandidateEvents>(event: E, listener: (...args: FailoverCandidateEvents<Held>[E]) => void): this;
-  override on(event: string | symbol, listener: (...args: any[]) => void): this {
-    return super.on(event, listener);
-  }
-
-  override once<E extends keyof FailoverCandidateEvents>(event: E, listener: (...args: FailoverCandidateEvents<Held>[E]) => void): this;
-  override once(event: string | symbol, listener: (...args: any[]) => void): this {
-    return super.once(event, listener);
-  }
-
-  override emit<E extends keyof FailoverCandidateEvents>(event: E, ...args: FailoverCandidateEvents<Held>[E]): boolean;
-  override emit(event: string | symbol, ...args: any[]): boolean {
-    return super.emit(event, ...args);
   }
 
   /** Campaign, serve when elected, stand by otherwise; until stop(). */
