@@ -283,7 +283,7 @@ export class RemotePool {
   }
 
   /**
-   * A replicated range's send, as {@link persist} with an LSN and its CRC32C, told to `sink` rather
+   * @internal A replicated range's send, as {@link persist} with an LSN and its CRC32C, told to `sink` rather
    * than through a promise (ReplicatedPool fans each range out to every replica). A refused range
    * reaches the sink in a microtask.
    */
