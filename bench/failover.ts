@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   installCleanup();
   const etcd = await TestEtcd.start();
   const targets = [];
-  for (let i = 0; i < 3; i++) targets.push(await BenchTarget.start('cache-line', 64 * 1024 * 1024, `failover${i}`));
+  for (let i = 0; i < 3; i++) targets.push(await BenchTarget.start('cache-line', 64 * 1024 * 1024, `failover${i}`, false));
   const dir = fs.mkdtempSync(path.join('/dev/shm', 'rpmem-bench-failover-'));
   const times: number[] = [];
   /** Per run: SIGKILL -> leader key deleted (lease expiry seen), -> new primary elected (promoted), -> its first ack. */

@@ -28,7 +28,7 @@ export interface FloodResult {
 }
 
 export async function runFlood(config: BenchConfig): Promise<FloodResult> {
-  const target = await BenchTarget.start('page', config.targetInflightBytes, 'flood');
+  const target = await BenchTarget.start('page', config.targetInflightBytes, 'flood', false);
   try {
     const pool = await RemotePool.create(target.address, 'flood', { size: config.poolBytes, maxInflightBytes: config.windowBytes });
     try {

@@ -6,7 +6,7 @@
  *
  * --quick    a run under 60 s (smaller pool, shorter cells, 5 s flood)
  * --json     where to write the results (default: bench-results.json in the system temp dir)
- * --only     run only these sections: tcp, local, libpmem2, rpmem, replication, flood
+ * --only     run only these sections: tcp, grpc, local, libpmem2, rpmem, replication, flood
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
@@ -17,6 +17,7 @@ import { cleanupAll, installCleanup } from './cleanup';
 import { benchConfig } from './config';
 import { runFlood } from './flood';
 import { computeGoals } from './goals';
+import { CEILING_WINDOWS, runGrpcCeiling } from './grpc-ceiling';
 import { runLibpmem2 } from './libpmem2';
 import { runLocalFloor } from './local-floor';
 import { runReplication } from './replication';
@@ -25,7 +26,7 @@ import { BenchResults } from './results';
 import { runRemote } from './rpmem';
 import { runTcpFloor } from './tcp-floor';
 
-const SECTIONS = ['tcp', 'local', 'libpmem2', 'rpmem', 'replication', 'flood'] as const;
+const SECTIONS = ['tcp', 'grpc', 'local', 'libpmem2', 'rpmem', 'replication', 'flood'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function git(args: string[]): string {
@@ -50,7 +51,7 @@ async function main(): Promise<void> {
     },
   });
   if (values.help) {
-    process.stdout.write('usage: node dist/bench/main.js [--quick] [--json FILE] [--only tcp,local,libpmem2,rpmem,replication,flood]\n');
+    process.stdout.write('usage: node dist/bench/main.js [--quick] [--json FILE] [--only tcp,grpc,local,libpmem2,rpmem,replication,flood]\n');
     return;
   }
   const only = new Set<string>(values.only?.split(',').map((s) => s.trim()) ?? SECTIONS);
@@ -96,6 +97,9 @@ async function main(): Promise<void> {
 
   await section('tcp', 'transport floor (TCP)', async () => {
     results.tcp = await runTcpFloor(config);
+  });
+  await section('grpc', 'grpc-js ceiling', async () => {
+    results.grpcCeiling = await runGrpcCeiling(config, CEILING_WINDOWS);
   });
   await section('local', 'local floor cache-line', async () => {
     results.local.push(await runLocalFloor(config, 'cache-line'));

@@ -4,8 +4,9 @@
  * a fixed time (after a 0.5 s warm-up; it prints "measuring" when the measured part starts) and
  * prints one JSON line with the throughput and its own CPU time.
  *
- *   node --cpu-prof dist/bench/profile-driver.js HOST:PORT[,HOST:PORT...] SECONDS RANGE_BYTES POOL_BYTES MAX_MESSAGE_BYTES|"" remote|replicated
+ *   node --cpu-prof dist/bench/profile-driver.js HOST:PORT[,HOST:PORT...] SECONDS RANGE_BYTES POOL_BYTES MAX_MESSAGE_BYTES|"" remote|remote-qd1|replicated
  *
+ * `remote-qd1` keeps one persist in flight (queue depth 1) instead of a pipeline.
  * `replicated` drives a ReplicatedPool over every address (ack 'all', local pool in a temp dir on
  * /dev/shm, removed at the end) instead of a RemotePool.
  */
@@ -21,11 +22,11 @@ import { selfCpuSeconds } from './proc';
 
 const WINDOW_BYTES = 64 * 1024 * 1024;
 
-async function measure(persist: (offset: number, data: Buffer) => Promise<unknown>, seconds: number, size: number, poolBytes: number): Promise<void> {
+async function measure(persist: (offset: number, data: Buffer) => Promise<unknown>, seconds: number, size: number, poolBytes: number, qd1 = false): Promise<void> {
   await prefillRemote(persist, poolBytes);
   const data = crypto.randomBytes(size);
   const offsets = new RandomOffsets(poolBytes, size, 0x77);
-  const depth = Math.min(16_384, Math.ceil((1.25 * WINDOW_BYTES) / size));
+  const depth = qd1 ? 1 : Math.min(16_384, Math.ceil((1.25 * WINDOW_BYTES) / size));
   const issue = (): Promise<unknown> => persist(offsets.next(), data);
   await runPipelined(issue, { bytesPerOp: size, maxInflightOps: depth, maxOps: Number.MAX_SAFE_INTEGER, maxMs: 500 });
   // The parent samples rpmemd's CPU time at this line and at the result line.
@@ -73,7 +74,7 @@ async function main(): Promise<void> {
     ...(messageArg ? { maxMessageBytes: Number(messageArg) } : {}),
   });
   try {
-    await measure((offset, data) => pool.persist(offset, data), seconds, size, poolBytes);
+    await measure((offset, data) => pool.persist(offset, data), seconds, size, poolBytes, kind === 'remote-qd1');
   } finally {
     await pool.close();
   }

@@ -6,10 +6,11 @@
  *
  *   node dist/bench/profile.js [--seconds 10] [--size 4096] [--granularity cache-line|page]
  *        [--pool-mib 256] [--max-message-bytes N] [--daemon-require FILE] [--no-profile]
- *        [--replicas N] [--replicated] [--keep DIR] [--json FILE]
+ *        [--replicas N] [--replicated] [--qd1] [--keep DIR] [--json FILE]
  *
  * --replicas N (N > 1) drives a ReplicatedPool (ack 'all') over N cache-line targets; only the
  * first target is profiled. --replicated drives a ReplicatedPool with a single replica too.
+ * --qd1 drives a RemotePool at queue depth 1 (where a QD1 round trip's CPU goes, on both sides).
  *
  * --daemon-require preloads a module into rpmemd (e.g. dist/bench/experiments/http2-window-preload.js)
  * --no-profile runs without --cpu-prof (the throughput without the profiler's overhead)
@@ -80,6 +81,7 @@ async function main(): Promise<void> {
       keep: { type: 'string' },
       replicas: { type: 'string', default: '1' },
       replicated: { type: 'boolean', default: false },
+      qd1: { type: 'boolean', default: false },
       json: { type: 'string' },
       top: { type: 'string', default: '20' },
     },
@@ -117,7 +119,7 @@ async function main(): Promise<void> {
         values.size!,
         String(Number(values['pool-mib']) * 1024 * 1024),
         values['max-message-bytes'] ?? '',
-        values.replicated === true || Number(values.replicas) > 1 ? 'replicated' : 'remote',
+        values.replicated === true || Number(values.replicas) > 1 ? 'replicated' : values.qd1 === true ? 'remote-qd1' : 'remote',
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );

@@ -36,6 +36,7 @@ async function runCase(config: BenchConfig, targets: BenchTarget[], name: string
     const opened = process.hrtime.bigint();
     const rp = await ReplicatedPool.open(path.join(dir, 'primary.pool'), {
       replicas: targets.map((t) => `${t.address}/${name}`),
+      ...targets[0].connect,
       ack: 'all',
       create: { size: config.replicaPoolBytes },
       granularity: 'cache-line',

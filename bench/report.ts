@@ -1,6 +1,7 @@
 /**
  * The one table a run prints: the baselines, rpmem's absolute figures, then the G1–G7 ratios.
  */
+import { AUTHENTICATED_WINDOW_BYTES, HTTP2_WINDOW_BYTES } from '../src/target/http2-window';
 import { sizeLabel } from './config';
 import type { Goal } from './goals';
 import type { BenchResults } from './results';
@@ -31,6 +32,12 @@ function measuredRow(label: string, throughput: { opsPerSec?: number; bytesPerSe
   ];
 }
 
+/** Which of rpmemd's windows `bytes` is, as a note prefix. */
+function windowRole(bytes: number): string {
+  const roles = [bytes === HTTP2_WINDOW_BYTES ? 'rpmemd default' : '', bytes === AUTHENTICATED_WINDOW_BYTES ? 'rpmemd authenticated' : ''].filter(Boolean);
+  return roles.length === 0 ? '' : `${roles.join(', ')}; `;
+}
+
 export function renderReport(r: BenchResults): string {
   const rows: TableRow[] = [];
   if (r.tcp !== undefined) {
@@ -40,6 +47,23 @@ export function renderReport(r: BenchResults): string {
     for (const [size, q] of Object.entries(r.tcp.pingPong)) {
       rows.push(measuredRow(`tcp ping-pong ${sizeLabel(Number(size))}`, { opsPerSec: q.opsPerSec }, q.latency, `${q.ops} round trips, 8 B ack`));
     }
+  }
+  if (r.grpcCeiling !== undefined) {
+    const c = r.grpcCeiling;
+    const bulk = r.tcp?.bulk.bytesPerSec;
+    rows.push({ section: 'baseline 4: grpc-js ceiling, bare bidi stream shaped like Persist (sink in a child process decodes and acks; no CRC, copy or sync)' });
+    for (const x of c.cells) {
+      const ofTcp = bulk === undefined ? '' : `; ${(x.bytesPerSec / bulk).toFixed(2)}x TCP bulk`;
+      rows.push(
+        measuredRow(
+          `grpc ${x.rangesPerMessage} x ${sizeLabel(x.rangeBytes)}/msg, win ${sizeLabel(x.windowBytes)}`,
+          x,
+          undefined,
+          `${windowRole(x.windowBytes)}CPU s/GB ${x.cpu.initiatorSecPerGb.toFixed(1)} client + ${x.cpu.targetSecPerGb.toFixed(1)} sink${ofTcp}`,
+        ),
+      );
+    }
+    rows.push(measuredRow(`grpc QD1 1 x 4 KiB, win ${sizeLabel(c.qd1.windowBytes)}`, { opsPerSec: c.qd1.opsPerSec }, c.qd1.latency, `${c.qd1.ops} round trips`));
   }
   if (r.local.length > 0) {
     rows.push({ section: 'baseline 2: local floor, native writePacked + header trailer (ranges/s: group commit; µs: QD1)' });
@@ -122,7 +146,7 @@ export function renderReport(r: BenchResults): string {
       ),
     );
   }
-  rows.push({ section: 'goals (issue 4): ratio (goal) status: what, figures' });
+  rows.push({ section: 'goals (issue 11): ratio (goal) status: what, figures' });
   for (const g of r.goals) rows.push(goalRow(g));
   for (const e of r.errors) rows.push([`ERROR ${e.section}`, '', '', '', '', '', e.message]);
   return renderTable(HEADERS, rows);

@@ -4,6 +4,7 @@
 import { BenchConfig } from './config';
 import type { FloodResult } from './flood';
 import type { Goal } from './goals';
+import type { GrpcCeilingResult } from './grpc-ceiling';
 import type { Pmem2Outcome } from './libpmem2';
 import type { LocalFloorResult } from './local-floor';
 import type { ReplicationResult } from './replication';
@@ -35,6 +36,7 @@ export interface BenchResults {
   config: BenchConfig;
   host: HostInfo;
   tcp?: TcpFloorResult;
+  grpcCeiling?: GrpcCeilingResult;
   local: LocalFloorResult[];
   libpmem2?: Pmem2Outcome;
   remote: RemoteResult[];

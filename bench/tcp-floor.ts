@@ -4,43 +4,18 @@
  * at most the initiator's window unacknowledged. Ping-pong: one 64 B or 4 KiB message, wait for
  * its 8-byte ack, repeat (the shape of a queue-depth-1 persist).
  */
-import { ChildProcess, spawn } from 'child_process';
 import * as net from 'net';
-import * as path from 'path';
-import { trackChild } from './cleanup';
+import { startListening, stopListening } from './child';
 import { BenchConfig } from './config';
 import { Qd1Result, runQd1 } from './loops';
 
 const ACK_BYTES = 8;
 const BULK_MESSAGE_BYTES = 1024 * 1024;
 const MAX_BULK_BYTES = 256 * 1024 * 1024 * 1024;
-const START_TIMEOUT_MS = 10_000;
 
 export interface TcpFloorResult {
   bulk: { bytes: number; seconds: number; bytesPerSec: number; messageBytes: number; windowBytes: number };
   pingPong: Record<number, Qd1Result>;
-}
-
-async function startAcker(): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [path.join(__dirname, 'tcp-acker.js')], { stdio: ['pipe', 'pipe', 'inherit'] });
-  trackChild(child);
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('tcp acker did not start')), START_TIMEOUT_MS);
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (t: string) => {
-      out += t;
-      const m = /listening (\d+)\n/.exec(out);
-      if (m !== null) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`tcp acker exited (${code})`));
-    });
-  });
-  return { child, port };
 }
 
 function connect(port: number, messageBytes: number): Promise<net.Socket> {
@@ -127,7 +102,8 @@ async function pingPong(port: number, bytes: number, config: BenchConfig): Promi
 }
 
 export async function runTcpFloor(config: BenchConfig): Promise<TcpFloorResult> {
-  const { child, port } = await startAcker();
+  const acker = await startListening('tcp-acker.js');
+  const port = acker.port;
   try {
     await bulk(port, config.windowBytes, Math.min(config.tcpMs, 200)); // warm-up
     const bulkResult = await bulk(port, config.windowBytes, config.tcpMs);
@@ -135,14 +111,6 @@ export async function runTcpFloor(config: BenchConfig): Promise<TcpFloorResult> 
     for (const bytes of [64, 4096]) pp[bytes] = await pingPong(port, bytes, config);
     return { bulk: bulkResult, pingPong: pp };
   } finally {
-    child.stdin!.end();
-    await new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      child.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    await stopListening(acker);
   }
 }

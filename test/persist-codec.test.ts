@@ -65,6 +65,31 @@ describe('persist-codec', () => {
       expect(out.batch!.ranges[1]).to.deep.equal({ ...r1, seq: '1', offset: String(r1.offset), lsn: '10' });
     });
 
+    it('encodes a batch to the exact bytes a protobufjs Writer gives, at every varint width', () => {
+      const widths = [1, 127, 128, 16_383, 16_384, 2 ** 21, 2 ** 28, MAX_UINT32, 2 ** 35, 2 ** 49, Number.MAX_SAFE_INTEGER];
+      const ranges: PersistRange[] = widths.map((v, i) => ({
+        seq: v,
+        offset: widths[widths.length - 1 - i],
+        data: Buffer.alloc(i === 3 ? 200 : i, i + 1),
+        crc32c: i % 2 === 0 ? Math.min(v, MAX_UINT32) : 0,
+        flags: i % 3 === 0 ? 0 : 1,
+        lsn: i % 4 === 0 ? 0 : v,
+      }));
+      const expected = batchBytes(
+        ...ranges.map((r) =>
+          rangeBytes((w) => {
+            if (r.seq !== 0) w.uint32((1 << 3) | 0).uint64(r.seq);
+            if (r.offset !== 0) w.uint32((2 << 3) | 0).uint64(r.offset);
+            if (r.data.length !== 0) w.uint32((3 << 3) | 2).bytes(r.data);
+            if (r.crc32c !== 0) w.uint32((4 << 3) | 0).uint32(r.crc32c);
+            if (r.flags !== 0) w.uint32((5 << 3) | 0).uint32(r.flags);
+            if (r.lsn !== 0) w.uint32((6 << 3) | 0).uint64(r.lsn);
+          }),
+        ),
+      );
+      expect(encodePersistRequest({ kind: 'batch', ranges }).equals(expected)).to.equal(true);
+    });
+
     it('encodes an empty batch as a batch, not as an empty request', () => {
       const out = stock.requestDeserialize(encodePersistRequest({ kind: 'batch', ranges: [] }));
       expect(out.kind).to.equal('batch');

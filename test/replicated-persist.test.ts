@@ -8,8 +8,8 @@ import { expect } from 'chai';
 import * as path from 'path';
 import { ErrorCode, RpmemError } from '../src/common/errors';
 import type { DirtyMap } from '../src/initiator/dirty-map';
-import type { PersistOptions, RemotePool } from '../src/initiator/remote-pool';
-import type { PersistResult } from '../src/initiator/persist-stream';
+import type { RemotePool } from '../src/initiator/remote-pool';
+import type { PersistResult, RangeSink } from '../src/initiator/persist-stream';
 import type { Replica } from '../src/initiator/replica';
 import { ReplicatedPool, ReplicatedPoolOptions } from '../src/initiator/replicated-pool';
 import { SHM_DIR, tempDir } from './helpers/setup';
@@ -46,13 +46,30 @@ function holdMarks(replica: Replica): { held: Array<{ durable: Promise<void>; re
 /** Records the LSN of every range `replica` sends from now on; `fail` makes the next sends reject. */
 function watchSends(replica: Replica): { lsns: bigint[]; acks: Array<Promise<PersistResult>>; failNext: number } {
   const remote = replica.remote as RemotePool;
-  const persist = remote.persist.bind(remote);
+  const persistTo = remote.persistTo.bind(remote);
   const seen = { lsns: [] as bigint[], acks: [] as Array<Promise<PersistResult>>, failNext: 0 };
-  remote.persist = (offset: number, data: Buffer, options?: PersistOptions): Promise<PersistResult> => {
-    seen.lsns.push(options?.lsn ?? -1n);
-    const ack = seen.failNext > 0 ? (seen.failNext--, Promise.reject(new RpmemError(ErrorCode.UNAVAILABLE, 'test: send failed'))) : persist(offset, data, options);
+  // The recorded promises are the test's own: handled here, so a failed send is no unhandled rejection.
+  const record = (ack: Promise<PersistResult>): void => {
+    ack.catch(() => undefined);
     seen.acks.push(ack);
-    return ack;
+  };
+  remote.persistTo = (offset: number, data: Buffer, lsn: bigint, crc: number, sink: RangeSink): void => {
+    seen.lsns.push(lsn);
+    if (seen.failNext > 0) {
+      seen.failNext--;
+      const err = new RpmemError(ErrorCode.UNAVAILABLE, 'test: send failed');
+      record(Promise.reject(err));
+      queueMicrotask(() => sink.failed(err));
+      return;
+    }
+    record(
+      new Promise<PersistResult>((resolve, reject) =>
+        persistTo(offset, data, lsn, crc, {
+          acked: (r) => (resolve(r), sink.acked(r)),
+          failed: (e) => (reject(e), sink.failed(e)),
+        }),
+      ),
+    );
   };
   return seen;
 }

@@ -28,10 +28,19 @@ export interface PersistResult {
   durability: Durability;
 }
 
+/**
+ * Told how one queued range fared: exactly one of the two, once, synchronously from the ack (or
+ * the failure) that settles it. A replicated range is sent to several streams; a sink per send
+ * costs one object where a promise and its handlers cost several.
+ */
+export interface RangeSink {
+  acked(result: PersistResult): void;
+  failed(err: RpmemError): void;
+}
+
 /** A range as queued, sent and awaiting its ack: the codec encodes it as it is. */
 interface Pending extends PersistRange {
-  resolve: (r: PersistResult) => void;
-  reject: (e: RpmemError) => void;
+  sink: RangeSink;
   /** False while `data` is a view of memory the caller may store into again once told to ({@link PersistStream.detach}). */
   owned: boolean;
 }
@@ -114,20 +123,32 @@ export class PersistStream {
    * that lets its application store into the memory again first calls {@link detach}.
    */
   persist(offset: number, data: Buffer, deep: boolean, lsn = 0n, crc = crc32c(data)): Promise<PersistResult> {
-    if (this.failure !== undefined) return Promise.reject(this.stickyError());
-    if (this.ending) return Promise.reject(new RpmemError(ErrorCode.CLOSED, 'pool is closing'));
-    const seq = this.nextSeq++;
-    return new Promise<PersistResult>((resolve, reject) => {
-      this.unsent.push({ seq, offset, data, crc32c: crc, flags: deep ? RANGE_FLAG_DEEP : 0, lsn: Number(lsn), resolve, reject, owned: false });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => {
-          this.flushScheduled = false;
-          this.flush();
-        });
-      }
-    });
+    return new Promise<PersistResult>((resolve, reject) => this.enqueue(offset, data, deep, lsn, crc, { acked: resolve, failed: reject }));
   }
+
+  /** Like {@link persist}, telling `sink` instead of settling a promise; a refusal reaches the sink in a microtask. */
+  enqueue(offset: number, data: Buffer, deep: boolean, lsn: bigint, crc: number, sink: RangeSink): void {
+    const refused = this.failure !== undefined ? this.stickyError() : this.ending ? new RpmemError(ErrorCode.CLOSED, 'pool is closing') : undefined;
+    if (refused !== undefined) {
+      queueMicrotask(() => sink.failed(refused));
+      return;
+    }
+    const seq = this.nextSeq++;
+    this.unsent.push({ seq, offset, data, crc32c: crc, flags: deep ? RANGE_FLAG_DEEP : 0, lsn: Number(lsn), sink, owned: false });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      // Idle (nothing awaits an ack): send at the end of the caller's synchronous burst, as a
+      // queue-depth-1 writer wants. Busy: wait a turn of the event loop, so the ranges issued
+      // while acks are being handled share one message.
+      if (this.unackedHead === this.unacked.length) queueMicrotask(this.scheduledFlush);
+      else setImmediate(this.scheduledFlush);
+    }
+  }
+
+  private readonly scheduledFlush = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
 
   /**
    * Resolves when every range queued so far is acknowledged; rejects if the stream fails first.
@@ -215,7 +236,7 @@ export class PersistStream {
     while (this.unackedHead < this.unacked.length && this.unacked[this.unackedHead].seq <= durable) {
       const p = this.unacked[this.unackedHead++];
       this.inflightBytes -= p.data.length;
-      p.resolve({ seq: BigInt(p.seq), granularity, durability });
+      p.sink.acked({ seq: BigInt(p.seq), granularity, durability });
     }
     if (this.unackedHead > 1024 && this.unackedHead * 2 > this.unacked.length) {
       this.unacked = this.unacked.slice(this.unackedHead);
@@ -267,10 +288,10 @@ export class PersistStream {
     const failedSeq = err.seq === undefined ? undefined : Number(err.seq);
     for (const p of lost) {
       if (failedSeq === p.seq) {
-        p.reject(err);
+        p.sink.failed(err);
       } else {
         const code = err.seq === undefined ? err.code : ErrorCode.FAILED;
-        p.reject(new RpmemError(code, `seq ${p.seq} not acknowledged: ${err.message}`, { seq: BigInt(p.seq), cause: err }));
+        p.sink.failed(new RpmemError(code, `seq ${p.seq} not acknowledged: ${err.message}`, { seq: BigInt(p.seq), cause: err }));
       }
     }
     for (const w of this.drainWaiters.splice(0)) w.reject(this.stickyError());

@@ -30,7 +30,7 @@ import {
   RemotePoolCreateOptions,
   RemotePoolOpenOptions,
 } from './options';
-import { PersistResult, PersistStream } from './persist-stream';
+import { PersistResult, PersistStream, RangeSink } from './persist-stream';
 import type { SyncState } from '../common/pool-header';
 import { TargetClient } from './target-client';
 
@@ -282,6 +282,21 @@ export class RemotePool {
     }
   }
 
+  /**
+   * @internal A replicated range's send, as {@link persist} with an LSN and its CRC32C, told to `sink` rather
+   * than through a promise (ReplicatedPool fans each range out to every replica). A refused range
+   * reaches the sink in a microtask.
+   */
+  persistTo(offset: number, data: Buffer, lsn: bigint, crc: number, sink: RangeSink): void {
+    try {
+      const stream = this.writer();
+      this.checkRangeBytes(data.length);
+      stream.enqueue(this.fileOffset(offset, data.length), data, false, lsn, crc, sink);
+    } catch (err) {
+      queueMicrotask(() => sink.failed(err as RpmemError));
+    }
+  }
+
   /** Like persist, and the target also msyncs the range even on cache-line granularity (librpmem's deep persist). */
   deepPersist(offset: number, data: Buffer): Promise<PersistResult> {
     return this.persist(offset, data, { deep: true });
@@ -388,10 +403,14 @@ export class RemotePool {
   /** Validates and queues one range; throws synchronously on a bad range or a closed/read-only pool. */
   private send(offset: number, data: Buffer, deep: boolean, lsn: bigint, crc?: number): Promise<PersistResult> {
     const stream = this.writer();
-    if (data.length > this.maxRangeBytes) {
-      throw new RpmemError(ErrorCode.RANGE_TOO_LARGE, `range of ${data.length} bytes exceeds the target's maximum of ${this.maxRangeBytes}`);
-    }
+    this.checkRangeBytes(data.length);
     return stream.persist(this.fileOffset(offset, data.length), data, deep, lsn, crc);
+  }
+
+  private checkRangeBytes(length: number): void {
+    if (length > this.maxRangeBytes) {
+      throw new RpmemError(ErrorCode.RANGE_TOO_LARGE, `range of ${length} bytes exceeds the target's maximum of ${this.maxRangeBytes}`);
+    }
   }
 
   private writer(): PersistStream {

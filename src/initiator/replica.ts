@@ -16,7 +16,7 @@ import { Backoff, BackoffOptions, delay } from './backoff';
 import { differingBlocks } from './block-compare';
 import type { ClaimGate } from './claim-gate';
 import { DirtyMap } from './dirty-map';
-import type { PersistResult } from './persist-stream';
+import type { PersistResult, RangeSink } from './persist-stream';
 import type { ConnectOptions } from './options';
 import type { Pool } from './pool';
 import { RemotePool } from './remote-pool';
@@ -121,6 +121,30 @@ interface HeldSend {
   mark: MarkWait | undefined;
   /** False while `data` is a view of the application's buffer (see detach). */
   owned: boolean;
+}
+
+/**
+ * One range sent to one replica: when the stream settles it, the blocks' in-flight count drops and
+ * the persist's sink (if the send counts) hears the outcome. A failure is handled here even when
+ * the ack does not count: never an unhandled rejection.
+ */
+class ReplicaSend implements RangeSink {
+  constructor(
+    private readonly replica: Replica,
+    private readonly first: number,
+    private readonly last: number,
+    private readonly sink: AckSink | undefined,
+  ) {}
+
+  acked(result: PersistResult): void {
+    this.replica.done(this.first, this.last);
+    this.sink?.acked(this.replica, result);
+  }
+
+  failed(err: RpmemError): void {
+    this.replica.done(this.first, this.last);
+    this.sink?.nacked(this.replica, err);
+  }
 }
 
 export class Replica {
@@ -276,19 +300,9 @@ export class Replica {
     await this.dirty.close();
   }
 
-  /** Queues one range on the stream; settles the blocks' in-flight count and tells `sink`. */
+  /** Queues one range on the stream; its ReplicaSend settles the blocks' in-flight count and tells `sink`. */
   private send(pool: RemotePool, offset: number, data: Buffer, lsn: bigint, crc: number, first: number, last: number, sink: AckSink | undefined): void {
-    pool.persist(offset, data, { lsn, crc32c: crc }).then(
-      (result) => {
-        this.done(first, last);
-        sink?.acked(this, result);
-      },
-      (err: RpmemError) => {
-        // Handled here even when the ack does not count: never an unhandled rejection.
-        this.done(first, last);
-        sink?.nacked(this, err);
-      },
-    );
+    pool.persistTo(offset, data, lsn, crc, new ReplicaSend(this, first, last, sink));
   }
 
   /** The shared wait for the dirty-map write `marking` (the DirtyMap group-commits marks). */
@@ -337,7 +351,8 @@ export class Replica {
     }
   }
 
-  private done(first: number, last: number): void {
+  /** Blocks `first..last` have one range fewer in flight (a send settled, or a held one was dropped). */
+  done(first: number, last: number): void {
     for (let b = first; b <= last; b++) {
       const n = (this.inflight.get(b) ?? 1) - 1;
       if (n > 0) {

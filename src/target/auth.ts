@@ -96,17 +96,35 @@ export class Authenticator {
   /** The caller behind `metadata`; throws RPMEM_E_UNAUTHENTICATED for a missing or unknown token. */
   authenticate(metadata: Metadata): Principal {
     if (this.entries === undefined) return EVERYONE;
+    return principalOf(this.entryOf(metadata, this.entries));
+  }
+
+  /**
+   * True when a token file is configured and `metadata` carries one of its tokens that may write:
+   * the connection it came on may get the larger receive window (http2-window.ts). Never for a
+   * daemon without a token file, whose callers are anyone.
+   */
+  isWriter(metadata: Metadata): boolean {
+    if (this.entries === undefined) return false;
+    try {
+      return !this.entryOf(metadata, this.entries).readOnly;
+    } catch {
+      return false;
+    }
+  }
+
+  private entryOf(metadata: Metadata, entries: TokenEntry[]): TokenEntry {
     const header = metadata.get('authorization')[0];
     // The scheme is case-insensitive and followed by one or more spaces (RFC 7235, RFC 6750).
     const m = typeof header === 'string' ? /^bearer +(.+)$/i.exec(header) : null;
     if (m === null) throw new RpmemError(ErrorCode.UNAUTHENTICATED, 'this target requires a bearer token');
     const digest = crypto.createHash('sha256').update(m[1]).digest();
     let found: TokenEntry | undefined;
-    for (const entry of this.entries) {
+    for (const entry of entries) {
       if (crypto.timingSafeEqual(entry.digest, digest) && found === undefined) found = entry;
     }
     if (found === undefined) throw new RpmemError(ErrorCode.UNAUTHENTICATED, 'unknown token');
-    return principalOf(found);
+    return found;
   }
 }
 

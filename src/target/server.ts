@@ -147,7 +147,7 @@ export class TargetServer {
         err ? reject(new RpmemError(ErrorCode.UNAVAILABLE, `cannot listen on ${host}:${port}: ${err.message}`)) : resolve(p),
       );
     });
-    raiseReceiveWindow(this.server, this.log);
+    raiseReceiveWindow(this.server, this.log, (headers) => this.auth.isWriter(grpc.Metadata.fromHttp2Headers(headers)));
     logSessionErrors(this.server, this.log);
     this.log.info('listening', { host, port: bound, poolDir: this.config.poolDir, granularity: this.config.granularity, tls: !this.config.insecure, mutualTls: this.config.tlsCa !== undefined });
     if (isVolatileFsType(fs.statfsSync(this.config.poolDir).type)) {

@@ -18,7 +18,7 @@ import { HEADER_BYTES } from '../../src/common/protocol';
 import { blockBytesFor } from '../../src/initiator/dirty-map';
 import { PersistOptions, RemotePool } from '../../src/initiator/remote-pool';
 import { ReplicatedPool } from '../../src/initiator/replicated-pool';
-import { PersistResult } from '../../src/initiator/persist-stream';
+import { PersistResult, RangeSink } from '../../src/initiator/persist-stream';
 import { Rng } from './fuzz-rng';
 import { CrashTally, addTally, checkRecording, emptyTally, openImage, scratchFile } from './crash-check';
 import { CrashPoint, ImageBudget } from './crash-images';
@@ -57,6 +57,8 @@ export async function runPrimaryWorkload(dir: string, target: TestTarget, granul
   const acks: PrimaryRun['acks'] = [];
   const floor = new WordFloor(HEADER_BYTES + DATA_BYTES);
   const realPersist = RemotePool.prototype.persist;
+  const realPersistTo = RemotePool.prototype.persistTo;
+  // Resync copies go through persist, replicated ranges through persistTo: both are sends.
   RemotePool.prototype.persist = function (this: RemotePool, offset: number, data: Buffer, options?: PersistOptions): Promise<PersistResult> {
     const send: Send = { offset, length: data.length, lsn: options?.lsn ?? 0n, order: recordingMark() };
     sends.push(send);
@@ -66,6 +68,17 @@ export async function runPrimaryWorkload(dir: string, target: TestTarget, granul
       () => undefined,
     );
     return ack;
+  };
+  RemotePool.prototype.persistTo = function (this: RemotePool, offset: number, data: Buffer, lsn: bigint, crc: number, sink: RangeSink): void {
+    const send: Send = { offset, length: data.length, lsn, order: recordingMark() };
+    sends.push(send);
+    realPersistTo.call(this, offset, data, lsn, crc, {
+      acked: (r) => {
+        send.ackOrder = recordingMark();
+        sink.acked(r);
+      },
+      failed: (e) => sink.failed(e),
+    });
   };
   const opened = recordEveryMapping();
   let rp: ReplicatedPool | undefined;
@@ -104,6 +117,7 @@ export async function runPrimaryWorkload(dir: string, target: TestTarget, granul
   } finally {
     stopRecordingEveryMapping();
     RemotePool.prototype.persist = realPersist;
+    RemotePool.prototype.persistTo = realPersistTo;
     await rp?.close().catch(() => undefined);
   }
   const recordings = takeRecordings(opened);
