@@ -3,7 +3,9 @@
  * the server's window caps how much a stream can have in flight per round trip; grpc-js 1.14
  * keeps HTTP/2's 64 KiB default and offers no server option for it (grpc/grpc-node#3058 adds
  * `grpc-node.flow_control_window`, which the server is also given so it takes over once released).
- * Until then each new session gets the larger window through grpc-js's http2 servers. Measured by
+ * Until then each new session gets the larger window through grpc-js's private `http2Servers`;
+ * package.json pins grpc-js to the 1.14 line, and test/http2-window.test.ts fails if that reach
+ * stops working (it reads the window a raw HTTP/2 client is granted). Measured by
  * bench/ (at 64 MiB): rpmemd CPU per 4 KiB range 25-45% lower. A paused stream stops granting
  * window, so what one connection can make the daemon buffer stays bounded by the window.
  *
