@@ -15,7 +15,7 @@ import { crc32c } from '../common/native';
 import { FileRange } from '../common/pool-file';
 import type { DecodedPersistRequest, PersistAckFrame, PersistRange } from '../common/persist-codec';
 import { HEADER_BYTES, toWireDurabilityValue } from '../common/protocol';
-import type { TargetConfig } from './config';
+import type { TargetConfig } from './config-keys';
 import type { Log } from './log';
 import { Handle, PoolRegistry } from './pool-registry';
 import { checkProtocol } from './protocol-check';

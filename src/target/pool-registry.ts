@@ -12,7 +12,7 @@ import { PoolFile } from '../common/pool-file';
 import { PoolAttr } from '../common/pool-attr';
 import { Durability, checkDurability } from '../common/durability';
 import { HEADER_BYTES } from '../common/protocol';
-import type { TargetConfig } from './config';
+import type { TargetConfig } from './config-keys';
 import type { Log } from './log';
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;

@@ -7,7 +7,7 @@ import * as net from 'net';
 import * as tls from 'tls';
 import * as grpc from '@grpc/grpc-js';
 import { RpmemError, ErrorCode } from '../common/errors';
-import type { TargetConfig } from './config';
+import type { TargetConfig } from './config-keys';
 
 function readPem(key: string, file: string): Buffer {
   try {
