@@ -4,20 +4,19 @@
  * reports nothing of it on the server, so without this line a client's "Received RST_STREAM with
  * code 2" cannot be traced to its cause (a protocol violation, or one of Node's session limits such
  * as maxSessionRejectedStreams or maxSessionInvalidFrames). grpc-js keeps the http2 servers private,
- * as for http2-window.ts: if its internals change this logs a warning once and does nothing.
+ * and http2-window.ts's onSessions reaches them for both: if its internals change this logs a
+ * warning once and does nothing.
  */
 import type * as grpc from '@grpc/grpc-js';
 import type * as http2 from 'http2';
+import { onSessions } from './http2-window';
 import type { Log } from './log';
 
 /** Registers the logging on every bound listener of `server`; call after bindAsync. */
 export function logSessionErrors(server: grpc.Server, log: Log): void {
-  const listeners = (server as unknown as { http2Servers?: Map<http2.Http2Server, unknown> }).http2Servers;
-  if (!(listeners instanceof Map)) {
+  if (!onSessions(server, (session) => watch(session, log))) {
     log.warn('cannot watch HTTP/2 connections with this grpc-js version; connection errors will not be logged');
-    return;
   }
-  for (const listener of listeners.keys()) listener.on('session', (session: http2.ServerHttp2Session) => watch(session, log));
 }
 
 function watch(session: http2.ServerHttp2Session, log: Log): void {
