@@ -41,6 +41,11 @@ export interface TargetConfig {
   metrics?: string;
 }
 
+/** max-message-bytes when not given: room for the largest range and its message's other fields. */
+export function defaultMaxMessageBytes(maxRangeBytes: number): number {
+  return maxRangeBytes + MiB;
+}
+
 /** The defaults of every key that has a fixed one (pool-dir is required; max-message-bytes follows max-range-bytes). */
 export const DEFAULTS: Omit<TargetConfig, 'poolDir' | 'maxMessageBytes'> = {
   listen: '127.0.0.1:7420',
@@ -124,7 +129,7 @@ export const CONFIG_KEYS: Record<keyof TargetConfig, KeySpec> = {
     doc: 'Most ranges in one PersistBatch message. A larger batch ends the stream with `RPMEM_E_LIMIT` before any of its ranges is decoded (what came before it is made durable and acked).',
   },
   maxMessageBytes: {
-    flag: 'max-message-bytes', kind: 'integer', arg: 'N', defaultText: 'max-range-bytes + 1 MiB', example: String(16 * MiB + MiB),
+    flag: 'max-message-bytes', kind: 'integer', arg: 'N', defaultText: 'max-range-bytes + 1 MiB', example: String(defaultMaxMessageBytes(DEFAULTS.maxRangeBytes)),
     help: 'largest gRPC message',
     doc: 'Largest gRPC message received or sent. At least `max-range-bytes` + 1024.',
   },

@@ -9,10 +9,8 @@ import { parseArgs } from 'util';
 import { parse as parseYaml } from 'yaml';
 import { RpmemError, ErrorCode } from '../common/errors';
 import { LOG_FORMATS, LOG_LEVELS } from './log';
-import { CONFIG_KEYS, DEFAULTS, Kind, TargetConfig } from './config-keys';
+import { CONFIG_KEYS, DEFAULTS, Kind, TargetConfig, defaultMaxMessageBytes } from './config-keys';
 import { usage } from './config-docs';
-
-const MiB = 1024 * 1024;
 
 const KEY_OF_FLAG = new Map(Object.entries(CONFIG_KEYS).map(([key, { flag }]) => [flag, key as keyof TargetConfig]));
 
@@ -71,7 +69,7 @@ export function buildConfig(values: Record<string, unknown>): TargetConfig {
   const config = out as unknown as TargetConfig;
   if (config.poolDir === undefined) throw invalid('pool-dir', 'is required');
   config.poolDir = path.resolve(config.poolDir);
-  config.maxMessageBytes ??= config.maxRangeBytes + MiB;
+  config.maxMessageBytes ??= defaultMaxMessageBytes(config.maxRangeBytes);
   splitListen(config.listen);
   if (config.maxRangeBytes === 0) throw invalid('max-range-bytes', 'must be positive');
   if (config.maxBatchRanges === 0) throw invalid('max-batch-ranges', 'must be positive');
