@@ -210,7 +210,7 @@ export class FailoverCandidate<Held extends boolean = true> extends EventEmitter
         }
       }
     } catch (err) {
-      this.warn(err instanceof RpmemError ? err : new RpmemError(ErrorCode.INTERNAL, String(err)));
+      this.warn(err);
       term.end(`promotion failed: ${String(err)}`);
     }
     await term.done;
@@ -218,8 +218,8 @@ export class FailoverCandidate<Held extends boolean = true> extends EventEmitter
     // hear of the end at the deadline, not up to a retry timeout later.
     if (elected) this.emit('demoted', { epoch: term.epoch!, reason: term.ended! });
     await renewing;
-    await term.pool?.close().catch((err) => this.warn(err instanceof RpmemError ? err : new RpmemError(ErrorCode.INTERNAL, String(err))));
-    if (elected) await this.options.beforeResign?.().catch((err) => this.warn(err instanceof RpmemError ? err : new RpmemError(ErrorCode.INTERNAL, `beforeResign: ${String(err)}`)));
+    await term.pool?.close().catch((err) => this.warn(err));
+    if (elected) await this.options.beforeResign?.().catch((err) => this.warn(err, 'beforeResign'));
     await lease.revoke();
     this.term = undefined;
     // The next campaign that loses reports 'standby' again, even to the same leader as before.
@@ -357,8 +357,10 @@ export class FailoverCandidate<Held extends boolean = true> extends EventEmitter
     });
   }
 
-  private warn(err: RpmemError): void {
-    this.emit('warning', err);
+  /** Emits 'warning' with `err`; anything but an RpmemError becomes RPMEM_E_INTERNAL, its message after `context`. */
+  private warn(err: unknown, context?: string): void {
+    const message = context === undefined ? String(err) : `${context}: ${String(err)}`;
+    this.emit('warning', err instanceof RpmemError ? err : new RpmemError(ErrorCode.INTERNAL, message));
   }
 }
 
