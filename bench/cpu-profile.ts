@@ -53,7 +53,12 @@ function areaOf(url: string, name: string): string {
 function shortWhere(url: string, line: number): string {
   if (url === '') return '';
   const m = /node_modules\/(.+)$/.exec(url);
-  const shown = m !== null ? m[1].replace(/^@grpc\/grpc-js\/build\/src\//, 'grpc-js/') : url.includes('/dist/') ? url.slice(url.indexOf('/dist/') + 6) : url.replace(/^file:\/\//, '');
+  const shown =
+    m !== null
+      ? m[1].replace(/^@grpc\/grpc-js\/build\/src\//, 'grpc-js/')
+      : url.includes('/dist/')
+        ? url.slice(url.indexOf('/dist/') + 6)
+        : url.replace(/^file:\/\//, '');
   return `${shown}:${line + 1}`;
 }
 

@@ -52,22 +52,35 @@ async function main(): Promise<void> {
       const replicas = targets.map((t) => `${t.daemon.address}/${name}`);
       const history = new History();
       const watch = await LeaderWatch.start(etcd.url, name);
-      const candidates = ['a', 'b'].map((member) => new CandidateProcess(member, { path: path.join(dir, `${name}-${member}.pool`), replicas, etcd: etcd.url, group: name, ttlSeconds }, history));
+      const candidates = ['a', 'b'].map(
+        (member) =>
+          new CandidateProcess(
+            member,
+            { path: path.join(dir, `${name}-${member}.pool`), replicas, etcd: etcd.url, group: name, ttlSeconds },
+            history,
+          ),
+      );
       candidates.forEach((c) => trackChild(c.child));
       try {
         await until(() => history.elections.length > 0 && history.acks.length >= SERVING_ACKS, 'a first primary serving');
         const primary = candidates.find((c) => c.member === history.elections[0].member)!;
         const killedAt = monoNs();
         primary.signal('SIGKILL');
-        await until(() => history.acks.some((a) => a.member !== primary.member && a.ns > killedAt), 'the new primary\'s first ack');
+        await until(() => history.acks.some((a) => a.member !== primary.member && a.ns > killedAt), "the new primary's first ack");
         const first = history.acks.find((a) => a.member !== primary.member && a.ns > killedAt)!;
         const ms = Number(first.ns - killedAt) / 1e6;
         const expiredAt = watch.deletedAfter(killedAt) ?? first.ns;
         const electedAt = history.elections.find((e) => e.member !== primary.member && e.ns > killedAt)!.ns;
         times.push(ms);
-        phases.push({ expiry: Number(expiredAt - killedAt) / 1e6, elected: Number(electedAt - expiredAt) / 1e6, firstAck: Number(first.ns - electedAt) / 1e6 });
+        phases.push({
+          expiry: Number(expiredAt - killedAt) / 1e6,
+          elected: Number(electedAt - expiredAt) / 1e6,
+          firstAck: Number(first.ns - electedAt) / 1e6,
+        });
         const p = phases[phases.length - 1];
-        process.stderr.write(`[failover] run ${run + 1}/${runs}: ${ms.toFixed(0)} ms (TTL ${ttlSeconds * 1000} ms): lease expiry seen after ${p.expiry.toFixed(0)} ms, elected and promoted ${p.elected.toFixed(0)} ms later, first ack ${p.firstAck.toFixed(0)} ms later\n`);
+        process.stderr.write(
+          `[failover] run ${run + 1}/${runs}: ${ms.toFixed(0)} ms (TTL ${ttlSeconds * 1000} ms): lease expiry seen after ${p.expiry.toFixed(0)} ms, elected and promoted ${p.elected.toFixed(0)} ms later, first ack ${p.firstAck.toFixed(0)} ms later\n`,
+        );
       } finally {
         await Promise.all(candidates.map((c) => c.kill()));
         await watch.close();
@@ -90,7 +103,9 @@ async function main(): Promise<void> {
     medianPhasesMs: { leaseExpirySeen: phase('expiry'), electedAndPromoted: phase('elected'), firstAck: phase('firstAck') },
     host: os.hostname(),
   };
-  process.stdout.write(`failover SIGKILL -> first ack of the new primary over ${summary.runs} runs, TTL ${summary.ttlMs} ms: median ${summary.medianMs.toFixed(0)} ms, min ${summary.minMs.toFixed(0)} ms, max ${summary.maxMs.toFixed(0)} ms\n${JSON.stringify(summary)}\n`);
+  process.stdout.write(
+    `failover SIGKILL -> first ack of the new primary over ${summary.runs} runs, TTL ${summary.ttlMs} ms: median ${summary.medianMs.toFixed(0)} ms, min ${summary.minMs.toFixed(0)} ms, max ${summary.maxMs.toFixed(0)} ms\n${JSON.stringify(summary)}\n`,
+  );
 }
 
 main().then(

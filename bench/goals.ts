@@ -41,7 +41,8 @@ function goal(id: string, title: string, sense: Goal['sense'], target: number, v
 export function computeGoals(r: BenchResults): Goal[] {
   const remote = (g: Granularity) => r.remote.find((x) => x.granularity === g);
   const local = (g: Granularity) => r.local.find((x) => x.granularity === g);
-  const pmem2 = (forced: 'CACHE_LINE' | 'PAGE') => (r.libpmem2?.available ? r.libpmem2.results.find((x) => x.forced === forced) : undefined);
+  const pmem2 = (forced: 'CACHE_LINE' | 'PAGE') =>
+    r.libpmem2?.available ? r.libpmem2.results.find((x) => x.forced === forced) : undefined;
   const bulk = r.tcp?.bulk.bytesPerSec;
   const goals: Goal[] = [];
 
@@ -62,16 +63,26 @@ export function computeGoals(r: BenchResults): Goal[] {
     for (const g of ['cache-line', 'page'] as const) {
       const p = remote(g)?.sizes[size]?.pipelined;
       goals.push(
-        goal(g === 'cache-line' ? id : `${id} (page)`, `${sizeLabel(size)} ${g} pipelined vs grpc-js ceiling ${shapeLabel} at the authenticated window`, '>=', 0.9,
+        goal(
+          g === 'cache-line' ? id : `${id} (page)`,
+          `${sizeLabel(size)} ${g} pipelined vs grpc-js ceiling ${shapeLabel} at the authenticated window`,
+          '>=',
+          0.9,
           p && at ? p.bytesPerSec / at.bytesPerSec : undefined,
-          `rpmem ${formatMBps(p?.bytesPerSec)} MB/s (${Math.round(p?.opsPerSec ?? 0)} ranges/s) vs ceiling ${formatMBps(at?.bytesPerSec)} MB/s at ${sizeLabel(AUTHENTICATED_WINDOW_BYTES)}${tcpNote(p?.bytesPerSec)}`),
+          `rpmem ${formatMBps(p?.bytesPerSec)} MB/s (${Math.round(p?.opsPerSec ?? 0)} ranges/s) vs ceiling ${formatMBps(at?.bytesPerSec)} MB/s at ${sizeLabel(AUTHENTICATED_WINDOW_BYTES)}${tcpNote(p?.bytesPerSec)}`,
+        ),
       );
     }
     const same = AUTHENTICATED_WINDOW_BYTES === CEILING_WINDOW_MAX_BYTES ? ' (the same window: met by construction)' : '';
     goals.push(
-      goal(`${id} window`, `grpc-js ceiling ${shapeLabel}: authenticated window vs ${sizeLabel(CEILING_WINDOW_MAX_BYTES)}`, '>=', 0.9,
+      goal(
+        `${id} window`,
+        `grpc-js ceiling ${shapeLabel}: authenticated window vs ${sizeLabel(CEILING_WINDOW_MAX_BYTES)}`,
+        '>=',
+        0.9,
         at && wide ? at.bytesPerSec / wide.bytesPerSec : undefined,
-        `${formatMBps(at?.bytesPerSec)} MB/s at ${sizeLabel(AUTHENTICATED_WINDOW_BYTES)} vs ${formatMBps(wide?.bytesPerSec)} MB/s at ${sizeLabel(CEILING_WINDOW_MAX_BYTES)}${same}`),
+        `${formatMBps(at?.bytesPerSec)} MB/s at ${sizeLabel(AUTHENTICATED_WINDOW_BYTES)} vs ${formatMBps(wide?.bytesPerSec)} MB/s at ${sizeLabel(CEILING_WINDOW_MAX_BYTES)}${same}`,
+      ),
     );
   }
 
@@ -93,12 +104,25 @@ export function computeGoals(r: BenchResults): Goal[] {
     }
     const budget50 = rt ? rt.p50Us + (f?.p50Us ?? 0) : undefined;
     const budget99 = rt ? rt.p99Us + (f?.p99Us ?? 0) : undefined;
-    const tcpPart = (v: number | undefined, t: number | undefined): string => (v && t ? `; TCP ping-pong ${formatUs(t)} µs (rpmem at ${(v / t).toFixed(2)}x)` : '');
+    const tcpPart = (v: number | undefined, t: number | undefined): string =>
+      v && t ? `; TCP ping-pong ${formatUs(t)} µs (rpmem at ${(v / t).toFixed(2)}x)` : '';
     goals.push(
-      goal(`G3 p50${suffix}`, `QD1 4 KiB ${g} p50 / (grpc-js round trip p50${plus})`, '<=', 1.15, q && budget50 ? q.p50Us / budget50 : undefined,
-        `rpmem p50 ${formatUs(q?.p50Us)} µs vs ${formatUs(rt?.p50Us)}${f ? ` + ${formatUs(f.p50Us)}` : ''} µs${tcpPart(q?.p50Us, tcp4k?.p50Us)}`),
-      goal(`G3 p99${suffix}`, `QD1 4 KiB ${g} p99 / (grpc-js round trip p99${plus})`, '<=', 1.3, q && budget99 ? q.p99Us / budget99 : undefined,
-        `rpmem p99 ${formatUs(q?.p99Us)} µs vs ${formatUs(rt?.p99Us)}${f ? ` + ${formatUs(f.p99Us)}` : ''} µs${tcpPart(q?.p99Us, tcp4k?.p99Us)}`),
+      goal(
+        `G3 p50${suffix}`,
+        `QD1 4 KiB ${g} p50 / (grpc-js round trip p50${plus})`,
+        '<=',
+        1.15,
+        q && budget50 ? q.p50Us / budget50 : undefined,
+        `rpmem p50 ${formatUs(q?.p50Us)} µs vs ${formatUs(rt?.p50Us)}${f ? ` + ${formatUs(f.p50Us)}` : ''} µs${tcpPart(q?.p50Us, tcp4k?.p50Us)}`,
+      ),
+      goal(
+        `G3 p99${suffix}`,
+        `QD1 4 KiB ${g} p99 / (grpc-js round trip p99${plus})`,
+        '<=',
+        1.3,
+        q && budget99 ? q.p99Us / budget99 : undefined,
+        `rpmem p99 ${formatUs(q?.p99Us)} µs vs ${formatUs(rt?.p99Us)}${f ? ` + ${formatUs(f.p99Us)}` : ''} µs${tcpPart(q?.p99Us, tcp4k?.p99Us)}`,
+      ),
     );
   }
 
@@ -107,16 +131,31 @@ export function computeGoals(r: BenchResults): Goal[] {
   const floorPg = local('page')?.sizes[4 * KiB]?.group;
   const pmemPg = pmem2('PAGE')?.sizes[4 * KiB];
   goals.push(
-    goal('G4 floor', '4 KiB page pipelined vs local group-commit floor', '>=', 0.9, pg4k && floorPg ? pg4k.opsPerSec / floorPg.opsPerSec : undefined,
-      `rpmem ${Math.round(pg4k?.opsPerSec ?? 0)} ranges/s vs floor ${Math.round(floorPg?.opsPerSec ?? 0)} ranges/s (${floorPg?.rangesPerBatch} ranges per fdatasync)`),
-    goal('G4 pmem2', '4 KiB page pipelined vs libpmem2 msync path', '>=', 5, pg4k && pmemPg ? pg4k.opsPerSec / pmemPg.group.opsPerSec : undefined,
-      `rpmem ${Math.round(pg4k?.opsPerSec ?? 0)} ranges/s vs libpmem2 ${Math.round(pmemPg?.group.opsPerSec ?? 0)} ranges/s (memcpy + msync per range)`),
+    goal(
+      'G4 floor',
+      '4 KiB page pipelined vs local group-commit floor',
+      '>=',
+      0.9,
+      pg4k && floorPg ? pg4k.opsPerSec / floorPg.opsPerSec : undefined,
+      `rpmem ${Math.round(pg4k?.opsPerSec ?? 0)} ranges/s vs floor ${Math.round(floorPg?.opsPerSec ?? 0)} ranges/s (${floorPg?.rangesPerBatch} ranges per fdatasync)`,
+    ),
+    goal(
+      'G4 pmem2',
+      '4 KiB page pipelined vs libpmem2 msync path',
+      '>=',
+      5,
+      pg4k && pmemPg ? pg4k.opsPerSec / pmemPg.group.opsPerSec : undefined,
+      `rpmem ${Math.round(pg4k?.opsPerSec ?? 0)} ranges/s vs libpmem2 ${Math.round(pmemPg?.group.opsPerSec ?? 0)} ranges/s (memcpy + msync per range)`,
+    ),
   );
 
   // G5: native writer alone vs libpmem2, every size, both granularities: throughput and QD1 p50.
   const g5: number[] = [];
   const g5Parts: string[] = [];
-  for (const [g, forced] of [['cache-line', 'CACHE_LINE'], ['page', 'PAGE']] as const) {
+  for (const [g, forced] of [
+    ['cache-line', 'CACHE_LINE'],
+    ['page', 'PAGE'],
+  ] as const) {
     const l = local(g);
     const p = pmem2(forced);
     if (l === undefined || p === undefined) continue;
@@ -131,20 +170,39 @@ export function computeGoals(r: BenchResults): Goal[] {
     }
   }
   goals.push(
-    goal('G5', 'native writer vs libpmem2, worst of all sizes x granularities (throughput, QD1 p50)', '>=', 1,
-      g5.length > 0 ? Math.min(...g5) : undefined, g5Parts.join('; ')),
+    goal(
+      'G5',
+      'native writer vs libpmem2, worst of all sizes x granularities (throughput, QD1 p50)',
+      '>=',
+      1,
+      g5.length > 0 ? Math.min(...g5) : undefined,
+      g5Parts.join('; '),
+    ),
   );
 
   // G6: three replicas ('all') vs one replica, in ranges/s and in the initiator's CPU per durable GB.
   const rep = r.replication;
-  const cpuOf = (c: NonNullable<typeof rep>['one']) => `CPU ${c.result.cpu.initiatorSecPerGb.toFixed(1)} s/GB initiator + ${c.result.cpu.targetSecPerGb.toFixed(1)} s/GB target(s)`;
+  const cpuOf = (c: NonNullable<typeof rep>['one']) =>
+    `CPU ${c.result.cpu.initiatorSecPerGb.toFixed(1)} s/GB initiator + ${c.result.cpu.targetSecPerGb.toFixed(1)} s/GB target(s)`;
   goals.push(
-    goal('G6', `3 replicas (ack all) vs 1 replica, ${sizeLabel(rep?.rangeBytes ?? 4096)} pipelined`, '>=', 0.6,
+    goal(
+      'G6',
+      `3 replicas (ack all) vs 1 replica, ${sizeLabel(rep?.rangeBytes ?? 4096)} pipelined`,
+      '>=',
+      0.6,
       rep ? rep.three.result.opsPerSec / rep.one.result.opsPerSec : undefined,
-      rep ? `1: ${Math.round(rep.one.result.opsPerSec)} ranges/s, ${cpuOf(rep.one)}; 3: ${Math.round(rep.three.result.opsPerSec)} ranges/s, ${cpuOf(rep.three)}` : ''),
-    goal('G6 CPU', '3 replicas vs 1: initiator CPU per durable GB', '<=', 2,
+      rep
+        ? `1: ${Math.round(rep.one.result.opsPerSec)} ranges/s, ${cpuOf(rep.one)}; 3: ${Math.round(rep.three.result.opsPerSec)} ranges/s, ${cpuOf(rep.three)}`
+        : '',
+    ),
+    goal(
+      'G6 CPU',
+      '3 replicas vs 1: initiator CPU per durable GB',
+      '<=',
+      2,
       rep ? rep.three.result.cpu.initiatorSecPerGb / rep.one.result.cpu.initiatorSecPerGb : undefined,
-      rep ? `${rep.three.result.cpu.initiatorSecPerGb.toFixed(1)} vs ${rep.one.result.cpu.initiatorSecPerGb.toFixed(1)} s/GB` : ''),
+      rep ? `${rep.three.result.cpu.initiatorSecPerGb.toFixed(1)} vs ${rep.one.result.cpu.initiatorSecPerGb.toFixed(1)} s/GB` : '',
+    ),
   );
 
   // G7: the target's own memory under the flood <= its in-flight limit + 100 MB; the initiator buffers
@@ -154,19 +212,29 @@ export function computeGoals(r: BenchResults): Goal[] {
   const fl = r.flood;
   const limit = fl ? fl.targetMaxInflightBytes + 100 * MB : undefined;
   goals.push(
-    goal('G7 target', `target peak RssAnon during ${((fl?.seconds ?? 0)).toFixed(0)} s flood / (max-inflight + 100 MB)`, '<=', 1,
+    goal(
+      'G7 target',
+      `target peak RssAnon during ${(fl?.seconds ?? 0).toFixed(0)} s flood / (max-inflight + 100 MB)`,
+      '<=',
+      1,
       fl && limit ? (fl.targetPeak.rssAnonBytes ?? NaN) / limit : undefined,
       fl
         ? `peak RssAnon ${formatMiB(fl.targetPeak.rssAnonBytes ?? NaN)} (before ${formatMiB(fl.targetBefore.rssAnonBytes)}); VmRSS ${formatMiB(fl.targetPeak.rssBytes)} with the pool's mapped pages (before ${formatMiB(fl.targetBefore.vmRssBytes)}) vs limit ${formatMiB(fl.targetMaxInflightBytes)} + 100 MB`
-        : ''),
+        : '',
+    ),
   );
   const extGrowth = fl ? (fl.initiatorPeak.externalBytes ?? 0) - fl.initiatorBefore.external : undefined;
   goals.push(
-    goal('G7 initiator', 'initiator peak external-memory growth during the flood / window', '<=', 1,
+    goal(
+      'G7 initiator',
+      'initiator peak external-memory growth during the flood / window',
+      '<=',
+      1,
       fl && extGrowth !== undefined ? extGrowth / fl.initiatorWindowBytes : undefined,
       fl
         ? `external +${formatMiB(extGrowth)}, heapUsed peak ${formatMiB(fl.initiatorPeak.heapUsedBytes)}, RSS peak ${formatMiB(fl.initiatorPeak.rssBytes)} (before ${formatMiB(fl.initiatorBefore.rss)}); window ${formatMiB(fl.initiatorWindowBytes)}, app kept ${formatMiB(fl.appOutstandingBytes)} outstanding`
-        : ''),
+        : '',
+    ),
   );
   return goals;
 }

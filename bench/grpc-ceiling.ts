@@ -66,7 +66,9 @@ export interface GrpcCeilingResult {
 
 /** The ceiling cell of `shape` under `windowBytes`, if measured. */
 export function ceilingCell(r: GrpcCeilingResult | undefined, shape: CeilingShape, windowBytes: number): CeilingCell | undefined {
-  return r?.cells.find((c) => c.windowBytes === windowBytes && c.rangeBytes === shape.rangeBytes && c.rangesPerMessage === shape.rangesPerMessage);
+  return r?.cells.find(
+    (c) => c.windowBytes === windowBytes && c.rangeBytes === shape.rangeBytes && c.rangesPerMessage === shape.rangesPerMessage,
+  );
 }
 
 /** One encoded PersistRequest of `shape` (random data, no CRC). */
@@ -154,7 +156,13 @@ async function pump(client: TargetClient, msg: Buffer, windowBytes: number, ms: 
   return { messages: acked, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
 }
 
-async function cell(client: TargetClient, sinkPid: number, shape: CeilingShape, windowBytes: number, config: BenchConfig): Promise<CeilingCell> {
+async function cell(
+  client: TargetClient,
+  sinkPid: number,
+  shape: CeilingShape,
+  windowBytes: number,
+  config: BenchConfig,
+): Promise<CeilingCell> {
   const msg = message(shape);
   const rangeBytesPerMessage = shape.rangeBytes * shape.rangesPerMessage;
   await pump(client, msg, config.windowBytes, config.warmupMs);

@@ -17,7 +17,8 @@ import { onSessions, setReceiveWindow } from '../src/target/http2-window';
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 const windowBytes = Number(process.argv[2]);
-if (!Number.isSafeInteger(windowBytes) || windowBytes < 65_535) throw new Error(`usage: grpc-sink.js WINDOW_BYTES (got ${process.argv[2]})`);
+if (!Number.isSafeInteger(windowBytes) || windowBytes < 65_535)
+  throw new Error(`usage: grpc-sink.js WINDOW_BYTES (got ${process.argv[2]})`);
 
 const server = new grpc.Server({
   'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
@@ -25,17 +26,21 @@ const server = new grpc.Server({
   'grpc-node.flow_control_window': windowBytes,
 });
 const method = { ...persistMethod, requestDeserialize: (bytes: Buffer) => decodePersistRequest(bytes, DEFAULT_MAX_BATCH_RANGES) };
-server.addService({ Persist: method }, {
-  Persist: (call: grpc.ServerDuplexStream<ReturnType<typeof decodePersistRequest>, PersistAckFrame>) => {
-    let messages = 0;
-    call.on('data', () => call.write({ durableSeq: ++messages, granularity: 'cache-line', durability: 0 }));
-    call.on('end', () => call.end());
-    call.on('error', () => undefined);
+server.addService(
+  { Persist: method },
+  {
+    Persist: (call: grpc.ServerDuplexStream<ReturnType<typeof decodePersistRequest>, PersistAckFrame>) => {
+      let messages = 0;
+      call.on('data', () => call.write({ durableSeq: ++messages, granularity: 'cache-line', durability: 0 }));
+      call.on('end', () => call.end());
+      call.on('error', () => undefined);
+    },
   },
-});
+);
 server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
   if (err !== null) throw err;
-  if (!onSessions(server, (session) => setReceiveWindow(session, windowBytes))) throw new Error('cannot set the HTTP/2 receive window with this grpc-js');
+  if (!onSessions(server, (session) => setReceiveWindow(session, windowBytes)))
+    throw new Error('cannot set the HTTP/2 receive window with this grpc-js');
   process.stdout.write(`listening ${port}\n`);
 });
 

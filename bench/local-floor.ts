@@ -85,7 +85,13 @@ async function prefill(mapping: NativePoolMapping, poolBytes: number): Promise<v
 }
 
 /** Group commit: batches of up to `groupBytes`, written one after another, until a bound. */
-async function group(mapping: NativePoolMapping, data: Buffer, offsets: RandomOffsets, trailer: Buffer, config: BenchConfig): Promise<GroupResult> {
+async function group(
+  mapping: NativePoolMapping,
+  data: Buffer,
+  offsets: RandomOffsets,
+  trailer: Buffer,
+  config: BenchConfig,
+): Promise<GroupResult> {
   const perBatch = Math.max(1, Math.floor(config.groupBytes / data.length));
   const { source, plan } = packedBatch(data, perBatch);
   let generation = 0;
@@ -109,7 +115,13 @@ async function group(mapping: NativePoolMapping, data: Buffer, offsets: RandomOf
   return { ops, batches, seconds, opsPerSec: ops / seconds, bytesPerSec: (ops * data.length) / seconds, rangesPerBatch: perBatch };
 }
 
-async function qd1(mapping: NativePoolMapping, data: Buffer, offsets: RandomOffsets, trailer: Buffer | null, config: BenchConfig): Promise<Qd1Result> {
+async function qd1(
+  mapping: NativePoolMapping,
+  data: Buffer,
+  offsets: RandomOffsets,
+  trailer: Buffer | null,
+  config: BenchConfig,
+): Promise<Qd1Result> {
   let generation = 0;
   const { source, plan } = packedBatch(data, 1);
   return runQd1(
@@ -138,7 +150,13 @@ export async function runLocalFloor(config: BenchConfig, granularity: Granularit
         qd1NoTrailer: await qd1(mapping, data, offsets, null, config),
       };
     }
-    return { granularity: mapping.granularity, dir: path.dirname(dir), flushInstruction: mapping.flushInstruction, isPmem: mapping.isPmem, sizes };
+    return {
+      granularity: mapping.granularity,
+      dir: path.dirname(dir),
+      flushInstruction: mapping.flushInstruction,
+      isPmem: mapping.isPmem,
+      sizes,
+    };
   } finally {
     await mapping.close();
     removeDir(dir);

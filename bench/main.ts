@@ -31,7 +31,11 @@ type Section = (typeof SECTIONS)[number];
 
 function git(args: string[]): string {
   try {
-    return execFileSync('git', args, { cwd: path.join(__dirname, '..', '..'), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync('git', args, {
+      cwd: path.join(__dirname, '..', '..'),
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     return '';
   }
@@ -51,7 +55,9 @@ async function main(): Promise<void> {
     },
   });
   if (values.help) {
-    process.stdout.write('usage: node dist/bench/main.js [--quick] [--json FILE] [--only tcp,grpc,local,libpmem2,rpmem,replication,flood]\n');
+    process.stdout.write(
+      'usage: node dist/bench/main.js [--quick] [--json FILE] [--only tcp,grpc,local,libpmem2,rpmem,replication,flood]\n',
+    );
     return;
   }
   const only = new Set<string>(values.only?.split(',').map((s) => s.trim()) ?? SECTIONS);

@@ -22,7 +22,13 @@ import { selfCpuSeconds } from './proc';
 
 const WINDOW_BYTES = 64 * 1024 * 1024;
 
-async function measure(persist: (offset: number, data: Buffer) => Promise<unknown>, seconds: number, size: number, poolBytes: number, qd1 = false): Promise<void> {
+async function measure(
+  persist: (offset: number, data: Buffer) => Promise<unknown>,
+  seconds: number,
+  size: number,
+  poolBytes: number,
+  qd1 = false,
+): Promise<void> {
   await prefillRemote(persist, poolBytes);
   const data = crypto.randomBytes(size);
   const offsets = new RandomOffsets(poolBytes, size, 0x77);

@@ -43,7 +43,19 @@ function waitExit(child: ChildProcess, ms: number): Promise<number | null> {
 async function startDaemon(nodeArgs: string[], poolDir: string, granularity: string): Promise<{ child: ChildProcess; address: string }> {
   const child = spawn(
     process.execPath,
-    [...nodeArgs, RPMEMD_MAIN, '--pool-dir', poolDir, '--listen', '127.0.0.1:0', '--granularity', granularity, '--log-level', 'warn', '--insecure'],
+    [
+      ...nodeArgs,
+      RPMEMD_MAIN,
+      '--pool-dir',
+      poolDir,
+      '--listen',
+      '127.0.0.1:0',
+      '--granularity',
+      granularity,
+      '--log-level',
+      'warn',
+      '--insecure',
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   trackChild(child);
@@ -104,7 +116,11 @@ async function main(): Promise<void> {
   try {
     for (let i = 1; i < Number(values.replicas); i++) {
       otherDirs.push(tempDir(`profile-pools${i}`, granularity === 'cache-line' ? SHM_DIR : undefined));
-      const extra = await startDaemon(values['daemon-require'] ? ['-r', path.resolve(values['daemon-require'])] : [], otherDirs[i - 1], granularity);
+      const extra = await startDaemon(
+        values['daemon-require'] ? ['-r', path.resolve(values['daemon-require'])] : [],
+        otherDirs[i - 1],
+        granularity,
+      );
       others.push(extra.child);
       addresses.push(extra.address);
     }
@@ -132,10 +148,20 @@ async function main(): Promise<void> {
     const code = await waitExit(driver, (Number(values.seconds) + 120) * 1000);
     const daemonCpu = processCpuSeconds(daemon.pid!) - daemonCpu0;
     if (code !== 0) throw new Error(`driver exited ${code}`);
-    const run = JSON.parse(out.trim().split('\n').pop()!) as { opsPerSec: number; bytesPerSec: number; seconds: number; initiatorCpuSeconds: number; totalSeconds: number };
+    const run = JSON.parse(out.trim().split('\n').pop()!) as {
+      opsPerSec: number;
+      bytesPerSec: number;
+      seconds: number;
+      initiatorCpuSeconds: number;
+      totalSeconds: number;
+    };
     daemon.kill('SIGTERM');
     await waitExit(daemon, STOP_TIMEOUT_MS);
-    const summary: { run: typeof run; daemonCpuSeconds: number; loadAvg: number; initiator?: ProfileSummary; rpmemd?: ProfileSummary } = { run, daemonCpuSeconds: daemonCpu, loadAvg: os.loadavg()[0] };
+    const summary: { run: typeof run; daemonCpuSeconds: number; loadAvg: number; initiator?: ProfileSummary; rpmemd?: ProfileSummary } = {
+      run,
+      daemonCpuSeconds: daemonCpu,
+      loadAvg: os.loadavg()[0],
+    };
     const ops = run.opsPerSec * run.seconds;
     process.stdout.write(
       `${values.size} B pipelined, ${granularity}${values['daemon-require'] ? `, rpmemd -r ${path.basename(values['daemon-require'])}` : ''}` +

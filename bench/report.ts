@@ -20,7 +20,12 @@ function goalRow(g: Goal): string[] {
  * One measured row: its throughput (`ranges/s`, `MB/s`, either left blank where not measured),
  * its latency percentiles if it has any, and notes.
  */
-function measuredRow(label: string, throughput: { opsPerSec?: number; bytesPerSec?: number }, latency: LatencySummary | undefined, notes: string): string[] {
+function measuredRow(
+  label: string,
+  throughput: { opsPerSec?: number; bytesPerSec?: number },
+  latency: LatencySummary | undefined,
+  notes: string,
+): string[] {
   return [
     label,
     throughput.opsPerSec === undefined ? '' : formatCount(throughput.opsPerSec),
@@ -34,7 +39,10 @@ function measuredRow(label: string, throughput: { opsPerSec?: number; bytesPerSe
 
 /** Which of rpmemd's windows `bytes` is, as a note prefix. */
 function windowRole(bytes: number): string {
-  const roles = [bytes === HTTP2_WINDOW_BYTES ? 'rpmemd default' : '', bytes === AUTHENTICATED_WINDOW_BYTES ? 'rpmemd authenticated' : ''].filter(Boolean);
+  const roles = [
+    bytes === HTTP2_WINDOW_BYTES ? 'rpmemd default' : '',
+    bytes === AUTHENTICATED_WINDOW_BYTES ? 'rpmemd authenticated' : '',
+  ].filter(Boolean);
   return roles.length === 0 ? '' : `${roles.join(', ')}; `;
 }
 
@@ -43,15 +51,27 @@ export function renderReport(r: BenchResults): string {
   if (r.tcp !== undefined) {
     rows.push({ section: 'baseline 1: transport floor, loopback TCP (Node net, acker in a child process)' });
     const b = r.tcp.bulk;
-    rows.push(measuredRow(`tcp bulk ${sizeLabel(b.messageBytes)} msgs`, { bytesPerSec: b.bytesPerSec }, undefined, `window ${formatMiB(b.windowBytes)}, 8 B ack per message`));
+    rows.push(
+      measuredRow(
+        `tcp bulk ${sizeLabel(b.messageBytes)} msgs`,
+        { bytesPerSec: b.bytesPerSec },
+        undefined,
+        `window ${formatMiB(b.windowBytes)}, 8 B ack per message`,
+      ),
+    );
     for (const [size, q] of Object.entries(r.tcp.pingPong)) {
-      rows.push(measuredRow(`tcp ping-pong ${sizeLabel(Number(size))}`, { opsPerSec: q.opsPerSec }, q.latency, `${q.ops} round trips, 8 B ack`));
+      rows.push(
+        measuredRow(`tcp ping-pong ${sizeLabel(Number(size))}`, { opsPerSec: q.opsPerSec }, q.latency, `${q.ops} round trips, 8 B ack`),
+      );
     }
   }
   if (r.grpcCeiling !== undefined) {
     const c = r.grpcCeiling;
     const bulk = r.tcp?.bulk.bytesPerSec;
-    rows.push({ section: 'baseline 4: grpc-js ceiling, bare bidi stream shaped like Persist (sink in a child process decodes and acks; no CRC, copy or sync)' });
+    rows.push({
+      section:
+        'baseline 4: grpc-js ceiling, bare bidi stream shaped like Persist (sink in a child process decodes and acks; no CRC, copy or sync)',
+    });
     for (const x of c.cells) {
       const ofTcp = bulk === undefined ? '' : `; ${(x.bytesPerSec / bulk).toFixed(2)}x TCP bulk`;
       rows.push(
@@ -63,7 +83,14 @@ export function renderReport(r: BenchResults): string {
         ),
       );
     }
-    rows.push(measuredRow(`grpc QD1 1 x 4 KiB, win ${sizeLabel(c.qd1.windowBytes)}`, { opsPerSec: c.qd1.opsPerSec }, c.qd1.latency, `${c.qd1.ops} round trips`));
+    rows.push(
+      measuredRow(
+        `grpc QD1 1 x 4 KiB, win ${sizeLabel(c.qd1.windowBytes)}`,
+        { opsPerSec: c.qd1.opsPerSec },
+        c.qd1.latency,
+        `${c.qd1.ops} round trips`,
+      ),
+    );
   }
   if (r.local.length > 0) {
     rows.push({ section: 'baseline 2: local floor, native writePacked + header trailer (ranges/s: group commit; µs: QD1)' });
@@ -92,7 +119,12 @@ export function renderReport(r: BenchResults): string {
           const s = p.sizes[size];
           if (s === undefined) continue;
           rows.push(
-            measuredRow(`pmem2 ${p.granularity} ${sizeLabel(size)}`, s.group, s.qd1.latency, `${s.group.rangesPerGroup}/group; forced ${p.forced}; ${p.dir}; libpmem2 ${r.libpmem2.version}`),
+            measuredRow(
+              `pmem2 ${p.granularity} ${sizeLabel(size)}`,
+              s.group,
+              s.qd1.latency,
+              `${s.group.rangesPerGroup}/group; forced ${p.forced}; ${p.dir}; libpmem2 ${r.libpmem2.version}`,
+            ),
           );
         }
       }
@@ -115,14 +147,21 @@ export function renderReport(r: BenchResults): string {
         );
       }
       rows.push([
-        `rpmem ${t.granularity} memory`, '', '', '', '', '',
+        `rpmem ${t.granularity} memory`,
+        '',
+        '',
+        '',
+        '',
+        '',
         `peak initiator RSS ${formatMiB(t.initiatorMemory.rssBytes)} heap ${formatMiB(t.initiatorMemory.heapUsedBytes)}; target VmRSS ${formatMiB(t.targetMemory.rssBytes)} RssAnon ${formatMiB(t.targetMemory.rssAnonBytes)} (pool ${formatMiB(t.poolBytes)})`,
       ]);
     }
   }
   if (r.replication !== undefined) {
     const rep = r.replication;
-    rows.push({ section: `replication: ReplicatedPool, local cache-line pool + cache-line targets, ack 'all', ${sizeLabel(rep.rangeBytes)} pipelined` });
+    rows.push({
+      section: `replication: ReplicatedPool, local cache-line pool + cache-line targets, ack 'all', ${sizeLabel(rep.rangeBytes)} pipelined`,
+    });
     for (const c of [rep.one, rep.three]) {
       rows.push(
         measuredRow(

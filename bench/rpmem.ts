@@ -82,7 +82,11 @@ export async function runRemote(config: BenchConfig, granularity: Granularity): 
   const initiatorMemory = new MemorySampler();
   const targetMemory = new MemorySampler(target.pid);
   try {
-    const pool = await RemotePool.create(target.address, 'bench', { ...target.connect, size: config.poolBytes, maxInflightBytes: config.windowBytes });
+    const pool = await RemotePool.create(target.address, 'bench', {
+      ...target.connect,
+      size: config.poolBytes,
+      maxInflightBytes: config.windowBytes,
+    });
     const sizes: Record<number, RemoteSizeResult> = {};
     try {
       if (pool.granularity !== granularity) throw new Error(`target reports ${pool.granularity}, expected ${granularity}`);

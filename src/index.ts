@@ -29,7 +29,12 @@ export { promote } from './initiator/promote';
 export type { PromoteOptions, PromotionReport } from './initiator/promote';
 export { FailoverCandidate } from './initiator/failover/failover-candidate';
 export { CandidateRole } from './initiator/failover/candidate-options';
-export type { FailoverCandidateOptions, FailoverCandidateEvents, ElectedPool, EtcdConnection } from './initiator/failover/candidate-options';
+export type {
+  FailoverCandidateOptions,
+  FailoverCandidateEvents,
+  ElectedPool,
+  EtcdConnection,
+} from './initiator/failover/candidate-options';
 export type { BackoffOptions } from './initiator/backoff';
 export type { PersistResult } from './initiator/persist-stream';
 export type {

@@ -37,7 +37,7 @@ describe('bench goals: G7 target', () => {
     expect(goal.figures).to.include('RssAnon 131.0 MiB');
   });
 
-  it('is missed when the daemon\'s own memory passes the bound, and not measured without RssAnon', () => {
+  it("is missed when the daemon's own memory passes the bound, and not measured without RssAnon", () => {
     expect(g7(withFlood(200 * MiB, 170 * MiB)).met).to.equal(false);
     expect(g7(withFlood(175.8 * MiB, undefined)).met).to.equal(undefined);
   });

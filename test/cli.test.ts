@@ -91,10 +91,21 @@ describe('rpmem CLI', async () => {
   });
 
   it('creates, writes, reads, describes, lists and removes a pool', async () => {
-    expect(json(await rpmem(['create', ...t, '--size', '1M', 'clipool', '--json']))).to.deep.include({ name: 'clipool', size: 1048576, granularity: 'cache-line', durability: 'emulated' });
+    expect(json(await rpmem(['create', ...t, '--size', '1M', 'clipool', '--json']))).to.deep.include({
+      name: 'clipool',
+      size: 1048576,
+      granularity: 'cache-line',
+      durability: 'emulated',
+    });
 
-    expect(json(await rpmem(['write', ...t, '--offset', '10', 'clipool', '--json'], 'hello from stdin'))).to.deep.include({ offset: 10, length: 16, seq: '1' });
-    expect((await rpmem(['write', ...t, '--offset', '100', '--data', 'second', 'clipool'])).stdout).to.match(/durable \(cache-line, emulated\), seq 2/);
+    expect(json(await rpmem(['write', ...t, '--offset', '10', 'clipool', '--json'], 'hello from stdin'))).to.deep.include({
+      offset: 10,
+      length: 16,
+      seq: '1',
+    });
+    expect((await rpmem(['write', ...t, '--offset', '100', '--data', 'second', 'clipool'])).stdout).to.match(
+      /durable \(cache-line, emulated\), seq 2/,
+    );
 
     const read = await rpmem(['read', ...t, '--offset', '10', '--length', '16', 'clipool']);
     expect(read.status, read.stderr).to.equal(0);
@@ -102,15 +113,29 @@ describe('rpmem CLI', async () => {
     const out = path.join(tempDir('cli'), 'out.bin');
     expect((await rpmem(['read', ...t, '--offset', '100', '--length', '6', '--out', out, 'clipool'])).status).to.equal(0);
     expect(fs.readFileSync(out, 'utf8')).to.equal('second');
-    expect(json(await rpmem(['read', ...t, '--offset', '100', '--length', '6', 'clipool', '--json']))).to.deep.equal({ offset: 100, length: 6, base64: Buffer.from('second').toString('base64') });
+    expect(json(await rpmem(['read', ...t, '--offset', '100', '--length', '6', 'clipool', '--json']))).to.deep.equal({
+      offset: 100,
+      length: 6,
+      base64: Buffer.from('second').toString('base64'),
+    });
 
-    expect(json(await rpmem(['info', ...t, 'clipool', '--json']))).to.deep.include({ name: 'clipool', size: 1048576, durableSeq: '2', epoch: '1', syncState: 'clean', open: false, durability: 'emulated' });
+    expect(json(await rpmem(['info', ...t, 'clipool', '--json']))).to.deep.include({
+      name: 'clipool',
+      size: 1048576,
+      durableSeq: '2',
+      epoch: '1',
+      syncState: 'clean',
+      open: false,
+      durability: 'emulated',
+    });
     expect((await rpmem(['info', ...t, 'clipool'])).stdout).to.match(/durable seq:\s+2/);
 
     const listed = JSON.parse((await rpmem(['ls', ...t, '--json'])).stdout) as Array<Record<string, unknown>>;
     expect(listed.map((p) => p.name)).to.deep.equal(['clipool']);
     expect(listed[0]).to.include({ size: 1048576, granularity: 'cache-line', durableSeq: '2' });
-    expect((await rpmem(['ls', ...t])).stdout).to.match(/^NAME\s+SIZE\s+GRANULARITY\s+DURABILITY\s+EPOCH\s+LSN\s+SYNC\s+OPEN\nclipool\s+1\.0 MiB\s+cache-line\s+emulated\s+1\s+0\s+clean\s+no\n$/);
+    expect((await rpmem(['ls', ...t])).stdout).to.match(
+      /^NAME\s+SIZE\s+GRANULARITY\s+DURABILITY\s+EPOCH\s+LSN\s+SYNC\s+OPEN\nclipool\s+1\.0 MiB\s+cache-line\s+emulated\s+1\s+0\s+clean\s+no\n$/,
+    );
 
     expect(json(await rpmem(['remove', ...t, 'clipool', '--json']))).to.deep.equal({ name: 'clipool', removed: true });
     expect(fs.existsSync(target.poolPath('clipool'))).to.equal(false);
@@ -131,7 +156,9 @@ describe('rpmem CLI', async () => {
     expect(r.status).to.equal(1);
     expect(r.stderr).to.match(/^rpmem: RPMEM_E_NO_POOL: no pool named missing\n$/);
     expect((await rpmem(['create', ...t, '--size', '1M', '../evil'])).stderr).to.match(/^rpmem: RPMEM_E_BAD_NAME: /);
-    expect((await rpmem(['info', '--target', '127.0.0.1:1', 'x', '--call-timeout-ms', '2000'])).stderr).to.match(/^rpmem: RPMEM_E_(UNAVAILABLE|TIMEOUT): [^\n]*\n$/);
+    expect((await rpmem(['info', '--target', '127.0.0.1:1', 'x', '--call-timeout-ms', '2000'])).stderr).to.match(
+      /^rpmem: RPMEM_E_(UNAVAILABLE|TIMEOUT): [^\n]*\n$/,
+    );
     const file = await rpmem(['write', ...t, '--offset', '0', '--file', '/nonexistent/rpmem', 'p']);
     expect(file.status).to.equal(1);
     expect(file.stderr).to.match(/^rpmem: ENOENT: [^\n]*\n$/);
@@ -166,13 +193,38 @@ describe('rpmem CLI', async () => {
   it('failover-agent --check-config: file keys with flags over them, defaults filled in; bad keys and a broken timing rule exit 2', async () => {
     const dir = tempDir('agent-config');
     const file = path.join(dir, 'failover-agent.conf');
-    fs.writeFileSync(file, ['etcd: [http://10.0.0.9:2379]', 'group: app', 'member: node1', 'pool: /var/lib/app/pool', 'replica: [n2:7420/app, n3:7420/app]', 'ttl: 6', ''].join('\n'));
+    fs.writeFileSync(
+      file,
+      [
+        'etcd: [http://10.0.0.9:2379]',
+        'group: app',
+        'member: node1',
+        'pool: /var/lib/app/pool',
+        'replica: [n2:7420/app, n3:7420/app]',
+        'ttl: 6',
+        '',
+      ].join('\n'),
+    );
     const ok = await rpmem(['failover-agent', '--config', file, '--ttl', '9', '--check-config']);
     expect(ok.status, ok.stderr).to.equal(0);
     const config = JSON.parse(ok.stdout) as Record<string, unknown>;
-    expect(config).to.deep.include({ etcd: ['http://10.0.0.9:2379'], group: 'app', member: 'node1', pool: '/var/lib/app/pool', replicas: ['n2:7420/app', 'n3:7420/app'], ttlSeconds: 9, ack: 'majority', keyPrefix: '/rpmem/' });
+    expect(config).to.deep.include({
+      etcd: ['http://10.0.0.9:2379'],
+      group: 'app',
+      member: 'node1',
+      pool: '/var/lib/app/pool',
+      replicas: ['n2:7420/app', 'n3:7420/app'],
+      ttlSeconds: 9,
+      ack: 'majority',
+      keyPrefix: '/rpmem/',
+    });
     // The sample shipped beside rpmemd.conf is itself a valid config.
-    const sample = await rpmem(['failover-agent', '--config', path.join(__dirname, '..', '..', 'deploy', 'failover-agent.conf'), '--check-config']);
+    const sample = await rpmem([
+      'failover-agent',
+      '--config',
+      path.join(__dirname, '..', '..', 'deploy', 'failover-agent.conf'),
+      '--check-config',
+    ]);
     expect(sample.status, sample.stderr).to.equal(0);
     const cases: Array<[string[], RegExp]> = [
       [['--config', file, '--ttl', '1'], /ttlSeconds must be .* at least 2/],
@@ -185,15 +237,28 @@ describe('rpmem CLI', async () => {
       expect(r.status, args.join(' ')).to.equal(2);
       expect(r.stderr, args.join(' ')).to.match(message);
     }
-    expect(config.replicaConnection, 'plaintext to the replicas unless told').to.deep.equal({ tls: false, clientCertificate: false, token: false });
+    expect(config.replicaConnection, 'plaintext to the replicas unless told').to.deep.equal({
+      tls: false,
+      clientCertificate: false,
+      token: false,
+    });
     // The replicas' connection keys may live in the file too (TLS, a client certificate, a token).
     const certs = testCerts();
     fs.writeFileSync(path.join(dir, 'token'), 'agent-token\n');
-    const connection = [`tls-ca: ${certs.caCert}`, `tls-cert: ${certs.clientCert}`, `tls-key: ${certs.clientKey}`, `token-file: ${path.join(dir, 'token')}`];
+    const connection = [
+      `tls-ca: ${certs.caCert}`,
+      `tls-cert: ${certs.clientCert}`,
+      `tls-key: ${certs.clientKey}`,
+      `token-file: ${path.join(dir, 'token')}`,
+    ];
     fs.appendFileSync(file, connection.join('\n') + '\n');
     const secure = await rpmem(['failover-agent', '--config', file, '--check-config']);
     expect(secure.status, secure.stderr).to.equal(0);
-    expect((JSON.parse(secure.stdout) as Record<string, unknown>).replicaConnection).to.deep.equal({ tls: true, clientCertificate: true, token: true });
+    expect((JSON.parse(secure.stdout) as Record<string, unknown>).replicaConnection).to.deep.equal({
+      tls: true,
+      clientCertificate: true,
+      token: true,
+    });
     fs.appendFileSync(file, 'call-timeout-ms: 1500\n');
     fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(`tls-ca: ${certs.caCert}`, `tls-ca: ${path.join(dir, 'missing.pem')}`));
     const missing = await rpmem(['failover-agent', '--config', file, '--check-config']);
@@ -217,7 +282,9 @@ describe('rpmem CLI', async () => {
     });
     try {
       const s = ['--target', secure.address, '--tls-ca', certs.caCert];
-      expect(json(await rpmem(['create', ...s, '--token-file', path.join(dir, 'token'), '--size', '64K', 'sealed', '--json']))).to.include({ name: 'sealed' });
+      expect(json(await rpmem(['create', ...s, '--token-file', path.join(dir, 'token'), '--size', '64K', 'sealed', '--json']))).to.include({
+        name: 'sealed',
+      });
       process.env.RPMEM_TOKEN = token;
       try {
         expect((await rpmem(['ls', ...s, '--json'])).stdout).to.match(/"name":"sealed"/);
@@ -265,10 +332,30 @@ describe('rpmem CLI', async () => {
       expect(res.status).to.equal(1);
       const report = json(res) as { healthy: boolean; replicas: Array<Record<string, unknown>> };
       expect(report.healthy).to.equal(false);
-      expect(report.replicas[0]).to.include({ replica: `${a.address}/rp`, reachable: true, disk: 'UpToDate', outOfSyncBlocks: 0, syncState: 'clean', open: false, epoch: '1', durability: 'emulated', granularity: 'cache-line' });
-      expect(report.replicas[1]).to.include({ replica: `${b.address}/rp`, reachable: true, disk: 'Outdated', outOfSyncBlocks: 3, outOfSyncBytes: 3 * 65536 });
+      expect(report.replicas[0]).to.include({
+        replica: `${a.address}/rp`,
+        reachable: true,
+        disk: 'UpToDate',
+        outOfSyncBlocks: 0,
+        syncState: 'clean',
+        open: false,
+        epoch: '1',
+        durability: 'emulated',
+        granularity: 'cache-line',
+      });
+      expect(report.replicas[1]).to.include({
+        replica: `${b.address}/rp`,
+        reachable: true,
+        disk: 'Outdated',
+        outOfSyncBlocks: 3,
+        outOfSyncBytes: 3 * 65536,
+      });
       const human = (await rpmem(['status', ...r])).stdout;
-      expect(human).to.match(new RegExp(`  ${b.address}/rp connection:Connected open:no\\n    peer-disk:Outdated epoch:1 history-epoch:1 lsn:\\d+ sync:clean out-of-sync:3 blocks \\(192\\.0 KiB\\) durability:emulated granularity:cache-line\n`));
+      expect(human).to.match(
+        new RegExp(
+          `  ${b.address}/rp connection:Connected open:no\\n    peer-disk:Outdated epoch:1 history-epoch:1 lsn:\\d+ sync:clean out-of-sync:3 blocks \\(192\\.0 KiB\\) durability:emulated granularity:cache-line\n`,
+        ),
+      );
     });
 
     it('verify finds the differing blocks and exits 1', async () => {
@@ -288,7 +375,10 @@ describe('rpmem CLI', async () => {
       expect(verify.status).to.equal(0);
       expect(verify.stdout).to.match(/identical\n.*identical\n$/);
       const full = json(await rpmem(['resync', ...r, '--full', '--json'])) as { replicas: Array<Record<string, unknown>> };
-      expect(full.replicas.map((x) => [x.full, x.blocksDone])).to.deep.equal([[true, 0], [true, 0]]);
+      expect(full.replicas.map((x) => [x.full, x.blocksDone])).to.deep.equal([
+        [true, 0],
+        [true, 0],
+      ]);
     });
 
     it('resync gives up on a replica that stays unreachable for --timeout seconds', async () => {
@@ -299,9 +389,21 @@ describe('rpmem CLI', async () => {
 
     it('promote exits 1 and names the replicas when it cannot fence a majority, leaving no local pool', async () => {
       const next = path.join(tempDir('cli-lost', SHM_DIR), 'next.pool');
-      const res = await rpmem(['promote', '--pool', next, '--replica', `${a.address}/rp`, '--replica', '127.0.0.1:1/rp', '--replica', '127.0.0.1:2/rp']);
+      const res = await rpmem([
+        'promote',
+        '--pool',
+        next,
+        '--replica',
+        `${a.address}/rp`,
+        '--replica',
+        '127.0.0.1:1/rp',
+        '--replica',
+        '127.0.0.1:2/rp',
+      ]);
       expect(res.status).to.equal(1);
-      expect(res.stderr).to.match(/^rpmem: RPMEM_E_QUORUM: only 1 of 3 replicas reachable; promotion needs a majority \(2\): 127\.0\.0\.1:1\/rp RPMEM_E_UNAVAILABLE, 127\.0\.0\.1:2\/rp RPMEM_E_UNAVAILABLE\n$/);
+      expect(res.stderr).to.match(
+        /^rpmem: RPMEM_E_QUORUM: only 1 of 3 replicas reachable; promotion needs a majority \(2\): 127\.0\.0\.1:1\/rp RPMEM_E_UNAVAILABLE, 127\.0\.0\.1:2\/rp RPMEM_E_UNAVAILABLE\n$/,
+      );
       expect(fs.existsSync(next)).to.equal(false);
       expect((await rpmem(['status', ...r])).status).to.equal(0);
     });

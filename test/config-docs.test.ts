@@ -27,7 +27,14 @@ describe('rpmemd config keys: one table, every copy made from it', () => {
     if (parsed.kind !== 'run') throw new Error(`expected a run config, got ${parsed.kind}`);
     const effective = effectiveConfig(parsed.config);
     const uncommented = sample.replace(/^# ([a-z-]+): /gm, '$1: ');
-    const sampleKeys = Object.keys(parseYaml(uncommented.split('\n').filter((l) => /^[a-z-]+: /.test(l)).join('\n')) as object);
+    const sampleKeys = Object.keys(
+      parseYaml(
+        uncommented
+          .split('\n')
+          .filter((l) => /^[a-z-]+: /.test(l))
+          .join('\n'),
+      ) as object,
+    );
     for (const { flag } of Object.values(CONFIG_KEYS)) {
       expect(USAGE, flag).to.match(new RegExp(`^  --${flag}\\b`, 'm'));
       expect(reference, flag).to.include(`| \`${flag}\` |`);

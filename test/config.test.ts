@@ -72,7 +72,8 @@ describe('rpmemd config', () => {
 });
 
 describe('rpmemd --check-config and failed starts', () => {
-  const rpmemd = (args: string[]): ReturnType<typeof spawnSync> => spawnSync(process.execPath, [RPMEMD, ...args], { encoding: 'utf8', timeout: 15_000 });
+  const rpmemd = (args: string[]): ReturnType<typeof spawnSync> =>
+    spawnSync(process.execPath, [RPMEMD, ...args], { encoding: 'utf8', timeout: 15_000 });
 
   it('prints the effective config (file, flags over it, defaults) as JSON and exits 0', () => {
     const dir = tempDir('check-config');
@@ -105,12 +106,30 @@ describe('rpmemd --check-config and failed starts', () => {
     fs.writeFileSync(notPem, 'neither a certificate nor a key\n');
     const cases: Array<[string[], RegExp]> = [
       [['--config', badKey], /^rpmemd: RPMEM_E_INVALID_ARGUMENT: config "max-range-byte": unknown key\n$/],
-      [['--config', badValue], /^rpmemd: RPMEM_E_INVALID_ARGUMENT: config "log-level": must be one of debug, info, warn, error, silent, got "loud"\n$/],
-      [['--check-config', '--pool-dir', dir, '--insecure', '--metrics', '9100'], /^rpmemd: RPMEM_E_INVALID_ARGUMENT: config "metrics": must be HOST:PORT, got "9100"\n$/],
-      [['--check-config', '--pool-dir', dir, '--tls-cert', missing, '--tls-key', missing], /^rpmemd: RPMEM_E_INVALID_ARGUMENT: config "tls-cert": cannot read .*\n$/],
-      [['--check-config', '--pool-dir', dir, '--tls-cert', notPem, '--tls-key', notPem], /^rpmemd: RPMEM_E_INVALID_ARGUMENT: config "tls-cert", "tls-key", "tls-ca": .*\n$/],
-      [['--check-config', '--pool-dir', dir, '--insecure', '--auth-token-file', missing], /^rpmemd: RPMEM_E_INVALID_ARGUMENT: .*no-such-file.*\n$/],
-      [['--check-config', '--pool-dir', dir, '--insecure', '--auth-token-file', notPem], /^rpmemd: RPMEM_E_INVALID_ARGUMENT: .*tokens.*\n$/],
+      [
+        ['--config', badValue],
+        /^rpmemd: RPMEM_E_INVALID_ARGUMENT: config "log-level": must be one of debug, info, warn, error, silent, got "loud"\n$/,
+      ],
+      [
+        ['--check-config', '--pool-dir', dir, '--insecure', '--metrics', '9100'],
+        /^rpmemd: RPMEM_E_INVALID_ARGUMENT: config "metrics": must be HOST:PORT, got "9100"\n$/,
+      ],
+      [
+        ['--check-config', '--pool-dir', dir, '--tls-cert', missing, '--tls-key', missing],
+        /^rpmemd: RPMEM_E_INVALID_ARGUMENT: config "tls-cert": cannot read .*\n$/,
+      ],
+      [
+        ['--check-config', '--pool-dir', dir, '--tls-cert', notPem, '--tls-key', notPem],
+        /^rpmemd: RPMEM_E_INVALID_ARGUMENT: config "tls-cert", "tls-key", "tls-ca": .*\n$/,
+      ],
+      [
+        ['--check-config', '--pool-dir', dir, '--insecure', '--auth-token-file', missing],
+        /^rpmemd: RPMEM_E_INVALID_ARGUMENT: .*no-such-file.*\n$/,
+      ],
+      [
+        ['--check-config', '--pool-dir', dir, '--insecure', '--auth-token-file', notPem],
+        /^rpmemd: RPMEM_E_INVALID_ARGUMENT: .*tokens.*\n$/,
+      ],
     ];
     for (const [args, message] of cases) {
       const r = rpmemd(args);
@@ -123,7 +142,9 @@ describe('rpmemd --check-config and failed starts', () => {
     const base = ['--pool-dir', '/tmp', '--insecure'];
     expect(configError([...base, '--metrics', '127.0.0.1']).message).to.match(/config "metrics": must be HOST:PORT/);
     expect(configError([...base, '--metrics', 'h:99999']).message).to.match(/config "metrics": must be HOST:PORT/);
-    expect(configError([...base, '--log-format', 'xml']).message).to.match(/config "log-format": must be one of auto, json, pretty, got "xml"/);
+    expect(configError([...base, '--log-format', 'xml']).message).to.match(
+      /config "log-format": must be one of auto, json, pretty, got "xml"/,
+    );
     expect(configError([...base, '--metrcs', 'h:1']).message).to.match(/metrcs/);
     const parsed = parseTargetArgs([...base, '--check-config']);
     expect(parsed.kind).to.equal('check');

@@ -28,7 +28,11 @@ describe('power-loss crash images (emulated by the recording persistence domain)
   for (const workload of CRASH_WORKLOADS) {
     for (const granularity of GRANULARITIES) {
       it(`${workload.name}, ${granularity}: every image opens and holds what its header and the acks claim`, async function () {
-        const tally = await runCrashWorkload(workload, granularity, { seed: SEED, dir: tempDir(`crash-${workload.name}`, SHM_DIR), scale: 1 });
+        const tally = await runCrashWorkload(workload, granularity, {
+          seed: SEED,
+          dir: tempDir(`crash-${workload.name}`, SHM_DIR),
+          scale: 1,
+        });
         console.log(`      ${workload.name} ${granularity}: ${tally.summary}`);
         expect(tally.failures, tally.failures.join('\n')).to.deep.equal([]);
         expect(tally.crashPoints, 'crash points checked').to.be.at.least(workload.minCrashPoints);
@@ -44,7 +48,10 @@ describe('power-loss crash images (emulated by the recording persistence domain)
       await mapping.writeBatch([4096, 8060], [Buffer.alloc(100, 1), Buffer.alloc(8, 2)], 0, Buffer.alloc(64, 3), false);
       await mapping.close();
       const recording = takeRecording(file, mapping);
-      expect(recording.events.every((e, i) => i === 0 || e.order > recording.events[i - 1].order), 'events in order').to.equal(true);
+      expect(
+        recording.events.every((e, i) => i === 0 || e.order > recording.events[i - 1].order),
+        'events in order',
+      ).to.equal(true);
       return recording.events.map((e) => `${e.kind}@${e.offset}+${e.length}`);
     };
 
@@ -80,7 +87,10 @@ describe('power-loss crash images (emulated by the recording persistence domain)
       const budget = { prefixes: 8, randoms: 4 };
       const old = checkTargetRun(loadTargetRun(path.join(REGRESSIONS, PAGE_REGRESSION.file)), dir, budget, new Rng(PAGE_REGRESSION.seed));
       expect(old.failures.length, 'failing images of the old recording').to.be.greaterThan(0);
-      expect(old.failures.every((f) => f.includes('ahead of its data (I2)')), old.failures.join('\n')).to.equal(true);
+      expect(
+        old.failures.every((f) => f.includes('ahead of its data (I2)')),
+        old.failures.join('\n'),
+      ).to.equal(true);
 
       const now = await runTargetWorkload(dir, 'page', PAGE_REGRESSION.batches, new Rng(PAGE_REGRESSION.seed, 1));
       const tally = checkTargetRun(now, dir, budget, new Rng(PAGE_REGRESSION.seed));

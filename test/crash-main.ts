@@ -21,7 +21,8 @@ async function main(): Promise<number> {
   const seed = parseSeed(option('seed', String(Date.now() % 1_000_000)));
   const randomImages = Number(option('images', '16'));
   const scale = Number(option('scale', '4'));
-  if (!Number.isSafeInteger(randomImages) || randomImages < 0 || !(scale > 0)) throw new Error('--images must be a non-negative integer and --scale positive');
+  if (!Number.isSafeInteger(randomImages) || randomImages < 0 || !(scale > 0))
+    throw new Error('--images must be a non-negative integer and --scale positive');
   const dir = fs.mkdtempSync(path.join(SHM_BASE, 'rpmem-crash-'));
   let failing = 0;
   try {

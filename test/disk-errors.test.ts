@@ -38,7 +38,7 @@ describe('disk full (a small tmpfs mounted by the test)', function () {
     } catch (err) {
       const why = `cannot mount a tmpfs here (${(err as Error).message.split('\n')[0]})`;
       // The README allows the skip on a developer's machine; a CI machine must be able to run it.
-      if (process.env.CI === 'true') throw new Error(`disk-full test cannot run with CI=true: ${why}`);
+      if (process.env.CI === 'true') throw new Error(`disk-full test cannot run with CI=true: ${why}`, { cause: err });
       console.log(`      skipped: ${why}`);
       this.skip();
     }
@@ -83,7 +83,6 @@ describe('disk full (a small tmpfs mounted by the test)', function () {
   });
 });
 
-
 describe('I/O errors (in-process daemon, failing sync injected into one pool)', function () {
   let server: TargetServer;
   let address: string;
@@ -122,6 +121,7 @@ describe('I/O errors (in-process daemon, failing sync injected into one pool)', 
 
 /** The daemon's open PoolFile for `name`: reaching into the registry is how the test injects the fault. */
 function openFile(server: TargetServer, name: string): { mapping: { failNextSync(errno: number): void } } {
-  const registry = (server as unknown as { registry: { pools: Map<string, { file: { mapping: { failNextSync(e: number): void } } }> } }).registry;
+  const registry = (server as unknown as { registry: { pools: Map<string, { file: { mapping: { failNextSync(e: number): void } } }> } })
+    .registry;
   return registry.pools.get(name)!.file;
 }

@@ -69,12 +69,20 @@ describe('durability levels', () => {
 
   it('decodes wire durability strictly: UNSPECIFIED as the floor (report) or none (requirement), undeclared values refused with stable codes', () => {
     expect([1, 2, 3, 'DURABILITY_PMEM'].map((v) => fromWireDurability('f', v))).to.deep.equal(['emulated', 'page', 'pmem', 'pmem']);
-    expect([0, 'DURABILITY_UNSPECIFIED', undefined].map((v) => fromWireDurability('f', v))).to.deep.equal(['emulated', 'emulated', 'emulated']);
+    expect([0, 'DURABILITY_UNSPECIFIED', undefined].map((v) => fromWireDurability('f', v))).to.deep.equal([
+      'emulated',
+      'emulated',
+      'emulated',
+    ]);
     expect(fromWireDurabilityRequirement(0)).to.equal(undefined);
     expect(fromWireDurabilityRequirement('DURABILITY_PAGE')).to.equal('page');
     for (const bad of [4, 9, -1, 'DURABILITY_BYTE']) {
-      expect(() => fromWireDurability('PoolInfo.durability', bad)).to.throw(RpmemError).with.property('code', ErrorCode.PROTOCOL);
-      expect(() => fromWireDurabilityRequirement(bad)).to.throw(RpmemError).with.property('code', ErrorCode.INVALID_ARGUMENT);
+      expect(() => fromWireDurability('PoolInfo.durability', bad))
+        .to.throw(RpmemError)
+        .with.property('code', ErrorCode.PROTOCOL);
+      expect(() => fromWireDurabilityRequirement(bad))
+        .to.throw(RpmemError)
+        .with.property('code', ErrorCode.INVALID_ARGUMENT);
     }
   });
 
@@ -130,7 +138,10 @@ describe('local Pool durability', () => {
     await pool.close();
     const disk = path.join(diskDir('dur-local'), 'p');
     await (await Pool.create(disk, { size: 4096, granularity: 'page', requireDurability: 'page' })).close();
-    expect((await rejection(Pool.create(path.join(diskDir('dur-local'), 'q'), { size: 4096, granularity: 'page', requireDurability: 'pmem' }))).code).to.equal(ErrorCode.DURABILITY);
+    expect(
+      (await rejection(Pool.create(path.join(diskDir('dur-local'), 'q'), { size: 4096, granularity: 'page', requireDurability: 'pmem' })))
+        .code,
+    ).to.equal(ErrorCode.DURABILITY);
   });
 
   it('rejects a persist requiring more than the pool gives without flushing it, and persists one that meets it', async () => {
@@ -142,7 +153,12 @@ describe('local Pool durability', () => {
     expect(err.message).to.include('gives page durability').and.include('pmem is required');
     expect((await rejection(pool.persist(0, 8, { require: 'bogus' as Durability }))).code).to.equal(ErrorCode.INVALID_ARGUMENT);
     await pool.persist(0, 8, { require: 'page' });
-    expect(fs.readFileSync(file).subarray(HEADER_BYTES, HEADER_BYTES + 8).toString()).to.equal('required');
+    expect(
+      fs
+        .readFileSync(file)
+        .subarray(HEADER_BYTES, HEADER_BYTES + 8)
+        .toString(),
+    ).to.equal('required');
     await pool.close();
   });
 });
@@ -174,14 +190,20 @@ describe('durability through rpmemd', function () {
     await Promise.all([shmCache, shmPage, diskCache, diskPage].map((t) => t?.stop()));
   });
 
-  it('reports each target\'s level in Create/Open, Stat, List and every ack', async () => {
+  it("reports each target's level in Create/Open, Stat, List and every ack", async () => {
     for (const [target, level, what] of all) {
       const pool = await RemotePool.create(target.address, 'reported', { size: POOL_BYTES });
       expect([pool.durability, pool.openInfo.durability], what).to.deep.equal([level, level]);
       const results = await Promise.all([0, 4096, 8192].map((at) => pool.persist(at, Buffer.alloc(64, 1))));
-      expect(results.map((r) => r.durability), what).to.deep.equal([level, level, level]);
+      expect(
+        results.map((r) => r.durability),
+        what,
+      ).to.deep.equal([level, level, level]);
       expect((await RemotePool.stat(target.address, 'reported')).durability, what).to.equal(level);
-      expect((await RemotePool.list(target.address)).map((p) => p.durability), what).to.deep.equal([level]);
+      expect(
+        (await RemotePool.list(target.address)).map((p) => p.durability),
+        what,
+      ).to.deep.equal([level]);
       await pool.close();
     }
   });
@@ -204,7 +226,9 @@ describe('durability through rpmemd', function () {
       await opened.persist(0, Buffer.from('meets it'));
       await opened.close();
     }
-    expect((await rejection(RemotePool.open(shmPage.address, 'at-open', { requireDurability: 'page' }))).code).to.equal(ErrorCode.DURABILITY);
+    expect((await rejection(RemotePool.open(shmPage.address, 'at-open', { requireDurability: 'page' }))).code).to.equal(
+      ErrorCode.DURABILITY,
+    );
   });
 
   it('the target itself refuses the open (a stock client, no initiator check), and an undeclared require_durability as INVALID_ARGUMENT', async () => {
@@ -260,7 +284,7 @@ describe('durability through rpmemd', function () {
       await pool.close();
     });
 
-    it('reports the local level and each replica\'s in the result and in status()', async () => {
+    it("reports the local level and each replica's in the result and in status()", async () => {
       const pool = await ReplicatedPool.open(local, { replicas, granularity: 'page' });
       try {
         pool.buffer.write('levels', 0);
@@ -276,7 +300,8 @@ describe('durability through rpmemd', function () {
     });
 
     it('per call, counts only acks from replicas that give the level, and rejects at once when too few up replicas do', async () => {
-      const seqs = (): Promise<bigint[]> => Promise.all(replicas.map((spec) => RemotePool.stat(spec.split('/')[0], 'rp').then((i) => i.durableSeq)));
+      const seqs = (): Promise<bigint[]> =>
+        Promise.all(replicas.map((spec) => RemotePool.stat(spec.split('/')[0], 'rp').then((i) => i.durableSeq)));
       const pool = await ReplicatedPool.open(local, { replicas, granularity: 'page' });
       let before: bigint[];
       try {
@@ -286,7 +311,10 @@ describe('durability through rpmemd', function () {
         pool.buffer.write('refuse', 0);
         const err = await rejection(pool.persist(0, 6, { require: 'page' }));
         expect(err.code).to.equal(ErrorCode.DURABILITY);
-        expect(err.message).to.include('needs 2 replica ack(s) at page durability').and.include(`${replicas[0]} gives emulated`).and.include(`${replicas[1]} gives page`);
+        expect(err.message)
+          .to.include('needs 2 replica ack(s) at page durability')
+          .and.include(`${replicas[0]} gives emulated`)
+          .and.include(`${replicas[1]} gives page`);
         expect((await rejection(pool.persist(0, 6, { require: 'pmem' }))).code).to.equal(ErrorCode.DURABILITY);
         // With one ack required both replicas are sent the range, but only the page replica's ack may count.
         pool.buffer.write('second', 0);
@@ -307,14 +335,22 @@ describe('durability through rpmemd', function () {
     });
 
     it('refuses to open when a replica or the local pool is below its requirement, and opens when each meets its own', async () => {
-      const all = await rejection(ReplicatedPool.open(local, { replicas, granularity: 'page', requireReplicaDurability: 'page', openWaitMs: 10_000 }));
+      const all = await rejection(
+        ReplicatedPool.open(local, { replicas, granularity: 'page', requireReplicaDurability: 'page', openWaitMs: 10_000 }),
+      );
       expect(all.code).to.equal(ErrorCode.DURABILITY);
       expect(all.message).to.include('pool rp').and.include('gives emulated durability');
-      const named = await rejection(ReplicatedPool.open(local, { replicas, granularity: 'page', requireReplicaDurability: { [replicas[1]]: 'pmem' } }));
+      const named = await rejection(
+        ReplicatedPool.open(local, { replicas, granularity: 'page', requireReplicaDurability: { [replicas[1]]: 'pmem' } }),
+      );
       expect(named.code).to.equal(ErrorCode.DURABILITY);
       expect(named.message).to.include('gives page durability');
-      expect((await rejection(ReplicatedPool.open(local, { replicas, granularity: 'page', requireDurability: 'pmem' }))).code).to.equal(ErrorCode.DURABILITY);
-      expect((await rejection(ReplicatedPool.open(local, { replicas, requireReplicaDurability: { 'elsewhere:1/x': 'page' } }))).code).to.equal(ErrorCode.INVALID_ARGUMENT);
+      expect((await rejection(ReplicatedPool.open(local, { replicas, granularity: 'page', requireDurability: 'pmem' }))).code).to.equal(
+        ErrorCode.DURABILITY,
+      );
+      expect(
+        (await rejection(ReplicatedPool.open(local, { replicas, requireReplicaDurability: { 'elsewhere:1/x': 'page' } }))).code,
+      ).to.equal(ErrorCode.INVALID_ARGUMENT);
       const pool = await ReplicatedPool.open(local, {
         replicas,
         granularity: 'page',

@@ -114,7 +114,12 @@ describe('epoch claims on rpmemd', () => {
       durableAtFence = BigInt(info.durableSeq);
     });
     for (let i = 0; !fenced && (i + 2) * slot <= POOL_BYTES; i++) {
-      outcomes.push(writer.persist((i + 1) * slot, Buffer.alloc(slot, 0x5a)).then(() => 'acked', (e: RpmemError) => e.code));
+      outcomes.push(
+        writer.persist((i + 1) * slot, Buffer.alloc(slot, 0x5a)).then(
+          () => 'acked',
+          (e: RpmemError) => e.code,
+        ),
+      );
       if (i % 4 === 3) await new Promise((resolve) => setImmediate(resolve));
     }
     await fence;
@@ -122,7 +127,10 @@ describe('epoch claims on rpmemd', () => {
     const results = await Promise.all(outcomes);
     const acked = results.filter((o) => o === 'acked').length;
     expect(acked, 'ranges acked before the fence').to.be.above(0);
-    expect(results.slice(0, acked).every((o) => o === 'acked'), 'acks are a prefix').to.equal(true);
+    expect(
+      results.slice(0, acked).every((o) => o === 'acked'),
+      'acks are a prefix',
+    ).to.equal(true);
     expect(results.length - acked, 'ranges refused after the fence').to.be.above(0);
     // The first refused range names the fence; the stream then fails them all (sticky, I3).
     expect(results[acked]).to.equal(ErrorCode.FENCED);
@@ -151,8 +159,12 @@ describe('epoch claims on rpmemd', () => {
     }
     expect((await RemotePool.stat(target.address, name)).open).to.equal(false);
     // Opened under the current claim, but a PersistStart stating the old one: refused, handle released.
-    const handle = (await client.open({ protocolVersion: PROTOCOL_VERSION, name, epoch: current.epoch.toString(), claimant: current.claimant })).handle;
-    const outcome = await new RawPersist(client).write({ start: { protocolVersion: PROTOCOL_VERSION, handle, epoch: old.epoch.toString(), claimant: old.claimant } }).end();
+    const handle = (
+      await client.open({ protocolVersion: PROTOCOL_VERSION, name, epoch: current.epoch.toString(), claimant: current.claimant })
+    ).handle;
+    const outcome = await new RawPersist(client)
+      .write({ start: { protocolVersion: PROTOCOL_VERSION, handle, epoch: old.epoch.toString(), claimant: old.claimant } })
+      .end();
     expect(outcome.error?.code).to.equal(ErrorCode.FENCED);
     expect((await RemotePool.stat(target.address, name)).open).to.equal(false);
     await writeAs(name, current, 'current');
@@ -198,17 +210,31 @@ describe('epoch claims on rpmemd', () => {
 
     it('refuses epochs and LSNs above 2^53 - 1 on Fence, Open, SetSyncState and PersistStart', async () => {
       const claimant = Buffer.alloc(16, 7);
-      expect(await code(client.fence({ protocolVersion: PROTOCOL_VERSION, name, epoch: MAX_UINT64, claimant }))).to.equal(ErrorCode.INVALID_ARGUMENT);
-      expect(await code(client.fence({ protocolVersion: PROTOCOL_VERSION, name, epoch: String(2 ** 53), claimant }))).to.equal(ErrorCode.INVALID_ARGUMENT);
-      expect(await code(client.fence({ protocolVersion: PROTOCOL_VERSION, name, epoch: '0', claimant }))).to.equal(ErrorCode.INVALID_ARGUMENT);
-      expect(await code(client.fence({ protocolVersion: PROTOCOL_VERSION, name, epoch: '5', claimant: Buffer.alloc(3) }))).to.equal(ErrorCode.INVALID_ARGUMENT);
+      expect(await code(client.fence({ protocolVersion: PROTOCOL_VERSION, name, epoch: MAX_UINT64, claimant }))).to.equal(
+        ErrorCode.INVALID_ARGUMENT,
+      );
+      expect(await code(client.fence({ protocolVersion: PROTOCOL_VERSION, name, epoch: String(2 ** 53), claimant }))).to.equal(
+        ErrorCode.INVALID_ARGUMENT,
+      );
+      expect(await code(client.fence({ protocolVersion: PROTOCOL_VERSION, name, epoch: '0', claimant }))).to.equal(
+        ErrorCode.INVALID_ARGUMENT,
+      );
+      expect(await code(client.fence({ protocolVersion: PROTOCOL_VERSION, name, epoch: '5', claimant: Buffer.alloc(3) }))).to.equal(
+        ErrorCode.INVALID_ARGUMENT,
+      );
       expect(await code(client.fence({ protocolVersion: PROTOCOL_VERSION, name, epoch: '5' }))).to.equal(ErrorCode.INVALID_ARGUMENT);
-      expect(await code(client.open({ protocolVersion: PROTOCOL_VERSION, name, epoch: MAX_UINT64, claimant }))).to.equal(ErrorCode.INVALID_ARGUMENT);
+      expect(await code(client.open({ protocolVersion: PROTOCOL_VERSION, name, epoch: MAX_UINT64, claimant }))).to.equal(
+        ErrorCode.INVALID_ARGUMENT,
+      );
       const writer = (await client.open({ protocolVersion: PROTOCOL_VERSION, name })).handle;
-      expect(await code(client.setSyncState({ handle: writer, syncState: 'SYNC_STATE_CLEAN', lsn: MAX_UINT64 }))).to.equal(ErrorCode.INVALID_ARGUMENT);
+      expect(await code(client.setSyncState({ handle: writer, syncState: 'SYNC_STATE_CLEAN', lsn: MAX_UINT64 }))).to.equal(
+        ErrorCode.INVALID_ARGUMENT,
+      );
       await client.closeHandle({ handle: writer });
       const streamWriter = (await client.open({ protocolVersion: PROTOCOL_VERSION, name })).handle;
-      const raw = new RawPersist(client).write({ start: { protocolVersion: PROTOCOL_VERSION, handle: streamWriter, epoch: MAX_UINT64, claimant } });
+      const raw = new RawPersist(client).write({
+        start: { protocolVersion: PROTOCOL_VERSION, handle: streamWriter, epoch: MAX_UINT64, claimant },
+      });
       raw.send(range(1n, HEADER_BYTES, 8));
       const outcome = await raw.end();
       expect(outcome.error?.code).to.equal(ErrorCode.INVALID_ARGUMENT);

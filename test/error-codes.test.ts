@@ -41,7 +41,9 @@ describe('rpmemd error codes and reasons', function () {
   let handle: string;
 
   before(async () => {
-    target = await TestTarget.start({ args: ['--max-range-bytes', String(64 * 1024), '--max-message-bytes', String(MAX_MESSAGE_BYTES), '--max-streams', '1'] });
+    target = await TestTarget.start({
+      args: ['--max-range-bytes', String(64 * 1024), '--max-message-bytes', String(MAX_MESSAGE_BYTES), '--max-streams', '1'],
+    });
     client = new TargetClient(target.address);
     raw = newClient(target.address);
     await client.create({ protocolVersion: PROTOCOL_VERSION, name: 'codes', poolSize: HEADER_BYTES + 65536 });
@@ -57,7 +59,9 @@ describe('rpmemd error codes and reasons', function () {
   const read = (offset: string, length: string): Promise<CallOutcome> =>
     serverStreamCall(raw, `${SVC}Read`, encode('ReadRequest', { handle, offset, length }), { deadlineMs: DEADLINE_MS });
   const checksums = (offset: string, length: string): Promise<CallOutcome> =>
-    serverStreamCall(raw, `${SVC}Checksums`, encode('ChecksumsRequest', { handle, offset, length, blockBytes: 4096 }), { deadlineMs: DEADLINE_MS });
+    serverStreamCall(raw, `${SVC}Checksums`, encode('ChecksumsRequest', { handle, offset, length, blockBytes: 4096 }), {
+      deadlineMs: DEADLINE_MS,
+    });
   const create = (name: string, poolSize: string): Promise<CallOutcome> =>
     unaryCall(raw, `${SVC}Create`, encode('CreateRequest', { protocolVersion: PROTOCOL_VERSION, name, poolSize }), DEADLINE_MS);
 
@@ -103,9 +107,17 @@ describe('rpmemd error codes and reasons', function () {
     }
 
     it('carries the code on a unary refusal, a malformed request, a server stream, a Persist stream and the stream limit', async () => {
-      carries(await unaryCall(raw, `${SVC}Stat`, encode('StatRequest', { protocolVersion: PROTOCOL_VERSION, name: 'missing' }), DEADLINE_MS), ErrorCode.NO_POOL);
+      carries(
+        await unaryCall(raw, `${SVC}Stat`, encode('StatRequest', { protocolVersion: PROTOCOL_VERSION, name: 'missing' }), DEADLINE_MS),
+        ErrorCode.NO_POOL,
+      );
       carries(await unaryCall(raw, `${SVC}Create`, Buffer.from([0x0a, 0xff]), DEADLINE_MS), ErrorCode.INVALID_ARGUMENT);
-      carries(await serverStreamCall(raw, `${SVC}Read`, encode('ReadRequest', { handle: 'no-such-handle', offset: '4096', length: '1' }), { deadlineMs: DEADLINE_MS }), ErrorCode.BAD_HANDLE);
+      carries(
+        await serverStreamCall(raw, `${SVC}Read`, encode('ReadRequest', { handle: 'no-such-handle', offset: '4096', length: '1' }), {
+          deadlineMs: DEADLINE_MS,
+        }),
+        ErrorCode.BAD_HANDLE,
+      );
       const persist = new BidiCall(raw, `${SVC}Persist`, DEADLINE_MS);
       await persist.write(encode('PersistRequest', { batch: { ranges: [] } }));
       carries(await persist.outcome, ErrorCode.INVALID_ARGUMENT);
@@ -124,8 +136,13 @@ describe('rpmemd error codes and reasons', function () {
       carries(await unaryCall(raw, '/grpc.health.v1.Health/Check', request, DEADLINE_MS), ErrorCode.NO_POOL);
     });
 
-    it('leaves grpc-js\'s own answers without a code: RESOURCE_EXHAUSTED for a message over max-message-bytes, UNIMPLEMENTED for an unknown method; the initiator maps them to LIMIT and PROTOCOL', async () => {
-      const big = await unaryCall(raw, `${SVC}Stat`, encode('StatRequest', { protocolVersion: PROTOCOL_VERSION, name: 'x'.repeat(MAX_MESSAGE_BYTES + 1) }), DEADLINE_MS);
+    it("leaves grpc-js's own answers without a code: RESOURCE_EXHAUSTED for a message over max-message-bytes, UNIMPLEMENTED for an unknown method; the initiator maps them to LIMIT and PROTOCOL", async () => {
+      const big = await unaryCall(
+        raw,
+        `${SVC}Stat`,
+        encode('StatRequest', { protocolVersion: PROTOCOL_VERSION, name: 'x'.repeat(MAX_MESSAGE_BYTES + 1) }),
+        DEADLINE_MS,
+      );
       expect(big.code).to.equal(Status.RESOURCE_EXHAUSTED);
       expect(big.rpmemCode).to.equal(undefined);
       const unknown = await unaryCall(raw, `${SVC}Nope`, Buffer.alloc(0), DEADLINE_MS);

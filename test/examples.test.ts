@@ -39,7 +39,9 @@ describe('examples', () => {
   it('replicated-pool persists a message to two targets and reads it back from each', () => {
     const r = example('replicated-pool', [path.join(dir, 'example.pool'), a.address, b.address, 'hello, replicas']);
     expect(r.status, r.stderr).to.equal(0);
-    expect(r.stdout).to.match(/persisted 15 bytes at lsn \d+: durable locally \(cache-line, emulated\) and on 2 replicas \(emulated, emulated\)/);
+    expect(r.stdout).to.match(
+      /persisted 15 bytes at lsn \d+: durable locally \(cache-line, emulated\) and on 2 replicas \(emulated, emulated\)/,
+    );
     expect(r.stdout).to.include(`${a.address}/example holds: hello, replicas`);
     expect(r.stdout).to.include(`${b.address}/example holds: hello, replicas`);
     expect(example('replicated-pool', []).status).to.equal(2);
@@ -53,11 +55,15 @@ describe('examples', () => {
 
     const crashed = example('append-log', [...args, '--append', '5', '--crash-after', '2']);
     expect(crashed.signal).to.equal('SIGKILL');
-    expect(crashed.stdout).to.match(/recovered 20 record\(s\)[\s\S]*crashing after 2 append\(s\), with record 23 durable but not acknowledged/);
+    expect(crashed.stdout).to.match(
+      /recovered 20 record\(s\)[\s\S]*crashing after 2 append\(s\), with record 23 durable but not acknowledged/,
+    );
 
     const recovered = example('append-log', [...args, '--append', '1']);
     expect(recovered.status, recovered.stderr).to.equal(0);
-    expect(recovered.stdout).to.match(/recovered 22 record\(s\)\nlast: record 22 from pid \d+\nignored 1 record past the tail: written, never acknowledged\nappended 1; the log holds 23 record\(s\)/);
+    expect(recovered.stdout).to.match(
+      /recovered 22 record\(s\)\nlast: record 22 from pid \d+\nignored 1 record past the tail: written, never acknowledged\nappended 1; the log holds 23 record\(s\)/,
+    );
   });
 });
 
@@ -66,7 +72,12 @@ function demo(env: Record<string, string>): SpawnSyncReturns<string> {
   const base = { ...process.env };
   delete base.RPMEM_DEMO_FAILOVER;
   delete base.RPMEM_DEMO_ETCD;
-  return spawnSync(process.execPath, [DEMO], { encoding: 'utf8', timeout: DEMO_TIMEOUT_MS, killSignal: 'SIGKILL', env: { ...base, ...env } });
+  return spawnSync(process.execPath, [DEMO], {
+    encoding: 'utf8',
+    timeout: DEMO_TIMEOUT_MS,
+    killSignal: 'SIGKILL',
+    env: { ...base, ...env },
+  });
 }
 
 /** The demo's story and summary: both primaries acknowledged records, none lost, read back everywhere. */

@@ -63,7 +63,10 @@ describe('failover-agent --exec: the agent supervises the application', function
     if (current === undefined) return;
     if (this.currentTest?.state === 'failed') {
       for (const a of current.agents.values()) {
-        const events = current.history.events.filter((e) => e.member === a.member).slice(-12).map((e) => JSON.stringify(e.fields));
+        const events = current.history.events
+          .filter((e) => e.member === a.member)
+          .slice(-12)
+          .map((e) => JSON.stringify(e.fields));
         process.stderr.write(`agent ${a.member} stderr: ${a.stderr}\nevents:\n${events.join('\n')}\n`);
       }
     }
@@ -89,19 +92,45 @@ describe('failover-agent --exec: the agent supervises the application', function
     const agents = new Map<string, AgentProcess>();
     for (const member of ['a', 'b']) {
       const etcdUrl = options.etcdFor?.(member) ?? etcd.url;
-      agents.set(member, new AgentProcess(member, ['--etcd', etcdUrl, '--group', name, '--pool', localPath(member), ...replicas.flatMap((r) => ['--replica', r]), '--ttl', String(TTL_SECONDS), '--exec', exec], history));
+      agents.set(
+        member,
+        new AgentProcess(
+          member,
+          [
+            '--etcd',
+            etcdUrl,
+            '--group',
+            name,
+            '--pool',
+            localPath(member),
+            ...replicas.flatMap((r) => ['--replica', r]),
+            '--ttl',
+            String(TTL_SECONDS),
+            '--exec',
+            exec,
+          ],
+          history,
+        ),
+      );
     }
     current = { history, agents, name, localPath } as Run;
-    await waitFor(() => {
-      const e = history.events.find((x) => x.event === 'elected');
-      return e !== undefined && history.acks({ member: e.member, epoch: epochOf(e) }).length >= SERVING_ACKS;
-    }, TAKEOVER_MS, 'a first primary whose application serves');
+    await waitFor(
+      () => {
+        const e = history.events.find((x) => x.event === 'elected');
+        return e !== undefined && history.acks({ member: e.member, epoch: epochOf(e) }).length >= SERVING_ACKS;
+      },
+      TAKEOVER_MS,
+      'a first primary whose application serves',
+    );
     const elected = history.events.find((x) => x.event === 'elected')!;
     const primary = agents.get(elected.member)!;
     const standby = [...agents.values()].find((a) => a !== primary)!;
     await waitFor(() => history.eventsOf(standby.member, 'standby').length > 0, TAKEOVER_MS, 'the other agent standing by');
     // The application reattached under the agent's claim: it opened the released pool at the elected epoch.
-    expect(history.linesOf(primary.member, 'open').map((l) => l.epoch), 'the application opened the pool at the elected epoch').to.deep.equal([epochOf(elected)]);
+    expect(
+      history.linesOf(primary.member, 'open').map((l) => l.epoch),
+      'the application opened the pool at the elected epoch',
+    ).to.deep.equal([epochOf(elected)]);
     Object.assign(current, { primary, standby, elected });
     return current;
   }
@@ -109,10 +138,14 @@ describe('failover-agent --exec: the agent supervises the application', function
   /** Waits until an agent other than `old` was elected after `afterNs` and its application acknowledged SERVING_ACKS records. */
   async function takeover(run: Run, old: string, afterNs: bigint): Promise<{ election: AgentEvent; firstAck: AppLine }> {
     const find = (): AgentEvent | undefined => run.history.events.find((e) => e.event === 'elected' && e.member !== old && e.ns > afterNs);
-    await waitFor(() => {
-      const e = find();
-      return e !== undefined && run.history.acks({ member: e.member, epoch: epochOf(e) }).length >= SERVING_ACKS;
-    }, TAKEOVER_MS, 'a new primary whose application serves after the fault');
+    await waitFor(
+      () => {
+        const e = find();
+        return e !== undefined && run.history.acks({ member: e.member, epoch: epochOf(e) }).length >= SERVING_ACKS;
+      },
+      TAKEOVER_MS,
+      'a new primary whose application serves after the fault',
+    );
     const election = find()!;
     return { election, firstAck: run.history.acks({ member: election.member, epoch: epochOf(election) })[0] };
   }
@@ -124,8 +157,14 @@ describe('failover-agent --exec: the agent supervises the application', function
     const epochs = [...new Set(acks.map((a) => a.epoch))].sort((x, y) => (x < y ? -1 : 1));
     for (let i = 1; i < epochs.length; i++) {
       const lastOfPrev = acks.filter((a) => a.epoch === epochs[i - 1]).reduce((m, a) => (a.ns > m ? a.ns : m), 0n);
-      const firstOfNext = acks.filter((a) => a.epoch === epochs[i]).map((a) => a.ns).reduce((m, ns) => (ns < m ? ns : m));
-      expect(lastOfPrev < firstOfNext, `epoch ${epochs[i - 1]} acked ${Number(lastOfPrev - firstOfNext) / 1e6} ms after epoch ${epochs[i]}'s first ack`).to.equal(true);
+      const firstOfNext = acks
+        .filter((a) => a.epoch === epochs[i])
+        .map((a) => a.ns)
+        .reduce((m, ns) => (ns < m ? ns : m));
+      expect(
+        lastOfPrev < firstOfNext,
+        `epoch ${epochs[i - 1]} acked ${Number(lastOfPrev - firstOfNext) / 1e6} ms after epoch ${epochs[i]}'s first ack`,
+      ).to.equal(true);
     }
     const acked: Array<[number, number]> = acks.map((a) => [Number(a.epoch) - 1, a.n]);
     const held = await Promise.all(targets.map((t) => readReplica(t.address, run.name)));
@@ -137,7 +176,9 @@ describe('failover-agent --exec: the agent supervises the application', function
     const last = run.history.events.filter((e) => e.event === 'elected').pop()!;
     const local = await Pool.open(run.localPath(last.member));
     try {
-      expect(missingRecords(local.buffer, acked, EXEC_APP_SLOTS), `acknowledged records missing from ${last.member}'s pool`).to.deep.equal([]);
+      expect(missingRecords(local.buffer, acked, EXEC_APP_SLOTS), `acknowledged records missing from ${last.member}'s pool`).to.deep.equal(
+        [],
+      );
     } finally {
       await local.close();
     }
@@ -156,8 +197,14 @@ describe('failover-agent --exec: the agent supervises the application', function
       const { election, firstAck } = await takeover(run, primary.member, killedAt);
       expect(election.member).to.equal(standby.member);
       expect(epochOf(election) > epochOf(run.elected), 'the new primary has a higher epoch').to.equal(true);
-      expect(run.history.linesOf(standby.member, 'open').map((l) => l.epoch), 'the new application opened at the new epoch').to.deep.equal([epochOf(election)]);
-      expect(run.history.acks({ member: primary.member, afterNs: firstAck.ns }), 'acks of the killed application after the new one\'s first').to.deep.equal([]);
+      expect(
+        run.history.linesOf(standby.member, 'open').map((l) => l.epoch),
+        'the new application opened at the new epoch',
+      ).to.deep.equal([epochOf(election)]);
+      expect(
+        run.history.acks({ member: primary.member, afterNs: firstAck.ns }),
+        "acks of the killed application after the new one's first",
+      ).to.deep.equal([]);
       await finish(run);
     });
 
@@ -174,18 +221,38 @@ describe('failover-agent --exec: the agent supervises the application', function
       expect(procState(primary.pid), 'the old agent was stopped all along').to.equal('T');
       // The stopped agent could not kill its application: the second wall, the replicas' epoch claims, stopped it.
       expect(alive(appGroup), 'the old application still runs').to.equal(true);
-      await waitFor(() => run.history.linesOf(primary.member, 'fenced', oldEpoch).length > 0, 15_000, 'the old application refused by the replicas');
-      expect(run.history.acks({ member: primary.member, epoch: oldEpoch, afterNs: stoppedAt }).length, 'the old application acked while its agent was stopped').to.be.at.least(1);
-      expect(run.history.acks({ member: primary.member, afterNs: firstAck.ns }), 'acks of the old application after the new one\'s first').to.deep.equal([]);
+      await waitFor(
+        () => run.history.linesOf(primary.member, 'fenced', oldEpoch).length > 0,
+        15_000,
+        'the old application refused by the replicas',
+      );
+      expect(
+        run.history.acks({ member: primary.member, epoch: oldEpoch, afterNs: stoppedAt }).length,
+        'the old application acked while its agent was stopped',
+      ).to.be.at.least(1);
+      expect(
+        run.history.acks({ member: primary.member, afterNs: firstAck.ns }),
+        "acks of the old application after the new one's first",
+      ).to.deep.equal([]);
       const resumedAt = monoNs();
       primary.signal('SIGCONT');
       await waitFor(() => run.history.eventsOf(primary.member, 'standby', resumedAt).length > 0, 15_000, 'the old agent stood by');
       const exit = run.history.eventsOf(primary.member, 'exec-exited', resumedAt);
-      expect(exit.map((e) => [e.fields.signal, e.fields.killed]), 'the old agent killed its application').to.deep.equal([['SIGKILL', true]]);
+      expect(
+        exit.map((e) => [e.fields.signal, e.fields.killed]),
+        'the old agent killed its application',
+      ).to.deep.equal([['SIGKILL', true]]);
       expect(run.history.eventsOf(primary.member, 'demoted', resumedAt), 'the old agent demoted itself').to.have.length(1);
       expect(alive(appGroup), 'the old application is gone').to.equal(false);
-      await waitFor(() => run.history.acks({ member: standby.member, afterNs: resumedAt }).length >= SERVING_ACKS, 15_000, 'the new application acks after SIGCONT');
-      expect(run.history.acks({ member: primary.member, afterNs: firstAck.ns }), 'acks of the old application after the new one\'s first').to.deep.equal([]);
+      await waitFor(
+        () => run.history.acks({ member: standby.member, afterNs: resumedAt }).length >= SERVING_ACKS,
+        15_000,
+        'the new application acks after SIGCONT',
+      );
+      expect(
+        run.history.acks({ member: primary.member, afterNs: firstAck.ns }),
+        "acks of the old application after the new one's first",
+      ).to.deep.equal([]);
       await finish(run);
     });
 
@@ -209,13 +276,22 @@ describe('failover-agent --exec: the agent supervises the application', function
         expect(election.member).to.equal(standby.member);
         expect(primary.running, 'the cut agent is still running').to.equal(true);
         const expired = watch.deletedAfter(cutAt);
-        expect(expired, 'the cut agent\'s leader key expired').to.not.equal(undefined);
+        expect(expired, "the cut agent's leader key expired").to.not.equal(undefined);
         const exit = run.history.eventsOf(primary.member, 'exec-exited', cutAt);
-        expect(exit.map((e) => [e.fields.signal, e.fields.killed]), 'the cut agent killed its application').to.deep.equal([['SIGKILL', true]]);
+        expect(
+          exit.map((e) => [e.fields.signal, e.fields.killed]),
+          'the cut agent killed its application',
+        ).to.deep.equal([['SIGKILL', true]]);
         // Self-fencing (I8): the kill, and the application's last ack, came before the lease expired.
         expect(exit[0].ns < expired!, 'the application was killed before the leader key expired').to.equal(true);
-        expect(run.history.acks({ member: primary.member, afterNs: expired! }), 'acks of the cut agent\'s application after its lease expired').to.deep.equal([]);
-        expect(run.history.acks({ member: primary.member, afterNs: cutAt }).length, 'the application acked after the cut, until killed').to.be.at.least(1);
+        expect(
+          run.history.acks({ member: primary.member, afterNs: expired! }),
+          "acks of the cut agent's application after its lease expired",
+        ).to.deep.equal([]);
+        expect(
+          run.history.acks({ member: primary.member, afterNs: cutAt }).length,
+          'the application acked after the cut, until killed',
+        ).to.be.at.least(1);
         expect(alive(appGroup), 'the application is gone').to.equal(false);
         await finish(run);
       } finally {
@@ -233,13 +309,19 @@ describe('failover-agent --exec: the agent supervises the application', function
     primary.signal('SIGTERM');
     expect((await primary.exited).code, 'the agent exits 0 on SIGTERM').to.equal(0);
     const exit = run.history.eventsOf(primary.member, 'exec-exited', termAt);
-    expect(exit.map((e) => [e.fields.signal, e.fields.killed]), 'it killed its application').to.deep.equal([['SIGKILL', true]]);
+    expect(
+      exit.map((e) => [e.fields.signal, e.fields.killed]),
+      'it killed its application',
+    ).to.deep.equal([['SIGKILL', true]]);
     expect(run.history.eventsOf(primary.member, 'demoted', termAt).map((e) => e.fields.reason)).to.deep.equal(['stopped']);
     expect(run.history.eventsOf(primary.member, 'stopped', termAt), 'it logged its stop').to.have.length(1);
     expect(alive(appGroup), 'the application is gone').to.equal(false);
     const { election, firstAck } = await takeover(run, primary.member, termAt);
     expect(election.member).to.equal(standby.member);
-    expect(run.history.acks({ member: primary.member, afterNs: firstAck.ns }), 'acks of the old application after the new one\'s first').to.deep.equal([]);
+    expect(
+      run.history.acks({ member: primary.member, afterNs: firstAck.ns }),
+      "acks of the old application after the new one's first",
+    ).to.deep.equal([]);
     await finish(run);
   });
 
@@ -250,7 +332,10 @@ describe('failover-agent --exec: the agent supervises the application', function
     await waitFor(() => run.history.eventsOf(primary.member, 'exec-exited').length > 0, TAKEOVER_MS, 'the application exited');
     const exit = run.history.eventsOf(primary.member, 'exec-exited')[0];
     expect([exit.fields.code, exit.fields.killed], 'it exited by itself with code 0').to.deep.equal([0, false]);
-    expect(run.history.acks({ member: primary.member, epoch: epochOf(run.elected) }), 'every record it meant to write was acked').to.have.length(SERVING_ACKS * 4);
+    expect(
+      run.history.acks({ member: primary.member, epoch: epochOf(run.elected) }),
+      'every record it meant to write was acked',
+    ).to.have.length(SERVING_ACKS * 4);
     await waitFor(() => run.history.eventsOf(primary.member, 'demoted').length > 0, 10_000, 'the agent stepped down');
     expect(String(run.history.eventsOf(primary.member, 'demoted')[0].fields.reason)).to.match(/application exited by itself/);
     // The resignation revoked the lease and paused this agent: the standby takes the role.

@@ -68,7 +68,13 @@ describe('automatic failover through etcd', function () {
   afterEach(async function () {
     if (current === undefined) return;
     if (this.currentTest?.state === 'failed') {
-      for (const c of current.candidates.values()) process.stderr.write(`candidate ${c.member} stderr: ${c.stderr}\nwarnings: ${current.history.warnings.filter((w) => w.startsWith(c.member)).slice(-8).join('\n')}\n`);
+      for (const c of current.candidates.values())
+        process.stderr.write(
+          `candidate ${c.member} stderr: ${c.stderr}\nwarnings: ${current.history.warnings
+            .filter((w) => w.startsWith(c.member))
+            .slice(-8)
+            .join('\n')}\n`,
+        );
     }
     await Promise.all([...current.candidates.values()].map((c) => c.kill()));
     current = undefined;
@@ -80,7 +86,9 @@ describe('automatic failover through etcd', function () {
   });
 
   /** Creates the replicas, starts candidates `a` and `b` (a's etcd URL may be a proxy's), waits for a primary that serves. */
-  async function begin(etcdFor: (member: string) => string = () => etcd.url): Promise<Run & { primary: CandidateProcess; standby: CandidateProcess; elected: Election }> {
+  async function begin(
+    etcdFor: (member: string) => string = () => etcd.url,
+  ): Promise<Run & { primary: CandidateProcess; standby: CandidateProcess; elected: Election }> {
     runs += 1;
     const name = `fo${runs}`;
     await Promise.all(targets.map(async (t) => (await RemotePool.create(t.address, name, { size: POOL_BYTES })).close()));
@@ -90,7 +98,14 @@ describe('automatic failover through etcd', function () {
     const history = new History();
     const candidates = new Map<string, CandidateProcess>();
     for (const member of ['a', 'b']) {
-      candidates.set(member, new CandidateProcess(member, { path: localPath(member), replicas, etcd: etcdFor(member), group: name, ttlSeconds: TTL_SECONDS }, history));
+      candidates.set(
+        member,
+        new CandidateProcess(
+          member,
+          { path: localPath(member), replicas, etcd: etcdFor(member), group: name, ttlSeconds: TTL_SECONDS },
+          history,
+        ),
+      );
     }
     await waitFor(() => history.elections.length > 0 && history.acks.length >= SERVING_ACKS, TAKEOVER_MS, 'a first primary serving');
     const elected = history.elections[0];
@@ -103,10 +118,14 @@ describe('automatic failover through etcd', function () {
 
   /** Waits until `member` (not `old`) was elected after `afterNs` and acknowledged SERVING_ACKS records; returns its election. */
   async function takeover(run: Run, old: string, afterNs: bigint): Promise<Election> {
-    await waitFor(() => {
-      const e = run.history.electionsExcept(old, afterNs)[0];
-      return e !== undefined && run.history.acksOf(e.member, e.ns).filter((a) => a.epoch === e.epoch).length >= SERVING_ACKS;
-    }, TAKEOVER_MS, `a new primary serving after the fault (warnings: ${run.history.warnings.slice(-5).join(' | ')})`);
+    await waitFor(
+      () => {
+        const e = run.history.electionsExcept(old, afterNs)[0];
+        return e !== undefined && run.history.acksOf(e.member, e.ns).filter((a) => a.epoch === e.epoch).length >= SERVING_ACKS;
+      },
+      TAKEOVER_MS,
+      `a new primary serving after the fault (warnings: ${run.history.warnings.slice(-5).join(' | ')})`,
+    );
     return run.history.electionsExcept(old, afterNs)[0];
   }
 
@@ -125,7 +144,13 @@ describe('automatic failover through etcd', function () {
     const last = run.history.elections[run.history.elections.length - 1];
     const local = await Pool.open(run.localPath(last.member));
     try {
-      expect(missing(acked, Array.from({ length: SLOTS }, (_, s) => stampAt(local.buffer, s) ?? -1)), `acked records missing from ${last.member}'s pool`).to.deep.equal([]);
+      expect(
+        missing(
+          acked,
+          Array.from({ length: SLOTS }, (_, s) => stampAt(local.buffer, s) ?? -1),
+        ),
+        `acked records missing from ${last.member}'s pool`,
+      ).to.deep.equal([]);
     } finally {
       await local.close();
     }
@@ -159,12 +184,21 @@ describe('automatic failover through etcd', function () {
       const firstNewAck = run.history.acksOf(next.member, next.ns)[0].ns;
       const resumedAt = monoNs();
       primary.signal('SIGCONT');
-      await waitFor(() => run.history.changesOf(primary.member, 'demoted', resumedAt).length > 0 && run.history.changesOf(primary.member, 'standby', resumedAt).length > 0, 15_000, 'the old primary demoted itself and stood by');
+      await waitFor(
+        () =>
+          run.history.changesOf(primary.member, 'demoted', resumedAt).length > 0 &&
+          run.history.changesOf(primary.member, 'standby', resumedAt).length > 0,
+        15_000,
+        'the old primary demoted itself and stood by',
+      );
       // The new primary goes on acknowledging after the old one woke up.
       await waitFor(() => run.history.acksOf(next.member, resumedAt).length >= SERVING_ACKS, 15_000, 'new primary acks after SIGCONT');
       expect(before, 'the old primary had acknowledged records before the stop').to.be.at.least(SERVING_ACKS);
       const marks = { stopped: stoppedAt, 'first ack of the new primary': firstNewAck, resumed: resumedAt };
-      expect(run.history.acksOf(primary.member, firstNewAck), `acks of the old primary after the new one wrote; timeline:\n${run.history.timeline(marks)}`).to.deep.equal([]);
+      expect(
+        run.history.acksOf(primary.member, firstNewAck),
+        `acks of the old primary after the new one wrote; timeline:\n${run.history.timeline(marks)}`,
+      ).to.deep.equal([]);
       // Acks decided before the stop whose callback ran after SIGCONT: allowed (their records were
       // durable on the replicas that acked, before the successor fenced them); finish() checks
       // the successor holds them. Counted for the report.
@@ -194,13 +228,17 @@ describe('automatic failover through etcd', function () {
         // Self-fencing (I8): the cut primary stops acknowledging before its lease expires, not only
         // once the new primary fences the replicas (the second wall, a little later).
         const expired = watch.deletedAfter(cutAt);
-        expect(expired, 'the cut primary\'s leader key expired').to.not.equal(undefined);
+        expect(expired, "the cut primary's leader key expired").to.not.equal(undefined);
         expect(watch.takenBy(standby.member, expired!), 'the standby took the key after it expired').to.not.equal(undefined);
         expect(run.history.acksOf(primary.member, expired!), 'acks of the cut primary after its lease expired').to.deep.equal([]);
         expect(run.history.acksOf(primary.member).length, 'the cut primary had acknowledged records').to.be.at.least(SERVING_ACKS);
         const restoredAt = monoNs();
         proxy.restore();
-        await waitFor(() => run.history.changesOf(primary.member, 'standby', restoredAt).length > 0, 15_000, 'the old primary rejoined as standby');
+        await waitFor(
+          () => run.history.changesOf(primary.member, 'standby', restoredAt).length > 0,
+          15_000,
+          'the old primary rejoined as standby',
+        );
         await finish(run);
       } finally {
         await watch?.close();
@@ -214,18 +252,29 @@ describe('automatic failover through etcd', function () {
       const killedAt = monoNs();
       await etcd.kill();
       expect(etcd.running).to.equal(false);
-      await waitFor(() => run.history.changesOf(primary.member, 'demoted', killedAt).length > 0, TTL_SECONDS * 1000 + 10_000, 'the primary demoted itself without etcd');
+      await waitFor(
+        () => run.history.changesOf(primary.member, 'demoted', killedAt).length > 0,
+        TTL_SECONDS * 1000 + 10_000,
+        'the primary demoted itself without etcd',
+      );
       const demotedAt = run.history.changesOf(primary.member, 'demoted', killedAt)[0].ns;
       const quiet = monoNs();
       await new Promise((r) => setTimeout(r, 500));
-      expect(run.history.acks.filter((a) => a.ns > demotedAt), 'acks while etcd is down, after the demotion').to.deep.equal([]);
+      expect(
+        run.history.acks.filter((a) => a.ns > demotedAt),
+        'acks while etcd is down, after the demotion',
+      ).to.deep.equal([]);
       expect(quiet > demotedAt).to.equal(true);
       const restartedAt = monoNs();
       await etcd.restart();
-      await waitFor(() => {
-        const e = run.history.elections.find((x) => x.ns > restartedAt);
-        return e !== undefined && run.history.acks.filter((a) => a.epoch === e.epoch).length >= SERVING_ACKS;
-      }, TAKEOVER_MS, 'a primary serving after etcd restarted');
+      await waitFor(
+        () => {
+          const e = run.history.elections.find((x) => x.ns > restartedAt);
+          return e !== undefined && run.history.acks.filter((a) => a.epoch === e.epoch).length >= SERVING_ACKS;
+        },
+        TAKEOVER_MS,
+        'a primary serving after etcd restarted',
+      );
       const next = run.history.elections.find((x) => x.ns > restartedAt)!;
       expect(next.epoch > run.elected.epoch, 'the epoch grew across the etcd restart').to.equal(true);
       await finish(run);
@@ -241,9 +290,17 @@ describe('automatic failover through etcd', function () {
     const secondTerm = await takeover(run, first.member, firstKilledAt);
     expect(secondTerm.member).to.equal(second.member);
     const restartedAt = monoNs();
-    const again = new CandidateProcess(first.member, { path: run.localPath(first.member), replicas: run.replicas, etcd: etcd.url, group: run.name, ttlSeconds: TTL_SECONDS }, run.history);
+    const again = new CandidateProcess(
+      first.member,
+      { path: run.localPath(first.member), replicas: run.replicas, etcd: etcd.url, group: run.name, ttlSeconds: TTL_SECONDS },
+      run.history,
+    );
     run.candidates.set(first.member, again);
-    await waitFor(() => run.history.changesOf(first.member, 'standby', restartedAt).length > 0, TAKEOVER_MS, 'the restarted candidate standing by');
+    await waitFor(
+      () => run.history.changesOf(first.member, 'standby', restartedAt).length > 0,
+      TAKEOVER_MS,
+      'the restarted candidate standing by',
+    );
     const secondKilledAt = monoNs();
     second.signal('SIGKILL');
     expect((await second.exited).signal).to.equal('SIGKILL');
@@ -264,11 +321,18 @@ describe('automatic failover through etcd', function () {
     const history = new History();
     const dir = tempDir('failover', SHM_DIR);
     const replicas = targets.map((t) => `${t.address}/${name}`);
-    const a = new CandidateProcess('a', { path: path.join(dir, 'a.pool'), replicas, etcd: etcd.url, group: name, ttlSeconds: TTL_SECONDS }, history);
+    const a = new CandidateProcess(
+      'a',
+      { path: path.join(dir, 'a.pool'), replicas, etcd: etcd.url, group: name, ttlSeconds: TTL_SECONDS },
+      history,
+    );
     current = { history, candidates: new Map([['a', a]]), replicas, name, localPath: (m) => path.join(dir, `${m}.pool`) };
     await waitFor(() => history.elections.length > 0, TAKEOVER_MS, 'the candidate elected');
     expect(history.elections[0].epoch).to.equal(8n);
-    expect(history.warnings.filter((w) => w.includes('RPMEM_E_FENCED')), 'claims refused on the way').to.deep.equal([]);
+    expect(
+      history.warnings.filter((w) => w.includes('RPMEM_E_FENCED')),
+      'claims refused on the way',
+    ).to.deep.equal([]);
     const client = connectEtcd({ hosts: [etcd.url] }, 5000);
     try {
       const keys = clusterKeys(DEFAULT_KEY_PREFIX, name);
@@ -312,8 +376,22 @@ describe('automatic failover through etcd', function () {
     const replicas = targets.map((t) => `${t.address}/${name}`);
     const dir = tempDir('agent', SHM_DIR);
     const config = path.join(dir, 'failover-agent.conf');
-    fs.writeFileSync(config, [`etcd: [${etcd.url}]`, `group: ${name}`, 'member: agent1', `pool: ${path.join(dir, 'agent1.pool')}`, 'replica:', ...replicas.map((r) => `  - ${r}`), `ttl: ${TTL_SECONDS}`, ''].join('\n'));
-    const agent = spawn(process.execPath, [path.join(__dirname, '..', 'src', 'cli', 'main.js'), 'failover-agent', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    fs.writeFileSync(
+      config,
+      [
+        `etcd: [${etcd.url}]`,
+        `group: ${name}`,
+        'member: agent1',
+        `pool: ${path.join(dir, 'agent1.pool')}`,
+        'replica:',
+        ...replicas.map((r) => `  - ${r}`),
+        `ttl: ${TTL_SECONDS}`,
+        '',
+      ].join('\n'),
+    );
+    const agent = spawn(process.execPath, [path.join(__dirname, '..', 'src', 'cli', 'main.js'), 'failover-agent', '--config', config], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const events: Array<Record<string, string>> = [];
     readline.createInterface({ input: agent.stdout! }).on('line', (l) => events.push(JSON.parse(l) as Record<string, string>));
     const exited = new Promise<number | null>((resolve) => agent.once('exit', (code) => resolve(code)));
@@ -323,8 +401,18 @@ describe('automatic failover through etcd', function () {
       const stdout = new PassThrough();
       const chunks: Buffer[] = [];
       stdout.on('data', (c: Buffer) => chunks.push(c));
-      const code = await runCli(['status', '--etcd', etcd.url, '--group', name, '--json'], { stdin: Readable.from([]), stdout, stderr: new PassThrough() });
-      const status = JSON.parse(Buffer.concat(chunks).toString()) as { leader: string; epoch: string; leaseTtlSeconds: number; replicas: Array<{ epoch: string }>; healthy: boolean };
+      const code = await runCli(['status', '--etcd', etcd.url, '--group', name, '--json'], {
+        stdin: Readable.from([]),
+        stdout,
+        stderr: new PassThrough(),
+      });
+      const status = JSON.parse(Buffer.concat(chunks).toString()) as {
+        leader: string;
+        epoch: string;
+        leaseTtlSeconds: number;
+        replicas: Array<{ epoch: string }>;
+        healthy: boolean;
+      };
       expect(code, 'status exit code').to.equal(0);
       expect(status.leader).to.equal('agent1');
       expect(status.epoch).to.equal(epoch);
@@ -334,7 +422,11 @@ describe('automatic failover through etcd', function () {
       expect(await exited, 'the agent exits 0 on SIGTERM').to.equal(0);
       expect(events.map((e) => e.event)).to.include.members(['started', 'elected', 'demoted', 'stopped']);
       const afterStop = new PassThrough();
-      const code2 = await runCli(['status', '--etcd', etcd.url, '--group', name], { stdin: Readable.from([]), stdout: afterStop, stderr: new PassThrough() });
+      const code2 = await runCli(['status', '--etcd', etcd.url, '--group', name], {
+        stdin: Readable.from([]),
+        stdout: afterStop,
+        stderr: new PassThrough(),
+      });
       expect(code2, 'no primary once the agent revoked its lease').to.equal(1);
     } finally {
       agent.kill('SIGKILL');
@@ -343,7 +435,9 @@ describe('automatic failover through etcd', function () {
 
   after(function () {
     // Not an assertion: how many histories and terms were checked, for the report.
-    process.stdout.write(`      failover-etcd: ${histories.length} histories checked, ${histories.reduce((s, n) => s + n, 0)} acknowledged terms, ${lateDeliveries} ack(s) of a SIGSTOPped primary delivered after SIGCONT\n`);
+    process.stdout.write(
+      `      failover-etcd: ${histories.length} histories checked, ${histories.reduce((s, n) => s + n, 0)} acknowledged terms, ${lateDeliveries} ack(s) of a SIGSTOPped primary delivered after SIGCONT\n`,
+    );
   });
 });
 

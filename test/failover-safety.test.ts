@@ -91,8 +91,17 @@ describe('failover safety (interleavings, real processes)', function () {
         for (let n = 0; n < SLOTS && !stopped; n++) {
           const at = recordOffset(writer, n, SLOTS);
           record(writer, n).copy(pool.buffer, at);
-          const err = await pool.persist(at, RECORD_BYTES).then(() => undefined, (e: RpmemError) => e);
-          const waited = err?.code === ErrorCode.QUORUM ? await pool.waitForQuorum({ timeoutMs: 5000 }).then(() => undefined, (e: RpmemError) => e) : err;
+          const err = await pool.persist(at, RECORD_BYTES).then(
+            () => undefined,
+            (e: RpmemError) => e,
+          );
+          const waited =
+            err?.code === ErrorCode.QUORUM
+              ? await pool.waitForQuorum({ timeoutMs: 5000 }).then(
+                  () => undefined,
+                  (e: RpmemError) => e,
+                )
+              : err;
           if (err === undefined) acks.push({ writer, n, epoch: pool.epoch, order: order++ });
           else if (waited?.code === ErrorCode.FENCED) return void outcomes.fencedWhileWriting++;
           else if (waited !== undefined) throw waited;
@@ -143,8 +152,14 @@ describe('failover safety (interleavings, real processes)', function () {
     }
     await Promise.all(open.splice(0).map((p) => p.close().catch(() => undefined)));
     const verifier = await track(promote(path.join(dir, 'verifier'), options()));
-    const missing = missingRecords(verifier.buffer, acks.map((a) => [a.writer, a.n]), SLOTS);
-    console.log(`      ${rounds} rounds, ${writers} primaries, ${acks.length} acks over ${new Set(epochs).size} epochs; outcomes ${JSON.stringify(outcomes)}; missing ${missing.length}`);
+    const missing = missingRecords(
+      verifier.buffer,
+      acks.map((a) => [a.writer, a.n]),
+      SLOTS,
+    );
+    console.log(
+      `      ${rounds} rounds, ${writers} primaries, ${acks.length} acks over ${new Set(epochs).size} epochs; outcomes ${JSON.stringify(outcomes)}; missing ${missing.length}`,
+    );
     expect(missing).to.deep.equal([]);
     expect(rounds).to.be.at.least(6);
     // Contention happened: promoters were refused, or an older primary was fenced while writing.
@@ -175,14 +190,19 @@ describe('failover safety (interleavings, real processes)', function () {
       expect(again.refused).to.equal(ErrorCode.FENCED);
       expect(again.acked).to.deep.equal([]);
     }
-    expect(targets.map((t) => digest(t.poolPath(NAME))), 'a replica changed by the fenced primary').to.deep.equal(before);
+    expect(
+      targets.map((t) => digest(t.poolPath(NAME))),
+      'a replica changed by the fenced primary',
+    ).to.deep.equal(before);
 
     await targets[0].kill();
     const p3 = await track(promote(paths.p3, options()));
     expect(p3.promotion!.source).to.equal(specs[1]);
     expect(p3.promotion!.sourceHistoryEpoch).to.equal(2n);
     const missing = missingRecords(p3.buffer, [...p1.ackedRecords(), ...p2.ackedRecords()]);
-    console.log(`      P1 acked ${p1.acked.length} (${atLoss} before the replica loss), P2 acked ${p2.acked.length}, 5 fenced restarts; missing ${missing.length}`);
+    console.log(
+      `      P1 acked ${p1.acked.length} (${atLoss} before the replica loss), P2 acked ${p2.acked.length}, 5 fenced restarts; missing ${missing.length}`,
+    );
     expect(missing).to.deep.equal([]);
   });
 
@@ -217,14 +237,19 @@ describe('failover safety (interleavings, real processes)', function () {
       for (let n = 0; writing; n++) {
         const at = recordOffset(1, n % 4096);
         record(1, n % 4096).copy(p2.buffer, at);
-        await p2.persist(at, RECORD_BYTES).then(() => acked++, () => rejected++);
+        await p2.persist(at, RECORD_BYTES).then(
+          () => acked++,
+          () => rejected++,
+        );
         await sleep(1);
       }
     })();
     for (let round = 0; round < 3; round++) {
       await targets[0].kill();
       await waitFor(() => p2.status()[0].state !== 'up', 10_000, 'the new primary to notice its replica went away');
-      const attempts = [0, 1].map(() => new RecordWriterChild({ mode: 'open', path: path.join(dir, 'old'), replicas: specs, size: POOL_BYTES, writer: 0 }));
+      const attempts = [0, 1].map(
+        () => new RecordWriterChild({ mode: 'open', path: path.join(dir, 'old'), replicas: specs, size: POOL_BYTES, writer: 0 }),
+      );
       await targets[0].restart();
       const exits = await Promise.all(attempts.map((a) => a.exited));
       expect(exits).to.deep.equal([3, 3]);
@@ -259,7 +284,10 @@ describe('failover safety (interleavings, real processes)', function () {
       const rng = new Rng(slot + 1);
       while (writing) {
         pool.buffer.fill(rng.int(256), slot * SLOT, (slot + 1) * SLOT);
-        const err = await pool.persist(slot * SLOT, SLOT).then(() => undefined, (e: RpmemError) => e);
+        const err = await pool.persist(slot * SLOT, SLOT).then(
+          () => undefined,
+          (e: RpmemError) => e,
+        );
         if (err === undefined) counts.acked++;
         else if (err.code === ErrorCode.QUORUM) counts.quorum++;
         else counts.other++;
@@ -280,18 +308,26 @@ describe('failover safety (interleavings, real processes)', function () {
     targets[2].signal('SIGCONT');
     await at(1);
     const ackedAtEnd = counts.acked;
-    await waitFor(() => pool.status().every((s) => s.state === 'up'), 60_000, 'every replica up again while the writers run').catch((err: Error) => {
-      throw new Error(`${err.message}: ${JSON.stringify(pool.status())}; replica-down: ${downs.join(', ')}`);
-    });
+    await waitFor(() => pool.status().every((s) => s.state === 'up'), 60_000, 'every replica up again while the writers run').catch(
+      (err: Error) => {
+        throw new Error(`${err.message}: ${JSON.stringify(pool.status())}; replica-down: ${downs.join(', ')}`);
+      },
+    );
     writing = false;
     await Promise.all(loops);
     await pool.drain();
     const verify = await pool.verify();
-    console.log(`      ${seconds} s: ${counts.acked} acked, ${counts.quorum} QUORUM, ${counts.other} other; replica-down: ${downs.join(', ') || 'none'}`);
+    console.log(
+      `      ${seconds} s: ${counts.acked} acked, ${counts.quorum} QUORUM, ${counts.other} other; replica-down: ${downs.join(', ') || 'none'}`,
+    );
     expect(quorumBefore, 'QUORUM rejections while two replicas were paused (the fault happened)').to.be.above(0);
     expect(counts.acked).to.be.above(ackedAtEnd - 1);
     expect(counts.other).to.equal(0);
     expect(downs.filter((d) => d.endsWith(ErrorCode.CHECKSUM))).to.deep.equal([]);
-    expect(verify.map((v) => [v.compared, v.differing.length])).to.deep.equal([[true, 0], [true, 0], [true, 0]]);
+    expect(verify.map((v) => [v.compared, v.differing.length])).to.deep.equal([
+      [true, 0],
+      [true, 0],
+      [true, 0],
+    ]);
   });
 });

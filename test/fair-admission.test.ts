@@ -19,7 +19,12 @@ const CALL_DEADLINE_MS = 30_000;
 const SETTLE_MS = 2_000;
 
 /** Opens `count` idle Persist streams over `connections` connections to `address`; resolves once refusals have settled. */
-async function idleStreams(address: string, count: number, connections: number, metadata = new grpc.Metadata()): Promise<{ calls: BidiCall[]; clients: grpc.Client[]; refused: CallOutcome[] }> {
+async function idleStreams(
+  address: string,
+  count: number,
+  connections: number,
+  metadata = new grpc.Metadata(),
+): Promise<{ calls: BidiCall[]; clients: grpc.Client[]; refused: CallOutcome[] }> {
   const clients = Array.from({ length: connections }, () => newClient(address));
   const calls = Array.from({ length: count }, (_, i) => new BidiCall(clients[i % connections], PERSIST, CALL_DEADLINE_MS, metadata));
   await new Promise((r) => setTimeout(r, SETTLE_MS));
@@ -50,7 +55,13 @@ describe('rpmemd fair stream admission', function () {
     try {
       await servedTo(`[::1]:${port}`, 'other-peer');
       const perPeer = flood.refused.filter((o) => o.rpmemCode === ErrorCode.LIMIT && /max-streams-per-peer 64/.test(o.details));
-      expect(perPeer.length, flood.refused.slice(0, 3).map((o) => o.details).join('; ')).to.equal(300 - 64);
+      expect(
+        perPeer.length,
+        flood.refused
+          .slice(0, 3)
+          .map((o) => o.details)
+          .join('; '),
+      ).to.equal(300 - 64);
       expect(flood.refused.length, 'only the streams over the share were refused').to.equal(300 - 64);
     } finally {
       await closeAll(flood);
@@ -72,7 +83,10 @@ describe('rpmemd fair stream admission', function () {
     try {
       await servedTo(target.address, 'other-token', tokens.other);
       expect(flood.refused.map((o) => o.rpmemCode)).to.deep.equal(Array<string>(3).fill(ErrorCode.LIMIT));
-      expect(flood.refused.every((o) => /max-streams-per-principal 5/.test(o.details)), flood.refused[0]?.details).to.equal(true);
+      expect(
+        flood.refused.every((o) => /max-streams-per-principal 5/.test(o.details)),
+        flood.refused[0]?.details,
+      ).to.equal(true);
     } finally {
       await closeAll(flood);
       await target.stop();

@@ -73,12 +73,25 @@ const LIVENESS_DEADLINE_MS = 10_000;
  * 14/23, raw-http2 7.6/10; control calls 147/220; valid ranges acked 19/54): a fuzzer that stops
  * reaching a kind of input fails instead of passing on nothing.
  */
-const COVERAGE_PER_SECOND = { cases: { random: 2, mutated: 3, persist: 3, control: 2, 'raw-http2': 1 }, controlCalls: 25, validRangesAcked: 3 } as const;
+const COVERAGE_PER_SECOND = {
+  cases: { random: 2, mutated: 3, persist: 3, control: 2, 'raw-http2': 1 },
+  controlCalls: 25,
+  validRangesAcked: 3,
+} as const;
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const SVC = '/rpmem.v1.Target/';
 
 /** Limits every phase shares: small pools (they are mapped, so they count in RSS) and short leases. */
-const POOL_ARGS = ['--max-range-bytes', String(MAX_RANGE_BYTES), '--max-pool-bytes', String(MAX_POOL_BYTES), '--max-total-bytes', String(MAX_TOTAL_BYTES), '--open-lease-ms', String(LEASE_MS)];
+const POOL_ARGS = [
+  '--max-range-bytes',
+  String(MAX_RANGE_BYTES),
+  '--max-pool-bytes',
+  String(MAX_POOL_BYTES),
+  '--max-total-bytes',
+  String(MAX_TOTAL_BYTES),
+  '--open-lease-ms',
+  String(LEASE_MS),
+];
 
 interface Phase {
   label: string;
@@ -145,7 +158,9 @@ async function streamSlotsTaken(address: string, maxStreams: number): Promise<{ 
     const outcomes = await Promise.all(ended.map((c) => c.outcome));
     const refused = outcomes.filter((o) => o.rpmemCode === 'RPMEM_E_LIMIT' && /max-streams/.test(o.details)).length;
     // The idle timer may end the first streams while the last are still being opened: not a refusal.
-    const other = outcomes.filter((o) => !(o.rpmemCode === 'RPMEM_E_LIMIT' && /max-streams/.test(o.details)) && o.rpmemCode !== 'RPMEM_E_TIMEOUT').map((o) => `${STATUS_NAME[o.code]} ${o.details}`);
+    const other = outcomes
+      .filter((o) => !(o.rpmemCode === 'RPMEM_E_LIMIT' && /max-streams/.test(o.details)) && o.rpmemCode !== 'RPMEM_E_TIMEOUT')
+      .map((o) => `${STATUS_NAME[o.code]} ${o.details}`);
     await Promise.all(calls.map((c) => c.outcome));
     return { refused, other: [...new Set(other)] };
   } finally {
@@ -162,13 +177,18 @@ function dump(label: string, content: unknown): string {
 async function runPhase(phase: Phase, stream: number): Promise<void> {
   const problems: string[] = [];
   // Every fuzz client, and the stream-slot probe that opens max-streams streams, comes from 127.0.0.1: one peer.
-  const target = await TestTarget.start({ args: [...POOL_ARGS, '--max-streams-per-peer', String(phase.maxStreams), ...phase.args], keepStderr: true });
+  const target = await TestTarget.start({
+    args: [...POOL_ARGS, '--max-streams-per-peer', String(phase.maxStreams), ...phase.args],
+    keepStderr: true,
+  });
   const rng = new Rng(SEED, 900_000 + stream);
   const sentinel = `sentinel-${crypto.randomBytes(6).toString('hex')}`;
   expect(FUZZ_POOL_NAMES).to.not.include(sentinel);
   const sentinelHash = await makeSentinel(target, sentinel, rng);
   // Where the refused names would land if one got through, outside the pool dir (none exists yet).
-  const outside = [...new Set(BAD_NAMES.filter((n) => !n.includes('\0')).map((n) => path.resolve(target.poolDir, n)))].filter((f) => path.dirname(f) !== target.poolDir && !fs.existsSync(f));
+  const outside = [...new Set(BAD_NAMES.filter((n) => !n.includes('\0')).map((n) => path.resolve(target.poolDir, n)))].filter(
+    (f) => path.dirname(f) !== target.poolDir && !fs.existsSync(f),
+  );
 
   const fuzzer = new Fuzzer({
     address: target.address,
@@ -210,7 +230,9 @@ async function runPhase(phase: Phase, stream: number): Promise<void> {
       const unanswered = out.local;
       if (!unanswered && ++livenessRefusals <= LIVENESS_REFUSALS) return;
       if (livenessFailures++ === 0) {
-        const why = unanswered ? `a Stat of the sentinel went unanswered for ${LIVENESS_DEADLINE_MS} ms` : `${livenessRefusals} Stats of the sentinel refused`;
+        const why = unanswered
+          ? `a Stat of the sentinel went unanswered for ${LIVENESS_DEADLINE_MS} ms`
+          : `${livenessRefusals} Stats of the sentinel refused`;
         problems.push(`daemon unresponsive at ${((t - t0) / 1000).toFixed(1)} s: ${why} (last: ${STATUS_NAME[out.code]} ${out.details})`);
         fuzzer.stop();
       }
@@ -235,7 +257,10 @@ async function runPhase(phase: Phase, stream: number): Promise<void> {
   // client's connection a few seconds later; until then the daemon rightly keeps its streams, e.g.
   // a call cancelled before it started, whose stream grpc-js opens and never resets).
   await sleep(LEASE_MS + 1000);
-  const [host, port] = [target.address.slice(0, target.address.lastIndexOf(':')), Number(target.address.slice(target.address.lastIndexOf(':') + 1))];
+  const [host, port] = [
+    target.address.slice(0, target.address.lastIndexOf(':')),
+    Number(target.address.slice(target.address.lastIndexOf(':') + 1)),
+  ];
   for (let i = 0; i < 60 && exit === undefined && connectionsTo(host, port) > 0; i++) await sleep(500);
   const lingering = connectionsTo(host, port);
   if (lingering > 0) problems.push(`${lingering} connections to the daemon still open 30 s after the fuzzer closed its clients`);
@@ -259,20 +284,32 @@ async function runPhase(phase: Phase, stream: number): Promise<void> {
     `rss{start=${fmtMB(start.rss)},peak=${fmtMB(peakRss)},mid=${fmtMB(midRss)},end=${fmtMB(endRss)},settled=${fmtMB(settled?.rss ?? 0)}} ` +
     `rssAnon{start=${fmtMB(start.rssAnon)},mid=${fmtMB(midAnon)},end=${fmtMB(endAnon)},settled=${fmtMB(settled?.rssAnon ?? 0)}}`;
   process.stdout.write(`      ${summary}\n`);
-  if (process.env.RPMEM_FUZZ_VERBOSE) process.stdout.write(`      errors seen:\n${[...s.messages.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `        ${v}\t${k}`).join('\n')}\n`);
+  if (process.env.RPMEM_FUZZ_VERBOSE)
+    process.stdout.write(
+      `      errors seen:\n${[...s.messages.entries()]
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `        ${v}\t${k}`)
+        .join('\n')}\n`,
+    );
 
   if (exit !== undefined) {
     const file = dump(`${phase.label}-crash`, { ctx: CTX, exit, daemonLog: target.log, traces: fuzzer.traces() });
-    problems.push(`daemon exited (code ${exit.code}, signal ${exit.signal}) during fuzzing; last traces in ${file}; log tail:\n${target.log.slice(-15).join('\n')}`);
+    problems.push(
+      `daemon exited (code ${exit.code}, signal ${exit.signal}) during fuzzing; last traces in ${file}; log tail:\n${target.log.slice(-15).join('\n')}`,
+    );
   }
   const fuzzedSeconds = fuzzedMs / 1000;
   const floor = (perSecond: number): number => Math.floor(perSecond * fuzzedSeconds);
   for (const k of KINDS) {
-    if (s.cases[k] < floor(COVERAGE_PER_SECOND.cases[k])) problems.push(`coverage: ${s.cases[k]} ${k} cases, under the floor of ${floor(COVERAGE_PER_SECOND.cases[k])}`);
-    if (s.frames[k] < floor(COVERAGE_PER_SECOND.cases[k])) problems.push(`coverage: ${s.frames[k]} ${k} frames, under the floor of ${floor(COVERAGE_PER_SECOND.cases[k])}`);
+    if (s.cases[k] < floor(COVERAGE_PER_SECOND.cases[k]))
+      problems.push(`coverage: ${s.cases[k]} ${k} cases, under the floor of ${floor(COVERAGE_PER_SECOND.cases[k])}`);
+    if (s.frames[k] < floor(COVERAGE_PER_SECOND.cases[k]))
+      problems.push(`coverage: ${s.frames[k]} ${k} frames, under the floor of ${floor(COVERAGE_PER_SECOND.cases[k])}`);
   }
-  if (s.controlCalls < floor(COVERAGE_PER_SECOND.controlCalls)) problems.push(`coverage: ${s.controlCalls} control calls, under the floor of ${floor(COVERAGE_PER_SECOND.controlCalls)}`);
-  if (s.validRangesAcked < floor(COVERAGE_PER_SECOND.validRangesAcked)) problems.push(`coverage: ${s.validRangesAcked} valid ranges acked, under the floor of ${floor(COVERAGE_PER_SECOND.validRangesAcked)}`);
+  if (s.controlCalls < floor(COVERAGE_PER_SECOND.controlCalls))
+    problems.push(`coverage: ${s.controlCalls} control calls, under the floor of ${floor(COVERAGE_PER_SECOND.controlCalls)}`);
+  if (s.validRangesAcked < floor(COVERAGE_PER_SECOND.validRangesAcked))
+    problems.push(`coverage: ${s.validRangesAcked} valid ranges acked, under the floor of ${floor(COVERAGE_PER_SECOND.validRangesAcked)}`);
   if (s.anomalies.length > 0) {
     // A connection the daemon's HTTP/2 layer tore down resets all its calls at once: its log says why.
     const teardowns = target.fullLog.split('\n').filter((l) => l.includes('HTTP/2 connection closed with an error'));
@@ -282,9 +319,14 @@ async function runPhase(phase: Phase, stream: number): Promise<void> {
     const why = teardowns.length === 0 ? '' : `; the daemon tore down ${teardowns.length} HTTP/2 connections, first: ${teardowns[0]}`;
     problems.push(`anomalies ${FuzzStats.fmtMap(kinds)} (inputs in ${file}); first: ${s.anomalies[0].detail}${why}`);
   }
-  if (settled !== undefined && settled.fds > start.fds + FD_SLACK) problems.push(`fd count ${settled.fds} after traffic settled, over start ${start.fds} + ${FD_SLACK}`);
-  if (peakRss > start.rss + RSS_SLACK) problems.push(`RSS peaked at ${fmtMB(peakRss)}, over start ${fmtMB(start.rss)} + ${fmtMB(RSS_SLACK)}`);
-  if (endAnon - midAnon > RSS_GROWTH) problems.push(`anonymous RSS grew ${fmtMB(endAnon - midAnon)} over the last half of the run (${fmtMB(midAnon)} → ${fmtMB(endAnon)}), over ${fmtMB(RSS_GROWTH)}`);
+  if (settled !== undefined && settled.fds > start.fds + FD_SLACK)
+    problems.push(`fd count ${settled.fds} after traffic settled, over start ${start.fds} + ${FD_SLACK}`);
+  if (peakRss > start.rss + RSS_SLACK)
+    problems.push(`RSS peaked at ${fmtMB(peakRss)}, over start ${fmtMB(start.rss)} + ${fmtMB(RSS_SLACK)}`);
+  if (endAnon - midAnon > RSS_GROWTH)
+    problems.push(
+      `anonymous RSS grew ${fmtMB(endAnon - midAnon)} over the last half of the run (${fmtMB(midAnon)} → ${fmtMB(endAnon)}), over ${fmtMB(RSS_GROWTH)}`,
+    );
 
   if (exit === undefined) {
     // Every pool the fuzzer made (mutated Creates make any valid name): a readable header (Stat is
@@ -294,30 +336,45 @@ async function runPhase(phase: Phase, stream: number): Promise<void> {
       const made = fs.readdirSync(target.poolDir).filter((f) => NAME_PATTERN.test(f) && f !== sentinel);
       for (const name of made) {
         const stat = await unaryCall(client, `${SVC}Stat`, encode('StatRequest', { protocolVersion: 1, name }), 10_000);
-        if (stat.code !== 0 && stat.rpmemCode !== 'RPMEM_E_NO_POOL') problems.push(`Stat of fuzz pool ${name} after the run: ${STATUS_NAME[stat.code]} ${stat.details}`);
-        if (stat.code === 0 && decode('PoolInfo', stat.messages[0])?.open === true) problems.push(`fuzz pool ${name} still reports a writer after every client left`);
+        if (stat.code !== 0 && stat.rpmemCode !== 'RPMEM_E_NO_POOL')
+          problems.push(`Stat of fuzz pool ${name} after the run: ${STATUS_NAME[stat.code]} ${stat.details}`);
+        if (stat.code === 0 && decode('PoolInfo', stat.messages[0])?.open === true)
+          problems.push(`fuzz pool ${name} still reports a writer after every client left`);
         const removed = await unaryCall(client, `${SVC}Remove`, encode('RemoveRequest', { protocolVersion: 1, name }), 10_000);
-        if (removed.code !== 0 && removed.rpmemCode !== 'RPMEM_E_NO_POOL') problems.push(`Remove of fuzz pool ${name} after the run: ${STATUS_NAME[removed.code]} ${removed.details}`);
+        if (removed.code !== 0 && removed.rpmemCode !== 'RPMEM_E_NO_POOL')
+          problems.push(`Remove of fuzz pool ${name} after the run: ${STATUS_NAME[removed.code]} ${removed.details}`);
       }
       const slots = await streamSlotsTaken(target.address, phase.maxStreams);
-      if (slots.refused > 0) problems.push(`${slots.refused} of ${phase.maxStreams} stream slots (max-streams) still taken after every client left: the daemon leaks streams`);
+      if (slots.refused > 0)
+        problems.push(
+          `${slots.refused} of ${phase.maxStreams} stream slots (max-streams) still taken after every client left: the daemon leaks streams`,
+        );
       if (slots.other.length > 0) problems.push(`idle Persist streams ended early after the run: ${slots.other.join('; ')}`);
       // Left behind: anything that is not a pool (an interrupted create's hidden file, a bad name), and
       // anything a refused name would have reached outside the pool dir.
       const stray = fs.readdirSync(target.poolDir).filter((f) => !NAME_PATTERN.test(f));
-      if (stray.length > 0) problems.push(`stray files in the pool dir: ${JSON.stringify(stray.map((f) => (f.length > 40 ? f.slice(0, 40) + '…' : f)))}`);
+      if (stray.length > 0)
+        problems.push(`stray files in the pool dir: ${JSON.stringify(stray.map((f) => (f.length > 40 ? f.slice(0, 40) + '…' : f)))}`);
       const escaped = outside.filter((f) => fs.existsSync(f));
       if (escaped.length > 0) problems.push(`files made outside the pool dir: ${JSON.stringify(escaped)}`);
-      await roundTrip(target.address, `final-${phase.label}`, rng).catch((err: Error) => problems.push(`round trip after the run failed: ${err.message}`));
-      const read = await serverStreamCall(client, `${SVC}Read`, encode('ReadRequest', { handle: 'none', offset: '4096', length: '1' }), { deadlineMs: 5000 });
-      if (read.rpmemCode !== 'RPMEM_E_BAD_HANDLE') problems.push(`a Read stream after the run was not admitted: ${STATUS_NAME[read.code]} ${read.details}`);
+      await roundTrip(target.address, `final-${phase.label}`, rng).catch((err: Error) =>
+        problems.push(`round trip after the run failed: ${err.message}`),
+      );
+      const read = await serverStreamCall(client, `${SVC}Read`, encode('ReadRequest', { handle: 'none', offset: '4096', length: '1' }), {
+        deadlineMs: 5000,
+      });
+      if (read.rpmemCode !== 'RPMEM_E_BAD_HANDLE')
+        problems.push(`a Read stream after the run was not admitted: ${STATUS_NAME[read.code]} ${read.details}`);
     } finally {
       client.close();
     }
   }
   if (sha256(target.poolPath(sentinel)) !== sentinelHash) problems.push(`sentinel pool ${sentinel} changed while the daemon ran`);
   const stopped = await target.stop();
-  if (exit === undefined && (stopped.code !== 0 || stopped.signal !== null)) problems.push(`daemon did not stop cleanly after the run: code ${stopped.code} signal ${stopped.signal}; log tail:\n${target.log.slice(-10).join('\n')}`);
+  if (exit === undefined && (stopped.code !== 0 || stopped.signal !== null))
+    problems.push(
+      `daemon did not stop cleanly after the run: code ${stopped.code} signal ${stopped.signal}; log tail:\n${target.log.slice(-10).join('\n')}`,
+    );
   if (sha256(target.poolPath(sentinel)) !== sentinelHash) problems.push(`sentinel pool ${sentinel} changed by shutdown`);
 
   expect(problems, `${CTX} [${phase.label}]\n${summary}\n`).to.deep.equal([]);
@@ -341,7 +398,9 @@ describe(`rpmemd fuzz (${SECONDS}s, seed 0x${SEED.toString(16)})`, function () {
     for (const [i, { file, kase }] of loadRegressions().entries()) {
       it(`${kase.name}`, async () => {
         const own = kase.daemonArgs !== undefined;
-        const target = own ? await TestTarget.start({ args: [...POOL_ARGS, ...kase.daemonArgs!] }) : (shared ??= await TestTarget.start({ args: POOL_ARGS }));
+        const target = own
+          ? await TestTarget.start({ args: [...POOL_ARGS, ...kase.daemonArgs!] })
+          : (shared ??= await TestTarget.start({ args: POOL_ARGS }));
         let exited = false;
         void target.exited.then(() => (exited = true));
         const client = newClient(target.address);
@@ -349,10 +408,20 @@ describe(`rpmemd fuzz (${SECONDS}s, seed 0x${SEED.toString(16)})`, function () {
         const vars: Record<string, string> = { $POOL: pool };
         try {
           if (kase.setup !== undefined) {
-            const created = await unaryCall(client, `${SVC}Create`, encode('CreateRequest', { protocolVersion: 1, name: pool, poolSize: String(kase.setup.poolSize) }), 10_000);
+            const created = await unaryCall(
+              client,
+              `${SVC}Create`,
+              encode('CreateRequest', { protocolVersion: 1, name: pool, poolSize: String(kase.setup.poolSize) }),
+              10_000,
+            );
             expect(created.code, `${file}: setup create ${created.details}`).to.equal(0);
             if (kase.setup.open !== undefined) {
-              const opened = await unaryCall(client, `${SVC}Open`, encode('OpenRequest', { protocolVersion: 1, name: pool, mode: kase.setup.open === 'read-only' ? 1 : 0 }), 10_000);
+              const opened = await unaryCall(
+                client,
+                `${SVC}Open`,
+                encode('OpenRequest', { protocolVersion: 1, name: pool, mode: kase.setup.open === 'read-only' ? 1 : 0 }),
+                10_000,
+              );
               vars.$HANDLE = String(decode('OpenResponse', opened.messages[0] ?? Buffer.alloc(0))?.handle ?? '');
             }
           }
@@ -365,7 +434,9 @@ describe(`rpmemd fuzz (${SECONDS}s, seed 0x${SEED.toString(16)})`, function () {
                 // While the earlier (async) steps hold their streams: the daemon's memory stays bounded.
                 const now = sampleProc(target.pid);
                 const grown = (now?.rss ?? 0) - before.rss;
-                expect(grown, `${file} step ${j}: RSS grew ${fmtMB(grown)} (${fmtMB(before.rss)} → ${fmtMB(now?.rss ?? 0)})`).to.be.at.most((step.maxRssGrowthMB ?? Infinity) * MB);
+                expect(grown, `${file} step ${j}: RSS grew ${fmtMB(grown)} (${fmtMB(before.rss)} → ${fmtMB(now?.rss ?? 0)})`).to.be.at.most(
+                  (step.maxRssGrowthMB ?? Infinity) * MB,
+                );
                 continue;
               }
               for (let k = 0; k < (step.count ?? 1); k++) {
@@ -383,12 +454,23 @@ describe(`rpmemd fuzz (${SECONDS}s, seed 0x${SEED.toString(16)})`, function () {
           const listed = await unaryCall(client, `${SVC}List`, encode('ListRequest', { protocolVersion: 1 }), 10_000);
           expect(listed.code, `${file}: List after the replay: ${listed.details}`).to.equal(0);
           if (kase.expect?.streamAdmitted) {
-            const read = await serverStreamCall(client, `${SVC}Read`, encode('ReadRequest', { handle: 'none', offset: '4096', length: '1' }), { deadlineMs: 5000 });
+            const read = await serverStreamCall(
+              client,
+              `${SVC}Read`,
+              encode('ReadRequest', { handle: 'none', offset: '4096', length: '1' }),
+              { deadlineMs: 5000 },
+            );
             expect(read.rpmemCode, `${file}: a new stream after the replay: ${read.details}`).to.equal('RPMEM_E_BAD_HANDLE');
           }
           if (kase.expect?.writerReopens) {
-            if (vars.$HANDLE !== undefined) await unaryCall(client, `${SVC}Close`, encode('CloseRequest', { handle: vars.$HANDLE }), 10_000);
-            const reopened = await unaryCall(client, `${SVC}Open`, encode('OpenRequest', { protocolVersion: 1, name: pool, mode: 0 }), 10_000);
+            if (vars.$HANDLE !== undefined)
+              await unaryCall(client, `${SVC}Close`, encode('CloseRequest', { handle: vars.$HANDLE }), 10_000);
+            const reopened = await unaryCall(
+              client,
+              `${SVC}Open`,
+              encode('OpenRequest', { protocolVersion: 1, name: pool, mode: 0 }),
+              10_000,
+            );
             expect(STATUS_NAME[reopened.code], `${file}: reopening the pool for writing: ${reopened.details}`).to.equal('OK');
           }
         } finally {
@@ -402,11 +484,44 @@ describe(`rpmemd fuzz (${SECONDS}s, seed 0x${SEED.toString(16)})`, function () {
   // A describe of its own: mocha runs a suite's tests before its sub-suites, and the regressions go first.
   describe('random and mutated traffic', () => {
     it(`survives ${phase1}s with raised stream limits (fuzzing the daemon, not only its rate limiter)`, async () => {
-      await runPhase({ label: 'raised-limits', seconds: phase1, args: ['--max-new-streams-per-second', '2000', '--max-streams', '1024', '--max-inflight-bytes', String(4 * MAX_RANGE_BYTES), '--idle-stream-ms', String(RAISED_IDLE_STREAM_MS)], workers: 64, maxInFlight: 256, clients: 8, maxStreams: 1024, idleStreamMs: RAISED_IDLE_STREAM_MS }, 1);
+      await runPhase(
+        {
+          label: 'raised-limits',
+          seconds: phase1,
+          args: [
+            '--max-new-streams-per-second',
+            '2000',
+            '--max-streams',
+            '1024',
+            '--max-inflight-bytes',
+            String(4 * MAX_RANGE_BYTES),
+            '--idle-stream-ms',
+            String(RAISED_IDLE_STREAM_MS),
+          ],
+          workers: 64,
+          maxInFlight: 256,
+          clients: 8,
+          maxStreams: 1024,
+          idleStreamMs: RAISED_IDLE_STREAM_MS,
+        },
+        1,
+      );
     });
 
     it(`survives ${phase2}s with the default stream limits`, async () => {
-      await runPhase({ label: 'default-limits', seconds: phase2, args: [], workers: 24, maxInFlight: 128, clients: 4, maxStreams: 256, idleStreamMs: 3_600_000 }, 2);
+      await runPhase(
+        {
+          label: 'default-limits',
+          seconds: phase2,
+          args: [],
+          workers: 24,
+          maxInFlight: 128,
+          clients: 4,
+          maxStreams: 256,
+          idleStreamMs: 3_600_000,
+        },
+        2,
+      );
     });
   });
 });

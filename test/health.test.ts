@@ -12,7 +12,15 @@ import { RemotePool } from '../src/initiator/remote-pool';
 import { TestTarget } from './helpers/test-target';
 
 const LOAD_OPTIONS = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true };
-const REFLECTION_PROTO = path.join(path.dirname(require.resolve('@grpc/reflection')), '..', 'proto', 'grpc', 'reflection', 'v1', 'reflection.proto');
+const REFLECTION_PROTO = path.join(
+  path.dirname(require.resolve('@grpc/reflection')),
+  '..',
+  'proto',
+  'grpc',
+  'reflection',
+  'v1',
+  'reflection.proto',
+);
 
 type Ctor = new (address: string, credentials: grpc.ChannelCredentials) => grpc.Client;
 
@@ -40,7 +48,9 @@ describe('rpmemd health and reflection', () => {
 
   function check(service: string): Promise<{ status?: string; code?: number }> {
     return new Promise((resolve) => {
-      health.Check({ service }, (err: grpc.ServiceError | null, res: { status: string }) => resolve(err ? { code: err.code } : { status: res.status }));
+      health.Check({ service }, (err: grpc.ServiceError | null, res: { status: string }) =>
+        resolve(err ? { code: err.code } : { status: res.status }),
+      );
     });
   }
 
@@ -65,7 +75,12 @@ describe('rpmemd health and reflection', () => {
 
   it('lists rpmem.v1.Target and grpc.health.v1.Health through server reflection, and describes them', async () => {
     const reflection = clientOf(REFLECTION_PROTO, 'grpc.reflection.v1.ServerReflection', target.address);
-    const call = (reflection.ServerReflectionInfo as () => grpc.ClientDuplexStream<unknown, Record<string, { service?: Array<{ name: string }>; file_descriptor_proto?: Buffer[] }>>)();
+    const call = (
+      reflection.ServerReflectionInfo as () => grpc.ClientDuplexStream<
+        unknown,
+        Record<string, { service?: Array<{ name: string }>; file_descriptor_proto?: Buffer[] }>
+      >
+    )();
     const responses: Array<Record<string, { service?: Array<{ name: string }>; file_descriptor_proto?: Buffer[] }>> = [];
     const done = new Promise<void>((resolve, reject) => {
       call.on('data', (r) => {

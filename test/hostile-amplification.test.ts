@@ -47,14 +47,20 @@ describe('rpmemd against decode amplification', function () {
       const { handle } = await client.open({ protocolVersion: PROTOCOL_VERSION, name: 'cap' });
       const atLimit = Array.from({ length: 100 }, (_, i) => range(BigInt(i + 1), HEADER_BYTES + 8 * i, 8, 0x40 + (i % 64)));
       const overLimit = Array.from({ length: 101 }, (_, i) => range(BigInt(101 + i), HEADER_BYTES + 1024 + 8 * i, 8, 0x11));
-      const out = await new RawPersist(client).start(handle).send(...atLimit).send(...overLimit).outcome;
+      const out = await new RawPersist(client)
+        .start(handle)
+        .send(...atLimit)
+        .send(...overLimit).outcome;
       expect(out.error?.code, out.error?.message).to.equal(ErrorCode.LIMIT);
       expect(out.status).to.equal(Status.RESOURCE_EXHAUSTED);
       expect(out.error?.message).to.include('max-batch-ranges');
       expect(out.acks[out.acks.length - 1]).to.equal(100n);
       const bytes = fs.readFileSync(target.poolPath('cap'));
       for (let i = 0; i < 100; i++) expect(bytes[HEADER_BYTES + 8 * i], `range ${i + 1}`).to.equal(0x40 + (i % 64));
-      expect(bytes.subarray(HEADER_BYTES + 1024, HEADER_BYTES + 1024 + 808).equals(Buffer.alloc(808)), 'nothing of the refused batch').to.equal(true);
+      expect(
+        bytes.subarray(HEADER_BYTES + 1024, HEADER_BYTES + 1024 + 808).equals(Buffer.alloc(808)),
+        'nothing of the refused batch',
+      ).to.equal(true);
       const info = await client.stat({ protocolVersion: PROTOCOL_VERSION, name: 'cap' });
       expect(info.durableSeq).to.equal('100');
     });
@@ -83,15 +89,29 @@ describe('rpmemd against decode amplification', function () {
 
     /** One attacker: its own connection, a tiny pool, a PersistStart and the flood batch; resolves with the stream's rpmem-code. */
     async function attack(i: number, batch: Buffer): Promise<string | undefined> {
-      const c = new TargetClient(target.address, { channelOptions: { 'grpc.use_local_subchannel_pool': 1 }, callTimeoutMs: GOOD_DEADLINE_MS });
+      const c = new TargetClient(target.address, {
+        channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
+        callTimeoutMs: GOOD_DEADLINE_MS,
+      });
       try {
         await c.create({ protocolVersion: PROTOCOL_VERSION, name: `flood${i}`, poolSize: TINY_POOL });
         const { handle } = await c.open({ protocolVersion: PROTOCOL_VERSION, name: `flood${i}` });
-        const call = c.grpc.makeBidiStreamRequest('/rpmem.v1.Target/Persist', identity, identity, new grpc.Metadata(), { deadline: Date.now() + 2 * GOOD_DEADLINE_MS });
+        const call = c.grpc.makeBidiStreamRequest('/rpmem.v1.Target/Persist', identity, identity, new grpc.Metadata(), {
+          deadline: Date.now() + 2 * GOOD_DEADLINE_MS,
+        });
         call.on('data', () => undefined);
         call.on('error', () => undefined);
-        const code = new Promise<string | undefined>((resolve) => call.on('status', (s: grpc.StatusObject) => resolve(s.code === Status.OK ? 'OK' : (s.metadata.get('rpmem-code')[0] as string | undefined))));
-        call.write(encodePersistRequest({ kind: 'start', start: { protocolVersion: PROTOCOL_VERSION, handle, epoch: 0n, claimant: Buffer.alloc(0) } }));
+        const code = new Promise<string | undefined>((resolve) =>
+          call.on('status', (s: grpc.StatusObject) =>
+            resolve(s.code === Status.OK ? 'OK' : (s.metadata.get('rpmem-code')[0] as string | undefined)),
+          ),
+        );
+        call.write(
+          encodePersistRequest({
+            kind: 'start',
+            start: { protocolVersion: PROTOCOL_VERSION, handle, epoch: 0n, claimant: Buffer.alloc(0) },
+          }),
+        );
         call.write(batch);
         call.end();
         return await code;
@@ -103,7 +123,12 @@ describe('rpmemd against decode amplification', function () {
     it('refuses every flood batch with RPMEM_E_LIMIT, keeps serving Health, Stat and a good writer, and stays within a memory bound', async function () {
       this.timeout(180_000);
       const batch = tinyRangesBatch(1n, FLOOD_RANGES, TINY_POOL);
-      const writer = await RemotePool.create(target.address, 'good', { size: 65536, channelOptions: { 'grpc.use_local_subchannel_pool': 1 }, callTimeoutMs: GOOD_DEADLINE_MS, ackTimeoutMs: GOOD_DEADLINE_MS });
+      const writer = await RemotePool.create(target.address, 'good', {
+        size: 65536,
+        channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
+        callTimeoutMs: GOOD_DEADLINE_MS,
+        ackTimeoutMs: GOOD_DEADLINE_MS,
+      });
       let writerLost: RpmemError | undefined;
       void writer.whenFailed().then((e) => (writerLost = e));
       const probe = new ProcProbe(target.pid, 50).start();

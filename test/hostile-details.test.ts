@@ -36,7 +36,9 @@ describe('rpmemd: the smaller hostile-client findings', function () {
       md.set('authorization', authorization);
       try {
         return await new Promise<string>((resolve) =>
-          client.grpc.List({ protocolVersion: PROTOCOL_VERSION }, md, (err) => resolve(err ? String(err.metadata.get('rpmem-code')[0]) : 'ok')),
+          client.grpc.List({ protocolVersion: PROTOCOL_VERSION }, md, (err) =>
+            resolve(err ? String(err.metadata.get('rpmem-code')[0]) : 'ok'),
+          ),
         );
       } finally {
         client.close();
@@ -65,7 +67,12 @@ describe('rpmemd: the smaller hostile-client findings', function () {
       client.close();
       const grpcClient = newClient(target.address);
       // Warm the daemon's Read path first, so the comparison counts the stalled streams, not first-use costs.
-      const warm = { transport: 'http2' as const, headers: { ':path': '/rpmem.v1.Target/Read' }, frames: [{ type: 'ReadRequest', value: { handle: '$HANDLE', offset: String(HEADER_BYTES), length: String(16 * MiB) } }], deadlineMs: 10_000 };
+      const warm = {
+        transport: 'http2' as const,
+        headers: { ':path': '/rpmem.v1.Target/Read' },
+        frames: [{ type: 'ReadRequest', value: { handle: '$HANDLE', offset: String(HEADER_BYTES), length: String(16 * MiB) } }],
+        deadlineMs: 10_000,
+      };
       expect((await runStep(target.address, grpcClient, warm, { $HANDLE: handle })).status).to.equal('OK');
       const before = target.rssBytes();
       // Each stream's HTTP/2 window is 0: the daemon cannot send a byte until the client resets it.
@@ -74,13 +81,21 @@ describe('rpmemd: the smaller hostile-client findings', function () {
       await new Promise((r) => setTimeout(r, 3000));
       const during = target.rssBytes();
       const extra = await RemotePool.open(target.address, 'stalled', { readOnly: true });
-      expect(await extra.read(0, 4).then(() => 'read', (e: RpmemError) => e.code), 'a Read past max-streams during the stall').to.equal(ErrorCode.LIMIT);
+      expect(
+        await extra.read(0, 4).then(
+          () => 'read',
+          (e: RpmemError) => e.code,
+        ),
+        'a Read past max-streams during the stall',
+      ).to.equal(ErrorCode.LIMIT);
       await extra.close();
       await Promise.all(steps);
       grpcClient.close();
       // Slack for what the connections themselves cost (HTTP/2 sessions, sockets: tens of KiB each).
       const slack = 16 * MiB;
-      expect(during - before, `RSS growth ${((during - before) / MiB).toFixed(1)} MiB for ${STALLED} stalled reads`).to.be.at.most(STALLED * STALLED_READ_BOUND_BYTES + slack);
+      expect(during - before, `RSS growth ${((during - before) / MiB).toFixed(1)} MiB for ${STALLED} stalled reads`).to.be.at.most(
+        STALLED * STALLED_READ_BOUND_BYTES + slack,
+      );
       // The daemon still serves reads after the resets.
       const reader = await RemotePool.open(target.address, 'stalled', { readOnly: true });
       expect((await reader.read(0, 4)).length).to.equal(4);
@@ -129,8 +144,21 @@ describe('rpmemd: the smaller hostile-client findings', function () {
   it('lists the reflection services themselves through reflection', async () => {
     const target = await TestTarget.start();
     const protoDir = path.join(path.dirname(require.resolve('@grpc/reflection')), '..', 'proto');
-    const pkg = grpc.loadPackageDefinition(protoLoader.loadSync('grpc/reflection/v1/reflection.proto', { includeDirs: [protoDir], keepCase: true })) as unknown as {
-      grpc: { reflection: { v1: { ServerReflection: new (address: string, creds: grpc.ChannelCredentials) => grpc.Client & { ServerReflectionInfo(): grpc.ClientDuplexStream<unknown, { list_services_response?: { service: { name: string }[] } }> } } } };
+    const pkg = grpc.loadPackageDefinition(
+      protoLoader.loadSync('grpc/reflection/v1/reflection.proto', { includeDirs: [protoDir], keepCase: true }),
+    ) as unknown as {
+      grpc: {
+        reflection: {
+          v1: {
+            ServerReflection: new (
+              address: string,
+              creds: grpc.ChannelCredentials,
+            ) => grpc.Client & {
+              ServerReflectionInfo(): grpc.ClientDuplexStream<unknown, { list_services_response?: { service: { name: string }[] } }>;
+            };
+          };
+        };
+      };
     };
     const reflection = new pkg.grpc.reflection.v1.ServerReflection(target.address, grpc.credentials.createInsecure());
     try {
@@ -143,7 +171,12 @@ describe('rpmemd: the smaller hostile-client findings', function () {
         call.on('error', reject);
         call.write({ list_services: '*' });
       });
-      expect(names).to.include.members(['grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection', 'rpmem.v1.Target', 'grpc.health.v1.Health']);
+      expect(names).to.include.members([
+        'grpc.reflection.v1.ServerReflection',
+        'grpc.reflection.v1alpha.ServerReflection',
+        'rpmem.v1.Target',
+        'grpc.health.v1.Health',
+      ]);
     } finally {
       reflection.close();
       await target.stop();

@@ -32,7 +32,12 @@ async function grantedAfterCall(address: string, authorization?: string): Promis
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no response to the Stat call')), CALL_TIMEOUT_MS);
       session.once('error', reject);
-      const headers: http2.OutgoingHttpHeaders = { ':method': 'POST', ':path': '/rpmem.v1.Target/Stat', 'content-type': 'application/grpc', te: 'trailers' };
+      const headers: http2.OutgoingHttpHeaders = {
+        ':method': 'POST',
+        ':path': '/rpmem.v1.Target/Stat',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      };
       if (authorization !== undefined) headers.authorization = authorization;
       const stream = session.request(headers);
       stream.on('data', () => undefined);
@@ -55,7 +60,10 @@ describe('HTTP/2 receive window', function () {
 
   before(async () => {
     const file = path.join(tempDir('window-tokens'), 'tokens.yaml');
-    fs.writeFileSync(file, ['tokens:', `  - token: "${WRITER_TOKEN}"`, `  - token: "${READER_TOKEN}"`, '    read-only: true', ''].join('\n'));
+    fs.writeFileSync(
+      file,
+      ['tokens:', `  - token: "${WRITER_TOKEN}"`, `  - token: "${READER_TOKEN}"`, '    read-only: true', ''].join('\n'),
+    );
     withTokens = await TestTarget.start({ args: ['--auth-token-file', file] });
     open = await TestTarget.start();
   });
@@ -65,7 +73,7 @@ describe('HTTP/2 receive window', function () {
     await open?.stop();
   });
 
-  it('grants a connection with a writer\'s token the authenticated window', async () => {
+  it("grants a connection with a writer's token the authenticated window", async () => {
     const g = await grantedAfterCall(withTokens.address, `Bearer ${WRITER_TOKEN}`);
     expect(g.initialWindowSize).to.equal(AUTHENTICATED_WINDOW_BYTES);
     expect(g.connectionWindow).to.be.greaterThan(HTTP2_WINDOW_BYTES).and.at.most(AUTHENTICATED_WINDOW_BYTES);

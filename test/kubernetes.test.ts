@@ -11,7 +11,16 @@ import * as path from 'path';
 import { parse as parseYaml } from 'yaml';
 import { DaemonProcess } from '../src/target/daemon-process';
 import { testCerts } from './helpers/certs';
-import { Container, KubeObject, MANIFEST_DIR, MountedPod, StatefulSet, find, loadManifests, validateObject } from './helpers/kube-manifests';
+import {
+  Container,
+  KubeObject,
+  MANIFEST_DIR,
+  MountedPod,
+  StatefulSet,
+  find,
+  loadManifests,
+  validateObject,
+} from './helpers/kube-manifests';
 
 const ROOT = path.join(__dirname, '..', '..');
 const NAMESPACE = 'rpmem';
@@ -57,14 +66,17 @@ describe('Kubernetes manifests (deploy/kubernetes)', function () {
   });
 
   it('the kustomization lists every manifest file and puts them in the rpmem namespace', () => {
-    const kustomization = parseYaml(fs.readFileSync(path.join(MANIFEST_DIR, 'kustomization.yaml'), 'utf8')) as { namespace: string; resources: string[] };
+    const kustomization = parseYaml(fs.readFileSync(path.join(MANIFEST_DIR, 'kustomization.yaml'), 'utf8')) as {
+      namespace: string;
+      resources: string[];
+    };
     const files = fs.readdirSync(MANIFEST_DIR).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
     expect([...kustomization.resources].sort()).to.deep.equal(files.sort());
     expect(kustomization.namespace).to.equal(NAMESPACE);
     expect(find(objects, 'Namespace', NAMESPACE)).to.not.equal(undefined);
   });
 
-  it('services select their StatefulSet\'s pods and reach the ports its containers name', () => {
+  it("services select their StatefulSet's pods and reach the ports its containers name", () => {
     for (const set of objects.filter((o): o is StatefulSet => o.kind === 'StatefulSet')) {
       const labels = (set.spec.template as unknown as { metadata: { labels: Record<string, string> } }).metadata.labels;
       const selector = (set.spec as unknown as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels;
@@ -73,14 +85,17 @@ describe('Kubernetes manifests (deploy/kubernetes)', function () {
       expect(service.spec.clusterIP, `${service.metadata.name} is headless (per-pod names)`).to.equal('None');
       for (const [k, v] of Object.entries(service.spec.selector)) expect(labels[k]).to.equal(v);
       const container = set.spec.template.spec.containers[0];
-      for (const p of service.spec.ports ?? []) expect(port(container, p.targetPort), `${service.metadata.name}:${p.name}`).to.equal(p.port);
+      for (const p of service.spec.ports ?? [])
+        expect(port(container, p.targetPort), `${service.metadata.name}:${p.name}`).to.equal(p.port);
     }
   });
 
   it('the failover agent names the rpmemd pods as replicas and every etcd member, on the ports they serve', () => {
     const rpmemd = find<StatefulSet>(objects, 'StatefulSet', 'rpmemd');
     const etcd = find<StatefulSet>(objects, 'StatefulSet', 'etcd');
-    const agentConf = parseYaml(find<{ data: Record<string, string> }>(objects, 'ConfigMap', 'failover-agent-config').data['failover-agent.conf']) as { replica: string[]; etcd: string[]; pool: string };
+    const agentConf = parseYaml(
+      find<{ data: Record<string, string> }>(objects, 'ConfigMap', 'failover-agent-config').data['failover-agent.conf'],
+    ) as { replica: string[]; etcd: string[]; pool: string };
     const grpc = port(rpmemd.spec.template.spec.containers[0], 'grpc');
     expect(agentConf.replica.map((r) => r.split('/')[0])).to.deep.equal(podHosts(rpmemd).map((h) => `${h}:${grpc}`));
     const client = port(etcd.spec.template.spec.containers[0], 'client');
@@ -91,7 +106,10 @@ describe('Kubernetes manifests (deploy/kubernetes)', function () {
       expect(pdb.spec.maxUnavailable).to.be.below(Math.ceil(find<StatefulSet>(objects, 'StatefulSet', name).spec.replicas / 2));
     }
     const args = (etcd.spec.template.spec.containers[0].args ?? []).join(' ');
-    const members = podHosts(etcd).map((h, i) => `etcd-${i}=http://${h.replace(`.${NAMESPACE}.`, '.$(POD_NAMESPACE).')}:${port(etcd.spec.template.spec.containers[0], 'peer')}`);
+    const members = podHosts(etcd).map(
+      (h, i) =>
+        `etcd-${i}=http://${h.replace(`.${NAMESPACE}.`, '.$(POD_NAMESPACE).')}:${port(etcd.spec.template.spec.containers[0], 'peer')}`,
+    );
     expect(args).to.include(`--initial-cluster=${members.join(',')}`);
   });
 
@@ -117,14 +135,20 @@ describe('Kubernetes manifests (deploy/kubernetes)', function () {
       const probes = [container.startupProbe, container.readinessProbe, container.livenessProbe];
       for (const probe of probes) {
         expect(probe?.exec, 'an exec probe (the built-in gRPC probe cannot speak TLS)').to.not.equal(undefined);
-        const probeArgv = probe!.exec!.command.map((a) => a.replace(`127.0.0.1:${port(container, 'grpc')}`, `${daemon.host}:${daemon.port}`));
+        const probeArgv = probe!.exec!.command.map((a) =>
+          a.replace(`127.0.0.1:${port(container, 'grpc')}`, `${daemon.host}:${daemon.port}`),
+        );
         const healthy = run(probeArgv);
         expect(healthy.status, healthy.stderr).to.equal(0);
       }
     } finally {
       await daemon.stop();
     }
-    const dead = run(container.readinessProbe!.exec!.command.map((a) => a.replace(`127.0.0.1:${port(container, 'grpc')}`, `${daemon.host}:${daemon.port}`)));
+    const dead = run(
+      container.readinessProbe!.exec!.command.map((a) =>
+        a.replace(`127.0.0.1:${port(container, 'grpc')}`, `${daemon.host}:${daemon.port}`),
+      ),
+    );
     expect(dead.status, 'the probe fails once the daemon is gone').to.equal(1);
   });
 
@@ -135,10 +159,20 @@ describe('Kubernetes manifests (deploy/kubernetes)', function () {
     const argv = pod.argv([...container.command!, ...(container.args ?? [])], { POD_NAME: 'rpmem-candidate-0' });
     const checked = run([...argv, '--check-config']);
     expect(checked.status, checked.stderr).to.equal(0);
-    const effective = JSON.parse(checked.stdout) as { member: string; pool: string; replicas: string[]; replicaConnection: Record<string, boolean> };
+    const effective = JSON.parse(checked.stdout) as {
+      member: string;
+      pool: string;
+      replicas: string[];
+      replicaConnection: Record<string, boolean>;
+    };
     expect(effective.member).to.equal('rpmem-candidate-0');
-    expect(effective.replicaConnection, 'mutual TLS to the targets, as rpmemd.yaml requires').to.deep.include({ tls: true, clientCertificate: true });
-    expect(effective.pool.startsWith(pod.map('/var/lib/rpmem-primary') + path.sep), `pool ${effective.pool} on the pool volume`).to.equal(true);
+    expect(effective.replicaConnection, 'mutual TLS to the targets, as rpmemd.yaml requires').to.deep.include({
+      tls: true,
+      clientCertificate: true,
+    });
+    expect(effective.pool.startsWith(pod.map('/var/lib/rpmem-primary') + path.sep), `pool ${effective.pool} on the pool volume`).to.equal(
+      true,
+    );
     expect(effective.replicas).to.have.length(find<StatefulSet>(objects, 'StatefulSet', 'rpmemd').spec.replicas);
   });
 });

@@ -52,7 +52,10 @@ describe('rpmemd resource limits', function () {
   it('max-streams refuses a stream over the limit; max-new-streams-per-second refuses a burst', async () => {
     const target = await TestTarget.start({ args: ['--max-streams', '2', '--max-new-streams-per-second', '3'] });
     try {
-      const writers = [await RemotePool.create(target.address, 'w1', { size: 4096 }), await RemotePool.create(target.address, 'w2', { size: 4096 })];
+      const writers = [
+        await RemotePool.create(target.address, 'w1', { size: 4096 }),
+        await RemotePool.create(target.address, 'w2', { size: 4096 }),
+      ];
       await Promise.all(writers.map((w) => w.persist(0, Buffer.from('x'))));
       const reader = await RemotePool.open(target.address, 'w1', { readOnly: true });
       const err = await reader.read(0, 1).catch((e: RpmemError) => e);
@@ -123,7 +126,10 @@ describe('rpmemd resource limits', function () {
 
   it('applies backpressure instead of buffering: RSS stays within max-inflight-bytes + 100 MB under a flood', async () => {
     const inflight = 8 * MiB;
-    const target = await TestTarget.start({ granularity: 'page', args: ['--max-inflight-bytes', String(inflight), '--max-range-bytes', String(MiB)] });
+    const target = await TestTarget.start({
+      granularity: 'page',
+      args: ['--max-inflight-bytes', String(inflight), '--max-range-bytes', String(MiB)],
+    });
     try {
       const pool = await RemotePool.create(target.address, 'flood', { size: 64 * MiB, maxInflightBytes: 256 * MiB });
       const baseline = target.rssBytes();

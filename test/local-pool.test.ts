@@ -24,7 +24,12 @@ for (const granularity of ['cache-line', 'page'] as const) {
       await pool.persist(1000, 10);
       pool.buffer.fill(7, 500_000, 600_000);
       await pool.deepPersist(500_000, 100_000);
-      expect(fs.readFileSync(file).subarray(HEADER_BYTES + 1000, HEADER_BYTES + 1010).toString()).to.equal('hello pmem');
+      expect(
+        fs
+          .readFileSync(file)
+          .subarray(HEADER_BYTES + 1000, HEADER_BYTES + 1010)
+          .toString(),
+      ).to.equal('hello pmem');
       await pool.close();
       const again = await Pool.open(file, { granularity });
       expect(again.buffer.subarray(1000, 1010).toString()).to.equal('hello pmem');

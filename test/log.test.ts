@@ -23,11 +23,22 @@ describe('rpmemd log', () => {
   it('writes one JSON object per line with level, time, msg and the bound pool and peer', () => {
     const out = capture();
     const log = new Log('info', { svc: 'rpmemd' }, { format: 'json', destination: out.stream });
-    log.child({ peer: 'ipv4:10.0.0.9:5000' }).child({ pool: 'db' }).warn('persist stream ended with an error', { code: 'RPMEM_E_FENCED', seq: 7n });
+    log
+      .child({ peer: 'ipv4:10.0.0.9:5000' })
+      .child({ pool: 'db' })
+      .warn('persist stream ended with an error', { code: 'RPMEM_E_FENCED', seq: 7n });
     log.debug('not at info level');
     const lines = out.lines().map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).to.have.length(1);
-    expect(lines[0]).to.include({ level: 'warn', msg: 'persist stream ended with an error', svc: 'rpmemd', peer: 'ipv4:10.0.0.9:5000', pool: 'db', code: 'RPMEM_E_FENCED', seq: 7 });
+    expect(lines[0]).to.include({
+      level: 'warn',
+      msg: 'persist stream ended with an error',
+      svc: 'rpmemd',
+      peer: 'ipv4:10.0.0.9:5000',
+      pool: 'db',
+      code: 'RPMEM_E_FENCED',
+      seq: 7,
+    });
     expect(new Date(lines[0].time as string).toISOString()).to.equal(lines[0].time);
   });
 

@@ -312,9 +312,13 @@ describe('native writer', function () {
           expect(err.code, label).to.equal(code);
         }
         const outside = await rejection(mapping.writePacked(source, new Float64Array([POOL_BYTES - 1, 0, 2]), 0, null, false));
-        expect(outside.message).to.include(file).and.include(String(POOL_BYTES - 1));
+        expect(outside.message)
+          .to.include(file)
+          .and.include(String(POOL_BYTES - 1));
         expect((await rejection(mapping.writePacked(source, new Float64Array([0, 250, 7]), 0, null, false))).message).to.include('source');
-        expect((await rejection(mapping.writePacked(source, new Float64Array([...good, 0, 1.5, 1]), 0, null, false))).message).to.include('plan[4]');
+        expect((await rejection(mapping.writePacked(source, new Float64Array([...good, 0, 1.5, 1]), 0, null, false))).message).to.include(
+          'plan[4]',
+        );
         // the trailer and deep are checked exactly as writeBatch checks them
         const tail: [unknown, unknown, unknown, ErrorCode][] = [
           [-1, Buffer.from('t'), false, ErrorCode.OUT_OF_RANGE],
@@ -325,8 +329,12 @@ describe('native writer', function () {
           [0, null, 'no', ErrorCode.INVALID_ARGUMENT],
         ];
         for (const [offset, data, deep, code] of tail) {
-          const packed = await rejection(mapping.writePacked(source, new Float64Array(good), offset as number, data as Buffer, deep as boolean));
-          const batch = await rejection(mapping.writeBatch([4096], [source.subarray(0, 16)], offset as number, data as Buffer, deep as boolean));
+          const packed = await rejection(
+            mapping.writePacked(source, new Float64Array(good), offset as number, data as Buffer, deep as boolean),
+          );
+          const batch = await rejection(
+            mapping.writeBatch([4096], [source.subarray(0, 16)], offset as number, data as Buffer, deep as boolean),
+          );
           expect([packed.code, batch.code], `trailer ${String(offset)} ${String(data)} deep ${String(deep)}`).to.deep.equal([code, code]);
         }
         expect(fs.readFileSync(file).equals(Buffer.alloc(POOL_BYTES))).to.equal(true);
@@ -378,13 +386,13 @@ describe('native writer', function () {
           expect((await rejection(mapping.persist(offset, length, false))).code).to.equal(ErrorCode.OUT_OF_RANGE);
         }
         for (const offset of [POOL_BYTES, -1, Number.MAX_SAFE_INTEGER]) {
-          expect((await rejection(mapping.writeBatch([0, offset], [one, one], 0, null, false))).code).to.equal(
-            ErrorCode.OUT_OF_RANGE,
-          );
+          expect((await rejection(mapping.writeBatch([0, offset], [one, one], 0, null, false))).code).to.equal(ErrorCode.OUT_OF_RANGE);
           expect((await rejection(mapping.writeBatch([0], [one], offset, one, false))).code).to.equal(ErrorCode.OUT_OF_RANGE);
         }
         const outside = await rejection(mapping.writeBatch([POOL_BYTES - 1], [Buffer.alloc(2)], 0, null, false));
-        expect(outside.message).to.include(file).and.include(String(POOL_BYTES - 1));
+        expect(outside.message)
+          .to.include(file)
+          .and.include(String(POOL_BYTES - 1));
         expect(mapping.read(POOL_BYTES, 0).length).to.equal(0);
         expect(mapping.read(0, POOL_BYTES).length).to.equal(POOL_BYTES);
         expect(mapping.failed).to.equal(false);
@@ -553,7 +561,12 @@ describe('native writer', function () {
       const fresh = openMapping(file, { readOnly: true });
       const bytes = fresh.read(offset, length);
       await fresh.close();
-      expect(fs.readFileSync(file).subarray(offset, offset + length).equals(bytes)).to.equal(true);
+      expect(
+        fs
+          .readFileSync(file)
+          .subarray(offset, offset + length)
+          .equals(bytes),
+      ).to.equal(true);
       return bytes;
     }
 
@@ -570,7 +583,9 @@ describe('native writer', function () {
           const offsets = [8192, 8192 + 4096];
           const packed = packRanges(offsets, datas, prng(5));
           const written =
-            api === 'writeBatch' ? mapping.writeBatch(offsets, datas, 0, trailer, false) : mapping.writePacked(packed.source, packed.plan, 0, trailer, false);
+            api === 'writeBatch'
+              ? mapping.writeBatch(offsets, datas, 0, trailer, false)
+              : mapping.writePacked(packed.source, packed.plan, 0, trailer, false);
           // a worker may or may not have copied yet; inline, the data is there when the call returns
           if (inline) expect(mapping.read(offsets[0], 1000).equals(datas[0]), 'stored before the call returned').to.equal(true);
           expect(await closeAndCheckWorker(mapping, file)).to.equal(!inline);
@@ -594,7 +609,10 @@ describe('native writer', function () {
 
     it('keeps deep calls and page granularity on a worker, however small', async () => {
       const small = Buffer.from('small');
-      for (const [granularity, deep] of [['cache-line', true], ['page', false]] as const) {
+      for (const [granularity, deep] of [
+        ['cache-line', true],
+        ['page', false],
+      ] as const) {
         for (const api of ['writeBatch', 'writePacked'] as const) {
           const { file, mapping } = open(granularity);
           const written =
@@ -669,7 +687,8 @@ describe('native writer', function () {
           expect(outcomes.slice(0, closeAt)).to.satisfy((o: string[]) => o.every((x) => x === 'ok'));
           expect(outcomes.slice(closeAt)).to.satisfy((o: string[]) => o.every((x) => x === ErrorCode.CLOSED));
           const bytes = fs.readFileSync(file);
-          for (const w of writes.slice(0, closeAt)) expect(bytes.subarray(w.offset, w.offset + w.data.length).equals(w.data)).to.equal(true);
+          for (const w of writes.slice(0, closeAt))
+            expect(bytes.subarray(w.offset, w.offset + w.data.length).equals(w.data)).to.equal(true);
         }
       });
     }
@@ -822,7 +841,10 @@ describe('native writer', function () {
       // O_RDWR: the open itself does not wait for a writer; each read then waits for one byte.
       const fd = fs.openSync(fifo, 'r+');
       const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
-      const reads = Array.from({ length: threads }, () => new Promise<void>((resolve) => fs.read(fd, Buffer.alloc(1), 0, 1, null, () => resolve())));
+      const reads = Array.from(
+        { length: threads },
+        () => new Promise<void>((resolve) => fs.read(fd, Buffer.alloc(1), 0, 1, null, () => resolve())),
+      );
       return {
         async release(): Promise<void> {
           fs.writeSync(fd, Buffer.alloc(threads));
@@ -834,7 +856,11 @@ describe('native writer', function () {
 
     // A pending batch keeps a worker's event loop alive, so that ending always comes after the batch
     // settled; process.exit() and terminate() end the worker with it still in flight.
-    for (const [ending, inFlight] of [['process.exit()', true], ['terminate()', true], ['an empty event loop', false]] as const) {
+    for (const [ending, inFlight] of [
+      ['process.exit()', true],
+      ['terminate()', true],
+      ['an empty event loop', false],
+    ] as const) {
       it(`releases the lock when a worker thread ends by ${ending} ${inFlight ? 'with a batch in flight' : 'after its batch settled'}`, async () => {
         const file = path.join(dir, `worker-${ending.replace(/\W/g, '')}`);
         await openMapping(file, { create: true, size: 8 << 20 }).close();
@@ -862,7 +888,9 @@ describe('native writer', function () {
         await pool.release();
         await exited;
         await terminated;
-        expect(messages, 'settled is posted only if the batch completed before the worker ended').to.deep.equal(inFlight ? ['opened'] : ['opened', 'settled']);
+        expect(messages, 'settled is posted only if the batch completed before the worker ended').to.deep.equal(
+          inFlight ? ['opened'] : ['opened', 'settled'],
+        );
         const mapping = openMapping(file, {});
         expect(mapping.size).to.equal(8 << 20);
         await mapping.close();

@@ -9,7 +9,14 @@ import { Writer } from 'protobufjs';
 import { Metadata, status as Status } from '@grpc/grpc-js';
 import { ErrorCode, RpmemError, fromServiceError } from '../src/common/errors';
 import { crc32c } from '../src/common/native';
-import { DecodedPersistRequest, PersistRange, decodePersistAck, decodePersistRequest, encodePersistAck, encodePersistRequest } from '../src/common/persist-codec';
+import {
+  DecodedPersistRequest,
+  PersistRange,
+  decodePersistAck,
+  decodePersistRequest,
+  encodePersistAck,
+  encodePersistRequest,
+} from '../src/common/persist-codec';
 import { HEADER_BYTES, PROTOCOL_VERSION, persistMethod, rpmemV1 } from '../src/common/protocol';
 import { TargetClient } from '../src/initiator/target-client';
 import { RawPersist, range } from './helpers/raw-persist';
@@ -43,20 +50,38 @@ function rangeBytes(write: (w: Writer) => void): Uint8Array {
 function batchBytes(...ranges: Uint8Array[]): Buffer {
   const batch = Writer.create();
   for (const r of ranges) batch.uint32((1 << 3) | 2).bytes(r);
-  return Buffer.from(Writer.create().uint32((2 << 3) | 2).bytes(batch.finish()).finish());
+  return Buffer.from(
+    Writer.create()
+      .uint32((2 << 3) | 2)
+      .bytes(batch.finish())
+      .finish(),
+  );
 }
 
 describe('persist-codec', () => {
   describe('initiator encoding, stock decoding', () => {
     it('encodes a PersistStart, epoch up to the maximum uint64', () => {
       const claimant = Buffer.alloc(16, 0xc1);
-      const wire = encodePersistRequest({ kind: 'start', start: { protocolVersion: PROTOCOL_VERSION, handle: 'h-1', epoch: BigInt(MAX_UINT64), claimant } });
-      expect(stock.requestDeserialize(wire)).to.deep.include({ kind: 'start', start: { protocolVersion: PROTOCOL_VERSION, handle: 'h-1', epoch: MAX_UINT64, claimant } });
+      const wire = encodePersistRequest({
+        kind: 'start',
+        start: { protocolVersion: PROTOCOL_VERSION, handle: 'h-1', epoch: BigInt(MAX_UINT64), claimant },
+      });
+      expect(stock.requestDeserialize(wire)).to.deep.include({
+        kind: 'start',
+        start: { protocolVersion: PROTOCOL_VERSION, handle: 'h-1', epoch: MAX_UINT64, claimant },
+      });
     });
 
     it('encodes ranges with the largest values the initiator sends', () => {
       const data = Buffer.from('abc');
-      const big: PersistRange = { seq: Number.MAX_SAFE_INTEGER, offset: Number.MAX_SAFE_INTEGER, data, crc32c: MAX_UINT32, flags: MAX_UINT32, lsn: Number.MAX_SAFE_INTEGER };
+      const big: PersistRange = {
+        seq: Number.MAX_SAFE_INTEGER,
+        offset: Number.MAX_SAFE_INTEGER,
+        data,
+        crc32c: MAX_UINT32,
+        flags: MAX_UINT32,
+        lsn: Number.MAX_SAFE_INTEGER,
+      };
       const out = stock.requestDeserialize(encodePersistRequest({ kind: 'batch', ranges: [big, rangeRecord(1, 0x11)] }));
       expect(out.kind).to.equal('batch');
       const max = String(Number.MAX_SAFE_INTEGER);
@@ -97,12 +122,16 @@ describe('persist-codec', () => {
     });
 
     it('encodes acks, durability included', () => {
-      expect(stock.responseDeserialize(encodePersistAck({ durableSeq: Number.MAX_SAFE_INTEGER, granularity: 'cache-line', durability: 1 }))).to.deep.equal({
+      expect(
+        stock.responseDeserialize(encodePersistAck({ durableSeq: Number.MAX_SAFE_INTEGER, granularity: 'cache-line', durability: 1 })),
+      ).to.deep.equal({
         durableSeq: String(Number.MAX_SAFE_INTEGER),
         granularity: 'GRANULARITY_CACHE_LINE',
         durability: 'DURABILITY_EMULATED',
       });
-      expect(stock.responseDeserialize(encodePersistAck({ durableSeq: 5, granularity: 'page', durability: 3 }))).to.deep.include({ durability: 'DURABILITY_PMEM' });
+      expect(stock.responseDeserialize(encodePersistAck({ durableSeq: 5, granularity: 'page', durability: 3 }))).to.deep.include({
+        durability: 'DURABILITY_PMEM',
+      });
       expect(stock.responseDeserialize(encodePersistAck({ durableSeq: 0, granularity: undefined, durability: 0 }))).to.deep.equal({
         durableSeq: '0',
         granularity: 'GRANULARITY_UNSPECIFIED',
@@ -115,7 +144,10 @@ describe('persist-codec', () => {
     it('decodes a PersistStart exactly, epoch included', () => {
       const claimant = Buffer.alloc(16, 0xc2);
       const wire = stock.requestSerialize({ start: { protocolVersion: 1, handle: 'h-2', epoch: MAX_UINT64, claimant } });
-      expect(decodePersistRequest(wire)).to.deep.equal({ kind: 'start', start: { protocolVersion: 1, handle: 'h-2', epoch: BigInt(MAX_UINT64), claimant } });
+      expect(decodePersistRequest(wire)).to.deep.equal({
+        kind: 'start',
+        start: { protocolVersion: 1, handle: 'h-2', epoch: BigInt(MAX_UINT64), claimant },
+      });
     });
 
     it('decodes ranges to numbers and data to views of the message (no copy)', () => {
@@ -128,7 +160,13 @@ describe('persist-codec', () => {
     });
 
     it('decodes uint64s above 2^53 - 1 to numbers that are not safe integers, and uint32 maxima exactly', () => {
-      const wire = stock.requestSerialize({ batch: { ranges: [{ seq: MAX_UINT64, offset: MAX_UINT64, data: Buffer.from('x'), crc32c: MAX_UINT32, flags: MAX_UINT32, lsn: '9007199254740993' }] } });
+      const wire = stock.requestSerialize({
+        batch: {
+          ranges: [
+            { seq: MAX_UINT64, offset: MAX_UINT64, data: Buffer.from('x'), crc32c: MAX_UINT32, flags: MAX_UINT32, lsn: '9007199254740993' },
+          ],
+        },
+      });
       const [r] = rangesOf(decodePersistRequest(wire));
       for (const v of [r.seq, r.offset, r.lsn]) expect(Number.isSafeInteger(v), String(v)).to.equal(false);
       expect([r.crc32c, r.flags]).to.deep.equal([MAX_UINT32, MAX_UINT32]);
@@ -142,39 +180,92 @@ describe('persist-codec', () => {
     it('takes fields in any order and skips unknown ones of every wire type', () => {
       const data = Buffer.from('out of order');
       const unknown = (w: Writer): Writer =>
-        w.uint32((15 << 3) | 0).uint64('123456789012').uint32((16 << 3) | 2).bytes(Buffer.from('?')).uint32((17 << 3) | 1).fixed64(7).uint32((18 << 3) | 5).fixed32(9);
+        w
+          .uint32((15 << 3) | 0)
+          .uint64('123456789012')
+          .uint32((16 << 3) | 2)
+          .bytes(Buffer.from('?'))
+          .uint32((17 << 3) | 1)
+          .fixed64(7)
+          .uint32((18 << 3) | 5)
+          .fixed32(9);
       const reversed = rangeBytes((w) => {
-        unknown(w).uint32((6 << 3) | 0).uint64(77).uint32((5 << 3) | 0).uint32(1).uint32((4 << 3) | 0).uint32(crc32c(data));
-        unknown(w).uint32((3 << 3) | 2).bytes(data).uint32((2 << 3) | 0).uint64(8192).uint32((1 << 3) | 0).uint64(5);
+        unknown(w)
+          .uint32((6 << 3) | 0)
+          .uint64(77)
+          .uint32((5 << 3) | 0)
+          .uint32(1)
+          .uint32((4 << 3) | 0)
+          .uint32(crc32c(data));
+        unknown(w)
+          .uint32((3 << 3) | 2)
+          .bytes(data)
+          .uint32((2 << 3) | 0)
+          .uint64(8192)
+          .uint32((1 << 3) | 0)
+          .uint64(5);
       });
-      const wire = Buffer.concat([Writer.create().uint32((9 << 3) | 2).bytes(Buffer.from('top-level unknown')).finish(), batchBytes(reversed)]);
+      const wire = Buffer.concat([
+        Writer.create()
+          .uint32((9 << 3) | 2)
+          .bytes(Buffer.from('top-level unknown'))
+          .finish(),
+        batchBytes(reversed),
+      ]);
       const expected: PersistRange = { seq: 5, offset: 8192, data, crc32c: crc32c(data), flags: 1, lsn: 77 };
       expect(decodePersistRequest(wire)).to.deep.equal(batchOf(expected));
       expect(stock.requestDeserialize(wire).batch!.ranges[0]).to.deep.equal({ ...expected, seq: '5', offset: '8192', lsn: '77' });
     });
 
     it('skips a known field number arriving with another wire type (as unknown; protobuf has no packed form of a singular field)', () => {
-      const r = rangeBytes((w) => w.uint32((1 << 3) | 0).uint64(3).uint32((2 << 3) | 2).bytes(Buffer.from([0x80, 0x20])).uint32((2 << 3) | 0).uint64(4096));
-      expect(decodePersistRequest(batchBytes(r))).to.deep.equal(batchOf({ seq: 3, offset: 4096, data: Buffer.alloc(0), crc32c: 0, flags: 0, lsn: 0 }));
+      const r = rangeBytes((w) =>
+        w
+          .uint32((1 << 3) | 0)
+          .uint64(3)
+          .uint32((2 << 3) | 2)
+          .bytes(Buffer.from([0x80, 0x20]))
+          .uint32((2 << 3) | 0)
+          .uint64(4096),
+      );
+      expect(decodePersistRequest(batchBytes(r))).to.deep.equal(
+        batchOf({ seq: 3, offset: 4096, data: Buffer.alloc(0), crc32c: 0, flags: 0, lsn: 0 }),
+      );
     });
 
     it('merges a repeated batch field and lets the last oneof member win, as protobuf does', () => {
       const one = rangeRecord(1, 0x11);
       const two = rangeRecord(2, 0x22);
       const asStock = (r: PersistRange): object => ({ ...r, seq: String(r.seq), lsn: String(r.lsn) });
-      const wire = Buffer.concat([stock.requestSerialize({ batch: { ranges: [asStock(one)] } }), stock.requestSerialize({ batch: { ranges: [asStock(two)] } })]);
+      const wire = Buffer.concat([
+        stock.requestSerialize({ batch: { ranges: [asStock(one)] } }),
+        stock.requestSerialize({ batch: { ranges: [asStock(two)] } }),
+      ]);
       expect(decodePersistRequest(wire)).to.deep.equal(batchOf(one, two));
-      const startThenBatch = Buffer.concat([stock.requestSerialize({ start: { protocolVersion: 1, handle: 'h' } }), stock.requestSerialize({ batch: { ranges: [] } })]);
+      const startThenBatch = Buffer.concat([
+        stock.requestSerialize({ start: { protocolVersion: 1, handle: 'h' } }),
+        stock.requestSerialize({ batch: { ranges: [] } }),
+      ]);
       expect(decodePersistRequest(startThenBatch)).to.deep.equal(batchOf());
     });
 
     it('decodes acks, an unknown granularity as undefined and the durability number as sent', () => {
-      expect(decodePersistAck(stock.responseSerialize({ durableSeq: '42', granularity: 'GRANULARITY_PAGE', durability: 'DURABILITY_PAGE' }))).to.deep.equal({
+      expect(
+        decodePersistAck(stock.responseSerialize({ durableSeq: '42', granularity: 'GRANULARITY_PAGE', durability: 'DURABILITY_PAGE' })),
+      ).to.deep.equal({
         durableSeq: 42,
         granularity: 'page',
         durability: 2,
       });
-      const unknownGranularity = Buffer.from(Writer.create().uint32(8).uint64(7).uint32(16).int32(9).uint32((5 << 3) | 0).uint32(1).finish());
+      const unknownGranularity = Buffer.from(
+        Writer.create()
+          .uint32(8)
+          .uint64(7)
+          .uint32(16)
+          .int32(9)
+          .uint32((5 << 3) | 0)
+          .uint32(1)
+          .finish(),
+      );
       expect(decodePersistAck(unknownGranularity)).to.deep.equal({ durableSeq: 7, granularity: undefined, durability: 0 });
       // An undeclared durability is kept for fromWireDurability to refuse (the stream fails with RPMEM_E_PROTOCOL).
       const undeclared = Buffer.from(Writer.create().uint32(8).uint64(7).uint32(24).int32(9).finish());
@@ -186,7 +277,17 @@ describe('persist-codec', () => {
     const good = encodePersistRequest({ kind: 'batch', ranges: [rangeRecord(1, 0x11), rangeRecord(2, 0x22)] });
     const cases: Array<[string, Buffer]> = [
       ['truncated', good.subarray(0, good.length - 3)],
-      ['a nested length past the end', batchBytes(rangeBytes((w) => w.uint32((3 << 3) | 2).uint32(1000).uint32(1)))],
+      [
+        'a nested length past the end',
+        batchBytes(
+          rangeBytes((w) =>
+            w
+              .uint32((3 << 3) | 2)
+              .uint32(1000)
+              .uint32(1),
+          ),
+        ),
+      ],
       ['a nested message whose last field overruns it', Buffer.from([0x12, 0x03, 0x0a, 0x05, 0x08, 0x01, 0x00, 0x00, 0x00])],
       ['an invalid wire type', Buffer.from([0x0f, 0x00])],
       ['an unterminated varint', Buffer.from([0x08, 0xff, 0xff])],
@@ -223,7 +324,9 @@ describe('persist-codec', () => {
       const acks: number[] = [];
       call.on('data', (ack: { durableSeq: number }) => acks.push(ack.durableSeq));
       const ended = new Promise<RpmemError>((resolve) => call.on('error', (err) => resolve(fromServiceError(err))));
-      call.write(encodePersistRequest({ kind: 'start', start: { protocolVersion: PROTOCOL_VERSION, handle, epoch: 0n, claimant: Buffer.alloc(0) } }));
+      call.write(
+        encodePersistRequest({ kind: 'start', start: { protocolVersion: PROTOCOL_VERSION, handle, epoch: 0n, claimant: Buffer.alloc(0) } }),
+      );
       const data = Buffer.alloc(64, 1);
       const one: PersistRange = { seq: 1, offset: HEADER_BYTES, data, crc32c: crc32c(data), flags: 0, lsn: 0 };
       call.write(encodePersistRequest({ kind: 'batch', ranges: [one] }));
@@ -236,10 +339,13 @@ describe('persist-codec', () => {
     });
 
     it('refuses a seq or an lsn above 2^53 - 1 from a stock client with stable codes', async () => {
-      const bigSeq = await new RawPersist(client).start(await openPool('big-seq')).send({ ...range(1n, HEADER_BYTES, 8), seq: MAX_UINT64 }).outcome;
+      const bigSeq = await new RawPersist(client).start(await openPool('big-seq')).send({ ...range(1n, HEADER_BYTES, 8), seq: MAX_UINT64 })
+        .outcome;
       expect(bigSeq.error?.code).to.equal(ErrorCode.SEQUENCE);
       expect(bigSeq.status).to.equal(Status.FAILED_PRECONDITION);
-      const bigLsn = await new RawPersist(client).start(await openPool('big-lsn')).send(range(1n, HEADER_BYTES, 8), { ...range(2n, HEADER_BYTES, 8), lsn: '9007199254740993' }).outcome;
+      const bigLsn = await new RawPersist(client)
+        .start(await openPool('big-lsn'))
+        .send(range(1n, HEADER_BYTES, 8), { ...range(2n, HEADER_BYTES, 8), lsn: '9007199254740993' }).outcome;
       expect(bigLsn.error?.code).to.equal(ErrorCode.INVALID_ARGUMENT);
       expect(bigLsn.error?.seq).to.equal(2n);
       expect(bigLsn.acks[bigLsn.acks.length - 1]).to.equal(1n);

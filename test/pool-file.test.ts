@@ -21,11 +21,15 @@ for (const granularity of ['cache-line', 'page'] as const) {
       const pool = await PoolFile.create(file, { poolSize: HEADER_BYTES + 65536, attr: normalizeAttr(), granularity });
       await pool.applyBatch([{ offset: HEADER_BYTES, data: Buffer.from('first') }], 1n, 0n, false);
       pool.mapping.failNextSync(EIO);
-      const err = await pool.applyBatch([{ offset: HEADER_BYTES + 100, data: Buffer.from('second') }], 2n, 0n, false).catch((e: RpmemError) => e);
+      const err = await pool
+        .applyBatch([{ offset: HEADER_BYTES + 100, data: Buffer.from('second') }], 2n, 0n, false)
+        .catch((e: RpmemError) => e);
       expect((err as RpmemError).code).to.equal(ErrorCode.IO);
       expect((err as RpmemError).errno).to.equal(EIO);
       expect(pool.durableSeq).to.equal(1n);
-      const later = await pool.applyBatch([{ offset: HEADER_BYTES, data: Buffer.from('third') }], 2n, 0n, false).catch((e: RpmemError) => e);
+      const later = await pool
+        .applyBatch([{ offset: HEADER_BYTES, data: Buffer.from('third') }], 2n, 0n, false)
+        .catch((e: RpmemError) => e);
       expect((later as RpmemError).code).to.equal(ErrorCode.FAILED);
       await pool.close();
       const reopened = PoolFile.open(file, { granularity });
@@ -39,7 +43,10 @@ for (const granularity of ['cache-line', 'page'] as const) {
       const pool = await PoolFile.create(file, { poolSize: HEADER_BYTES + 65536, attr: normalizeAttr(), granularity });
       const message = Buffer.alloc(3000);
       for (let i = 0; i < message.length; i++) message[i] = (i * 7) & 0xff;
-      const views = [0, 700, 1500, 2200].map((at, i) => ({ offset: HEADER_BYTES + 10_000 * i + 3, data: message.subarray(at + 5, at + 600) }));
+      const views = [0, 700, 1500, 2200].map((at, i) => ({
+        offset: HEADER_BYTES + 10_000 * i + 3,
+        data: message.subarray(at + 5, at + 600),
+      }));
       await pool.applyBatch(views, 1n, 0n, false);
       const separate = [1, 2, 3].map((i) => ({ offset: HEADER_BYTES + 40_000 + 4096 * i, data: Buffer.alloc(100 * i, i) }));
       await pool.applyBatch(separate, 2n, 0n, false);
@@ -57,7 +64,9 @@ for (const granularity of ['cache-line', 'page'] as const) {
       const pool = await PoolFile.create(file, { poolSize: HEADER_BYTES + 4096, attr: normalizeAttr(), granularity });
       await pool.close();
       const before = fs.readFileSync(file);
-      const err = await PoolFile.create(file, { poolSize: HEADER_BYTES + 8192, attr: normalizeAttr(), granularity }).catch((e: RpmemError) => e);
+      const err = await PoolFile.create(file, { poolSize: HEADER_BYTES + 8192, attr: normalizeAttr(), granularity }).catch(
+        (e: RpmemError) => e,
+      );
       expect((err as RpmemError).code).to.equal(ErrorCode.EXISTS);
       expect(fs.readFileSync(file).equals(before)).to.equal(true);
       expect(fs.readdirSync(d)).to.deep.equal(['q']);

@@ -104,7 +104,11 @@ for (const granularity of ['cache-line', 'page'] as const) {
     });
 
     it('honours a small in-flight window (backpressure) without losing order', async () => {
-      const pool = await RemotePool.create(target.address, 'window', { size: 8 << 20, maxInflightBytes: 64 * 1024, maxMessageBytes: 16 * 1024 });
+      const pool = await RemotePool.create(target.address, 'window', {
+        size: 8 << 20,
+        maxInflightBytes: 64 * 1024,
+        maxMessageBytes: 16 * 1024,
+      });
       const data = Array.from({ length: 2000 }, (_, i) => stamp(i));
       const results = await Promise.all(data.map((d, i) => pool.persist(i * 4096, d)));
       expect(results.map((r) => Number(r.seq))).to.deep.equal(Array.from({ length: 2000 }, (_, i) => i + 1));

@@ -51,7 +51,10 @@ describe('ReplicatedPool waits and deadlines', function () {
   it("attaches 'on' listeners before open connects, so resyncs finished inside open are seen", async () => {
     const seen: ResyncDone[] = [];
     const ups: string[] = [];
-    const pool = await openPool({ ack: 'all', on: { 'resync-done': (p) => seen.push(p), 'replica-up': ({ replica }) => ups.push(replica) } });
+    const pool = await openPool({
+      ack: 'all',
+      on: { 'resync-done': (p) => seen.push(p), 'replica-up': ({ replica }) => ups.push(replica) },
+    });
     // ack 'all' makes open wait for every replica: each one's first (full) resync ended inside it.
     expect(pool.status().every((s) => s.state === 'up')).to.equal(true);
     expect(seen.map((p) => p.replica).sort()).to.deep.equal(options().replicas.slice().sort());
@@ -84,7 +87,10 @@ describe('ReplicatedPool waits and deadlines', function () {
     targets[1].signal('SIGSTOP');
     targets[2].signal('SIGSTOP');
     try {
-      const pending = pool.persist(64, 8).then(() => 'resolved', (e: RpmemError) => e.code);
+      const pending = pool.persist(64, 8).then(
+        () => 'resolved',
+        (e: RpmemError) => e.code,
+      );
       pool.setAckDeadline(performance.now() + 100);
       await new Promise((resolve) => setTimeout(resolve, 300));
       targets[1].signal('SIGCONT');

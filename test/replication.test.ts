@@ -90,7 +90,10 @@ async function randomPersists(rp: ReplicatedPool, count: number, regionBytes: nu
     blocks.forEach((b) => (touched.add(b), busy.add(b)));
     const p = rp.persist(offset, length).finally(() => blocks.forEach((b) => busy.delete(b)));
     inflight.add(p);
-    void p.then(() => inflight.delete(p), () => inflight.delete(p));
+    void p.then(
+      () => inflight.delete(p),
+      () => inflight.delete(p),
+    );
     onEach?.(i);
     if (inflight.size >= 32) await Promise.race(inflight);
   }
@@ -180,12 +183,18 @@ describe('replicated pools', function () {
     const outcomes = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
         Promise.race([
-          rp.persist(i * 100, 10).then(() => 'resolved', (e: RpmemError) => e.code),
+          rp.persist(i * 100, 10).then(
+            () => 'resolved',
+            (e: RpmemError) => e.code,
+          ),
           new Promise((r) => setTimeout(() => r('hung'), 10_000)),
         ]),
       ),
     );
-    expect(outcomes.every((o) => o === ErrorCode.QUORUM), String(outcomes)).to.equal(true);
+    expect(
+      outcomes.every((o) => o === ErrorCode.QUORUM),
+      String(outcomes),
+    ).to.equal(true);
     // A per-call policy that can still be met goes through.
     expect((await rp.persist(0, 6, { ack: 'majority' })).replicas.length).to.be.at.least(2);
   });
@@ -193,7 +202,11 @@ describe('replicated pools', function () {
   it('refuses a range outside the pool before replicating or marking anything', async () => {
     const rp = await openPool({ activityWindowMs: 10_000 });
     const before = rp.status().map((s) => s.dirtyBlocks);
-    for (const [offset, length, code] of [[POOL_BYTES - 1, 2, ErrorCode.OUT_OF_RANGE], [0, 0, ErrorCode.EMPTY_RANGE], [-5, 1, ErrorCode.OUT_OF_RANGE]] as const) {
+    for (const [offset, length, code] of [
+      [POOL_BYTES - 1, 2, ErrorCode.OUT_OF_RANGE],
+      [0, 0, ErrorCode.EMPTY_RANGE],
+      [-5, 1, ErrorCode.OUT_OF_RANGE],
+    ] as const) {
       const err = await rp.persist(offset, length).catch((e: RpmemError) => e);
       expect((err as RpmemError).code).to.equal(code);
     }
@@ -224,7 +237,9 @@ describe('replicated pools', function () {
     const detectionMs = Date.now() - stoppedAt;
     expect(down.error.code).to.be.oneOf([ErrorCode.TIMEOUT, ErrorCode.UNAVAILABLE]);
     const { ackTimeoutMs } = options(specs);
-    expect(detectionMs, `hung replica detected in ${detectionMs} ms (ackTimeoutMs ${ackTimeoutMs})`).to.be.at.most(DETECTION_DEADLINES * ackTimeoutMs!);
+    expect(detectionMs, `hung replica detected in ${detectionMs} ms (ackTimeoutMs ${ackTimeoutMs})`).to.be.at.most(
+      DETECTION_DEADLINES * ackTimeoutMs!,
+    );
     await writing;
     console.log(`      hung replica detected in ${detectionMs} ms (ackTimeoutMs ${ackTimeoutMs})`);
     const done = nextEvent(rp, 'resync-done', (p) => p.replica === hung);
@@ -328,7 +343,10 @@ describe('replicated pools', function () {
     await allUp(rp);
     await rp.drain();
     const verify = await rp.verify();
-    expect(verify.every((v) => v.compared && v.differing.length === 0), JSON.stringify(verify)).to.equal(true);
+    expect(
+      verify.every((v) => v.compared && v.differing.length === 0),
+      JSON.stringify(verify),
+    ).to.equal(true);
     await rp.close();
     expectIdentical(newPath, targets);
   });
@@ -396,6 +414,8 @@ describe('replicated pools', function () {
 
 function spawnPrimary(file: string, replicas: string[], size: number): ChildProcess {
   const script = path.join(__dirname, 'helpers', 'primary-process.js');
-  const child = spawn(process.execPath, [script, JSON.stringify({ path: file, replicas, size, inflight: PRIMARY_INFLIGHT })], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [script, JSON.stringify({ path: file, replicas, size, inflight: PRIMARY_INFLIGHT })], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return child;
 }

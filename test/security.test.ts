@@ -74,10 +74,15 @@ describe('security: TLS', function () {
     });
 
     it('serves a client with a certificate from the trusted CA', async () => {
-      await roundTrip(target.address, 'mtls-ok', { tls: { ca: read(certs.caCert), cert: read(certs.clientCert), key: read(certs.clientKey) } });
+      await roundTrip(target.address, 'mtls-ok', {
+        tls: { ca: read(certs.caCert), cert: read(certs.clientCert), key: read(certs.clientKey) },
+      });
     });
 
-    const trusted = (): ConnectOptions => ({ tls: { ca: read(certs.caCert), cert: read(certs.clientCert), key: read(certs.clientKey) }, callTimeoutMs: 3000 });
+    const trusted = (): ConnectOptions => ({
+      tls: { ca: read(certs.caCert), cert: read(certs.clientCert), key: read(certs.clientKey) },
+      callTimeoutMs: 3000,
+    });
 
     /** A dead daemon also answers UNAVAILABLE: a trusted client must still be served after the refusal. */
     async function expectRefusedThenServed(refused: Promise<unknown>, codes: string[]): Promise<void> {
@@ -86,21 +91,32 @@ describe('security: TLS', function () {
     }
 
     it('refuses a client without a certificate', async () => {
-      await expectRefusedThenServed(RemotePool.stat(target.address, 'mtls-ok', { tls: { ca: read(certs.caCert) }, callTimeoutMs: 3000 }), [ErrorCode.UNAVAILABLE]);
+      await expectRefusedThenServed(RemotePool.stat(target.address, 'mtls-ok', { tls: { ca: read(certs.caCert) }, callTimeoutMs: 3000 }), [
+        ErrorCode.UNAVAILABLE,
+      ]);
     });
 
     it('refuses a client certificate from another CA', async () => {
-      const other = { tls: { ca: read(certs.caCert), cert: read(certs.otherClientCert), key: read(certs.otherClientKey) }, callTimeoutMs: 3000 };
+      const other = {
+        tls: { ca: read(certs.caCert), cert: read(certs.otherClientCert), key: read(certs.otherClientKey) },
+        callTimeoutMs: 3000,
+      };
       await expectRefusedThenServed(RemotePool.stat(target.address, 'mtls-ok', other), [ErrorCode.UNAVAILABLE]);
     });
 
     it('is refused by a client that does not trust the server certificate', async () => {
-      const wrongRoots = { tls: { ca: read(certs.otherCaCert), cert: read(certs.clientCert), key: read(certs.clientKey) }, callTimeoutMs: 3000 };
+      const wrongRoots = {
+        tls: { ca: read(certs.otherCaCert), cert: read(certs.clientCert), key: read(certs.clientKey) },
+        callTimeoutMs: 3000,
+      };
       await expectRefusedThenServed(RemotePool.stat(target.address, 'mtls-ok', wrongRoots), [ErrorCode.UNAVAILABLE]);
     });
 
     it('refuses a plaintext client', async () => {
-      await expectRefusedThenServed(RemotePool.stat(target.address, 'mtls-ok', { callTimeoutMs: 3000 }), [ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL]);
+      await expectRefusedThenServed(RemotePool.stat(target.address, 'mtls-ok', { callTimeoutMs: 3000 }), [
+        ErrorCode.UNAVAILABLE,
+        ErrorCode.INTERNAL,
+      ]);
     });
   });
 
@@ -181,7 +197,8 @@ describe('security: tokens', function () {
     const session = http2.connect(`http://${target.address}`);
     session.on('error', () => undefined);
     try {
-      for (let i = 0; i < 3; i++) expect(await unauthenticatedCall(session, stat, messageBytes)).to.equal(String(grpc.status.UNAUTHENTICATED));
+      for (let i = 0; i < 3; i++)
+        expect(await unauthenticatedCall(session, stat, messageBytes)).to.equal(String(grpc.status.UNAUTHENTICATED));
       const before = target.rssBytes();
       let peak = before;
       const sampler = setInterval(() => (peak = Math.max(peak, target.rssBytes())), 20);
@@ -225,13 +242,17 @@ describe('security: tokens', function () {
   });
 
   it('answers a per-pool health check only for a token that may read the pool, and the overall one for anyone', async () => {
-    const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(healthProtoPath, { enums: String })) as unknown as { grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } };
+    const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(healthProtoPath, { enums: String })) as unknown as {
+      grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
+    };
     const health = new pkg.grpc.health.v1.Health(target.address, grpc.credentials.createInsecure());
     const check = (service: string, token?: string): Promise<string | number> => {
       const metadata = new grpc.Metadata();
       if (token !== undefined) metadata.set('authorization', `Bearer ${token}`);
       return new Promise((resolve) =>
-        health.Check({ service }, metadata, (err: grpc.ServiceError | null, res?: { status: string }) => resolve(err ? err.code : res!.status)),
+        health.Check({ service }, metadata, (err: grpc.ServiceError | null, res?: { status: string }) =>
+          resolve(err ? err.code : res!.status),
+        ),
       );
     };
     try {
@@ -258,7 +279,9 @@ describe('security: tokens', function () {
   it('refuses to start with a malformed token file, naming the problem', () => {
     const file = path.join(tempDir('tokens'), 'bad.yaml');
     fs.writeFileSync(file, 'tokens:\n  - token: short\n');
-    const r = spawnSync(process.execPath, [RPMEMD, '--pool-dir', tempDir('tokens'), '--insecure', '--auth-token-file', file], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [RPMEMD, '--pool-dir', tempDir('tokens'), '--insecure', '--auth-token-file', file], {
+      encoding: 'utf8',
+    });
     expect(r.status).to.equal(2);
     expect(r.stderr).to.match(/tokens\[0\] needs "token" \(16 characters or more\)/);
   });

@@ -84,7 +84,11 @@ describe('rpmemd hostile input', function () {
       // Into the slot a fresh pool's header lives in: the good batch's update goes to the other slot,
       // so a stray write here would survive it.
       const liveSlot = HEADER_BYTES / 2;
-      const { before, bytes } = await badRangeAfterGoodOnes((s) => range(s, liveSlot + 100, 10), ErrorCode.OUT_OF_RANGE, Status.OUT_OF_RANGE);
+      const { before, bytes } = await badRangeAfterGoodOnes(
+        (s) => range(s, liveSlot + 100, 10),
+        ErrorCode.OUT_OF_RANGE,
+        Status.OUT_OF_RANGE,
+      );
       // The only change to the header is the one update for the batch of the two good ranges: one
       // slot rewritten with durableSeq 2, every other header byte as it was before the stream.
       const was = decodeHeader(before.subarray(0, HEADER_BYTES), before.length, 'header before');
@@ -101,7 +105,11 @@ describe('rpmemd hostile input', function () {
     });
 
     it('refuses an offset far past the end (no overflow)', async () => {
-      await badRangeAfterGoodOnes((s) => ({ ...range(s, 0, 8), offset: '18446744073709551615' }), ErrorCode.OUT_OF_RANGE, Status.OUT_OF_RANGE);
+      await badRangeAfterGoodOnes(
+        (s) => ({ ...range(s, 0, 8), offset: '18446744073709551615' }),
+        ErrorCode.OUT_OF_RANGE,
+        Status.OUT_OF_RANGE,
+      );
     });
 
     it('refuses a range of length 0', async () => {
@@ -134,7 +142,11 @@ describe('rpmemd hostile input', function () {
     });
 
     it('refuses unknown range flags', async () => {
-      await badRangeAfterGoodOnes((s) => ({ ...range(s, HEADER_BYTES, 8), flags: 0x80 }), ErrorCode.INVALID_ARGUMENT, Status.INVALID_ARGUMENT);
+      await badRangeAfterGoodOnes(
+        (s) => ({ ...range(s, HEADER_BYTES, 8), flags: 0x80 }),
+        ErrorCode.INVALID_ARGUMENT,
+        Status.INVALID_ARGUMENT,
+      );
     });
 
     it('refuses a stream whose first message is not a PersistStart', async () => {
@@ -310,7 +322,10 @@ describe('rpmemd hostile input', function () {
         const { handle } = await control.open({ protocolVersion: PROTOCOL_VERSION, name: 'held', mode: 'OPEN_MODE_READ_ONLY' });
         // A Read the daemon has started: with no receive window its reply stops after the headers.
         const read = grpcFrame(encode('ReadRequest', { handle, offset: String(HEADER_BYTES), length: String(1024 * 1024) }));
-        raw.send(frame(FRAME.HEADERS, FLAG_END_HEADERS, 1, grpcRequestHeaders('/rpmem.v1.Target/Read')), frame(FRAME.DATA, END_STREAM, 1, read));
+        raw.send(
+          frame(FRAME.HEADERS, FLAG_END_HEADERS, 1, grpcRequestHeaders('/rpmem.v1.Target/Read')),
+          frame(FRAME.DATA, END_STREAM, 1, read),
+        );
         await raw.expect((f) => f.type === FRAME.HEADERS && f.stream === 1, 'the Read reply headers');
         // Empty DATA frames without END_STREAM count as invalid; past maxSessionInvalidFrames
         // (1000) Node's http2 layer destroys the session, like its other session limits do.
@@ -336,4 +351,3 @@ describe('rpmemd hostile input', function () {
     });
   });
 });
-

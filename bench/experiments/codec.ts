@@ -35,13 +35,31 @@ function main(): void {
   const root = protobuf.loadSync(path.join(__dirname, '..', '..', '..', 'proto', 'rpmem.proto'));
   const PersistRequest = root.lookupType('rpmem.v1.PersistRequest');
   const asStrings = (): unknown => ({
-    batch: { ranges: Array.from({ length: RANGES }, (_, i) => ({ seq: String(1_000_000 + i), offset: 4096 * (i + 1), data, crc32c: 12345, flags: 0, lsn: '0' })) },
+    batch: {
+      ranges: Array.from({ length: RANGES }, (_, i) => ({
+        seq: String(1_000_000 + i),
+        offset: 4096 * (i + 1),
+        data,
+        crc32c: 12345,
+        flags: 0,
+        lsn: '0',
+      })),
+    },
   });
   const asNumbers = (): protobuf.Message =>
-    ({ batch: { ranges: Array.from({ length: RANGES }, (_, i) => ({ seq: 1_000_000 + i, offset: 4096 * (i + 1), data, crc32c: 12345 })) } }) as unknown as protobuf.Message;
+    ({
+      batch: { ranges: Array.from({ length: RANGES }, (_, i) => ({ seq: 1_000_000 + i, offset: 4096 * (i + 1), data, crc32c: 12345 })) },
+    }) as unknown as protobuf.Message;
   const asRecords = (): { kind: 'batch'; ranges: PersistRange[] } => ({
     kind: 'batch',
-    ranges: Array.from({ length: RANGES }, (_, i) => ({ seq: 1_000_000 + i, offset: 4096 * (i + 1), data, crc32c: 12345, flags: 0, lsn: 0 })),
+    ranges: Array.from({ length: RANGES }, (_, i) => ({
+      seq: 1_000_000 + i,
+      offset: 4096 * (i + 1),
+      data,
+      crc32c: 12345,
+      flags: 0,
+      lsn: 0,
+    })),
   });
   const wire = persist.requestSerialize(asStrings() as never);
   // Not byte-equal (proto-loader writes zero-valued fields, persist-codec leaves them out), but the same message.
@@ -49,7 +67,10 @@ function main(): void {
     throw new Error('persist-codec and proto-loader encode different messages');
   }
   const results: Array<[string, number]> = [
-    ['serialize: proto-loader (fromObject + encode), uint64 as strings [today]', best(() => persist.requestSerialize(asStrings() as never))],
+    [
+      'serialize: proto-loader (fromObject + encode), uint64 as strings [today]',
+      best(() => persist.requestSerialize(asStrings() as never)),
+    ],
     ['serialize: encode only, uint64 as numbers, zero fields omitted', best(() => PersistRequest.encode(asNumbers()).finish())],
     ['deserialize: proto-loader (decode + toObject, longs: String) [today]', best(() => persist.requestDeserialize(wire))],
     ['deserialize: decode only (uint64 as Long, bytes as Buffer views)', best(() => PersistRequest.decode(wire))],

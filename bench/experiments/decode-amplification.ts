@@ -31,11 +31,15 @@ function stats(ms: number[]): string {
   return `n=${s.length} median ${s[Math.floor(s.length / 2)].toFixed(1)} ms, max ${s[s.length - 1].toFixed(1)} ms`;
 }
 
-
 function healthCheck(client: grpc.Client): Promise<void> {
   return new Promise((resolve, reject) =>
-    client.makeUnaryRequest('/grpc.health.v1.Health/Check', (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), { deadline: Date.now() + GOOD_DEADLINE_MS }, (err) =>
-      err ? reject(err) : resolve(),
+    client.makeUnaryRequest(
+      '/grpc.health.v1.Health/Check',
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      Buffer.alloc(0),
+      { deadline: Date.now() + GOOD_DEADLINE_MS },
+      (err) => (err ? reject(err) : resolve()),
     ),
   );
 }
@@ -48,10 +52,17 @@ async function main(): Promise<void> {
   const poolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'amplification-'));
   const daemon = await DaemonProcess.start({ poolDir, granularity: 'page', args: ['--log-level', 'warn', ...flags] });
   const batch = tinyRangesBatch(1n, ranges, HEADER_BYTES + 4096);
-  process.stdout.write(`attack: ${attackers} connections x one batch of ${ranges} ranges (${(batch.length / 2 ** 20).toFixed(1)} MiB); rpmemd ${flags.join(' ')}\n`);
+  process.stdout.write(
+    `attack: ${attackers} connections x one batch of ${ranges} ranges (${(batch.length / 2 ** 20).toFixed(1)} MiB); rpmemd ${flags.join(' ')}\n`,
+  );
 
   const good = new TargetClient(daemon.address, { channelOptions: ONE_CONNECTION, callTimeoutMs: GOOD_DEADLINE_MS });
-  const writer = await RemotePool.create(daemon.address, 'good', { size: 1 << 20, channelOptions: ONE_CONNECTION, callTimeoutMs: GOOD_DEADLINE_MS, ackTimeoutMs: GOOD_DEADLINE_MS });
+  const writer = await RemotePool.create(daemon.address, 'good', {
+    size: 1 << 20,
+    channelOptions: ONE_CONNECTION,
+    callTimeoutMs: GOOD_DEADLINE_MS,
+    ackTimeoutMs: GOOD_DEADLINE_MS,
+  });
   let writerLost: string | undefined;
   void writer.whenFailed().then((e) => (writerLost = e.code));
   const lat = { health: [] as number[], stat: [] as number[], persist: [] as number[] };
@@ -92,14 +103,24 @@ async function main(): Promise<void> {
     try {
       await c.create({ protocolVersion: PROTOCOL_VERSION, name: `bad${i}`, poolSize: HEADER_BYTES + 4096 });
       const { handle } = await c.open({ protocolVersion: PROTOCOL_VERSION, name: `bad${i}` });
-      const call = c.grpc.makeBidiStreamRequest('/rpmem.v1.Target/Persist', (b: Buffer) => b, (b: Buffer) => b);
+      const call = c.grpc.makeBidiStreamRequest(
+        '/rpmem.v1.Target/Persist',
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+      );
       call.on('data', () => undefined);
-      const status = new Promise<string>((resolve) => call.on('status', (s: grpc.StatusObject) => resolve(`${grpc.status[s.code]} ${s.metadata.get('rpmem-code')[0] ?? ''}`)));
+      const status = new Promise<string>((resolve) =>
+        call.on('status', (s: grpc.StatusObject) => resolve(`${grpc.status[s.code]} ${s.metadata.get('rpmem-code')[0] ?? ''}`)),
+      );
       call.on('error', () => undefined);
-      call.write(encodePersistRequest({ kind: 'start', start: { protocolVersion: PROTOCOL_VERSION, handle, epoch: 0n, claimant: Buffer.alloc(0) } }));
+      call.write(
+        encodePersistRequest({ kind: 'start', start: { protocolVersion: PROTOCOL_VERSION, handle, epoch: 0n, claimant: Buffer.alloc(0) } }),
+      );
       call.write(batch);
       call.end();
-      outcomes.push(await Promise.race([status, new Promise<string>((r) => setTimeout(() => r('no status within the window'), ATTACK_WINDOW_MS))]));
+      outcomes.push(
+        await Promise.race([status, new Promise<string>((r) => setTimeout(() => r('no status within the window'), ATTACK_WINDOW_MS))]),
+      );
       call.cancel();
     } catch (e) {
       outcomes.push(`setup failed: ${(e as Error).message}`);
@@ -120,8 +141,12 @@ async function main(): Promise<void> {
   for (const o of outcomes) counts.set(o, (counts.get(o) ?? 0) + 1);
   process.stdout.write(`attack streams ended after ${attackMs} ms: ${[...counts].map(([o, n]) => `${n} x ${o}`).join(', ')}\n`);
   process.stdout.write(`good Health : ${stats(lat.health)}\ngood Stat   : ${stats(lat.stat)}\ngood persist: ${stats(lat.persist)}\n`);
-  process.stdout.write(`good client failures: ${failures.length}${failures.length ? ` (${failures.slice(0, 3).join('; ')})` : ''}; writer lost: ${writerLost ?? 'no'}\n`);
-  process.stdout.write(`rpmemd VmRSS before ${(before.vmRssBytes / 2 ** 20).toFixed(0)} MiB, peak ${(peakRss / 2 ** 20).toFixed(0)} MiB; peak RssAnon ${(peakAnon / 2 ** 20).toFixed(0)} MiB\n`);
+  process.stdout.write(
+    `good client failures: ${failures.length}${failures.length ? ` (${failures.slice(0, 3).join('; ')})` : ''}; writer lost: ${writerLost ?? 'no'}\n`,
+  );
+  process.stdout.write(
+    `rpmemd VmRSS before ${(before.vmRssBytes / 2 ** 20).toFixed(0)} MiB, peak ${(peakRss / 2 ** 20).toFixed(0)} MiB; peak RssAnon ${(peakAnon / 2 ** 20).toFixed(0)} MiB\n`,
+  );
   await writer.close().catch(() => undefined);
   good.close();
   await daemon.stop();

@@ -5,14 +5,16 @@
  * session.setLocalWindowSize once the session exists. The size comes from
  * RPMEM_BENCH_H2_WINDOW_BYTES (default 64 MiB).
  */
-import * as http2 from 'http2';
+// The module object itself, not an import namespace, so that createServer can be replaced.
+import http2 = require('http2');
 
 const windowBytes = Number(process.env.RPMEM_BENCH_H2_WINDOW_BYTES ?? 64 * 1024 * 1024);
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const mutable = require('http2') as { createServer: typeof http2.createServer };
-const original = mutable.createServer;
+const original = http2.createServer;
 
-mutable.createServer = ((options: http2.ServerOptions, listener?: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void) => {
+(http2 as { createServer: typeof http2.createServer }).createServer = ((
+  options: http2.ServerOptions,
+  listener?: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
+) => {
   const server = original({ ...options, settings: { ...options?.settings, initialWindowSize: windowBytes } }, listener);
   server.on('session', (session: http2.ServerHttp2Session) => session.setLocalWindowSize(windowBytes));
   return server;

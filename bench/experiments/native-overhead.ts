@@ -52,10 +52,20 @@ async function main(): Promise<void> {
   try {
     mapping.buffer().fill(1);
     const trailer = Buffer.alloc(64);
-    for (const [size, count] of [[64, 16384], [64, 256], [4096, 256], [4096, 1], [65536, 16], [65536, 1]] as const) {
+    for (const [size, count] of [
+      [64, 16384],
+      [64, 256],
+      [4096, 256],
+      [4096, 1],
+      [65536, 16],
+      [65536, 1],
+    ] as const) {
       const data = Buffer.alloc(size, 7);
       const datas = Array.from({ length: count }, () => data);
-      const offs = Array.from({ length: count }, (_, i) => 4096 + ((i * size * 7919) % (POOL_BYTES - size)) - (((i * size * 7919) % (POOL_BYTES - size)) % Math.min(size, 4096)));
+      const offs = Array.from(
+        { length: count },
+        (_, i) => 4096 + ((i * size * 7919) % (POOL_BYTES - size)) - (((i * size * 7919) % (POOL_BYTES - size)) % Math.min(size, 4096)),
+      );
       // writePacked on the same pool ranges, cut from one Buffer at odd positions, as from a received message
       const source = Buffer.alloc(count * (size + FRAMING_BYTES), 7);
       const plan = new Float64Array(count * PACKED_RANGE_FIELDS);

@@ -34,7 +34,13 @@ async function main(): Promise<void> {
   const offsets = new RandomOffsets(poolBytes, 4096, 0x4d1);
   try {
     for (let i = 0; i < rounds; i++) {
-      const skip = { ops: 0, seconds: 0, opsPerSec: 0, latency: { count: 0, p50Us: NaN, p99Us: NaN, p999Us: NaN, meanUs: NaN, maxUs: NaN }, bytes: 1 };
+      const skip = {
+        ops: 0,
+        seconds: 0,
+        opsPerSec: 0,
+        latency: { count: 0, p50Us: NaN, p99Us: NaN, p999Us: NaN, meanUs: NaN, maxUs: NaN },
+        bytes: 1,
+      };
       const g = await withCpu([sink.child.pid!], async () => {
         if (only === 'rpmem') return skip;
         const q = await ceilingQd1(client, config);
@@ -42,7 +48,12 @@ async function main(): Promise<void> {
       });
       const r = await withCpu([target.pid], async () => {
         if (only === 'grpc') return skip;
-        const q = await runQd1(() => pool.persist(offsets.next(), data), { maxOps: config.cellMaxOps, maxMs: config.cellMs, warmupOps: 2000, warmupMs: config.warmupMs });
+        const q = await runQd1(() => pool.persist(offsets.next(), data), {
+          maxOps: config.cellMaxOps,
+          maxMs: config.cellMs,
+          warmupOps: 2000,
+          warmupMs: config.warmupMs,
+        });
         return { ...q, bytes: q.ops * 1e9 };
       });
       const f = (x: number): string => x.toFixed(1).padStart(6);

@@ -47,7 +47,8 @@ export class AppendLog {
     let at = RECORDS_START;
     while (at < log.tail) {
       const record = recordAt(pool.buffer, at, log.tail);
-      if (record === undefined) throw new RpmemError(ErrorCode.CORRUPT, `log record at offset ${at} is damaged below the durable tail ${log.tail}`);
+      if (record === undefined)
+        throw new RpmemError(ErrorCode.CORRUPT, `log record at offset ${at} is damaged below the durable tail ${log.tail}`);
       records.push(record.payload);
       at = record.next;
     }
@@ -81,7 +82,8 @@ export class AppendLog {
     const at = this.tail;
     const bytes = RECORD_HEADER_BYTES + payload.length;
     const next = at + Math.ceil(bytes / 8) * 8;
-    if (next > this.pool.size) throw new RpmemError(ErrorCode.LIMIT, `log is full: ${this.pool.size - at} bytes left, record needs ${next - at}`);
+    if (next > this.pool.size)
+      throw new RpmemError(ErrorCode.LIMIT, `log is full: ${this.pool.size - at} bytes left, record needs ${next - at}`);
     const buf = this.pool.buffer;
     buf.writeUInt32LE(payload.length, at);
     payload.copy(buf, at + RECORD_HEADER_BYTES);

@@ -25,7 +25,9 @@ async function main(argv: string[]): Promise<number> {
     const data = Buffer.from(message);
     data.copy(pool.buffer, 0);
     const result = await pool.persist(0, data.length);
-    console.log(`persisted ${data.length} bytes at lsn ${result.lsn}: durable locally (${result.local}, ${result.localDurability}) and on ${result.replicas.length} replicas (${result.replicas.map((r) => r.durability).join(', ')})`);
+    console.log(
+      `persisted ${data.length} bytes at lsn ${result.lsn}: durable locally (${result.local}, ${result.localDurability}) and on ${result.replicas.length} replicas (${result.replicas.map((r) => r.durability).join(', ')})`,
+    );
     for (const target of targets) {
       const replica = await RemotePool.open(target, REMOTE_NAME, { readOnly: true });
       try {

@@ -63,22 +63,90 @@ interface AgentKey extends OptionSpec {
 
 /** Every key of the agent's config file, by its flag name. */
 export const AGENT_KEYS: Record<string, AgentKey> = {
-  etcd: { key: 'etcd', kind: 'list', type: 'string', multiple: true, arg: 'URL', help: 'an etcd client URL; repeat for each (default http://127.0.0.1:2379)' },
+  etcd: {
+    key: 'etcd',
+    kind: 'list',
+    type: 'string',
+    multiple: true,
+    arg: 'URL',
+    help: 'an etcd client URL; repeat for each (default http://127.0.0.1:2379)',
+  },
   group: { key: 'group', kind: 'string', type: 'string', arg: 'NAME', help: 'the group of candidates of one replicated pool (required)' },
   member: { key: 'member', kind: 'string', type: 'string', arg: 'NAME', help: "this candidate's name in the group (default HOSTNAME-PID)" },
   pool: { key: 'pool', kind: 'string', type: 'string', arg: 'PATH', help: "this node's local pool file (required)" },
-  replica: { key: 'replicas', kind: 'list', type: 'string', multiple: true, arg: 'HOST:PORT/NAME', help: 'a replica; repeat for each (required)' },
-  ack: { key: 'ack', kind: 'policy', type: 'string', arg: 'POLICY', help: 'write policy of the primary: all, majority or a number (default majority)' },
-  ttl: { key: 'ttlSeconds', kind: 'seconds', type: 'string', arg: 'SECONDS', help: `lease TTL of the leader key, whole seconds >= 2 (default ${DEFAULT_TTL_SECONDS})` },
-  'loop-wait-ms': { key: 'loopWaitMs', kind: 'ms', type: 'string', arg: 'MS', help: 'time between lease renewals and campaigns (default ttl/3)' },
-  'retry-timeout-ms': { key: 'retryTimeoutMs', kind: 'ms', type: 'string', arg: 'MS', help: 'deadline of each etcd call (default ttl/3); loop-wait + 2 x retry-timeout <= ttl' },
-  'fence-margin-ms': { key: 'fenceMarginMs', kind: 'ms', type: 'string', arg: 'MS', help: 'stop acking this long before the lease could expire (default max(200, ttl/10))' },
-  'key-prefix': { key: 'keyPrefix', kind: 'string', type: 'string', arg: 'PREFIX', help: `root of the group's keys in etcd (default ${DEFAULT_KEY_PREFIX})` },
-  exec: { key: 'exec', kind: 'string', type: 'string', arg: 'COMMAND', help: 'the application to run while primary (sh -c, env RPMEM_*); killed when the term ends' },
-  'on-elected': { key: 'onElected', kind: 'string', type: 'string', arg: 'COMMAND', help: 'shell command run on becoming primary (env RPMEM_ROLE, RPMEM_EPOCH, RPMEM_POOL, ...)' },
+  replica: {
+    key: 'replicas',
+    kind: 'list',
+    type: 'string',
+    multiple: true,
+    arg: 'HOST:PORT/NAME',
+    help: 'a replica; repeat for each (required)',
+  },
+  ack: {
+    key: 'ack',
+    kind: 'policy',
+    type: 'string',
+    arg: 'POLICY',
+    help: 'write policy of the primary: all, majority or a number (default majority)',
+  },
+  ttl: {
+    key: 'ttlSeconds',
+    kind: 'seconds',
+    type: 'string',
+    arg: 'SECONDS',
+    help: `lease TTL of the leader key, whole seconds >= 2 (default ${DEFAULT_TTL_SECONDS})`,
+  },
+  'loop-wait-ms': {
+    key: 'loopWaitMs',
+    kind: 'ms',
+    type: 'string',
+    arg: 'MS',
+    help: 'time between lease renewals and campaigns (default ttl/3)',
+  },
+  'retry-timeout-ms': {
+    key: 'retryTimeoutMs',
+    kind: 'ms',
+    type: 'string',
+    arg: 'MS',
+    help: 'deadline of each etcd call (default ttl/3); loop-wait + 2 x retry-timeout <= ttl',
+  },
+  'fence-margin-ms': {
+    key: 'fenceMarginMs',
+    kind: 'ms',
+    type: 'string',
+    arg: 'MS',
+    help: 'stop acking this long before the lease could expire (default max(200, ttl/10))',
+  },
+  'key-prefix': {
+    key: 'keyPrefix',
+    kind: 'string',
+    type: 'string',
+    arg: 'PREFIX',
+    help: `root of the group's keys in etcd (default ${DEFAULT_KEY_PREFIX})`,
+  },
+  exec: {
+    key: 'exec',
+    kind: 'string',
+    type: 'string',
+    arg: 'COMMAND',
+    help: 'the application to run while primary (sh -c, env RPMEM_*); killed when the term ends',
+  },
+  'on-elected': {
+    key: 'onElected',
+    kind: 'string',
+    type: 'string',
+    arg: 'COMMAND',
+    help: 'shell command run on becoming primary (env RPMEM_ROLE, RPMEM_EPOCH, RPMEM_POOL, ...)',
+  },
   'on-demoted': { key: 'onDemoted', kind: 'string', type: 'string', arg: 'COMMAND', help: 'shell command run on losing the primary role' },
   'etcd-user': { key: 'etcdUser', kind: 'string', type: 'string', arg: 'USER', help: 'etcd user, when etcd has auth enabled' },
-  'etcd-password-file': { key: 'etcdPasswordFile', kind: 'string', type: 'string', arg: 'FILE', help: "file holding the etcd user's password" },
+  'etcd-password-file': {
+    key: 'etcdPasswordFile',
+    kind: 'string',
+    type: 'string',
+    arg: 'FILE',
+    help: "file holding the etcd user's password",
+  },
   'etcd-ca': { key: 'etcdCa', kind: 'string', type: 'string', arg: 'FILE', help: 'PEM CA bundle for https:// etcd URLs' },
   'etcd-cert': { key: 'etcdCert', kind: 'string', type: 'string', arg: 'FILE', help: 'PEM client certificate for etcd' },
   'etcd-key': { key: 'etcdKey', kind: 'string', type: 'string', arg: 'FILE', help: "the etcd client certificate's private key" },
@@ -128,11 +196,13 @@ export function buildAgentConfig(values: Record<string, unknown>): AgentConfig {
 function coerce(flag: string, kind: Kind, raw: unknown): unknown {
   if (kind === 'list') {
     const items = Array.isArray(raw) ? raw : [raw];
-    if (items.length === 0 || !items.every((i) => typeof i === 'string' && i !== '')) throw new UsageError(`config "${flag}": must be a non-empty list of strings`);
+    if (items.length === 0 || !items.every((i) => typeof i === 'string' && i !== ''))
+      throw new UsageError(`config "${flag}": must be a non-empty list of strings`);
     return items;
   }
   const text = typeof raw === 'number' ? String(raw) : raw;
-  if (typeof text !== 'string' || text === '') throw new UsageError(`config "${flag}": must be a non-empty string, got ${JSON.stringify(raw)}`);
+  if (typeof text !== 'string' || text === '')
+    throw new UsageError(`config "${flag}": must be a non-empty string, got ${JSON.stringify(raw)}`);
   if (kind === 'seconds' || kind === 'ms') return parseCount(flag, text);
   if (kind === 'policy') {
     if (text === 'all' || text === 'majority') return text;

@@ -119,7 +119,8 @@ export function parseCommandArgs(command: Command, argv: string[], io: Io): { he
     io,
     out: new Output(json, io),
     target: (values.target as string | undefined) ?? DEFAULT_TARGET,
-    connect: (fromFile = {}) => connectOptions({ ...fromFile, ...Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) }),
+    connect: (fromFile = {}) =>
+      connectOptions({ ...fromFile, ...Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) }),
     str: str as Context['str'],
   };
   return { help: false, ctx };
@@ -142,12 +143,15 @@ function connectOptions(values: Record<string, unknown>): ConnectOptions {
   const serverName = typeof values['tls-server-name'] === 'string' ? values['tls-server-name'] : undefined;
   const useTls = values.tls === true || ca !== undefined || cert !== undefined || serverName !== undefined;
   const tokenFile = values['token-file'];
-  const token = typeof tokenFile === 'string' ? readFileArg('token-file', tokenFile)!.toString('utf8').trim() : process.env[TOKEN_ENV] || undefined;
+  const token =
+    typeof tokenFile === 'string' ? readFileArg('token-file', tokenFile)!.toString('utf8').trim() : process.env[TOKEN_ENV] || undefined;
   const timeout = values['call-timeout-ms'];
   return {
     ...(useTls ? { tls: { ca, cert, key, serverName } } : {}),
     ...(token !== undefined ? { token } : {}),
-    ...(timeout !== undefined ? { callTimeoutMs: parseCount('call-timeout-ms', typeof timeout === 'number' ? String(timeout) : timeout) } : {}),
+    ...(timeout !== undefined
+      ? { callTimeoutMs: parseCount('call-timeout-ms', typeof timeout === 'number' ? String(timeout) : timeout) }
+      : {}),
   };
 }
 

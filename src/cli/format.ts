@@ -7,7 +7,12 @@ export function toJson(data: unknown): string {
   return JSON.stringify(data, (_k, v: unknown) => {
     if (typeof v === 'bigint') return v.toString();
     // JSON.stringify calls Buffer's toJSON before the replacer sees it.
-    if (v !== null && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) {
+    if (
+      v !== null &&
+      typeof v === 'object' &&
+      (v as { type?: unknown }).type === 'Buffer' &&
+      Array.isArray((v as { data?: unknown }).data)
+    ) {
       return Buffer.from((v as { data: number[] }).data).toString('hex');
     }
     return v;

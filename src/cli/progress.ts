@@ -50,7 +50,10 @@ export class ProgressBar {
     this.bar.setTotal(total);
     const seconds = Math.max((Date.now() - this.started) / 1000, 1e-3);
     const byteRate = bytes === undefined ? '' : `${formatBytes(Math.round(bytes / seconds))}/s`;
-    const rate = this.unit === 'bytes' ? `${formatBytes(Math.round(value / seconds))}/s` : `${Math.round(value / seconds)} ${this.unit}/s ${byteRate}`.trimEnd();
+    const rate =
+      this.unit === 'bytes'
+        ? `${formatBytes(Math.round(value / seconds))}/s`
+        : `${Math.round(value / seconds)} ${this.unit}/s ${byteRate}`.trimEnd();
     const progress = this.unit === 'bytes' ? `${formatBytes(value)}/${formatBytes(total)}` : `${value}/${total}`;
     this.bar.update(value, { progress, rate });
   }

@@ -71,7 +71,10 @@ export function checkDurabilityRequirement(value: unknown, field = 'requireDurab
 /** Throws RPMEM_E_DURABILITY naming `what` (a pool, a target) when `have` does not meet `required`. */
 export function checkDurability(what: string, have: Durability, required: Durability | undefined): void {
   if (required === undefined || meetsDurability(have, required)) return;
-  throw new RpmemError(ErrorCode.DURABILITY, `${what} gives ${have} durability (${SURVIVES[have]}); ${required} is required (${SURVIVES[required]})`);
+  throw new RpmemError(
+    ErrorCode.DURABILITY,
+    `${what} gives ${have} durability (${SURVIVES[have]}); ${required} is required (${SURVIVES[required]})`,
+  );
 }
 
 const SURVIVES: Readonly<Record<Durability, string>> = {

@@ -48,7 +48,10 @@ export function checkClaim(held: EpochClaim, claim: EpochClaim): void {
  */
 export function checkPlainWriter(name: string, held: EpochClaim): void {
   if (held.claimant.equals(NO_CLAIMANT)) return;
-  throw new RpmemError(ErrorCode.FENCED, `pool ${name} belongs to a replication primary (epoch ${held.epoch}, claimant ${claimantName(held.claimant)}): a writer must state its epoch`);
+  throw new RpmemError(
+    ErrorCode.FENCED,
+    `pool ${name} belongs to a replication primary (epoch ${held.epoch}, claimant ${claimantName(held.claimant)}): a writer must state its epoch`,
+  );
 }
 
 /** True when `a` and `b` are the same promise. */

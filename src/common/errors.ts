@@ -136,8 +136,7 @@ const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
 
 /** The status object a server sends for `err`: never a stack trace; INTERNAL as the last resort. */
 export function toServiceError(err: unknown): { code: Status; details: string; metadata: Metadata } {
-  const e =
-    err instanceof RpmemError ? err : new RpmemError(ErrorCode.INTERNAL, 'internal error', { cause: err });
+  const e = err instanceof RpmemError ? err : new RpmemError(ErrorCode.INTERNAL, 'internal error', { cause: err });
   const metadata = new Metadata();
   metadata.set(METADATA_CODE, e.code);
   if (e.seq !== undefined) metadata.set(METADATA_SEQ, e.seq.toString());

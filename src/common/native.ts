@@ -6,6 +6,7 @@
  * them into RpmemError so nothing above this file sees a raw native error.
  */
 import * as path from 'path';
+import nodeGypBuild = require('node-gyp-build');
 import { RpmemError, ErrorCode } from './errors';
 
 /** How a mapping makes stores durable. */
@@ -70,13 +71,7 @@ export interface NativePoolMapping {
    * already settled promise. Either way errors reject, and the Buffers must stay unchanged until
    * the promise settles.
    */
-  writeBatch(
-    offsets: number[],
-    datas: Buffer[],
-    trailerOffset: number,
-    trailerData: Buffer | null,
-    deep: boolean,
-  ): Promise<void>;
+  writeBatch(offsets: number[], datas: Buffer[], trailerOffset: number, trailerData: Buffer | null, deep: boolean): Promise<void>;
 
   /**
    * {@link writeBatch} with every range cut from one Buffer: range i copies `plan[3i+2]` bytes
@@ -140,8 +135,7 @@ function load(): NativeModule {
   try {
     // A local build (build/Release, from `npm ci` or `npm run build:native`) wins over the prebuilt
     // binary the package ships for its platform (prebuilds/, made by `npm pack`).
-    const nodeGypBuild = require('node-gyp-build') as (root: string) => NativeModule;
-    return nodeGypBuild(PACKAGE_ROOT);
+    return nodeGypBuild(PACKAGE_ROOT) as NativeModule;
   } catch (err) {
     const reason = (err as Error).message;
     throw new RpmemError(

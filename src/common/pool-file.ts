@@ -192,11 +192,15 @@ export class PoolFile {
    * while the pool is clean and its history is the writer's (a resyncing copy keeps its clean point).
    */
   applyBatch(ranges: FileRange[], durableSeq: bigint, lsn: bigint, deep: boolean, writer?: EpochClaim): Promise<void> {
-    return this.updateHeader((h) => {
-      if (writer !== undefined && !sameClaim(h, writer)) checkClaim(h, writer);
-      const ownHistory = writer !== undefined && h.syncState === 'clean' && h.historyEpoch === writer.epoch;
-      return { ...h, durableSeq, lsn: ownHistory && lsn > h.lsn ? lsn : h.lsn };
-    }, ranges, deep);
+    return this.updateHeader(
+      (h) => {
+        if (writer !== undefined && !sameClaim(h, writer)) checkClaim(h, writer);
+        const ownHistory = writer !== undefined && h.syncState === 'clean' && h.historyEpoch === writer.epoch;
+        return { ...h, durableSeq, lsn: ownHistory && lsn > h.lsn ? lsn : h.lsn };
+      },
+      ranges,
+      deep,
+    );
   }
 
   /**
@@ -205,10 +209,14 @@ export class PoolFile {
    * holds writes nothing.
    */
   claimEpoch(claim: EpochClaim): Promise<void> {
-    return this.updateHeader((h) => {
-      checkClaim(h, claim);
-      return sameClaim(h, claim) ? undefined : { ...h, epoch: claim.epoch, claimant: claim.claimant };
-    }, [], false);
+    return this.updateHeader(
+      (h) => {
+        checkClaim(h, claim);
+        return sameClaim(h, claim) ? undefined : { ...h, epoch: claim.epoch, claimant: claim.claimant };
+      },
+      [],
+      false,
+    );
   }
 
   /**
@@ -217,12 +225,16 @@ export class PoolFile {
    * which promotion still reads. Refused (RPMEM_E_FENCED) unless the pool promises `writer`'s claim.
    */
   setSyncState(syncState: SyncState, lsn: bigint, writer: EpochClaim): Promise<void> {
-    return this.updateHeader((h) => {
-      if (!sameClaim(h, writer)) checkClaim(h, writer);
-      if (syncState === 'syncing') return { ...h, syncState };
-      const sameHistory = h.historyEpoch === writer.epoch;
-      return { ...h, syncState, historyEpoch: writer.epoch, lsn: sameHistory && h.lsn > lsn ? h.lsn : lsn };
-    }, [], false);
+    return this.updateHeader(
+      (h) => {
+        if (!sameClaim(h, writer)) checkClaim(h, writer);
+        if (syncState === 'syncing') return { ...h, syncState };
+        const sameHistory = h.historyEpoch === writer.epoch;
+        return { ...h, syncState, historyEpoch: writer.epoch, lsn: sameHistory && h.lsn > lsn ? h.lsn : lsn };
+      },
+      [],
+      false,
+    );
   }
 
   /** Replaces the pool attributes, durably. */

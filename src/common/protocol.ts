@@ -138,7 +138,9 @@ const DURABILITY_OF_NAME = Object.fromEntries(Object.entries(WIRE_DURABILITY).ma
 
 /** A Durability field as a name: proto-loader hands over names, persist-codec the bare number. */
 function durabilityName(value: WireEnum): WireEnum {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value < DURABILITY_NAMES.length ? DURABILITY_NAMES[value] : value;
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value < DURABILITY_NAMES.length
+    ? DURABILITY_NAMES[value]
+    : value;
 }
 
 /** Durability as the proto enum's name (PoolInfo, OpenRequest). */
@@ -158,7 +160,12 @@ export function toWireDurabilityValue(d: Durability): number {
  * this build does not know) rather than read as any level.
  */
 export function fromWireDurability(field: string, value: WireEnum): Durability {
-  return fromWireEnum(field, durabilityName(value), { DURABILITY_UNSPECIFIED: 'emulated' as const, ...DURABILITY_OF_NAME }, ErrorCode.PROTOCOL);
+  return fromWireEnum(
+    field,
+    durabilityName(value),
+    { DURABILITY_UNSPECIFIED: 'emulated' as const, ...DURABILITY_OF_NAME },
+    ErrorCode.PROTOCOL,
+  );
 }
 
 /** OpenRequest.require_durability: undefined for UNSPECIFIED (no requirement); an undeclared value is RPMEM_E_INVALID_ARGUMENT. */

@@ -75,8 +75,14 @@ class Candidate {
     const on: ReplicatedPoolListeners = {
       'replica-down': (p) => void send({ type: 'event', name, event: 'replica-down', replica: p.replica, detail: p.error.code }),
       'replica-up': (p) => void send({ type: 'event', name, event: 'replica-up', replica: p.replica, detail: '' }),
-      'resync-done': (p) => void send({ type: 'event', name, event: 'resync-done', replica: p.replica,
-        detail: `${p.full ? 'full' : 'incremental'}: ${p.blocksDone} block(s), ${p.bytesCopied} bytes in ${p.ms} ms` }),
+      'resync-done': (p) =>
+        void send({
+          type: 'event',
+          name,
+          event: 'resync-done',
+          replica: p.replica,
+          detail: `${p.full ? 'full' : 'incremental'}: ${p.blocksDone} block(s), ${p.bytesCopied} bytes in ${p.ms} ms`,
+        }),
       degraded: (p) => void send({ type: 'event', name, event: 'degraded', detail: `${p.up} of ${p.total} replicas up` }),
       restored: (p) => void send({ type: 'event', name, event: 'restored', detail: `all ${p.total} replicas up` }),
       fenced: (p) => void send({ type: 'event', name, event: 'fenced', replica: p.replica, detail: p.error.code }),
@@ -107,7 +113,14 @@ class Candidate {
     const etcd = this.config.etcd;
     if (etcd === undefined) throw new RpmemError(ErrorCode.INVALID_ARGUMENT, 'start "etcd" needs the etcd settings');
     const name = this.config.name;
-    const elector = new FailoverCandidate({ ...this.poolOptions, path: this.config.pool, etcd: { hosts: etcd.endpoints }, group: GROUP, member: name, ttlSeconds: etcd.ttlSeconds });
+    const elector = new FailoverCandidate({
+      ...this.poolOptions,
+      path: this.config.pool,
+      etcd: { hosts: etcd.endpoints },
+      group: GROUP,
+      member: name,
+      ttlSeconds: etcd.ttlSeconds,
+    });
     this.elector = elector;
     elector.on('elected', ({ pool }) => this.serve(pool, 'elected'));
     elector.on('standby', ({ leader }) => {
@@ -138,7 +151,8 @@ class Candidate {
         if (this.acked.length === 0) this.firstAt = at;
         this.acked.push(n);
       },
-      waiting: (n, e) => void send({ type: 'event', name: this.config.name, event: 'waiting-for-quorum', detail: `record ${n}: ${e.code}` }),
+      waiting: (n, e) =>
+        void send({ type: 'event', name: this.config.name, event: 'waiting-for-quorum', detail: `record ${n}: ${e.code}` }),
     });
     this.writer.start();
     void this.writer.ended().then((why) => {

@@ -15,7 +15,12 @@ import { RECORD_BYTES, recordIntact, recordOffset } from './records';
 
 const READ_CHUNK_BYTES = 1 << 20;
 
-async function missingOn(spec: string, from: number, through: number, epoch: bigint | undefined): Promise<{ replica: string; missing: number; firstMissing?: number }> {
+async function missingOn(
+  spec: string,
+  from: number,
+  through: number,
+  epoch: bigint | undefined,
+): Promise<{ replica: string; missing: number; firstMissing?: number }> {
   const { target, name } = parseReplica(spec);
   const remote = await RemotePool.open(target, name, { readOnly: true, callTimeoutMs: 10_000 });
   try {

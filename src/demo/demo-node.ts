@@ -48,15 +48,21 @@ export class DemoNode {
    * The first message from index `from` on for which `match` holds, waiting at most `timeoutMs`.
    * Rejects early when the node reports an error or exits.
    */
-  async waitFor<T extends CandidateMessage>(what: string, match: (m: CandidateMessage) => m is T, timeoutMs: number, from?: number): Promise<T>;
+  async waitFor<T extends CandidateMessage>(
+    what: string,
+    match: (m: CandidateMessage) => m is T,
+    timeoutMs: number,
+    from?: number,
+  ): Promise<T>;
   async waitFor(what: string, match: (m: CandidateMessage) => boolean, timeoutMs: number, from?: number): Promise<CandidateMessage>;
   async waitFor(what: string, match: (m: CandidateMessage) => boolean, timeoutMs: number, from = 0): Promise<CandidateMessage> {
     const deadline = Date.now() + timeoutMs;
-    for (let i = from; ; ) {
+    for (let i = from; ;) {
       for (; i < this.messages.length; i++) {
         const m = this.messages[i];
         if (match(m)) return m;
-        if (m.type === 'error') throw new RpmemError(ErrorCode.INTERNAL, `${this.name} failed while the demo waited for ${what}: ${m.error}`);
+        if (m.type === 'error')
+          throw new RpmemError(ErrorCode.INTERNAL, `${this.name} failed while the demo waited for ${what}: ${m.error}`);
       }
       if (!this.running) throw new RpmemError(ErrorCode.INTERNAL, `${this.name} exited while the demo waited for ${what}`);
       if (Date.now() >= deadline) throw new RpmemError(ErrorCode.TIMEOUT, `${this.name}: no ${what} within ${timeoutMs} ms`);
@@ -72,7 +78,11 @@ export class DemoNode {
       if (!this.running) throw new RpmemError(ErrorCode.INTERNAL, `${this.name} exited while the demo waited for ${what}`);
       const error = this.messages.find((m) => m.type === 'error');
       if (error?.type === 'error') throw new RpmemError(ErrorCode.INTERNAL, `${this.name} failed: ${error.error}`);
-      if (Date.now() >= deadline) throw new RpmemError(ErrorCode.TIMEOUT, `${this.name}: only ${this.acked.size - target + count} of ${count} acks ${what} within ${timeoutMs} ms`);
+      if (Date.now() >= deadline)
+        throw new RpmemError(
+          ErrorCode.TIMEOUT,
+          `${this.name}: only ${this.acked.size - target + count} of ${count} acks ${what} within ${timeoutMs} ms`,
+        );
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
   }

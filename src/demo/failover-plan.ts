@@ -52,7 +52,10 @@ class EtcdPlan implements FailoverPlan {
   readonly takeoverHow = `its etcd lease (TTL ${ETCD_TTL_SECONDS} s) expires and node-b is elected`;
   readonly electionMs = ETCD_TTL_SECONDS * 1000;
   private etcd?: LocalEtcd;
-  constructor(private readonly binary: string, private readonly dataDir: string) {}
+  constructor(
+    private readonly binary: string,
+    private readonly dataDir: string,
+  ) {}
 
   get summary(): string {
     return `etcd (FailoverCandidate, two candidates, lease TTL ${ETCD_TTL_SECONDS} s, ${this.binary} at ${this.etcd?.endpoint})`;
@@ -66,7 +69,9 @@ class EtcdPlan implements FailoverPlan {
 
   /** A candidate promotes from the replicas, so they must hold the pool before the first election (as `rpmem create` on each target). */
   async prepare(replicas: string[], poolBytes: number): Promise<void> {
-    await Promise.all(replicas.map(parseReplica).map(async ({ target, name }) => (await RemotePool.create(target, name, { size: poolBytes })).close()));
+    await Promise.all(
+      replicas.map(parseReplica).map(async ({ target, name }) => (await RemotePool.create(target, name, { size: poolBytes })).close()),
+    );
   }
 
   configure(config: CandidateConfig): CandidateConfig {
@@ -85,7 +90,9 @@ export function failoverPlan(base: string): FailoverPlan {
   if (process.env.RPMEM_DEMO_FAILOVER === 'promote') return new PromotePlan('promote (RPMEM_DEMO_FAILOVER=promote)');
   const binary = findEtcd();
   if (binary === undefined) {
-    return new PromotePlan('promote: no etcd binary on PATH, so no automatic failover (README "Failover demo": apt-get install etcd-server)');
+    return new PromotePlan(
+      'promote: no etcd binary on PATH, so no automatic failover (README "Failover demo": apt-get install etcd-server)',
+    );
   }
   return new EtcdPlan(binary, path.join(base, 'etcd'));
 }

@@ -52,12 +52,28 @@ export class LocalEtcd {
     const [clientPort, peerPort] = [await freePort(host), await freePort(host)];
     const client = `http://${host}:${clientPort}`;
     const peer = `http://${host}:${peerPort}`;
-    const child = spawn(binary, [
-      '--name', 'demo', '--data-dir', dataDir,
-      '--listen-client-urls', client, '--advertise-client-urls', client,
-      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
-      '--initial-cluster', `demo=${peer}`, '--initial-cluster-state', 'new',
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      binary,
+      [
+        '--name',
+        'demo',
+        '--data-dir',
+        dataDir,
+        '--listen-client-urls',
+        client,
+        '--advertise-client-urls',
+        client,
+        '--listen-peer-urls',
+        peer,
+        '--initial-advertise-peer-urls',
+        peer,
+        '--initial-cluster',
+        `demo=${peer}`,
+        '--initial-cluster-state',
+        'new',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     let stderr = '';
     return new Promise((resolve, reject) => {

@@ -35,9 +35,14 @@ function say(message: string): void {
   console.log(`[${((Date.now() - T0) / 1000).toFixed(1).padStart(5)} s] ${message}`);
 }
 
-const isType = <K extends CandidateMessage['type']>(type: K) => (m: CandidateMessage): m is Extract<CandidateMessage, { type: K }> => m.type === type;
-const isEvent = (event: string, replica?: string) => (m: CandidateMessage): boolean =>
-  m.type === 'event' && m.event === event && (replica === undefined || m.replica === replica);
+const isType =
+  <K extends CandidateMessage['type']>(type: K) =>
+  (m: CandidateMessage): m is Extract<CandidateMessage, { type: K }> =>
+    m.type === type;
+const isEvent =
+  (event: string, replica?: string) =>
+  (m: CandidateMessage): boolean =>
+    m.type === 'event' && m.event === event && (replica === undefined || m.replica === replica);
 
 /** Acknowledged records (number → epoch of the primary that acknowledged it) not intact in `area` as that primary wrote them. */
 function lostIn(area: Buffer, acked: Map<number, bigint>): number {
@@ -70,9 +75,19 @@ async function main(): Promise<void> {
     await plan.prepare(replicas, POOL_BYTES);
 
     const node = (name: string, first: boolean): DemoNode => {
-      const n = new DemoNode(plan.configure({
-        name, pool: path.join(base, `${name}.pool`), poolBytes: POOL_BYTES, replicas, start: 'open', recordsPerSecond: RECORDS_PER_SECOND,
-      }, first));
+      const n = new DemoNode(
+        plan.configure(
+          {
+            name,
+            pool: path.join(base, `${name}.pool`),
+            poolBytes: POOL_BYTES,
+            replicas,
+            start: 'open',
+            recordsPerSecond: RECORDS_PER_SECOND,
+          },
+          first,
+        ),
+      );
       nodes.push(n);
       return n;
     };
@@ -117,12 +132,16 @@ async function main(): Promise<void> {
     const firstAck = await b.waitFor('its first ack', isType('acked'), PHASE_TIMEOUT_MS, mark);
     const failoverMs = firstAck.firstAt - killedAt;
     const promotion = second.promotion as { source?: string; sourceLsn?: string; bytesCopied?: number } | undefined;
-    say(`${b.name} is primary at epoch ${second.epoch} (${second.how}${promotion ? ` from ${promotion.source}, lsn ${promotion.sourceLsn}, ${promotion.bytesCopied} bytes copied` : ''}); continues at record ${second.first}`);
+    say(
+      `${b.name} is primary at epoch ${second.epoch} (${second.how}${promotion ? ` from ${promotion.source}, lsn ${promotion.sourceLsn}, ${promotion.bytesCopied} bytes copied` : ''}); continues at record ${second.first}`,
+    );
     await b.waitAcks(ACKS_PER_PHASE, PHASE_TIMEOUT_MS, 'as the new primary');
     b.send('stop');
     const stopped = await b.waitFor('its stop', isType('stopped'), PHASE_TIMEOUT_MS);
     await b.exited;
-    say(`${b.name} stopped after ${b.acked.size} records; replicas ${stopped.replicasIdentical ? 'identical to it (verify)' : `DIFFER: ${stopped.differing.join(', ')}`}`);
+    say(
+      `${b.name} stopped after ${b.acked.size} records; replicas ${stopped.replicasIdentical ? 'identical to it (verify)' : `DIFFER: ${stopped.differing.join(', ')}`}`,
+    );
 
     // Read everything back: the new primary's pool, then each replica on its own.
     const acked = new Map<number, bigint>();
@@ -139,8 +158,12 @@ async function main(): Promise<void> {
     console.log('');
     console.log('summary');
     console.log(`  failover path:        ${plan.summary}`);
-    console.log(`  records acknowledged: ${acked.size} (${a.name} ${a.acked.size} at epoch ${firstPrimary.epoch}, ${b.name} ${b.acked.size} at epoch ${second.epoch})`);
-    console.log(`  records lost:         ${lost} (overwritten: ${overwritten}; read back from ${b.name}'s pool: ${lostLocal}; from each replica: ${lostReplicas.join(', ')})`);
+    console.log(
+      `  records acknowledged: ${acked.size} (${a.name} ${a.acked.size} at epoch ${firstPrimary.epoch}, ${b.name} ${b.acked.size} at epoch ${second.epoch})`,
+    );
+    console.log(
+      `  records lost:         ${lost} (overwritten: ${overwritten}; read back from ${b.name}'s pool: ${lostLocal}; from each replica: ${lostReplicas.join(', ')})`,
+    );
     console.log(`  failover time:        ${failoverMs} ms (SIGKILL of ${a.name} to the first ack of ${b.name})`);
     if (lost > 0 || !stopped.replicasIdentical) process.exitCode = 1;
   } finally {

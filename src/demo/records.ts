@@ -43,11 +43,13 @@ export function recordIntact(area: Buffer, n: number, epoch?: bigint): boolean {
   const at = recordOffset(n);
   if (at + RECORD_BYTES > area.length) return false;
   const slot = area.subarray(at, at + RECORD_BYTES);
-  return slot.readUInt32LE(0) === MAGIC
-    && slot.readUInt32LE(4) === crc32c(slot.subarray(BODY_OFFSET))
-    && slot.readBigUInt64LE(BODY_OFFSET) === BigInt(n)
-    && (epoch === undefined || slot.readBigUInt64LE(BODY_OFFSET + 8) === epoch)
-    && slot.subarray(PAYLOAD_OFFSET).equals(payload(n));
+  return (
+    slot.readUInt32LE(0) === MAGIC &&
+    slot.readUInt32LE(4) === crc32c(slot.subarray(BODY_OFFSET)) &&
+    slot.readBigUInt64LE(BODY_OFFSET) === BigInt(n) &&
+    (epoch === undefined || slot.readBigUInt64LE(BODY_OFFSET + 8) === epoch) &&
+    slot.subarray(PAYLOAD_OFFSET).equals(payload(n))
+  );
 }
 
 /** The highest record number present in `area` (0 when none): where a new primary continues. */

@@ -36,7 +36,9 @@ function env(name: string, fallback?: string): string {
 }
 
 function line(obj: Record<string, unknown>): void {
-  process.stdout.write(JSON.stringify({ time: new Date().toISOString(), ...obj }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
+  process.stdout.write(
+    JSON.stringify({ time: new Date().toISOString(), ...obj }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n',
+  );
 }
 
 const describe = (e: unknown): string => (e instanceof RpmemError ? `${e.code}: ${e.message}` : String(e));
@@ -61,7 +63,10 @@ class AckLog {
 }
 
 async function main(): Promise<void> {
-  const replicas = env('RPMEM_REPLICAS').split(',').map((s) => s.trim()).filter(Boolean);
+  const replicas = env('RPMEM_REPLICAS')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const ackRaw = env('RPMEM_ACK', 'majority');
   const ack: WritePolicy = ackRaw === 'all' || ackRaw === 'majority' ? ackRaw : Number(ackRaw);
   const rate = Number(env('RPMEM_RATE', '300'));
@@ -71,11 +76,24 @@ async function main(): Promise<void> {
   let pool: ReplicatedPool | undefined;
   let writer: RecordWriter | undefined;
 
-  const events: Array<keyof ReplicatedPoolEvents> = ['replica-down', 'replica-up', 'resync-progress', 'resync-done', 'degraded', 'restored', 'fenced'];
-  const on = Object.fromEntries(events.map((event) => [event, (payload: Record<string, unknown>) => {
-    const error = payload.error as RpmemError | undefined;
-    line({ type: 'event', event, ...payload, ...(error ? { error: describe(error) } : {}) });
-  }])) as ReplicatedPoolOptions['on'];
+  const events: Array<keyof ReplicatedPoolEvents> = [
+    'replica-down',
+    'replica-up',
+    'resync-progress',
+    'resync-done',
+    'degraded',
+    'restored',
+    'fenced',
+  ];
+  const on = Object.fromEntries(
+    events.map((event) => [
+      event,
+      (payload: Record<string, unknown>) => {
+        const error = payload.error as RpmemError | undefined;
+        line({ type: 'event', event, ...payload, ...(error ? { error: describe(error) } : {}) });
+      },
+    ]),
+  ) as ReplicatedPoolOptions['on'];
   const options: ReplicatedPoolOptions = { replicas, ack, ackTimeoutMs: 3000, callTimeoutMs: 3000, openWaitMs: 60_000, on };
 
   /** Appends from the record after the last one the pool holds. */
@@ -102,8 +120,17 @@ async function main(): Promise<void> {
   if (etcd !== undefined && etcd !== '') {
     role = 'standby';
     elector = new FailoverCandidate({
-      ...options, path, group: env('RPMEM_GROUP', 'demo'), member: env('RPMEM_MEMBER', os.hostname()),
-      etcd: { hosts: etcd.split(',').map((s) => s.trim()).filter(Boolean) }, ttlSeconds: Number(env('RPMEM_TTL', '10')),
+      ...options,
+      path,
+      group: env('RPMEM_GROUP', 'demo'),
+      member: env('RPMEM_MEMBER', os.hostname()),
+      etcd: {
+        hosts: etcd
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      },
+      ttlSeconds: Number(env('RPMEM_TTL', '10')),
     });
     elector.on('elected', ({ pool: rp }) => serve(rp, 'elected'));
     elector.on('standby', ({ leader }) => {
@@ -119,15 +146,25 @@ async function main(): Promise<void> {
     elector.on('warning', (e) => line({ type: 'event', event: 'warning', error: describe(e) }));
     await elector.start();
   } else {
-    serve(await ReplicatedPool.open(path, { ...options, create: { size: Number(env('RPMEM_POOL_SIZE', String(64 * 1024 * 1024))) } }), 'open');
+    serve(
+      await ReplicatedPool.open(path, { ...options, create: { size: Number(env('RPMEM_POOL_SIZE', String(64 * 1024 * 1024))) } }),
+      'open',
+    );
   }
 
   const statusMs = Number(env('RPMEM_STATUS_MS', '250'));
   const status = setInterval(() => {
     const replicaStates = pool ? Object.fromEntries(pool.status().map((s) => [s.replica, s.state])) : {};
     line({
-      type: 'status', role, epoch: pool?.epoch, acked: log.acked, ackedFrom: log.first, ackedThrough: log.through, waits: log.waits,
-      replicas: replicaStates, degraded: pool ? Object.values(replicaStates).some((s) => s !== 'up') : undefined,
+      type: 'status',
+      role,
+      epoch: pool?.epoch,
+      acked: log.acked,
+      ackedFrom: log.first,
+      ackedThrough: log.through,
+      waits: log.waits,
+      replicas: replicaStates,
+      degraded: pool ? Object.values(replicaStates).some((s) => s !== 'up') : undefined,
     });
   }, statusMs);
 

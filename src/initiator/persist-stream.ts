@@ -128,7 +128,8 @@ export class PersistStream {
 
   /** Like {@link persist}, telling `sink` instead of settling a promise; a refusal reaches the sink in a microtask. */
   enqueue(offset: number, data: Buffer, deep: boolean, lsn: bigint, crc: number, sink: RangeSink): void {
-    const refused = this.failure !== undefined ? this.stickyError() : this.ending ? new RpmemError(ErrorCode.CLOSED, 'pool is closing') : undefined;
+    const refused =
+      this.failure !== undefined ? this.stickyError() : this.ending ? new RpmemError(ErrorCode.CLOSED, 'pool is closing') : undefined;
     if (refused !== undefined) {
       queueMicrotask(() => sink.failed(refused));
       return;
@@ -168,9 +169,7 @@ export class PersistStream {
     this.ended ??= this.drain().then(
       () =>
         new Promise<void>((resolve, reject) => {
-          this.call.once('status', (status: grpc.StatusObject) =>
-            status.code === 0 ? resolve() : reject(fromServiceError(status)),
-          );
+          this.call.once('status', (status: grpc.StatusObject) => (status.code === 0 ? resolve() : reject(fromServiceError(status))));
           this.call.end();
         }),
     );
@@ -210,7 +209,8 @@ export class PersistStream {
       let messageBytes = 0;
       for (const p of this.unsent) {
         const bytes = p.data.length;
-        const fitsMessage = ranges.length === 0 || (messageBytes + bytes <= this.options.maxMessageBytes && ranges.length < this.options.maxBatchRanges);
+        const fitsMessage =
+          ranges.length === 0 || (messageBytes + bytes <= this.options.maxMessageBytes && ranges.length < this.options.maxBatchRanges);
         const fitsWindow = this.inflightBytes === 0 || this.inflightBytes + bytes <= this.options.maxInflightBytes;
         if (!fitsMessage || !fitsWindow) break;
         ranges.push(p);
@@ -260,7 +260,10 @@ export class PersistStream {
     try {
       const durability = fromWireDurability('PersistAck.durability', ack.durability);
       if (durability === this.options.durability) return durability;
-      throw new RpmemError(ErrorCode.PROTOCOL, `the target reported ${this.options.durability} durability at open and ${durability} in the ack of seq ${ack.durableSeq}`);
+      throw new RpmemError(
+        ErrorCode.PROTOCOL,
+        `the target reported ${this.options.durability} durability at open and ${durability} in the ack of seq ${ack.durableSeq}`,
+      );
     } catch (err) {
       this.cancel(err as RpmemError);
       return undefined;

@@ -137,7 +137,8 @@ export class Pool {
    */
   async persist(offset: number, length: number, options: { deep?: boolean; require?: Durability } = {}): Promise<void> {
     this.checkRange(offset, length);
-    if (options.require !== undefined) checkDurability(this.path, this.file.durability, checkDurabilityRequirement(options.require, 'require'));
+    if (options.require !== undefined)
+      checkDurability(this.path, this.file.durability, checkDurabilityRequirement(options.require, 'require'));
     try {
       await this.file.mapping.persist(offset + HEADER_BYTES, length, options.deep === true);
     } catch (err) {

@@ -111,16 +111,28 @@ export async function promote(path: string, options: PromoteOptions): Promise<Re
   const up = pool.status().filter((s) => s.state === 'up').length;
   if (up < majority) {
     await pool.close();
-    throw new RpmemError(ErrorCode.QUORUM, `promoted ${path} at epoch ${claim.epoch} from ${report.source}, but only ${up} of ${addresses.length} replicas came up; a primary needs a majority (${majority})`);
+    throw new RpmemError(
+      ErrorCode.QUORUM,
+      `promoted ${path} at epoch ${claim.epoch} from ${report.source}, but only ${up} of ${addresses.length} replicas came up; a primary needs a majority (${majority})`,
+    );
   }
   return pool;
 }
 
 /** One above the highest epoch a majority of replicas and the local pool know of. */
-async function nextEpoch(path: string, options: PromoteOptions, addresses: ReplicaAddress[], majority: number, connect: ConnectOptions): Promise<bigint> {
+async function nextEpoch(
+  path: string,
+  options: PromoteOptions,
+  addresses: ReplicaAddress[],
+  majority: number,
+  connect: ConnectOptions,
+): Promise<bigint> {
   const { answered, missed } = await ask(addresses, (a) => RemotePool.stat(a.target, a.name, connect));
   if (answered.length < majority) {
-    throw new RpmemError(ErrorCode.QUORUM, `only ${answered.length} of ${addresses.length} replicas reachable; promotion needs a majority (${majority}): ${describe(missed)}`);
+    throw new RpmemError(
+      ErrorCode.QUORUM,
+      `only ${answered.length} of ${addresses.length} replicas reachable; promotion needs a majority (${majority}): ${describe(missed)}`,
+    );
   }
   const localEpoch = fs.existsSync(path) ? await withLocal(path, options, async (p) => p.epoch) : 0n;
   return answered.reduce((max, c) => (c.info.epoch > max ? c.info.epoch : max), localEpoch) + 1n;
@@ -131,7 +143,11 @@ async function ask(addresses: ReplicaAddress[], call: (a: ReplicaAddress) => Pro
   const outcome: Outcome = { answered: [], missed: [] };
   answers.forEach((r, i) => {
     if (r.status === 'fulfilled') outcome.answered.push({ address: addresses[i], info: r.value });
-    else outcome.missed.push({ address: addresses[i], error: r.reason instanceof RpmemError ? r.reason : new RpmemError(ErrorCode.INTERNAL, String(r.reason)) });
+    else
+      outcome.missed.push({
+        address: addresses[i],
+        error: r.reason instanceof RpmemError ? r.reason : new RpmemError(ErrorCode.INTERNAL, String(r.reason)),
+      });
   });
   return outcome;
 }
@@ -185,9 +201,10 @@ async function copyDown(path: string, best: Candidate, options: PromoteOptions, 
       }
       const block = blockBytesFor(local.size);
       const blocks = exists ? await differingBlocks(local, source, block) : undefined;
-      const ranges = blocks === undefined
-        ? chunks(local.size, COPY_CHUNK_BYTES)
-        : blocks.map((b) => ({ offset: b * block, length: Math.min(block, local.size - b * block) }));
+      const ranges =
+        blocks === undefined
+          ? chunks(local.size, COPY_CHUNK_BYTES)
+          : blocks.map((b) => ({ offset: b * block, length: Math.min(block, local.size - b * block) }));
       for (const { offset, length } of ranges) {
         (await source.read(offset, length)).copy(local.buffer, offset);
         await local.persist(offset, length);

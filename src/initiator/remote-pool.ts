@@ -153,9 +153,7 @@ export class RemotePool {
 
   /** Reports pool `name` on `target` without opening it. */
   static async stat(target: string, name: string, options: ConnectOptions = {}): Promise<PoolInfo> {
-    return withClient(target, options, async (client) =>
-      toPoolInfo(await client.stat({ protocolVersion: PROTOCOL_VERSION, name })),
-    );
+    return withClient(target, options, async (client) => toPoolInfo(await client.stat({ protocolVersion: PROTOCOL_VERSION, name })));
   }
 
   /** Reports every pool on `target` (that the token may see), by name. */
@@ -275,7 +273,8 @@ export class RemotePool {
    */
   persist(offset: number, data: Buffer, options: PersistOptions = {}): Promise<PersistResult> {
     try {
-      if (options.require !== undefined) checkDurability(`pool ${this.name}`, this.info.durability, checkDurabilityRequirement(options.require, 'require'));
+      if (options.require !== undefined)
+        checkDurability(`pool ${this.name}`, this.info.durability, checkDurabilityRequirement(options.require, 'require'));
       return this.send(offset, data, options.deep === true, options.lsn ?? 0n, options.crc32c);
     } catch (err) {
       return Promise.reject(err);
@@ -428,7 +427,6 @@ export class RemotePool {
     checkRange(offset, length, this.size);
     return offset + HEADER_BYTES;
   }
-
 }
 
 /** The value of `check` on a freshly opened handle; when it throws, the handle is released first. */

@@ -301,7 +301,16 @@ export class Replica {
   }
 
   /** Queues one range on the stream; its ReplicaSend settles the blocks' in-flight count and tells `sink`. */
-  private send(pool: RemotePool, offset: number, data: Buffer, lsn: bigint, crc: number, first: number, last: number, sink: AckSink | undefined): void {
+  private send(
+    pool: RemotePool,
+    offset: number,
+    data: Buffer,
+    lsn: bigint,
+    crc: number,
+    first: number,
+    last: number,
+    sink: AckSink | undefined,
+  ): void {
     pool.persistTo(offset, data, lsn, crc, new ReplicaSend(this, first, last, sink));
   }
 
@@ -447,7 +456,10 @@ export class Replica {
     });
     if (pool.openInfo.size !== local.size) {
       await pool.close().catch(() => undefined);
-      throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `replica ${this.spec} has ${pool.openInfo.size} bytes, the local pool ${local.size}`);
+      throw new RpmemError(
+        ErrorCode.INVALID_ARGUMENT,
+        `replica ${this.spec} has ${pool.openInfo.size} bytes, the local pool ${local.size}`,
+      );
     }
     return pool;
   }

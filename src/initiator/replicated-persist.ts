@@ -150,6 +150,12 @@ export class ReplicatedPersist implements AckSink {
     if (fenced !== undefined) return this.fail(fenced);
     this.settled = true;
     this.owner.persistSettled(this.promise, this.lsn);
-    this.resolve({ lsn: this.lsn, local: this.owner.granularity, localDurability: this.owner.durability, replicas: this.acks, acknowledgedNs });
+    this.resolve({
+      lsn: this.lsn,
+      local: this.owner.granularity,
+      localDurability: this.owner.durability,
+      replicas: this.acks,
+      acknowledgedNs,
+    });
   }
 }

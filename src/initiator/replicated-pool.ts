@@ -163,9 +163,10 @@ export class ReplicatedPool extends EventEmitter<ReplicatedPoolEvents> implement
     if (addresses.length === 0) throw new RpmemError(ErrorCode.INVALID_ARGUMENT, 'at least one replica is required');
     checkPolicy(options.ack ?? 'all', addresses.length);
     const replicaDurability = checkReplicaDurability(options.requireReplicaDurability, options.replicas);
-    const local = fs.existsSync(path) || options.create === undefined
-      ? await Pool.open(path, options)
-      : await Pool.create(path, { ...options, size: options.create.size, attr: options.create.attr });
+    const local =
+      fs.existsSync(path) || options.create === undefined
+        ? await Pool.open(path, options)
+        : await Pool.create(path, { ...options, size: options.create.size, attr: options.create.attr });
     const callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     // A pool's first primary claims the pool's epoch under an id of its own (epoch-claim.ts).
     if (local.claim.claimant.equals(NO_CLAIMANT)) await local.claimEpoch(newClaim(local.epoch));
@@ -506,7 +507,10 @@ export class ReplicatedPool extends EventEmitter<ReplicatedPoolEvents> implement
     const up = this.replicas.filter((r) => r.state === 'up');
     if (up.length < required || up.filter((r) => this.gives(r, level)).length >= required) return;
     const given = up.map((r) => `${r.spec} gives ${r.durability ?? 'unknown'}`).join(', ');
-    throw new RpmemError(ErrorCode.DURABILITY, `write policy needs ${required} replica ack(s) at ${level} durability or better; of the replicas up, ${given}`);
+    throw new RpmemError(
+      ErrorCode.DURABILITY,
+      `write policy needs ${required} replica ack(s) at ${level} durability or better; of the replicas up, ${given}`,
+    );
   }
 
   /** The requirement for replica `spec` from requireReplicaDurability. */
@@ -554,10 +558,14 @@ export function checkPolicy(policy: WritePolicy, n: number): number {
 }
 
 /** requireReplicaDurability checked: each level valid, each spec one of `replicas`. */
-function checkReplicaDurability(value: ReplicatedPoolOptions['requireReplicaDurability'], replicas: string[]): Durability | Record<string, Durability> | undefined {
+function checkReplicaDurability(
+  value: ReplicatedPoolOptions['requireReplicaDurability'],
+  replicas: string[],
+): Durability | Record<string, Durability> | undefined {
   if (value === undefined || typeof value === 'string') return checkDurabilityRequirement(value, 'requireReplicaDurability');
   for (const [spec, level] of Object.entries(value)) {
-    if (!replicas.includes(spec)) throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `requireReplicaDurability names ${spec}, which is not one of the replicas`);
+    if (!replicas.includes(spec))
+      throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `requireReplicaDurability names ${spec}, which is not one of the replicas`);
     checkDurabilityRequirement(level, `requireReplicaDurability[${spec}]`);
   }
   return { ...value };

@@ -49,7 +49,8 @@ export class TargetClient {
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     const tls = options.tls;
     const pem = (v: Buffer | string | undefined): Buffer | null => (v === undefined ? null : Buffer.from(v));
-    const credentials = tls === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(pem(tls.ca), pem(tls.key), pem(tls.cert));
+    const credentials =
+      tls === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(pem(tls.ca), pem(tls.key), pem(tls.cert));
     this.grpc = new rpmemV1.Target(address, credentials, {
       'grpc.max_receive_message_length': MAX_RECEIVE_BYTES,
       'grpc.max_send_message_length': -1,
@@ -118,7 +119,9 @@ export class TargetClient {
   private call<Req, Res>(method: UnaryMethod<Req, Res>, req: Req): Promise<Res> {
     const deadline = Date.now() + this.callTimeoutMs;
     return new Promise<Res>((resolve, reject) => {
-      method.call(this.grpc, req, this.metadata.clone(), { deadline }, (err, res) => (err ? reject(fromServiceError(err)) : resolve(res as Res)));
+      method.call(this.grpc, req, this.metadata.clone(), { deadline }, (err, res) =>
+        err ? reject(fromServiceError(err)) : resolve(res as Res),
+      );
     });
   }
 

@@ -45,7 +45,11 @@ export async function verifyPool(
         const remote = await RemotePool.open(a.target, a.name, { ...connect, readOnly: true });
         try {
           const report = (bytesCompared: number): void => onProgress?.({ replica: a.spec, bytesCompared, bytesTotal: local.size });
-          out.push({ replica: a.spec, compared: true, differing: toRanges(await differingBlocks(local, remote, block, report), block, local.size) });
+          out.push({
+            replica: a.spec,
+            compared: true,
+            differing: toRanges(await differingBlocks(local, remote, block, report), block, local.size),
+          });
         } finally {
           await remote.close();
         }

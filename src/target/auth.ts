@@ -67,8 +67,10 @@ function parseEntry(file: string, raw: unknown, i: number): TokenEntry {
     throw invalid(file, `tokens[${i}] needs "token" (16 characters or more) or "sha256" (64 hex digits)`);
   }
   const pools = e.pools ?? ['*'];
-  if (!Array.isArray(pools) || !pools.every((p) => typeof p === 'string')) throw invalid(file, `tokens[${i}].pools must be a list of patterns`);
-  if (e['read-only'] !== undefined && typeof e['read-only'] !== 'boolean') throw invalid(file, `tokens[${i}].read-only must be true or false`);
+  if (!Array.isArray(pools) || !pools.every((p) => typeof p === 'string'))
+    throw invalid(file, `tokens[${i}].pools must be a list of patterns`);
+  if (e['read-only'] !== undefined && typeof e['read-only'] !== 'boolean')
+    throw invalid(file, `tokens[${i}].read-only must be true or false`);
   return { digest, pools: (pools as string[]).map(globToRegExp), readOnly: e['read-only'] === true, label: `tokens[${i}]` };
 }
 
@@ -135,7 +137,8 @@ function principalOf(entry: TokenEntry): Principal {
     covers,
     authorize(name, access) {
       if (!covers(name)) throw new RpmemError(ErrorCode.PERMISSION, `this token does not cover pool ${name}`);
-      if (access === 'write' && entry.readOnly) throw new RpmemError(ErrorCode.PERMISSION, `this token is read-only; pool ${name} cannot be changed with it`);
+      if (access === 'write' && entry.readOnly)
+        throw new RpmemError(ErrorCode.PERMISSION, `this token is read-only; pool ${name} cannot be changed with it`);
     },
   };
 }

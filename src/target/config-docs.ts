@@ -56,7 +56,10 @@ function cell(text: string): string {
 
 /** docs/configuration.md. */
 export function configurationReference(): string {
-  const rows = entries().map(([key, s]) => `| \`${s.flag}\` | ${s.kind === 'boolean' ? `\`${defaultText(key)}\`` : defaultText(key)} | ${cell(s.doc ?? `${sentence(s.help)}.`)} |`);
+  const rows = entries().map(
+    ([key, s]) =>
+      `| \`${s.flag}\` | ${s.kind === 'boolean' ? `\`${defaultText(key)}\`` : defaultText(key)} | ${cell(s.doc ?? `${sentence(s.help)}.`)} |`,
+  );
   return [
     '# rpmemd configuration reference',
     '',
@@ -93,7 +96,12 @@ export function sampleConfigKeys(): string {
     .map(([key, s]) => {
       const value = s.example ?? defaultText(key).split(' ')[0];
       const text = sentence(s.help);
-      const line = s.defaultText !== undefined ? `${text}. Default: ${s.defaultText}.` : s.defaultNote !== undefined ? `${text} (${s.defaultNote}).` : `${text}.`;
+      const line =
+        s.defaultText !== undefined
+          ? `${text}. Default: ${s.defaultText}.`
+          : s.defaultNote !== undefined
+            ? `${text} (${s.defaultNote}).`
+            : `${text}.`;
       return `# ${line}\n# ${s.flag}: ${value}`;
     })
     .join('\n');

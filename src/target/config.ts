@@ -28,7 +28,8 @@ function coerce(flag: string, kind: Kind, raw: unknown): string | number | boole
   }
   if (kind === 'integer') {
     const n = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw;
-    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw invalid(flag, `must be a non-negative integer, got ${JSON.stringify(raw)}`);
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
+      throw invalid(flag, `must be a non-negative integer, got ${JSON.stringify(raw)}`);
     return n;
   }
   if (typeof raw !== 'string' || raw === '') throw invalid(flag, `must be a non-empty string, got ${JSON.stringify(raw)}`);
@@ -53,7 +54,8 @@ function readFile(file: string): Record<string, unknown> {
     throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `config file ${file}: ${(err as Error).message}`);
   }
   if (parsed === null || parsed === undefined) return {};
-  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `config file ${file}: not a mapping`);
+  if (typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `config file ${file}: not a mapping`);
   return parsed as Record<string, unknown>;
 }
 
@@ -115,7 +117,13 @@ export function parseTargetArgs(argv: string[]): ParsedArgs {
   try {
     parsed = parseArgs({
       args: argv,
-      options: { ...options, config: { type: 'string' }, 'check-config': { type: 'boolean' }, help: { type: 'boolean' }, version: { type: 'boolean' } },
+      options: {
+        ...options,
+        config: { type: 'string' },
+        'check-config': { type: 'boolean' },
+        help: { type: 'boolean' },
+        version: { type: 'boolean' },
+      },
       strict: true,
       allowPositionals: false,
     });

@@ -40,7 +40,10 @@ export class TargetHealth {
   addToServer(server: grpc.Server): void {
     this.health.addToServer({
       addService: (service, implementation) =>
-        server.addService(service as grpc.ServiceDefinition, { ...implementation, check: this.check(implementation.check as CheckHandler) }),
+        server.addService(service as grpc.ServiceDefinition, {
+          ...implementation,
+          check: this.check(implementation.check as CheckHandler),
+        }),
     });
   }
 

@@ -15,7 +15,10 @@ export class MalformedRequest {
 /** `service` with every method's request deserializer, except those in `keep`, returning a MalformedRequest instead of throwing. */
 export function tolerateMalformedRequests(service: grpc.ServiceDefinition, keep: readonly string[]): grpc.ServiceDefinition {
   return Object.fromEntries(
-    Object.entries(service).map(([name, method]) => [name, keep.includes(name) ? method : { ...method, requestDeserialize: tolerant(name, method.requestDeserialize) }]),
+    Object.entries(service).map(([name, method]) => [
+      name,
+      keep.includes(name) ? method : { ...method, requestDeserialize: tolerant(name, method.requestDeserialize) },
+    ]),
   );
 }
 

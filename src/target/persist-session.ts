@@ -91,7 +91,11 @@ export class PersistSession {
     // only a stream still open both ways lost its client. Info, not warn: clients vanish (crash,
     // cut cable, keepalive timeout) and the daemon copes, but the operator should see it.
     if (!this.cancelled && !this.clientDone && !this.finished) {
-      this.log.info('persist stream abandoned by its client', { pool: this.handle?.name, why, lastSeqReceived: this.handle === undefined ? undefined : this.expectedSeq - 1 });
+      this.log.info('persist stream abandoned by its client', {
+        pool: this.handle?.name,
+        why,
+        lastSeqReceived: this.handle === undefined ? undefined : this.expectedSeq - 1,
+      });
     }
     if (this.finished) return;
     this.cancelled = true;
@@ -156,7 +160,10 @@ export class PersistSession {
 
   private accept(msg: DecodedPersistRequest): void {
     if (msg.kind === 'too-many-ranges') {
-      throw new RpmemError(ErrorCode.LIMIT, `a PersistBatch of more than ${msg.limit} ranges (max-batch-ranges); send fewer ranges per message`);
+      throw new RpmemError(
+        ErrorCode.LIMIT,
+        `a PersistBatch of more than ${msg.limit} ranges (max-batch-ranges); send fewer ranges per message`,
+      );
     }
     if (msg.kind !== 'batch') throw unexpected(msg, 'expected a PersistBatch after the PersistStart');
     const held = this.handle!.pool.file.claim;
@@ -185,8 +192,10 @@ export class PersistSession {
     if (length > this.config.maxRangeBytes) {
       throw rangeError(seq, ErrorCode.RANGE_TOO_LARGE, `range of ${length} bytes exceeds the maximum of ${this.config.maxRangeBytes}`);
     }
-    if (!Number.isSafeInteger(offset)) throw rangeError(seq, ErrorCode.OUT_OF_RANGE, `offset above 2^53 - 1 is past the pool's ${poolSize} bytes`);
-    if (offset < HEADER_BYTES) throw rangeError(seq, ErrorCode.OUT_OF_RANGE, `offset ${offset} is inside the ${HEADER_BYTES}-byte pool header`);
+    if (!Number.isSafeInteger(offset))
+      throw rangeError(seq, ErrorCode.OUT_OF_RANGE, `offset above 2^53 - 1 is past the pool's ${poolSize} bytes`);
+    if (offset < HEADER_BYTES)
+      throw rangeError(seq, ErrorCode.OUT_OF_RANGE, `offset ${offset} is inside the ${HEADER_BYTES}-byte pool header`);
     if (offset + length > poolSize) {
       throw rangeError(seq, ErrorCode.OUT_OF_RANGE, `range [${offset}, ${offset + length}) ends past the pool's ${poolSize} bytes`);
     }
@@ -232,26 +241,40 @@ export class PersistSession {
     const file = this.handle!.pool.file;
     this.writing = true;
     const applyStartedNs = process.hrtime.bigint();
-    file.applyBatch(batch, BigInt(lastSeq), BigInt(lsn), batch.some((r) => r.deep), this.claim).then(
-      () => {
-        this.writing = false;
-        this.unsyncedBytes -= bytes;
-        if (this.failure === undefined) this.armIdleTimer();
-        if (!this.cancelled) this.call.write({ durableSeq: lastSeq, granularity: file.granularity, durability: toWireDurabilityValue(file.durability) });
-        this.metrics?.batchDurable(batch, file, applyStartedNs);
-        if (this.failure === undefined && this.unsyncedBytes < this.config.maxInflightBytes) this.call.resume();
-        this.pump();
-      },
-      (err: unknown) => {
-        this.writing = false;
-        this.queue = [];
-        const cause = err instanceof RpmemError ? err : new RpmemError(ErrorCode.IO, String(err));
-        if (cause.code === ErrorCode.FENCED) this.log.info('batch refused: the writer was fenced', { pool: this.handle!.name, err: cause.message });
-        else this.log.error('durable write failed; pool handle failed', { pool: this.handle!.name, code: cause.code, err: cause.message });
-        this.failure = new RpmemError(cause.code, `seq ${batch[0].seq}..${lastSeq} not durable: ${cause.message}`, { seq: BigInt(batch[0].seq), cause });
-        this.pump();
-      },
-    );
+    file
+      .applyBatch(
+        batch,
+        BigInt(lastSeq),
+        BigInt(lsn),
+        batch.some((r) => r.deep),
+        this.claim,
+      )
+      .then(
+        () => {
+          this.writing = false;
+          this.unsyncedBytes -= bytes;
+          if (this.failure === undefined) this.armIdleTimer();
+          if (!this.cancelled)
+            this.call.write({ durableSeq: lastSeq, granularity: file.granularity, durability: toWireDurabilityValue(file.durability) });
+          this.metrics?.batchDurable(batch, file, applyStartedNs);
+          if (this.failure === undefined && this.unsyncedBytes < this.config.maxInflightBytes) this.call.resume();
+          this.pump();
+        },
+        (err: unknown) => {
+          this.writing = false;
+          this.queue = [];
+          const cause = err instanceof RpmemError ? err : new RpmemError(ErrorCode.IO, String(err));
+          if (cause.code === ErrorCode.FENCED)
+            this.log.info('batch refused: the writer was fenced', { pool: this.handle!.name, err: cause.message });
+          else
+            this.log.error('durable write failed; pool handle failed', { pool: this.handle!.name, code: cause.code, err: cause.message });
+          this.failure = new RpmemError(cause.code, `seq ${batch[0].seq}..${lastSeq} not durable: ${cause.message}`, {
+            seq: BigInt(batch[0].seq),
+            cause,
+          });
+          this.pump();
+        },
+      );
   }
 
   private async finish(): Promise<void> {
@@ -259,7 +282,11 @@ export class PersistSession {
     clearTimeout(this.idleTimer);
     if (this.failure !== undefined && !this.cancelled) {
       const level = this.failure.code === ErrorCode.SHUTDOWN ? 'info' : 'warn';
-      this.log[level]('persist stream ended with an error', { pool: this.handle?.name, code: this.failure.code, err: this.failure.message });
+      this.log[level]('persist stream ended with an error', {
+        pool: this.handle?.name,
+        code: this.failure.code,
+        err: this.failure.message,
+      });
       this.metrics?.failed('Persist', this.failure.code);
       this.call.emit('error', toServiceError(this.failure));
     } else if (!this.cancelled) {

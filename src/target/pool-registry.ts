@@ -110,7 +110,10 @@ export class PoolRegistry {
 
   /** Pool names in the pool dir (valid names only: temporary and foreign files are skipped). */
   names(): string[] {
-    return fs.readdirSync(this.config.poolDir).filter((f) => NAME_PATTERN.test(f)).sort();
+    return fs
+      .readdirSync(this.config.poolDir)
+      .filter((f) => NAME_PATTERN.test(f))
+      .sort();
   }
 
   /** Throws RPMEM_E_LIMIT if one more pool of `poolSize` bytes would pass max-pools or max-total-bytes. */
@@ -121,7 +124,10 @@ export class PoolRegistry {
     }
     const used = names.reduce((sum, n) => sum + (fs.statSync(path.join(this.config.poolDir, n), { throwIfNoEntry: false })?.size ?? 0), 0);
     if (used + poolSize > this.config.maxTotalBytes) {
-      throw new RpmemError(ErrorCode.LIMIT, `pools would take ${used + poolSize} bytes, over this target's maximum of ${this.config.maxTotalBytes} (max-total-bytes)`);
+      throw new RpmemError(
+        ErrorCode.LIMIT,
+        `pools would take ${used + poolSize} bytes, over this target's maximum of ${this.config.maxTotalBytes} (max-total-bytes)`,
+      );
     }
   }
 
@@ -152,7 +158,8 @@ export class PoolRegistry {
         if (writing) {
           checkWriter(name, pool.file.claim, claim);
           const writer = writerOf(pool);
-          if (writer !== undefined) throw new RpmemError(ErrorCode.BUSY, `pool ${name} is already open for writing by ${holderName(writer)}`);
+          if (writer !== undefined)
+            throw new RpmemError(ErrorCode.BUSY, `pool ${name} is already open for writing by ${holderName(writer)}`);
         }
       }
       const handle: Handle = { id: crypto.randomUUID(), name, mode, pool, peer, claim, streaming: false };

@@ -16,6 +16,8 @@ const REFLECTION_PROTO_DIR = path.join(path.dirname(require.resolve('@grpc/refle
 export function addReflection(server: grpc.Server): void {
   // Loaded by the same relative name grpc-health-check uses, so reflection's file names match it.
   const health = protoLoader.loadSync('health/v1/health.proto', { includeDirs: [path.resolve(healthProtoPath, '..', '..', '..')] });
-  const reflection = protoLoader.loadSync(['grpc/reflection/v1/reflection.proto', 'grpc/reflection/v1alpha/reflection.proto'], { includeDirs: [REFLECTION_PROTO_DIR] });
+  const reflection = protoLoader.loadSync(['grpc/reflection/v1/reflection.proto', 'grpc/reflection/v1alpha/reflection.proto'], {
+    includeDirs: [REFLECTION_PROTO_DIR],
+  });
   new ReflectionService({ ...rpmemPackageDefinition, ...health, ...reflection }).addToServer(server);
 }

@@ -134,7 +134,11 @@ export class TargetServer {
     this.health.addToServer(this.server);
     addReflection(this.server);
     if (config.metrics !== undefined) {
-      this.metrics = new TargetMetrics(config.metrics, { openFiles: () => this.registry.openFiles(), streams: () => this.sessions.size }, log);
+      this.metrics = new TargetMetrics(
+        config.metrics,
+        { openFiles: () => this.registry.openFiles(), streams: () => this.sessions.size },
+        log,
+      );
     }
   }
 
@@ -150,9 +154,18 @@ export class TargetServer {
     });
     raiseReceiveWindow(this.server, this.log, (headers) => this.auth.isWriter(grpc.Metadata.fromHttp2Headers(headers)));
     logSessionErrors(this.server, this.log);
-    this.log.info('listening', { host, port: bound, poolDir: this.config.poolDir, granularity: this.config.granularity, tls: !this.config.insecure, mutualTls: this.config.tlsCa !== undefined });
+    this.log.info('listening', {
+      host,
+      port: bound,
+      poolDir: this.config.poolDir,
+      granularity: this.config.granularity,
+      tls: !this.config.insecure,
+      mutualTls: this.config.tlsCa !== undefined,
+    });
     if (isVolatileFsType(fs.statfsSync(this.config.poolDir).type)) {
-      this.log.warn('the pool dir is on a RAM file system: every pool here is emulated, it survives rpmemd\'s death but not power loss', { poolDir: this.config.poolDir });
+      this.log.warn("the pool dir is on a RAM file system: every pool here is emulated, it survives rpmemd's death but not power loss", {
+        poolDir: this.config.poolDir,
+      });
     }
     if (this.config.insecure && !isLoopback(host)) {
       this.log.warn('serving PLAINTEXT on a non-loopback address: anyone on the network can read and write pools', { host });
@@ -194,7 +207,12 @@ export class TargetServer {
         const required = fromWireDurabilityRequirement(req.requireDurability);
         caller.authorize(req.name, mode === 'read-only' ? 'read' : 'write');
         const handle = await this.registry.open(req.name, mode, peer, { claim, required });
-        return { handle: handle.id, info: await this.info(req.name), maxRangeBytes: this.config.maxRangeBytes, maxBatchRanges: this.config.maxBatchRanges };
+        return {
+          handle: handle.id,
+          info: await this.info(req.name),
+          maxRangeBytes: this.config.maxRangeBytes,
+          maxBatchRanges: this.config.maxBatchRanges,
+        };
       }),
       Close: this.unary('Close', async (req, caller) => {
         const handle = this.registry.get(req.handle);
@@ -254,7 +272,8 @@ export class TargetServer {
       Checksums: (call: grpc.ServerWritableStream<ChecksumsRequest__Output, ChecksumsChunk>) =>
         this.serverStream('Checksums', call, (caller) => this.checksums(call, caller)),
       Persist: (call: PersistCall) => this.persist(call),
-      Read: (call: grpc.ServerWritableStream<ReadRequest__Output, ReadChunk>) => this.serverStream('Read', call, (caller) => this.read(call, caller)),
+      Read: (call: grpc.ServerWritableStream<ReadRequest__Output, ReadChunk>) =>
+        this.serverStream('Read', call, (caller) => this.read(call, caller)),
     };
   }
 
@@ -284,7 +303,11 @@ export class TargetServer {
   }
 
   /** Runs a server-streaming call: authenticates, admits it under the stream limits, maps errors. */
-  private serverStream<Req, Res>(method: string, call: grpc.ServerWritableStream<Req, Res>, run: (caller: Principal) => Promise<void>): void {
+  private serverStream<Req, Res>(
+    method: string,
+    call: grpc.ServerWritableStream<Req, Res>,
+    run: (caller: Principal) => Promise<void>,
+  ): void {
     let release = (): void => undefined;
     Promise.resolve()
       .then(() => {
@@ -322,7 +345,10 @@ export class TargetServer {
     caller.authorize(handle.name, 'read');
     const { offset, length } = this.dataRange(handle.pool.file, call.request.offset, call.request.length);
     if (blockBytes < MIN_BLOCK_BYTES || blockBytes > MAX_BLOCK_BYTES || (blockBytes & (blockBytes - 1)) !== 0) {
-      throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `block_bytes must be a power of two from ${MIN_BLOCK_BYTES} to ${MAX_BLOCK_BYTES}, got ${blockBytes}`);
+      throw new RpmemError(
+        ErrorCode.INVALID_ARGUMENT,
+        `block_bytes must be a power of two from ${MIN_BLOCK_BYTES} to ${MAX_BLOCK_BYTES}, got ${blockBytes}`,
+      );
     }
     const chunkBytes = Math.max(blockBytes, DIGEST_CHUNK_BYTES);
     for (let at = offset; at < offset + length; at += chunkBytes) {
@@ -349,10 +375,13 @@ export class TargetServer {
         resolve(ok);
       };
       const onGone = (): void => settle(false);
-      const timer = this.config.idleStreamMs > 0 ? setTimeout(() => {
-        call.destroy();
-        settle(false);
-      }, this.config.idleStreamMs) : undefined;
+      const timer =
+        this.config.idleStreamMs > 0
+          ? setTimeout(() => {
+              call.destroy();
+              settle(false);
+            }, this.config.idleStreamMs)
+          : undefined;
       call.once('cancelled', onGone);
       call.once('close', onGone);
       call.write(msg, (err?: Error | null) => settle(!err));
@@ -368,7 +397,10 @@ export class TargetServer {
     const length = BigInt(rawLength);
     if (length === 0n) throw new RpmemError(ErrorCode.EMPTY_RANGE, 'length must be positive');
     if (offset < BigInt(HEADER_BYTES) || offset + length > BigInt(file.poolSize)) {
-      throw new RpmemError(ErrorCode.OUT_OF_RANGE, `[${rawOffset}, +${rawLength}) is outside the data area [${HEADER_BYTES}, ${file.poolSize})`);
+      throw new RpmemError(
+        ErrorCode.OUT_OF_RANGE,
+        `[${rawOffset}, +${rawLength}) is outside the data area [${HEADER_BYTES}, ${file.poolSize})`,
+      );
     }
     return { offset: Number(offset), length: Number(length) };
   }
@@ -376,15 +408,22 @@ export class TargetServer {
   /** Create's pool_size, checked as the exact uint64 it is so that the error names the value sent; throws INVALID_ARGUMENT or LIMIT. */
   private poolSize(raw: string): number {
     const size = BigInt(raw);
-    if (size <= BigInt(HEADER_BYTES)) throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `pool_size must exceed the ${HEADER_BYTES}-byte header, got ${raw}`);
+    if (size <= BigInt(HEADER_BYTES))
+      throw new RpmemError(ErrorCode.INVALID_ARGUMENT, `pool_size must exceed the ${HEADER_BYTES}-byte header, got ${raw}`);
     if (size > BigInt(this.config.maxPoolBytes)) {
-      throw new RpmemError(ErrorCode.LIMIT, `pool_size ${raw} exceeds this target's maximum of ${this.config.maxPoolBytes} bytes (max-pool-bytes)`);
+      throw new RpmemError(
+        ErrorCode.LIMIT,
+        `pool_size ${raw} exceeds this target's maximum of ${this.config.maxPoolBytes} bytes (max-pool-bytes)`,
+      );
     }
     return Number(size);
   }
 
   /** Wraps a unary handler: refuses calls while draining, authenticates, and maps every error to a status. */
-  private unary<Req, Res>(method: string, handler: (req: Req, caller: Principal, peer: string) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  private unary<Req, Res>(
+    method: string,
+    handler: (req: Req, caller: Principal, peer: string) => Promise<Res>,
+  ): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
       Promise.resolve()
         .then(() => {

@@ -101,7 +101,9 @@ function run(cmd, args, { input, check = true, timeoutMs = COMMAND_TIMEOUT_MS, b
   const res = { code: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '', ms: Date.now() - t };
   if (r.error || (check && res.code !== 0)) {
     const why = r.error ? r.error.message : `exit ${res.code ?? res.signal}`;
-    throw new DrillError(`\`${cmd} ${args.join(' ')}\` failed (${why}) after ${res.ms} ms\n${String(res.stdout).slice(-2000)}${String(res.stderr).slice(-2000)}`);
+    throw new DrillError(
+      `\`${cmd} ${args.join(' ')}\` failed (${why}) after ${res.ms} ms\n${String(res.stdout).slice(-2000)}${String(res.stderr).slice(-2000)}`,
+    );
   }
   return res;
 }
@@ -159,18 +161,23 @@ function waitFor(what, probe, { timeoutMs = EVENT_TIMEOUT_MS, pollMs = POLL_MS }
 function waitHealthy(services, timeoutMs = HEALTH_TIMEOUT_MS) {
   for (const service of services) {
     const id = containerId(service);
-    waitFor(`${service} healthy`, () => {
-      const r = podman(['healthcheck', 'run', id], { check: false, timeoutMs: 15_000 });
-      return { ok: r.code === 0, seen: `${service}: exit ${r.code} ${r.stdout.trim()} ${r.stderr.trim()}` };
-    }, { timeoutMs, pollMs: 1000 });
+    waitFor(
+      `${service} healthy`,
+      () => {
+        const r = podman(['healthcheck', 'run', id], { check: false, timeoutMs: 15_000 });
+        return { ok: r.code === 0, seen: `${service}: exit ${r.code} ${r.stdout.trim()} ${r.stderr.trim()}` };
+      },
+      { timeoutMs, pollMs: 1000 },
+    );
   }
 }
 
 /** digest -- SHA-256 of a pool file's data area, by deploy/pool-digest.js inside a container. */
 function digest(service, file, how = 'exec') {
-  const args = how === 'exec'
-    ? ['exec', '-T', service, 'node', 'deploy/pool-digest.js', file]
-    : ['run', '--rm', '--no-deps', '-T', service, 'node', 'deploy/pool-digest.js', file];
+  const args =
+    how === 'exec'
+      ? ['exec', '-T', service, 'node', 'deploy/pool-digest.js', file]
+      : ['run', '--rm', '--no-deps', '-T', service, 'node', 'deploy/pool-digest.js', file];
   return JSON.parse(compose(args).stdout.trim().split('\n').pop());
 }
 
@@ -257,10 +264,25 @@ function expectedDataSha(withSecond) {
  * the container and only their digest comes back.)
  */
 function readBackSha(node, offset, length) {
-  const script = 'node dist/src/cli/main.js read --target "$1" --offset "$2" --length "$3" --out /tmp/read.bin "$4" && '
-    + 'node -e \'const d = require("fs").readFileSync("/tmp/read.bin"); '
-    + 'console.log(d.length + " " + require("crypto").createHash("sha256").update(d).digest("hex"))\'';
-  const out = compose(['run', '--rm', '--no-deps', '-T', 'initiator', 'sh', '-c', script, 'sh', `${node}:7420`, String(offset), String(length), DRILL_POOL]);
+  const script =
+    'node dist/src/cli/main.js read --target "$1" --offset "$2" --length "$3" --out /tmp/read.bin "$4" && ' +
+    'node -e \'const d = require("fs").readFileSync("/tmp/read.bin"); ' +
+    'console.log(d.length + " " + require("crypto").createHash("sha256").update(d).digest("hex"))\'';
+  const out = compose([
+    'run',
+    '--rm',
+    '--no-deps',
+    '-T',
+    'initiator',
+    'sh',
+    '-c',
+    script,
+    'sh',
+    `${node}:7420`,
+    String(offset),
+    String(length),
+    DRILL_POOL,
+  ]);
   const [bytes, sha256] = out.stdout.trim().split('\n').pop().split(' ');
   return { bytes: Number(bytes), sha256 };
 }
@@ -283,8 +305,23 @@ function checkDigests(nodes, withSecond) {
 function selfSignedCert() {
   const dir = fs.mkdtempSync('/tmp/rpmem-drill-tls-');
   try {
-    run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', `${dir}/server.key`, '-out', `${dir}/server.crt`]);
+    run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      '-keyout',
+      `${dir}/server.key`,
+      '-out',
+      `${dir}/server.crt`,
+    ]);
     return { cert: fs.readFileSync(`${dir}/server.crt`, 'utf8'), key: fs.readFileSync(`${dir}/server.key`, 'utf8') };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -326,8 +363,14 @@ function targetDrill() {
   });
 
   step("the image's /etc/rpmem/rpmemd.conf asks for TLS: without a certificate mounted, rpmemd --check-config exits 2 naming it", () => {
-    const out = compose(['exec', '-T', 'node1', 'node', 'dist/src/target/main.js', '--config', '/etc/rpmem/rpmemd.conf', '--check-config'], { check: false });
-    assert(out.code === 2 && out.stderr.includes('"tls-cert"') && out.stderr.includes('/etc/rpmem/tls/server.crt'), `exit ${out.code}: ${out.stderr}`);
+    const out = compose(
+      ['exec', '-T', 'node1', 'node', 'dist/src/target/main.js', '--config', '/etc/rpmem/rpmemd.conf', '--check-config'],
+      { check: false },
+    );
+    assert(
+      out.code === 2 && out.stderr.includes('"tls-cert"') && out.stderr.includes('/etc/rpmem/tls/server.crt'),
+      `exit ${out.code}: ${out.stderr}`,
+    );
     return out.stderr.trim();
   });
 
@@ -349,7 +392,11 @@ function targetDrill() {
     const seqs = [];
     for (const node of NODES) {
       rpmem(['create', '--target', `${node}:7420`, '--size', '1M', '--json', DRILL_POOL]);
-      const w = JSON.parse(rpmem(['write', '--target', `${node}:7420`, '--offset', String(PATTERN_OFFSET), '--json', DRILL_POOL], { input: data }).stdout.trim());
+      const w = JSON.parse(
+        rpmem(['write', '--target', `${node}:7420`, '--offset', String(PATTERN_OFFSET), '--json', DRILL_POOL], {
+          input: data,
+        }).stdout.trim(),
+      );
       seqs.push(`${node} seq ${w.seq} (${w.granularity})`);
     }
     return `${seqs.join(', ')}; data-area sha256 ${checkDigests(NODES, false)}… on all three`;
@@ -372,23 +419,34 @@ function targetDrill() {
     }
     const down = rpmem(['info', '--target', 'node2:7420', DRILL_POOL], { check: false, timeoutMs: 60_000 });
     assert(down.code === 1, `info on node2 exited ${down.code}, want 1: ${down.stderr.trim()}`);
-    return `node2: ${down.stderr.trim().split('\n').filter((l) => l.startsWith('rpmem:')).join(' ')} (${down.ms} ms)`;
+    return `node2: ${down.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('rpmem:'))
+      .join(' ')} (${down.ms} ms)`;
   });
 
   step('start node2: healthy again, pool data intact', () => {
     compose(['start', 'node2']);
     waitHealthy(['node2']);
     const got = readBackSha('node2', PATTERN_OFFSET, PATTERN_BYTES);
-    assert(got.bytes === PATTERN_BYTES && got.sha256 === sha256(pattern(PATTERN_BYTES)), `node2: read back ${JSON.stringify(got)}, not what was persisted`);
+    assert(
+      got.bytes === PATTERN_BYTES && got.sha256 === sha256(pattern(PATTERN_BYTES)),
+      `node2: read back ${JSON.stringify(got)}, not what was persisted`,
+    );
     return `read back 64 KiB identical; sha256 ${checkDigests(['node2'], false)}…`;
   });
 
   step('kill node3 (SIGKILL): exit 137', () => {
     compose(['kill', 'node3']);
-    const s = waitFor('node3 exited', () => {
-      const st = state('node3');
-      return { ok: st.status === 'exited', value: st, seen: JSON.stringify(st) };
-    }, { timeoutMs: 15_000 });
+    const s = waitFor(
+      'node3 exited',
+      () => {
+        const st = state('node3');
+        return { ok: st.status === 'exited', value: st, seen: JSON.stringify(st) };
+      },
+      { timeoutMs: 15_000 },
+    );
     assert(s.exitCode === 137, `node3 exit code ${s.exitCode}, want 137`);
   });
 
@@ -398,8 +456,13 @@ function targetDrill() {
     const info = JSON.parse(rpmem(['info', '--target', 'node3:7420', '--json', DRILL_POOL]).stdout.trim());
     assert(String(info.durableSeq) === '1', `node3: durableSeq ${info.durableSeq} after restart, want 1`);
     const got = readBackSha('node3', PATTERN_OFFSET, PATTERN_BYTES);
-    assert(got.bytes === PATTERN_BYTES && got.sha256 === sha256(pattern(PATTERN_BYTES)), `node3: read back ${JSON.stringify(got)}, not what was persisted`);
-    const w = JSON.parse(rpmem(['write', '--target', 'node3:7420', '--offset', String(SECOND_OFFSET), '--json', DRILL_POOL], { input: SECOND }).stdout.trim());
+    assert(
+      got.bytes === PATTERN_BYTES && got.sha256 === sha256(pattern(PATTERN_BYTES)),
+      `node3: read back ${JSON.stringify(got)}, not what was persisted`,
+    );
+    const w = JSON.parse(
+      rpmem(['write', '--target', 'node3:7420', '--offset', String(SECOND_OFFSET), '--json', DRILL_POOL], { input: SECOND }).stdout.trim(),
+    );
     assert(String(w.seq) === '2', `node3: write after restart got seq ${w.seq}, want 2`);
     return `durableSeq 1 after SIGKILL, next write seq 2; sha256 ${checkDigests(['node3'], true)}…`;
   });
@@ -448,24 +511,44 @@ function recordsOf(id) {
 
 const statuses = (records) => records.filter((r) => r.type === 'status');
 const lastStatus = (records) => statuses(records).pop();
-const brief = (s) => (s ? JSON.stringify({ role: s.role, epoch: s.epoch, acked: s.acked, ackedFrom: s.ackedFrom, ackedThrough: s.ackedThrough, waits: s.waits, degraded: s.degraded, replicas: s.replicas }) : 'no status line');
+const brief = (s) =>
+  s
+    ? JSON.stringify({
+        role: s.role,
+        epoch: s.epoch,
+        acked: s.acked,
+        ackedFrom: s.ackedFrom,
+        ackedThrough: s.ackedThrough,
+        waits: s.waits,
+        degraded: s.degraded,
+        replicas: s.replicas,
+      })
+    : 'no status line';
 
 /** waitEvent -- an event record named `event` (for `replica` when given) after record index `mark`. */
 function waitEvent(mark, event, replica, timeoutMs = EVENT_TIMEOUT_MS) {
-  return waitFor(`initiator event "${event}"${replica ? ` for ${replica}` : ''}`, () => {
-    const records = initiatorRecords();
-    const hit = records.slice(mark).find((r) => r.type === 'event' && r.event === event && (!replica || r.replica === replica));
-    return { ok: hit !== undefined, value: hit, seen: brief(lastStatus(records)) };
-  }, { timeoutMs });
+  return waitFor(
+    `initiator event "${event}"${replica ? ` for ${replica}` : ''}`,
+    () => {
+      const records = initiatorRecords();
+      const hit = records.slice(mark).find((r) => r.type === 'event' && r.event === event && (!replica || r.replica === replica));
+      return { ok: hit !== undefined, value: hit, seen: brief(lastStatus(records)) };
+    },
+    { timeoutMs },
+  );
 }
 
 /** waitStatus -- a status record after index `mark` for which pred holds (in `source`'s records). */
 function waitStatus(mark, what, pred, timeoutMs = EVENT_TIMEOUT_MS, source = initiatorRecords) {
-  return waitFor(`status: ${what}`, () => {
-    const records = source();
-    const hit = statuses(records.slice(mark)).find(pred);
-    return { ok: hit !== undefined, value: hit, seen: brief(lastStatus(records)) };
-  }, { timeoutMs });
+  return waitFor(
+    `status: ${what}`,
+    () => {
+      const records = source();
+      const hit = statuses(records.slice(mark)).find(pred);
+      return { ok: hit !== undefined, value: hit, seen: brief(lastStatus(records)) };
+    },
+    { timeoutMs },
+  );
 }
 
 const allUpOf = (replicas) => (s) => replicas.every((r) => s.replicas?.[r] === 'up') && s.degraded === false;
@@ -473,11 +556,15 @@ const allUp = allUpOf(REPLICAS);
 
 /** waitLine -- the first record of `type` after index `mark` in `source`'s records for which pred holds. */
 function waitLine(source, mark, what, pred, timeoutMs = EVENT_TIMEOUT_MS) {
-  return waitFor(what, () => {
-    const records = source();
-    const hit = records.slice(mark).find(pred);
-    return { ok: hit !== undefined, value: hit, seen: brief(lastStatus(records)) };
-  }, { timeoutMs });
+  return waitFor(
+    what,
+    () => {
+      const records = source();
+      const hit = records.slice(mark).find(pred);
+      return { ok: hit !== undefined, value: hit, seen: brief(lastStatus(records)) };
+    },
+    { timeoutMs },
+  );
 }
 
 /**
@@ -486,8 +573,22 @@ function waitLine(source, mark, what, pred, timeoutMs = EVENT_TIMEOUT_MS) {
  * container). Throws naming what is missing.
  */
 function checkRecords(replicas, from, through, epoch) {
-  const args = ['run', '--rm', '--no-deps', '-T', 'initiator', 'node', 'dist/src/demo/check-records.js',
-    '--from', String(from), '--through', String(through), '--epoch', String(epoch), ...replicas];
+  const args = [
+    'run',
+    '--rm',
+    '--no-deps',
+    '-T',
+    'initiator',
+    'node',
+    'dist/src/demo/check-records.js',
+    '--from',
+    String(from),
+    '--through',
+    String(through),
+    '--epoch',
+    String(epoch),
+    ...replicas,
+  ];
   const out = compose(args, { check: false });
   const report = JSON.parse(out.stdout.trim().split('\n').pop() || '{}');
   assert(out.code === 0 && Array.isArray(report.replicas), `check-records exited ${out.code}: ${out.stdout.trim()} ${out.stderr.trim()}`);
@@ -498,11 +599,19 @@ function checkRecords(replicas, from, through, epoch) {
 function degradedWhile(mark, replica) {
   const down = waitEvent(mark, 'replica-down', replica);
   const s1 = waitStatus(mark, `degraded with ${replica} not up`, (s) => s.degraded === true && s.replicas?.[replica] !== 'up');
-  const s2 = waitStatus(mark, `${MIN_NEW_ACKS} more records acknowledged in order past ${s1.ackedThrough} while degraded`,
-    (s) => s.degraded === true && s.ackedThrough >= s1.ackedThrough + MIN_NEW_ACKS, 30_000);
-  const degradedEvent = initiatorRecords().slice(mark).some((r) => r.type === 'event' && r.event === 'degraded');
-  return `replica-down (${JSON.stringify(down)}); degraded, ${replica} "${s1.replicas[replica]}"; `
-    + `acked through ${s1.ackedThrough} -> ${s2.ackedThrough}; "degraded" event: ${degradedEvent}`;
+  const s2 = waitStatus(
+    mark,
+    `${MIN_NEW_ACKS} more records acknowledged in order past ${s1.ackedThrough} while degraded`,
+    (s) => s.degraded === true && s.ackedThrough >= s1.ackedThrough + MIN_NEW_ACKS,
+    30_000,
+  );
+  const degradedEvent = initiatorRecords()
+    .slice(mark)
+    .some((r) => r.type === 'event' && r.event === 'degraded');
+  return (
+    `replica-down (${JSON.stringify(down)}); degraded, ${replica} "${s1.replicas[replica]}"; ` +
+    `acked through ${s1.ackedThrough} -> ${s2.ackedThrough}; "degraded" event: ${degradedEvent}`
+  );
 }
 
 /** resyncedAfter -- after bringing `replica` back: resync-done, replica-up, every replica up, not degraded. */
@@ -510,7 +619,9 @@ function resyncedAfter(mark, replica) {
   const done = waitEvent(mark, 'resync-done', replica, RESYNC_TIMEOUT_MS);
   waitEvent(mark, 'replica-up', replica);
   const s = waitStatus(mark, 'all replicas up, not degraded', allUp);
-  const progress = initiatorRecords().slice(mark).filter((r) => r.type === 'event' && r.event === 'resync-progress' && r.replica === replica).length;
+  const progress = initiatorRecords()
+    .slice(mark)
+    .filter((r) => r.type === 'event' && r.event === 'resync-progress' && r.replica === replica).length;
   return `resync-done (${JSON.stringify(done)}), ${progress} resync-progress events; all up at acked through ${s.ackedThrough}`;
 }
 
@@ -542,7 +653,12 @@ function replicatedDrill() {
     // --no-recreate: never replace the nodes here (a changed config would, and they would then wait for a
     // health status that nothing updates without systemd).
     compose(['up', '-d', '--no-build', '--no-recreate', 'initiator'], { timeoutMs: 120_000 });
-    const s = waitStatus(0, `every replica up and ${MIN_NEW_ACKS} records acknowledged`, (st) => allUp(st) && st.ackedThrough >= MIN_NEW_ACKS, 90_000);
+    const s = waitStatus(
+      0,
+      `every replica up and ${MIN_NEW_ACKS} records acknowledged`,
+      (st) => allUp(st) && st.ackedThrough >= MIN_NEW_ACKS,
+      90_000,
+    );
     return brief(s);
   });
 
@@ -617,7 +733,9 @@ function replicatedDrill() {
     });
 
     step('every record the old primary acknowledged is on every replica, as it wrote it', () => {
-      acked = initiatorRecords().filter((r) => r.type === 'stopped').pop();
+      acked = initiatorRecords()
+        .filter((r) => r.type === 'stopped')
+        .pop();
       assert(acked !== undefined && acked.ackedThrough >= MIN_NEW_ACKS, `the old primary's stop line: ${JSON.stringify(acked)}`);
       return checkRecords(REPLICAS, acked.ackedFrom, acked.ackedThrough, acked.epoch);
     });
@@ -625,41 +743,59 @@ function replicatedDrill() {
     step('the old primary is fenced: the initiator restarted on its old pool exits 1 with RPMEM_E_FENCED', () => {
       const mark = initiatorRecords().length;
       compose(['start', 'initiator']);
-      const s = waitFor('the old initiator to exit', () => {
-        const st = state('initiator');
-        return { ok: st.status === 'exited', value: st, seen: JSON.stringify(st) };
-      }, { timeoutMs: 90_000, pollMs: 1000 });
+      const s = waitFor(
+        'the old initiator to exit',
+        () => {
+          const st = state('initiator');
+          return { ok: st.status === 'exited', value: st, seen: JSON.stringify(st) };
+        },
+        { timeoutMs: 90_000, pollMs: 1000 },
+      );
       const records = initiatorRecords().slice(mark);
       const error = records.find((r) => r.type === 'error');
       assert(s.exitCode === 1, `old initiator exit code ${s.exitCode}, want 1; records: ${JSON.stringify(records.slice(-5))}`);
-      assert(error !== undefined && /RPMEM_E_FENCED/.test(error.error), `no RPMEM_E_FENCED error line: ${JSON.stringify(records.slice(-5))}`);
+      assert(
+        error !== undefined && /RPMEM_E_FENCED/.test(error.error),
+        `no RPMEM_E_FENCED error line: ${JSON.stringify(records.slice(-5))}`,
+      );
       const statuses = records.filter((r) => r.type === 'status' && r.acked > 0).length;
       assert(statuses === 0, 'the fenced initiator reported acknowledged records');
       return error.error;
     });
 
-    step(`the promoted pool is the new primary: every replica up, ${MIN_NEW_ACKS} new records acknowledged after the old ones, exits 0 on SIGTERM, verify identical`, () => {
-      const run1 = compose(['run', '-d', '--no-deps', '-e', `RPMEM_POOL=${PROMOTED_POOL}`, 'initiator']);
-      const id = run1.stdout.trim().split('\n').pop();
-      try {
-        const source = () => recordsOf(id);
-        const primary = waitLine(source, 0, 'the new primary\'s "primary" line', (r) => r.type === 'primary', 90_000);
-        assert(primary.first > acked.ackedThrough, `the new primary continues at record ${primary.first}, but the old one acknowledged through ${acked.ackedThrough}`);
-        assert(BigInt(primary.epoch) > BigInt(acked.epoch), `new primary's epoch ${primary.epoch}, old ${acked.epoch}`);
-        const st = waitStatus(0, `new primary: every replica up and ${MIN_NEW_ACKS} records acknowledged from ${primary.first}`,
-          (x) => allUp(x) && x.ackedFrom === primary.first && x.ackedThrough >= primary.first - 1 + MIN_NEW_ACKS, 90_000, source);
-        podman(['stop', '-t', '30', id], { timeoutMs: 60_000 });
-        const exit = podman(['inspect', '--format', '{{.State.ExitCode}}', id]).stdout.trim();
-        assert(exit === '0', `new primary exit code ${exit}, want 0`);
-        const args = ['verify', '--pool', PROMOTED_POOL, ...REPLICAS.flatMap((r) => ['--replica', r]), '--json'];
-        const out = rpmem(args, { check: false });
-        const report = JSON.parse(out.stdout.trim().split('\n').pop());
-        assert(out.code === 0 && report.identical === true, `verify exited ${out.code}: ${out.stdout.trim()} ${out.stderr.trim()}`);
-        return `epoch ${primary.epoch}, continues at ${primary.first}; ${brief(st)}; exit 0; verify identical`;
-      } finally {
-        podman(['rm', '-f', '-v', '-t', '0', id], { check: false, timeoutMs: 60_000 });
-      }
-    });
+    step(
+      `the promoted pool is the new primary: every replica up, ${MIN_NEW_ACKS} new records acknowledged after the old ones, exits 0 on SIGTERM, verify identical`,
+      () => {
+        const run1 = compose(['run', '-d', '--no-deps', '-e', `RPMEM_POOL=${PROMOTED_POOL}`, 'initiator']);
+        const id = run1.stdout.trim().split('\n').pop();
+        try {
+          const source = () => recordsOf(id);
+          const primary = waitLine(source, 0, 'the new primary\'s "primary" line', (r) => r.type === 'primary', 90_000);
+          assert(
+            primary.first > acked.ackedThrough,
+            `the new primary continues at record ${primary.first}, but the old one acknowledged through ${acked.ackedThrough}`,
+          );
+          assert(BigInt(primary.epoch) > BigInt(acked.epoch), `new primary's epoch ${primary.epoch}, old ${acked.epoch}`);
+          const st = waitStatus(
+            0,
+            `new primary: every replica up and ${MIN_NEW_ACKS} records acknowledged from ${primary.first}`,
+            (x) => allUp(x) && x.ackedFrom === primary.first && x.ackedThrough >= primary.first - 1 + MIN_NEW_ACKS,
+            90_000,
+            source,
+          );
+          podman(['stop', '-t', '30', id], { timeoutMs: 60_000 });
+          const exit = podman(['inspect', '--format', '{{.State.ExitCode}}', id]).stdout.trim();
+          assert(exit === '0', `new primary exit code ${exit}, want 0`);
+          const args = ['verify', '--pool', PROMOTED_POOL, ...REPLICAS.flatMap((r) => ['--replica', r]), '--json'];
+          const out = rpmem(args, { check: false });
+          const report = JSON.parse(out.stdout.trim().split('\n').pop());
+          assert(out.code === 0 && report.identical === true, `verify exited ${out.code}: ${out.stdout.trim()} ${out.stderr.trim()}`);
+          return `epoch ${primary.epoch}, continues at ${primary.first}; ${brief(st)}; exit 0; verify identical`;
+        } finally {
+          podman(['rm', '-f', '-v', '-t', '0', id], { check: false, timeoutMs: 60_000 });
+        }
+      },
+    );
   } else {
     skip('rpmem promote', 'the CLI has no promote command yet');
   }
@@ -677,7 +813,7 @@ const ETCD_HEALTH = `
   const req = require('http').get({ host: 'etcd', port: 2379, path: '/health', family: 4, timeout: 3000 }, (res) => {
     let body = '';
     res.on('data', (c) => (body += c));
-    res.on('end', () => { console.log(body.trim()); process.exit(/"health":\s*"true"/.test(body) ? 0 : 1); });
+    res.on('end', () => { console.log(body.trim()); process.exit(/"health":\\s*"true"/.test(body) ? 0 : 1); });
   });
   req.on('timeout', () => req.destroy(new Error('timed out')));
   req.on('error', (e) => { console.log(e.message); process.exit(1); });`;
@@ -689,9 +825,18 @@ function waitElected(service, mark, timeoutMs = TAKEOVER_TIMEOUT_MS) {
 
 /** A status line of `service` after `mark`: primary at `primary.epoch`, all replicas up, MIN_NEW_ACKS records acknowledged from `primary.first`. */
 function waitServing(service, mark, primary, timeoutMs = 90_000) {
-  return waitStatus(mark, `${service} primary at epoch ${primary.epoch}, all replicas up, ${MIN_NEW_ACKS} records acknowledged from ${primary.first}`,
-    (s) => s.role === 'primary' && s.epoch === primary.epoch && allUpAuto(s) && s.ackedFrom === primary.first && s.ackedThrough >= primary.first - 1 + MIN_NEW_ACKS,
-    timeoutMs, candidateRecords(service));
+  return waitStatus(
+    mark,
+    `${service} primary at epoch ${primary.epoch}, all replicas up, ${MIN_NEW_ACKS} records acknowledged from ${primary.first}`,
+    (s) =>
+      s.role === 'primary' &&
+      s.epoch === primary.epoch &&
+      allUpAuto(s) &&
+      s.ackedFrom === primary.first &&
+      s.ackedThrough >= primary.first - 1 + MIN_NEW_ACKS,
+    timeoutMs,
+    candidateRecords(service),
+  );
 }
 
 function automaticDrill() {
@@ -716,10 +861,14 @@ function automaticDrill() {
 
   step('etcd up and serving (GET /health from the cluster network)', () => {
     compose(['up', '-d', '--no-build', '--no-recreate', '--no-deps', 'etcd']);
-    return waitFor('etcd /health', () => {
-      const r = compose(['run', '--rm', '--no-deps', '-T', 'initiator', 'node', '-e', ETCD_HEALTH], { check: false, timeoutMs: 30_000 });
-      return { ok: r.code === 0, value: r.stdout.trim(), seen: `${r.stdout.trim()} ${r.stderr.trim()}` };
-    }, { timeoutMs: 60_000, pollMs: 1000 });
+    return waitFor(
+      'etcd /health',
+      () => {
+        const r = compose(['run', '--rm', '--no-deps', '-T', 'initiator', 'node', '-e', ETCD_HEALTH], { check: false, timeoutMs: 30_000 });
+        return { ok: r.code === 0, value: r.stdout.trim(), seen: `${r.stdout.trim()} ${r.stderr.trim()}` };
+      },
+      { timeoutMs: 60_000, pollMs: 1000 },
+    );
   });
 
   // The nodes and etcd are up; --no-deps because podman records no health status without systemd.
@@ -736,82 +885,137 @@ function automaticDrill() {
     const markA = candidateRecords('candidate1')().length;
     const before = lastStatus(candidateRecords('candidate1')());
     compose(['up', '-d', '--no-build', '--no-recreate', '--no-deps', 'candidate2'], { timeoutMs: 120_000 });
-    const standby = waitLine(candidateRecords('candidate2'), 0, 'candidate2 standby', (r) => r.type === 'standby' || r.type === 'error' || r.type === 'primary', 60_000);
+    const standby = waitLine(
+      candidateRecords('candidate2'),
+      0,
+      'candidate2 standby',
+      (r) => r.type === 'standby' || r.type === 'error' || r.type === 'primary',
+      60_000,
+    );
     assert(standby.type === 'standby' && standby.leader === 'candidate1', `candidate2: ${JSON.stringify(standby)}`);
-    const s = waitStatus(markA, `candidate1 acknowledging past ${before.ackedThrough}`, (x) => x.role === 'primary' && x.ackedThrough >= before.ackedThrough + MIN_NEW_ACKS, 30_000, candidateRecords('candidate1'));
+    const s = waitStatus(
+      markA,
+      `candidate1 acknowledging past ${before.ackedThrough}`,
+      (x) => x.role === 'primary' && x.ackedThrough >= before.ackedThrough + MIN_NEW_ACKS,
+      30_000,
+      candidateRecords('candidate1'),
+    );
     return `standby, leader ${standby.leader}; candidate1 acked through ${before.ackedThrough} -> ${s.ackedThrough}`;
   });
 
   let old;
   let primary2;
   let lastPrimary;
-  step('kill candidate1 (SIGKILL): candidate2 is elected by itself, continues after every record candidate1 acknowledged, acknowledges new ones', () => {
-    const markB = candidateRecords('candidate2')().length;
-    compose(['kill', 'candidate1']);
-    const killedAt = Date.now();
-    const st = waitFor('candidate1 exited', () => {
-      const x = state('candidate1');
-      return { ok: x.status === 'exited', value: x, seen: JSON.stringify(x) };
-    }, { timeoutMs: 15_000 });
-    assert(st.exitCode === 137, `candidate1 exit code ${st.exitCode}, want 137`);
-    // The last status line candidate1 logged: every record up to ackedThrough had been acknowledged.
-    old = lastStatus(candidateRecords('candidate1')());
-    assert(old.role === 'primary' && old.epoch === primary1.epoch, `candidate1's last status: ${brief(old)}`);
-    primary2 = waitElected('candidate2', markB);
-    assert(primary2.type === 'primary', `candidate2: ${JSON.stringify(primary2)}`);
-    const electedMs = Date.parse(primary2.time) - killedAt;
-    assert(BigInt(primary2.epoch) > BigInt(old.epoch), `candidate2's epoch ${primary2.epoch} is not above candidate1's ${old.epoch}`);
-    assert(primary2.first > old.ackedThrough, `candidate2 continues at record ${primary2.first}, but candidate1 acknowledged through ${old.ackedThrough}`);
-    const s = waitServing('candidate2', markB, primary2);
-    return `candidate1 had acknowledged 1..${old.ackedThrough} at epoch ${old.epoch}; candidate2 elected ${electedMs} ms after the SIGKILL `
-      + `(TTL ${CANDIDATE_TTL_MS} ms), epoch ${primary2.epoch}, from ${primary2.promotion?.source} at lsn ${primary2.promotion?.sourceLsn}; `
-      + `first ack run ${brief(s)} at +${Date.parse(s.time) - killedAt} ms`;
-  });
+  step(
+    'kill candidate1 (SIGKILL): candidate2 is elected by itself, continues after every record candidate1 acknowledged, acknowledges new ones',
+    () => {
+      const markB = candidateRecords('candidate2')().length;
+      compose(['kill', 'candidate1']);
+      const killedAt = Date.now();
+      const st = waitFor(
+        'candidate1 exited',
+        () => {
+          const x = state('candidate1');
+          return { ok: x.status === 'exited', value: x, seen: JSON.stringify(x) };
+        },
+        { timeoutMs: 15_000 },
+      );
+      assert(st.exitCode === 137, `candidate1 exit code ${st.exitCode}, want 137`);
+      // The last status line candidate1 logged: every record up to ackedThrough had been acknowledged.
+      old = lastStatus(candidateRecords('candidate1')());
+      assert(old.role === 'primary' && old.epoch === primary1.epoch, `candidate1's last status: ${brief(old)}`);
+      primary2 = waitElected('candidate2', markB);
+      assert(primary2.type === 'primary', `candidate2: ${JSON.stringify(primary2)}`);
+      const electedMs = Date.parse(primary2.time) - killedAt;
+      assert(BigInt(primary2.epoch) > BigInt(old.epoch), `candidate2's epoch ${primary2.epoch} is not above candidate1's ${old.epoch}`);
+      assert(
+        primary2.first > old.ackedThrough,
+        `candidate2 continues at record ${primary2.first}, but candidate1 acknowledged through ${old.ackedThrough}`,
+      );
+      const s = waitServing('candidate2', markB, primary2);
+      return (
+        `candidate1 had acknowledged 1..${old.ackedThrough} at epoch ${old.epoch}; candidate2 elected ${electedMs} ms after the SIGKILL ` +
+        `(TTL ${CANDIDATE_TTL_MS} ms), epoch ${primary2.epoch}, from ${primary2.promotion?.source} at lsn ${primary2.promotion?.sourceLsn}; ` +
+        `first ack run ${brief(s)} at +${Date.parse(s.time) - killedAt} ms`
+      );
+    },
+  );
 
-  step('every record candidate1 acknowledged is on every replica, as it wrote it', () => checkRecords(AUTO_REPLICAS, old.ackedFrom, old.ackedThrough, old.epoch));
+  step('every record candidate1 acknowledged is on every replica, as it wrote it', () =>
+    checkRecords(AUTO_REPLICAS, old.ackedFrom, old.ackedThrough, old.epoch),
+  );
 
   step('start candidate1: rejoins as a standby of candidate2 and acknowledges nothing; candidate2 keeps acknowledging', () => {
     const markA = candidateRecords('candidate1')().length;
     const markB = candidateRecords('candidate2')().length;
     const before = lastStatus(candidateRecords('candidate2')());
     compose(['start', 'candidate1']);
-    const standby = waitLine(candidateRecords('candidate1'), markA, 'candidate1 standby', (r) => r.type === 'standby' || r.type === 'primary' || r.type === 'error', 60_000);
+    const standby = waitLine(
+      candidateRecords('candidate1'),
+      markA,
+      'candidate1 standby',
+      (r) => r.type === 'standby' || r.type === 'primary' || r.type === 'error',
+      60_000,
+    );
     assert(standby.type === 'standby' && standby.leader === 'candidate2', `candidate1 after restart: ${JSON.stringify(standby)}`);
-    const s = waitStatus(markB, `candidate2 acknowledging past ${before.ackedThrough}`, (x) => x.role === 'primary' && x.ackedThrough >= before.ackedThrough + MIN_NEW_ACKS, 30_000, candidateRecords('candidate2'));
+    const s = waitStatus(
+      markB,
+      `candidate2 acknowledging past ${before.ackedThrough}`,
+      (x) => x.role === 'primary' && x.ackedThrough >= before.ackedThrough + MIN_NEW_ACKS,
+      30_000,
+      candidateRecords('candidate2'),
+    );
     // Alive and reporting meanwhile (so "no acks" below is about a running candidate): 8 status lines are 2 s.
-    waitFor('candidate1 reporting as a standby (8 status lines)', () => {
-      const lines = statuses(candidateRecords('candidate1')().slice(markA)).length;
-      return { ok: lines >= 8, seen: `${lines} status lines` };
-    }, { timeoutMs: 30_000 });
+    waitFor(
+      'candidate1 reporting as a standby (8 status lines)',
+      () => {
+        const lines = statuses(candidateRecords('candidate1')().slice(markA)).length;
+        return { ok: lines >= 8, seen: `${lines} status lines` };
+      },
+      { timeoutMs: 30_000 },
+    );
     const after = candidateRecords('candidate1')().slice(markA);
     const acking = after.filter((r) => r.type === 'primary' || (r.type === 'status' && (r.role !== 'standby' || r.acked !== 0)));
     assert(acking.length === 0, `candidate1 took the role or acknowledged while candidate2 led: ${JSON.stringify(acking.slice(0, 3))}`);
     return `standby, leader ${standby.leader}; ${after.filter((r) => r.type === 'status').length} standby status lines, no acks; candidate2 acked through ${before.ackedThrough} -> ${s.ackedThrough}`;
   });
 
-  step('stop candidate2 (SIGTERM): exits 0 leaving the group; candidate1 is elected, continues after every record candidate2 acknowledged', () => {
-    const markA = candidateRecords('candidate1')().length;
-    const markB = candidateRecords('candidate2')().length;
-    const t = Date.now();
-    compose(['stop', '-t', '30', 'candidate2'], { timeoutMs: 60_000 });
-    const st = state('candidate2');
-    assert(st.status === 'exited' && st.exitCode === 0, `candidate2 is ${st.status} with exit code ${st.exitCode}, want exited 0`);
-    const stopped = candidateRecords('candidate2')().slice(markB).find((r) => r.type === 'stopped');
-    assert(stopped !== undefined && stopped.epoch === primary2.epoch, `candidate2's stop line: ${JSON.stringify(stopped)}`);
-    const primary = waitElected('candidate1', markA);
-    assert(primary.type === 'primary', `candidate1: ${JSON.stringify(primary)}`);
-    lastPrimary = primary;
-    assert(BigInt(primary.epoch) > BigInt(stopped.epoch), `candidate1's epoch ${primary.epoch} is not above candidate2's ${stopped.epoch}`);
-    assert(primary.first > stopped.ackedThrough, `candidate1 continues at record ${primary.first}, but candidate2 acknowledged through ${stopped.ackedThrough}`);
-    const s = waitServing('candidate1', markA, primary);
-    const check = checkRecords(AUTO_REPLICAS, stopped.ackedFrom, stopped.ackedThrough, stopped.epoch);
-    return `candidate2 acknowledged ${stopped.ackedFrom}..${stopped.ackedThrough}; candidate1 elected ${Date.parse(primary.time) - t} ms after the stop began, epoch ${primary.epoch}; ${brief(s)}; ${check}`;
-  });
+  step(
+    'stop candidate2 (SIGTERM): exits 0 leaving the group; candidate1 is elected, continues after every record candidate2 acknowledged',
+    () => {
+      const markA = candidateRecords('candidate1')().length;
+      const markB = candidateRecords('candidate2')().length;
+      const t = Date.now();
+      compose(['stop', '-t', '30', 'candidate2'], { timeoutMs: 60_000 });
+      const st = state('candidate2');
+      assert(st.status === 'exited' && st.exitCode === 0, `candidate2 is ${st.status} with exit code ${st.exitCode}, want exited 0`);
+      const stopped = candidateRecords('candidate2')()
+        .slice(markB)
+        .find((r) => r.type === 'stopped');
+      assert(stopped !== undefined && stopped.epoch === primary2.epoch, `candidate2's stop line: ${JSON.stringify(stopped)}`);
+      const primary = waitElected('candidate1', markA);
+      assert(primary.type === 'primary', `candidate1: ${JSON.stringify(primary)}`);
+      lastPrimary = primary;
+      assert(
+        BigInt(primary.epoch) > BigInt(stopped.epoch),
+        `candidate1's epoch ${primary.epoch} is not above candidate2's ${stopped.epoch}`,
+      );
+      assert(
+        primary.first > stopped.ackedThrough,
+        `candidate1 continues at record ${primary.first}, but candidate2 acknowledged through ${stopped.ackedThrough}`,
+      );
+      const s = waitServing('candidate1', markA, primary);
+      const check = checkRecords(AUTO_REPLICAS, stopped.ackedFrom, stopped.ackedThrough, stopped.epoch);
+      return `candidate2 acknowledged ${stopped.ackedFrom}..${stopped.ackedThrough}; candidate1 elected ${Date.parse(primary.time) - t} ms after the stop began, epoch ${primary.epoch}; ${brief(s)}; ${check}`;
+    },
+  );
 
   step('rpmem status --etcd: candidate1 is the primary of group auto at its epoch, every replica at that epoch', () => {
     const st = clusterStatus();
-    assert(st.code === 0 && st.report.leader === 'candidate1' && st.report.epoch === lastPrimary.epoch,
-      `status --etcd exited ${st.code}: ${JSON.stringify(st.report)}; want leader candidate1 at epoch ${lastPrimary.epoch}`);
+    assert(
+      st.code === 0 && st.report.leader === 'candidate1' && st.report.epoch === lastPrimary.epoch,
+      `status --etcd exited ${st.code}: ${JSON.stringify(st.report)}; want leader candidate1 at epoch ${lastPrimary.epoch}`,
+    );
     return `leader ${st.report.leader}, epoch ${st.report.epoch}, lease ${st.report.leaseTtlSeconds} s left, replicas ${st.report.replicas.map((r) => `${r.replica}@${r.epoch}`).join(' ')}`;
   });
 
@@ -821,8 +1025,13 @@ function automaticDrill() {
     compose(['stop', '-t', '30', 'candidate1'], { timeoutMs: 60_000 });
     const c = state('candidate1');
     assert(c.status === 'exited' && c.exitCode === 0, `candidate1 is ${c.status} with exit code ${c.exitCode}`);
-    lastTerm = candidateRecords('candidate1')().slice(mark).find((r) => r.type === 'stopped');
-    assert(lastTerm !== undefined && lastTerm.epoch === lastPrimary.epoch && lastTerm.ackedThrough >= lastTerm.ackedFrom - 1 + MIN_NEW_ACKS, `candidate1's stop line: ${JSON.stringify(lastTerm)}`);
+    lastTerm = candidateRecords('candidate1')()
+      .slice(mark)
+      .find((r) => r.type === 'stopped');
+    assert(
+      lastTerm !== undefined && lastTerm.epoch === lastPrimary.epoch && lastTerm.ackedThrough >= lastTerm.ackedFrom - 1 + MIN_NEW_ACKS,
+      `candidate1's stop line: ${JSON.stringify(lastTerm)}`,
+    );
     return `acknowledged ${lastTerm.ackedFrom}..${lastTerm.ackedThrough} at epoch ${lastTerm.epoch}`;
   });
 
@@ -857,64 +1066,107 @@ function agentDrill(term) {
   const dir = fs.mkdtempSync(`${process.env.WORK || '/tmp'}/drill-agent-`);
   const agents = new Map();
   const agentRecords = (name) => () => recordsOf(agents.get(name));
-  const waitAgentEvent = (name, mark, events, timeoutMs) => waitFor(`${name}: ${events.join(' or ')}`, () => {
-    const hit = agentRecords(name)().slice(mark).find((r) => events.includes(r.event) || r.type === 'error');
-    return { ok: hit !== undefined, value: hit, seen: JSON.stringify(agentRecords(name)().slice(-2)) };
-  }, { timeoutMs });
+  const waitAgentEvent = (name, mark, events, timeoutMs) =>
+    waitFor(
+      `${name}: ${events.join(' or ')}`,
+      () => {
+        const hit = agentRecords(name)()
+          .slice(mark)
+          .find((r) => events.includes(r.event) || r.type === 'error');
+        return { ok: hit !== undefined, value: hit, seen: JSON.stringify(agentRecords(name)().slice(-2)) };
+      },
+      { timeoutMs },
+    );
   const startAgent = (name, service) => {
     const file = `${dir}/${name}.conf`;
-    fs.writeFileSync(file, [
-      '# written by test/compose/drill.js: the keys of deploy/failover-agent.conf',
-      'etcd:', '  - http://etcd:2379',
-      `group: ${AUTO_POOL}`, `member: ${name}`,
-      `pool: /var/lib/rpmem-initiator/${AUTO_POOL}.pool`,
-      'replica:', ...AUTO_REPLICAS.map((r) => `  - ${r}`),
-      'ack: majority', `ttl: ${CANDIDATE_TTL_MS / 1000}`, '',
-    ].join('\n'), { mode: 0o644 });
-    const out = compose(['run', '-d', '--no-deps', '-v', `${file}:/etc/rpmem/failover-agent.conf:ro`, service,
-      ...CLI, 'failover-agent', '--config', '/etc/rpmem/failover-agent.conf']);
+    fs.writeFileSync(
+      file,
+      [
+        '# written by test/compose/drill.js: the keys of deploy/failover-agent.conf',
+        'etcd:',
+        '  - http://etcd:2379',
+        `group: ${AUTO_POOL}`,
+        `member: ${name}`,
+        `pool: /var/lib/rpmem-initiator/${AUTO_POOL}.pool`,
+        'replica:',
+        ...AUTO_REPLICAS.map((r) => `  - ${r}`),
+        'ack: majority',
+        `ttl: ${CANDIDATE_TTL_MS / 1000}`,
+        '',
+      ].join('\n'),
+      { mode: 0o644 },
+    );
+    const out = compose([
+      'run',
+      '-d',
+      '--no-deps',
+      '-v',
+      `${file}:/etc/rpmem/failover-agent.conf:ro`,
+      service,
+      ...CLI,
+      'failover-agent',
+      '--config',
+      '/etc/rpmem/failover-agent.conf',
+    ]);
     agents.set(name, out.stdout.trim().split('\n').pop());
   };
   try {
     let epoch1;
-    step('failover-agent agent1 (YAML config) in candidate1\'s container: elected at a higher epoch', () => {
+    step("failover-agent agent1 (YAML config) in candidate1's container: elected at a higher epoch", () => {
       startAgent('agent1', 'candidate1');
       const e = waitAgentEvent('agent1', 0, ['elected'], 90_000);
-      assert(e.event === 'elected' && BigInt(e.epoch) > BigInt(term.epoch), `agent1: ${JSON.stringify(e)}; want elected above epoch ${term.epoch}`);
+      assert(
+        e.event === 'elected' && BigInt(e.epoch) > BigInt(term.epoch),
+        `agent1: ${JSON.stringify(e)}; want elected above epoch ${term.epoch}`,
+      );
       epoch1 = e.epoch;
       return `elected at epoch ${e.epoch} from ${e.source}, ${e.bytesCopied} bytes copied`;
     });
 
-    step('failover-agent agent2 in candidate2\'s container: stands by with agent1 as leader', () => {
+    step("failover-agent agent2 in candidate2's container: stands by with agent1 as leader", () => {
       startAgent('agent2', 'candidate2');
       const e = waitAgentEvent('agent2', 0, ['standby', 'elected'], 60_000);
       assert(e.event === 'standby' && e.leader === 'agent1', `agent2: ${JSON.stringify(e)}`);
       const st = clusterStatus();
-      assert(st.code === 0 && st.report.leader === 'agent1' && st.report.standbys.includes('agent2'), `status --etcd: exit ${st.code} ${JSON.stringify(st.report)}`);
+      assert(
+        st.code === 0 && st.report.leader === 'agent1' && st.report.standbys.includes('agent2'),
+        `status --etcd: exit ${st.code} ${JSON.stringify(st.report)}`,
+      );
       return `standby; status --etcd: leader agent1, standbys ${st.report.standbys.join(',')}`;
     });
 
-    step('kill agent1\'s container (SIGKILL): agent2 is elected by itself; every record candidate1 acknowledged is on every replica', () => {
+    step("kill agent1's container (SIGKILL): agent2 is elected by itself; every record candidate1 acknowledged is on every replica", () => {
       const mark = agentRecords('agent2')().length;
       podman(['kill', '-s', 'KILL', agents.get('agent1')]);
       const killedAt = Date.now();
       const e = waitAgentEvent('agent2', mark, ['elected'], TAKEOVER_TIMEOUT_MS);
       assert(e.event === 'elected' && BigInt(e.epoch) > BigInt(epoch1), `agent2: ${JSON.stringify(e)}; want elected above epoch ${epoch1}`);
-      const st = waitFor('status --etcd: agent2 primary, healthy', () => {
-        const x = clusterStatus();
-        return { ok: x.code === 0 && x.report.leader === 'agent2' && x.report.epoch === e.epoch, value: x, seen: JSON.stringify(x.report) };
-      }, { timeoutMs: 60_000, pollMs: 1000 });
+      const st = waitFor(
+        'status --etcd: agent2 primary, healthy',
+        () => {
+          const x = clusterStatus();
+          return {
+            ok: x.code === 0 && x.report.leader === 'agent2' && x.report.epoch === e.epoch,
+            value: x,
+            seen: JSON.stringify(x.report),
+          };
+        },
+        { timeoutMs: 60_000, pollMs: 1000 },
+      );
       const check = checkRecords(AUTO_REPLICAS, term.ackedFrom, term.ackedThrough, term.epoch);
       return `agent2 elected ${Date.parse(e.time) - killedAt} ms after the SIGKILL, epoch ${e.epoch} from ${e.source}; status --etcd healthy at epoch ${st.report.epoch}; ${check}`;
     });
 
-    step('restart agent1\'s container: it rejoins as a standby of agent2', () => {
+    step("restart agent1's container: it rejoins as a standby of agent2", () => {
       const mark = agentRecords('agent1')().length;
       podman(['start', agents.get('agent1')]);
       const e = waitAgentEvent('agent1', mark, ['standby', 'elected'], 60_000);
       assert(e.event === 'standby' && e.leader === 'agent2', `agent1 after restart: ${JSON.stringify(e)}`);
       const st = clusterStatus();
-      assert(st.code === 0 && st.report.leader === 'agent2' && st.report.standbys.includes('agent1'), `status --etcd: exit ${st.code} ${JSON.stringify(st.report)}`);
+      assert(
+        st.code === 0 && st.report.leader === 'agent2' && st.report.standbys.includes('agent1'),
+        `status --etcd: exit ${st.code} ${JSON.stringify(st.report)}`,
+      );
       return `standby, leader agent2; status --etcd standbys ${st.report.standbys.join(',')}`;
     });
 

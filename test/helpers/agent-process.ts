@@ -36,7 +36,13 @@ export class AgentHistory {
   }
 
   acks(filter: { member?: string; epoch?: bigint; afterNs?: bigint } = {}): AppLine[] {
-    return this.app.filter((l) => l.kind === 'acked' && (filter.member === undefined || l.member === filter.member) && (filter.epoch === undefined || l.epoch === filter.epoch) && l.ns > (filter.afterNs ?? -1n));
+    return this.app.filter(
+      (l) =>
+        l.kind === 'acked' &&
+        (filter.member === undefined || l.member === filter.member) &&
+        (filter.epoch === undefined || l.epoch === filter.epoch) &&
+        l.ns > (filter.afterNs ?? -1n),
+    );
   }
 
   linesOf(member: string, kind: AppLine['kind'], epoch?: bigint): AppLine[] {
@@ -58,7 +64,10 @@ export class AgentProcess {
     private readonly history: AgentHistory,
   ) {
     const main = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
-    this.child = spawn(process.execPath, [main, 'failover-agent', '--member', member, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    this.child = spawn(process.execPath, [main, 'failover-agent', '--member', member, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
     this.child.stderr!.on('data', (c: Buffer) => (this.stderr = (this.stderr + c.toString()).slice(-4000)));
     readline.createInterface({ input: this.child.stdout! }).on('line', (text) => this.take(text));
@@ -104,9 +113,12 @@ export class AgentProcess {
     }
     const words = text.split(' ');
     const kind = words[0] as AppLine['kind'];
-    if (kind === 'acked') this.history.app.push({ member: this.member, kind, n: Number(words[1]), epoch: BigInt(words[2]), ns: BigInt(words[3]) });
-    else if (kind === 'open' || kind === 'fenced') this.history.app.push({ member: this.member, kind, n: 0, epoch: BigInt(words[1]), ns: BigInt(words[2]) });
-    else if (kind === 'refused' || kind === 'done') this.history.app.push({ member: this.member, kind, n: 0, epoch: -1n, ns: BigInt(words[words.length - 1]) });
+    if (kind === 'acked')
+      this.history.app.push({ member: this.member, kind, n: Number(words[1]), epoch: BigInt(words[2]), ns: BigInt(words[3]) });
+    else if (kind === 'open' || kind === 'fenced')
+      this.history.app.push({ member: this.member, kind, n: 0, epoch: BigInt(words[1]), ns: BigInt(words[2]) });
+    else if (kind === 'refused' || kind === 'done')
+      this.history.app.push({ member: this.member, kind, n: 0, epoch: -1n, ns: BigInt(words[words.length - 1]) });
   }
 }
 

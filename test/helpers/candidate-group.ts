@@ -90,7 +90,9 @@ export class History {
       let j = i;
       while (j + 1 < rows.length && rows[j + 1].ack?.member === first.member && rows[j + 1].ack?.epoch === first.epoch) j++;
       const last = rows[j].ack!;
-      out.push(`${at(rows[i].ns)}  ${first.member} epoch ${first.epoch}: ${j - i + 1} ack(s), values ${first.value}..${last.value}, until ${at(last.ns)} (delivered by ${at(last.deliveredNs)})`);
+      out.push(
+        `${at(rows[i].ns)}  ${first.member} epoch ${first.epoch}: ${j - i + 1} ack(s), values ${first.value}..${last.value}, until ${at(last.ns)} (delivered by ${at(last.deliveredNs)})`,
+      );
       i = j;
     }
     return [...out, ...this.warnings.map((w) => `warning: ${w}`)].join('\n');
@@ -143,9 +145,16 @@ function parseLine(member: string, text: string, history: History): void {
   const [kind, a, b, c, d] = text.split(' ', 5);
   const rest = text.split(' ').slice(3).join(' ');
   if (kind === 'acked') history.acks.push({ member, value: Number(a), epoch: BigInt(b), ns: BigInt(c), deliveredNs: BigInt(d) });
-  else if (kind === 'elected') history.elections.push({ member, epoch: BigInt(a), ns: BigInt(b), snapshot: JSON.parse(text.split(' ').slice(3).join(' ')) as number[] });
+  else if (kind === 'elected')
+    history.elections.push({
+      member,
+      epoch: BigInt(a),
+      ns: BigInt(b),
+      snapshot: JSON.parse(text.split(' ').slice(3).join(' ')) as number[],
+    });
   else if (kind === 'demoted') history.changes.push({ member, kind, ns: BigInt(b), detail: `epoch ${a}: ${rest}` });
-  else if (kind === 'standby' || kind === 'started') history.changes.push({ member, kind, ns: BigInt(a), detail: text.split(' ').slice(2).join(' ') });
+  else if (kind === 'standby' || kind === 'started')
+    history.changes.push({ member, kind, ns: BigInt(a), detail: text.split(' ').slice(2).join(' ') });
   else if (kind === 'warning') history.warnings.push(`${member} ${text}`);
 }
 
@@ -162,7 +171,8 @@ export function highestAcked(acks: Ack[]): number[] {
 /** Slots of `held` that lack a record acknowledged in `acked`. */
 export function missing(acked: number[], held: number[]): Array<{ slot: number; acked: number; held: number }> {
   const out = [];
-  for (let slot = 0; slot < SLOTS; slot++) if (acked[slot] >= 0 && !(held[slot] >= acked[slot])) out.push({ slot, acked: acked[slot], held: held[slot] });
+  for (let slot = 0; slot < SLOTS; slot++)
+    if (acked[slot] >= 0 && !(held[slot] >= acked[slot])) out.push({ slot, acked: acked[slot], held: held[slot] });
   return out;
 }
 
@@ -182,8 +192,13 @@ export function checkHistory(history: History): number {
   const epochs = [...new Set(history.acks.map((a) => a.epoch))].sort((x, y) => (x < y ? -1 : 1));
   for (let i = 1; i < epochs.length; i++) {
     const lastOfPrev = history.acks.filter((a) => a.epoch === epochs[i - 1]).reduce((m, a) => (a.ns > m ? a.ns : m), 0n);
-    const firstOfNext = history.acks.filter((a) => a.epoch === epochs[i]).reduce((m, a) => (a.ns < m ? a.ns : m), BigInt(Number.MAX_SAFE_INTEGER) * 1000n);
-    expect(lastOfPrev < firstOfNext, `epoch ${epochs[i - 1]} (${memberOf.get(epochs[i - 1])}) acked ${Number(lastOfPrev - firstOfNext) / 1e6} ms after epoch ${epochs[i]}'s first ack`).to.equal(true);
+    const firstOfNext = history.acks
+      .filter((a) => a.epoch === epochs[i])
+      .reduce((m, a) => (a.ns < m ? a.ns : m), BigInt(Number.MAX_SAFE_INTEGER) * 1000n);
+    expect(
+      lastOfPrev < firstOfNext,
+      `epoch ${epochs[i - 1]} (${memberOf.get(epochs[i - 1])}) acked ${Number(lastOfPrev - firstOfNext) / 1e6} ms after epoch ${epochs[i]}'s first ack`,
+    ).to.equal(true);
   }
   for (const e of history.elections) {
     const before = highestAcked(history.acks.filter((a) => a.epoch < e.epoch));

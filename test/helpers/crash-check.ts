@@ -56,7 +56,9 @@ export function checkRecording(
       const why = check(point, image);
       if (why === 'absent') tally.absent++;
       else if (why !== undefined && tally.failures.length < MAX_FAILURES_KEPT) {
-        tally.failures.push(`${path.basename(recording.path)} (${recording.granularity}) crash point at event ${point.index}, image "${image.strategy}": ${why}`);
+        tally.failures.push(
+          `${path.basename(recording.path)} (${recording.granularity}) crash point at event ${point.index}, image "${image.strategy}": ${why}`,
+        );
       }
     }
   }

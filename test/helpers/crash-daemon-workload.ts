@@ -40,8 +40,11 @@ export async function runDaemonWorkload(dir: string, granularity: Granularity, r
   const floor = new WordFloor(HEADER_BYTES + DATA_BYTES);
   const acks: DaemonRun['acks'] = [];
   const opened = recordEveryMapping();
-  const server = new TargetServer(buildConfig({ 'pool-dir': poolDir, listen: '127.0.0.1:0', insecure: true, granularity }), new Log('silent'));
-  let created = 0;
+  const server = new TargetServer(
+    buildConfig({ 'pool-dir': poolDir, listen: '127.0.0.1:0', insecure: true, granularity }),
+    new Log('silent'),
+  );
+  let created: number;
   try {
     const { host, port } = await server.start();
     const pool = await RemotePool.create(`${host}:${port}`, 'crash', { size: DATA_BYTES });
@@ -53,7 +56,10 @@ export async function runDaemonWorkload(dir: string, granularity: Granularity, r
       const data = Buffer.alloc(length);
       const fileWord = (HEADER_BYTES + offset) / WORD_BYTES;
       stampWords(data, seq, fileWord);
-      floor.wrote(seq, Array.from({ length: length / WORD_BYTES }, (_, i) => fileWord + i));
+      floor.wrote(
+        seq,
+        Array.from({ length: length / WORD_BYTES }, (_, i) => fileWord + i),
+      );
       const sent = (rng.chance(0.05) ? pool.deepPersist(offset, data) : pool.persist(offset, data)).then((result) => {
         if (result.seq !== BigInt(seq)) throw new Error(`range ${seq} was acked as seq ${result.seq}`);
         acks.push({ seq, order: recordingMark() });
@@ -70,7 +76,8 @@ export async function runDaemonWorkload(dir: string, granularity: Granularity, r
   }
   // Create maps the pool under its temporary name and closes it; Open maps it again: one file's life.
   const recordings = takeRecordings(opened);
-  if (recordings.length !== 2) throw new Error(`expected the daemon to record a create and an open, got ${recordings.map((r) => r.path).join(', ')}`);
+  if (recordings.length !== 2)
+    throw new Error(`expected the daemon to record a create and an open, got ${recordings.map((r) => r.path).join(', ')}`);
   const [create, open] = recordings;
   return { recording: { ...create, events: [...create.events, ...open.events] }, acks, created, floor, ranges };
 }

@@ -66,7 +66,7 @@ export function* crashPoints(recording: Recording): Generator<CrashPoint> {
         break;
       case 'store':
       case 'pwrite':
-        for (let at = e.offset; at < e.offset + e.length; ) {
+        for (let at = e.offset; at < e.offset + e.length;) {
           const unit = Math.floor(at / unitBytes);
           const end = Math.min(e.offset + e.length, (unit + 1) * unitBytes);
           pending.push({ unit, offset: at, bytes: (e.bytes as Buffer).subarray(at - e.offset, end - e.offset), flushed: false });

@@ -52,14 +52,25 @@ export interface PrimaryRun {
 }
 
 /** Runs `persists` persists through a ReplicatedPool at `granularity` against `target`. */
-export async function runPrimaryWorkload(dir: string, target: TestTarget, granularity: Granularity, persists: number, rng: Rng): Promise<PrimaryRun> {
+export async function runPrimaryWorkload(
+  dir: string,
+  target: TestTarget,
+  granularity: Granularity,
+  persists: number,
+  rng: Rng,
+): Promise<PrimaryRun> {
   const sends: Send[] = [];
   const acks: PrimaryRun['acks'] = [];
   const floor = new WordFloor(HEADER_BYTES + DATA_BYTES);
   const realPersist = RemotePool.prototype.persist;
   const realPersistTo = RemotePool.prototype.persistTo;
   // Resync copies go through persist, replicated ranges through persistTo: both are sends.
-  RemotePool.prototype.persist = function (this: RemotePool, offset: number, data: Buffer, options?: PersistOptions): Promise<PersistResult> {
+  RemotePool.prototype.persist = function (
+    this: RemotePool,
+    offset: number,
+    data: Buffer,
+    options?: PersistOptions,
+  ): Promise<PersistResult> {
     const send: Send = { offset, length: data.length, lsn: options?.lsn ?? 0n, order: recordingMark() };
     sends.push(send);
     const ack = realPersist.call(this, offset, data, options);
@@ -69,7 +80,14 @@ export async function runPrimaryWorkload(dir: string, target: TestTarget, granul
     );
     return ack;
   };
-  RemotePool.prototype.persistTo = function (this: RemotePool, offset: number, data: Buffer, lsn: bigint, crc: number, sink: RangeSink): void {
+  RemotePool.prototype.persistTo = function (
+    this: RemotePool,
+    offset: number,
+    data: Buffer,
+    lsn: bigint,
+    crc: number,
+    sink: RangeSink,
+  ): void {
     const send: Send = { offset, length: data.length, lsn, order: recordingMark() };
     sends.push(send);
     realPersistTo.call(this, offset, data, lsn, crc, {
@@ -95,7 +113,7 @@ export async function runPrimaryWorkload(dir: string, target: TestTarget, granul
     });
     const pool = rp;
     let writer = 0;
-    for (let done = 0; done < persists; ) {
+    for (let done = 0; done < persists;) {
       const burst = Math.min(rng.range(1, MAX_BURST), persists - done);
       const slots = new Set<number>();
       while (slots.size < burst) slots.add(rng.int(DATA_BYTES / SLOT_BYTES));
@@ -106,7 +124,10 @@ export async function runPrimaryWorkload(dir: string, target: TestTarget, granul
           const offset = slot * SLOT_BYTES + WORD_BYTES * rng.int((SLOT_BYTES - length) / WORD_BYTES + 1);
           const fileWord = (HEADER_BYTES + offset) / WORD_BYTES;
           stampWords(pool.buffer.subarray(offset, offset + length), id, fileWord);
-          floor.wrote(id, Array.from({ length: length / WORD_BYTES }, (_, i) => fileWord + i));
+          floor.wrote(
+            id,
+            Array.from({ length: length / WORD_BYTES }, (_, i) => fileWord + i),
+          );
           return pool.persist(offset, length).then(() => acks.push({ writer: id, order: recordingMark() }));
         }),
       );
@@ -123,7 +144,8 @@ export async function runPrimaryWorkload(dir: string, target: TestTarget, granul
   const recordings = takeRecordings(opened);
   const local = recordings.filter((r) => !r.path.includes('.dirty-'));
   const dirty = recordings.filter((r) => r.path.includes('.dirty-'));
-  if (local.length !== 1 || dirty.length !== 1) throw new Error(`expected one local pool and one dirty map recorded, got ${recordings.map((r) => r.path).join(', ')}`);
+  if (local.length !== 1 || dirty.length !== 1)
+    throw new Error(`expected one local pool and one dirty map recorded, got ${recordings.map((r) => r.path).join(', ')}`);
   return { local: local[0], dirty: dirty[0], sends, acks, floor, blockBytes: blockBytesFor(DATA_BYTES), persists };
 }
 
@@ -143,7 +165,8 @@ export function checkPrimaryRun(run: PrimaryRun, dir: string, budget: ImageBudge
       rng,
       (point) => {
         stillCreating = beforeFirstHeader(point, run.local);
-        for (; nextAck < run.acks.length && run.acks[nextAck].order < point.order; nextAck++) run.floor.acknowledge(run.acks[nextAck].writer);
+        for (; nextAck < run.acks.length && run.acks[nextAck].order < point.order; nextAck++)
+          run.floor.acknowledge(run.acks[nextAck].writer);
         for (; sent < run.sends.length && run.sends[sent].order < point.order; sent++) {
           if (run.sends[sent].lsn > maxSentLsn) maxSentLsn = run.sends[sent].lsn;
         }

@@ -50,7 +50,11 @@ export async function runTargetWorkload(dir: string, granularity: Granularity, b
   const opened = recordEveryMapping();
   let pool: PoolFile;
   try {
-    pool = await PoolFile.create(path.join(dir, `target-pool-${granularity}`), { poolSize: poolBytes, attr: normalizeAttr({}), granularity });
+    pool = await PoolFile.create(path.join(dir, `target-pool-${granularity}`), {
+      poolSize: poolBytes,
+      attr: normalizeAttr({}),
+      granularity,
+    });
   } finally {
     stopRecordingEveryMapping();
   }

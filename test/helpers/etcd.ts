@@ -26,7 +26,9 @@ export function etcdBinary(): string {
   for (const args of [['update'], ['install', '-y', 'etcd-server']]) {
     const r = spawnSync('apt-get', args, { env, timeout: APT_TIMEOUT_MS, encoding: 'utf8' });
     if (r.status !== 0) {
-      throw new Error(`etcd is missing and "apt-get ${args.join(' ')}" failed (${r.error?.message ?? `exit ${r.status}, signal ${r.signal}`}): ${(r.stderr ?? '').slice(-2000)}`);
+      throw new Error(
+        `etcd is missing and "apt-get ${args.join(' ')}" failed (${r.error?.message ?? `exit ${r.status}, signal ${r.signal}`}): ${(r.stderr ?? '').slice(-2000)}`,
+      );
     }
   }
   const installed = which('etcd');
@@ -134,17 +136,30 @@ export class TestEtcd {
 
   private async launch(): Promise<void> {
     const peer = `http://${this.host}:${this.peerPort}`;
-    const child = spawn(this.binary, [
-      '--name', 'test',
-      '--data-dir', this.dataDir,
-      '--listen-client-urls', this.url,
-      '--advertise-client-urls', this.url,
-      '--listen-peer-urls', peer,
-      '--initial-advertise-peer-urls', peer,
-      '--initial-cluster', `test=${peer}`,
-      '--logger', 'zap',
-      '--log-level', 'warn',
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      this.binary,
+      [
+        '--name',
+        'test',
+        '--data-dir',
+        this.dataDir,
+        '--listen-client-urls',
+        this.url,
+        '--advertise-client-urls',
+        this.url,
+        '--listen-peer-urls',
+        peer,
+        '--initial-advertise-peer-urls',
+        peer,
+        '--initial-cluster',
+        `test=${peer}`,
+        '--logger',
+        'zap',
+        '--log-level',
+        'warn',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     this.child = child;
     this.stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => {

@@ -42,12 +42,26 @@ export function newClient(address: string): grpc.Client {
   });
 }
 
-export function unaryCall(client: grpc.Client, path: string, frame: Buffer, deadlineMs: number, metadata = new grpc.Metadata()): Promise<CallOutcome> {
+export function unaryCall(
+  client: grpc.Client,
+  path: string,
+  frame: Buffer,
+  deadlineMs: number,
+  metadata = new grpc.Metadata(),
+): Promise<CallOutcome> {
   return new Promise((resolve) => {
     const started = Date.now();
     client.makeUnaryRequest(path, identity, identity, frame, metadata, { deadline: started + deadlineMs }, (err, res) => {
       if (err) {
-        resolve({ code: err.code, details: err.details, rpmemCode: rpmemCodeOf(err.metadata), messages: [], received: 0, bytes: 0, local: err.code === grpc.status.DEADLINE_EXCEEDED && Date.now() - started >= deadlineMs - 5 });
+        resolve({
+          code: err.code,
+          details: err.details,
+          rpmemCode: rpmemCodeOf(err.metadata),
+          messages: [],
+          received: 0,
+          bytes: 0,
+          local: err.code === grpc.status.DEADLINE_EXCEEDED && Date.now() - started >= deadlineMs - 5,
+        });
       } else {
         resolve({ code: 0, details: 'OK', messages: res ? [res] : [], received: 1, bytes: res?.length ?? 0, local: false });
       }
@@ -68,7 +82,9 @@ export interface StreamOptions {
 
 export function serverStreamCall(client: grpc.Client, path: string, frame: Buffer, opts: StreamOptions): Promise<CallOutcome> {
   return new Promise((resolve) => {
-    const call = client.makeServerStreamRequest(path, identity, identity, frame, opts.metadata ?? new grpc.Metadata(), { deadline: Date.now() + opts.deadlineMs });
+    const call = client.makeServerStreamRequest(path, identity, identity, frame, opts.metadata ?? new grpc.Metadata(), {
+      deadline: Date.now() + opts.deadlineMs,
+    });
     const out: CallOutcome = { code: -1, details: '', messages: [], received: 0, bytes: 0, local: false };
     let cancelled = false;
     if (!opts.slowReader) {

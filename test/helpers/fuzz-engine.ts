@@ -150,7 +150,11 @@ const TRACE_BYTES = 1024 * 1024;
 
 function keepFrame(trace: Trace, frame: Buffer): void {
   trace.keptBytes = (trace.keptBytes ?? 0) + frame.length;
-  trace.frames.push(trace.keptBytes <= TRACE_BYTES ? frame.toString('base64') : `!omitted ${frame.length} bytes sha256=${crypto.createHash('sha256').update(frame).digest('hex').slice(0, 16)}`);
+  trace.frames.push(
+    trace.keptBytes <= TRACE_BYTES
+      ? frame.toString('base64')
+      : `!omitted ${frame.length} bytes sha256=${crypto.createHash('sha256').update(frame).digest('hex').slice(0, 16)}`,
+  );
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -172,7 +176,14 @@ function openResult(out: CallOutcome, name: string): Writer | undefined {
   const res = decode('OpenResponse', out.messages[0]);
   const info = res?.info as { durableSeq?: string; poolSize?: string; epoch?: string; poolUuid?: Buffer } | undefined;
   if (res === undefined || typeof res.handle !== 'string' || info === undefined) return undefined;
-  return { handle: res.handle, durableSeq: BigInt(info.durableSeq ?? '0'), poolSize: Number(info.poolSize ?? '0'), name, epoch: BigInt(info.epoch ?? '0'), uuid: info.poolUuid ?? Buffer.alloc(0) };
+  return {
+    handle: res.handle,
+    durableSeq: BigInt(info.durableSeq ?? '0'),
+    poolSize: Number(info.poolSize ?? '0'),
+    name,
+    epoch: BigInt(info.epoch ?? '0'),
+    uuid: info.poolUuid ?? Buffer.alloc(0),
+  };
 }
 
 /** An opened pool handle as Open answered it. */
@@ -251,7 +262,17 @@ export class Fuzzer {
     for (let i = 0; i < MAX_CASES_PER_WORKER && Date.now() < this.stopAt; i++) {
       const kind = rng.weighted(this.weights);
       const caseRng = rng.fork();
-      const trace: Trace = { id: this.nextTraceId++, worker: w, case: i, caseSeed: [caseRng.seed, caseRng.stream], kind, transport: 'grpc', method: '', frames: [], startedMs: Date.now() - this.t0 };
+      const trace: Trace = {
+        id: this.nextTraceId++,
+        worker: w,
+        case: i,
+        caseSeed: [caseRng.seed, caseRng.stream],
+        kind,
+        transport: 'grpc',
+        method: '',
+        frames: [],
+        startedMs: Date.now() - this.t0,
+      };
       this.running.add(trace);
       this.stats.cases[kind]++;
       let timer: NodeJS.Timeout | undefined;
@@ -273,7 +294,12 @@ export class Fuzzer {
   }
 
   private anomaly(what: string, detail: string, trace?: Trace): void {
-    if (this.stats.anomalies.length < 200) this.stats.anomalies.push({ what, detail: `${this.ctx} ${detail}`, trace: trace === undefined ? undefined : { ...trace, frames: [...trace.frames] } });
+    if (this.stats.anomalies.length < 200)
+      this.stats.anomalies.push({
+        what,
+        detail: `${this.ctx} ${detail}`,
+        trace: trace === undefined ? undefined : { ...trace, frames: [...trace.frames] },
+      });
   }
 
   private async slot(): Promise<void> {
@@ -328,7 +354,11 @@ export class Fuzzer {
   private record(out: CallOutcome, trace: Trace, method: string): CallOutcome {
     this.stats.count(this.stats.statuses, STATUS_NAME[out.code] ?? `code${out.code}`);
     if (out.rpmemCode !== undefined) this.stats.count(this.stats.rpmemCodes, out.rpmemCode);
-    if (out.code !== 0) this.stats.count(this.stats.messages, `${method.slice(method.lastIndexOf('/') + 1)} ${STATUS_NAME[out.code]} ${normalize(out.details)}`);
+    if (out.code !== 0)
+      this.stats.count(
+        this.stats.messages,
+        `${method.slice(method.lastIndexOf('/') + 1)} ${STATUS_NAME[out.code]} ${normalize(out.details)}`,
+      );
     if (out.rpmemCode === 'RPMEM_E_INTERNAL') this.anomaly('RPMEM_E_INTERNAL', `${method}: ${out.details}`, trace);
     if (out.code === grpc.status.UNKNOWN && !out.local) this.anomaly('UNKNOWN status', `${method}: ${out.details}`, trace);
     if (out.rpmemCode === 'RPMEM_E_LIMIT' && /max-streams/.test(out.details) && this.cfg.maxInFlight < this.cfg.maxStreams) {
@@ -370,7 +400,11 @@ export class Fuzzer {
       metadata: this.metadata(rng),
     };
     if (opts.slowReader) opts.cancelAfterMs = rng.range(50, 1500);
-    trace.end = opts.slowReader ? `slow reader, cancel after ${opts.cancelAfterMs} ms` : opts.cancelAfterMs !== undefined ? `cancel after ${opts.cancelAfterMs} ms` : 'read all';
+    trace.end = opts.slowReader
+      ? `slow reader, cancel after ${opts.cancelAfterMs} ms`
+      : opts.cancelAfterMs !== undefined
+        ? `cancel after ${opts.cancelAfterMs} ms`
+        : 'read all';
     const out = await this.inSlot(() => serverStreamCall(client, method, frame, opts));
     return this.record(out, trace, method);
   }
@@ -482,7 +516,10 @@ export class Fuzzer {
     const size = HEADER_BYTES + rng.range(17, 30) * 1024 * 1024;
     this.stats.controlCalls += 2;
     await this.unary(rng, trace, `${SVC}Create`, encode('CreateRequest', { protocolVersion: 1, name, poolSize: String(size) }));
-    const opened = openResult(await this.unary(rng, trace, `${SVC}Open`, encode('OpenRequest', { protocolVersion: 1, name, mode: 1 })), name);
+    const opened = openResult(
+      await this.unary(rng, trace, `${SVC}Open`, encode('OpenRequest', { protocolVersion: 1, name, mode: 1 })),
+      name,
+    );
     if (opened !== undefined) this.addHandle(opened);
     return opened;
   }
@@ -507,7 +544,10 @@ export class Fuzzer {
     if (startKind === 'read-only') {
       const name = rng.pick(FUZZ_POOL_NAMES);
       this.stats.controlCalls++;
-      const opened = openResult(await this.unary(rng, trace, `${SVC}Open`, encode('OpenRequest', { protocolVersion: 1, name, mode: 1 })), name);
+      const opened = openResult(
+        await this.unary(rng, trace, `${SVC}Open`, encode('OpenRequest', { protocolVersion: 1, name, mode: 1 })),
+        name,
+      );
       if (opened !== undefined) this.addHandle(opened);
       writer = opened;
     }
@@ -517,12 +557,18 @@ export class Fuzzer {
     let validStart = false;
     if (writer !== undefined && startKind === 'writer' && rng.chance(0.9)) {
       const epoch = rng.chance(0.8) ? '0' : rng.pick(['0', '1', '2', String(rng.int(100)), rng.u64()]);
-      frames.push({ frame: encode('PersistRequest', { start: { protocolVersion: 1, handle: writer.handle, epoch } }), validity: epoch === '0' ? 'valid' : 'unknown' });
+      frames.push({
+        frame: encode('PersistRequest', { start: { protocolVersion: 1, handle: writer.handle, epoch } }),
+        validity: epoch === '0' ? 'valid' : 'unknown',
+      });
       validStart = epoch === '0';
     } else if (writer !== undefined) {
       frames.push({ frame: encode('PersistRequest', { start: randomStart(rng, this.state, writer.handle) }), validity: 'unknown' });
     } else if (startKind === 'garbage') {
-      frames.push({ frame: rng.chance(0.5) ? randomBytes(rng, 256) : encode('PersistRequest', { start: randomStart(rng, this.state) }), validity: 'unknown' });
+      frames.push({
+        frame: rng.chance(0.5) ? randomBytes(rng, 256) : encode('PersistRequest', { start: randomStart(rng, this.state) }),
+        validity: 'unknown',
+      });
     } else if (startKind === 'stale') {
       frames.push({ frame: encode('PersistRequest', { start: randomStart(rng, this.state) }), validity: 'unknown' });
     }
@@ -552,16 +598,27 @@ export class Fuzzer {
         frames.push({ frame: encode('PersistRequest', { batch: { ranges } }), lastSeq: seq - 1n, validity: ok ? 'valid' : 'invalid' });
       } else if (r < 0.88) {
         const other = encode('PersistRequest', { start: randomStart(rng, this.state) });
-        frames.push({ frame: mutate(rng, encode('PersistRequest', { batch: randomBatch(rng, this.state, seq, poolSize) }), other), validity: 'unknown' });
+        frames.push({
+          frame: mutate(rng, encode('PersistRequest', { batch: randomBatch(rng, this.state, seq, poolSize) }), other),
+          validity: 'unknown',
+        });
       } else if (r < 0.9) {
         // Many tiny ranges (issue #10): at max-batch-ranges the batch is taken, past it refused with RPMEM_E_LIMIT undecoded.
         const count = rng.chance(0.1) ? TINY_FLOOD_RANGES : rng.pick([1, DEFAULT_MAX_BATCH_RANGES, DEFAULT_MAX_BATCH_RANGES + 1]);
         const taken = count <= DEFAULT_MAX_BATCH_RANGES;
-        frames.push({ frame: tinyRangesBatch(seq, count, poolSize), lastSeq: taken ? seq + BigInt(count) - 1n : seq - 1n, validity: taken ? 'valid' : 'invalid' });
+        frames.push({
+          frame: tinyRangesBatch(seq, count, poolSize),
+          lastSeq: taken ? seq + BigInt(count) - 1n : seq - 1n,
+          validity: taken ? 'valid' : 'invalid',
+        });
         if (taken) seq += BigInt(count);
       } else if (r < 0.94) {
         // A second PersistStart is always refused.
-        frames.push({ frame: encode('PersistRequest', { start: randomStart(rng, this.state, writer?.handle) }), lastSeq: seq - 1n, validity: validStart ? 'invalid' : 'unknown' });
+        frames.push({
+          frame: encode('PersistRequest', { start: randomStart(rng, this.state, writer?.handle) }),
+          lastSeq: seq - 1n,
+          validity: validStart ? 'invalid' : 'unknown',
+        });
       } else {
         frames.push({ frame: randomBytes(rng, 1024), validity: 'unknown' });
       }
@@ -585,7 +642,10 @@ export class Fuzzer {
     // Valid ranges and an end from the client: the stream must end, so its deadline is the hang bound.
     const mustEnd = allValid && clientEnded;
     let maxGapMs = 0;
-    trace.note = writer === undefined ? `${startKind} ${style}` : `${startKind} ${style} handle=${writer.handle} pool=${writer.name} durableSeq=${writer.durableSeq}`;
+    trace.note =
+      writer === undefined
+        ? `${startKind} ${style}`
+        : `${startKind} ${style} handle=${writer.handle} pool=${writer.name} durableSeq=${writer.durableSeq}`;
     const client = this.client(rng);
     const out = await this.inSlot(async () => {
       const deadlineMs = end === 'idle' ? rng.range(500, 4000) : rng.range(3000, 15000);
@@ -607,8 +667,13 @@ export class Fuzzer {
         await sleep(rng.int(20));
         const attached = call.received.length > 0;
         this.stats.controlCalls++;
-        const closed = this.record(await unaryCall(client, `${SVC}Close`, encode('CloseRequest', { handle: writer.handle }), UNARY_DEADLINE_MS), trace, `${SVC}Close`);
-        if (closed.code === 0 && attached && !call.done) this.anomaly('closed under a stream', `Close of handle ${writer.handle} succeeded while its Persist stream was open`, trace);
+        const closed = this.record(
+          await unaryCall(client, `${SVC}Close`, encode('CloseRequest', { handle: writer.handle }), UNARY_DEADLINE_MS),
+          trace,
+          `${SVC}Close`,
+        );
+        if (closed.code === 0 && attached && !call.done)
+          this.anomaly('closed under a stream', `Close of handle ${writer.handle} succeeded while its Persist stream was open`, trace);
         call.end();
       }
       return this.record(await call.outcome, trace, trace.method);
@@ -620,14 +685,28 @@ export class Fuzzer {
     }
     const last = acks.length > 0 ? acks[acks.length - 1] : undefined;
     if (validStart && writer !== undefined && last !== undefined && after !== 'unknown') {
-      if (last > ackBound) this.anomaly('acked an invalid range', `last ack ${last} passes the last valid seq ${ackBound} (pool ${writer.name}, first seq ${writer.durableSeq + 1n})`, trace);
+      if (last > ackBound)
+        this.anomaly(
+          'acked an invalid range',
+          `last ack ${last} passes the last valid seq ${ackBound} (pool ${writer.name}, first seq ${writer.durableSeq + 1n})`,
+          trace,
+        );
       else this.stats.validRangesAcked += Number(last - writer.durableSeq);
     }
     if (mustEnd && out.code === grpc.status.DEADLINE_EXCEEDED && out.local) {
-      this.anomaly('persist hang', `stream of valid ranges, ended by the client, not ended within ${PERSIST_HANG_MS} ms (acks ${acks.length}, last ${last ?? 'none'}, expected ${ackBound})`, trace);
+      this.anomaly(
+        'persist hang',
+        `stream of valid ranges, ended by the client, not ended within ${PERSIST_HANG_MS} ms (acks ${acks.length}, last ${last ?? 'none'}, expected ${ackBound})`,
+        trace,
+      );
     } else if (mustEnd && writer !== undefined && out.code !== 0 && !out.local) {
       const cause = await this.causeOf(rng, trace, out, writer, acks.length > 0, maxGapMs);
-      if (cause === undefined) this.anomaly('valid stream refused', `${STATUS_NAME[out.code]} ${out.rpmemCode ?? ''}: ${out.details} (acks ${acks.length}, longest gap between writes ${maxGapMs} ms)`, trace);
+      if (cause === undefined)
+        this.anomaly(
+          'valid stream refused',
+          `${STATUS_NAME[out.code]} ${out.rpmemCode ?? ''}: ${out.details} (acks ${acks.length}, longest gap between writes ${maxGapMs} ms)`,
+          trace,
+        );
       else this.stats.count(this.stats.excused, `${out.rpmemCode}(${cause})`);
     }
     if (allValid && end === 'half-close' && out.code === 0 && writer !== undefined && ackBound > writer.durableSeq && last !== ackBound) {
@@ -635,7 +714,11 @@ export class Fuzzer {
     }
     if (after === 'invalid' && clientEnded && out.code === 0) {
       // An OK end after a known-invalid frame would mean the daemon took (or silently skipped) it.
-      this.anomaly('invalid stream ended OK', `stream with an invalid frame after seq ${ackBound} ended OK (acks ${acks.length}, last ${last})`, trace);
+      this.anomaly(
+        'invalid stream ended OK',
+        `stream with an invalid frame after seq ${ackBound} ended OK (acks ${acks.length}, last ${last})`,
+        trace,
+      );
     }
     if (writer !== undefined && rng.chance(0.3)) await this.closeHandle(rng, trace, writer.handle);
   }
@@ -646,7 +729,14 @@ export class Fuzzer {
    * is refused), the idle timer (the client really paused that long), or an admission refusal
    * (stream limits, another stream holds the handle) before anything was acked. Undefined: no cause.
    */
-  private async causeOf(rng: Rng, trace: Trace, out: CallOutcome, writer: Writer, acked: boolean, maxGapMs: number): Promise<string | undefined> {
+  private async causeOf(
+    rng: Rng,
+    trace: Trace,
+    out: CallOutcome,
+    writer: Writer,
+    acked: boolean,
+    maxGapMs: number,
+  ): Promise<string | undefined> {
     switch (out.rpmemCode) {
       case 'RPMEM_E_FENCED': {
         this.stats.controlCalls++;
@@ -715,7 +805,19 @@ export class Fuzzer {
   }
 
   private async controlCall(rng: Rng, trace: Trace): Promise<void> {
-    const m = rng.weighted({ Create: 14, Open: 14, Close: 10, Remove: 8, Stat: 10, List: 3, SetAttr: 6, Fence: 6, SetSyncState: 6, Checksums: 8, Read: 12 });
+    const m = rng.weighted({
+      Create: 14,
+      Open: 14,
+      Close: 10,
+      Remove: 8,
+      Stat: 10,
+      List: 3,
+      SetAttr: 6,
+      Fence: 6,
+      SetSyncState: 6,
+      Checksums: 8,
+      Read: 12,
+    });
     const type = `${m}Request`;
     const req = randomRequest(rng, type, this.state);
     let closeUnder: string | undefined;
@@ -750,14 +852,19 @@ export class Fuzzer {
       }
       if (m === 'Create') {
         const size = Number(req.poolSize);
-        if (!(Number.isSafeInteger(size) && size > HEADER_BYTES && size <= this.cfg.maxPoolBytes)) this.anomaly('bad size accepted', `Create of ${req.poolSize} bytes answered OK`, trace);
+        if (!(Number.isSafeInteger(size) && size > HEADER_BYTES && size <= this.cfg.maxPoolBytes))
+          this.anomaly('bad size accepted', `Create of ${req.poolSize} bytes answered OK`, trace);
       }
-      if ((m === 'Create' || m === 'Open' || m === 'Stat' || m === 'Remove' || m === 'Fence' || m === 'List') && req.protocolVersion !== 1) {
+      if (
+        (m === 'Create' || m === 'Open' || m === 'Stat' || m === 'Remove' || m === 'Fence' || m === 'List') &&
+        req.protocolVersion !== 1
+      ) {
         this.anomaly('bad protocol version accepted', `${m} with protocol_version ${req.protocolVersion} answered OK`, trace);
       }
       if (m === 'Stat' || m === 'Create' || m === 'Fence') {
         const info = decode('PoolInfo', out.messages[0] ?? Buffer.alloc(0));
-        if (info === undefined || info.name !== name) this.anomaly('wrong PoolInfo', `${m} of ${name} answered ${JSON.stringify(info?.name)}`, trace);
+        if (info === undefined || info.name !== name)
+          this.anomaly('wrong PoolInfo', `${m} of ${name} answered ${JSON.stringify(info?.name)}`, trace);
       }
       if (m === 'Open' && name !== undefined) {
         const opened = openResult(out, name);
@@ -779,7 +886,8 @@ export class Fuzzer {
     } else {
       const block = Number(req.blockBytes);
       const got = out.messages.reduce((n, msg) => n + ((decode('ChecksumsChunk', msg)?.digests as Buffer[] | undefined)?.length ?? 0), 0);
-      if (got !== Math.ceil(length / block)) this.anomaly('wrong digest count', `Checksums of ${length} bytes in ${block}-byte blocks returned ${got} digests`, trace);
+      if (got !== Math.ceil(length / block))
+        this.anomaly('wrong digest count', `Checksums of ${length} bytes in ${block}-byte blocks returned ${got} digests`, trace);
     }
   }
 
@@ -830,8 +938,14 @@ export class Fuzzer {
     if (variant === 'raw-tcp') return this.rawTcp(rng, trace);
     const method = rng.chance(0.8) ? rng.pick(TARGET_METHODS) : rng.pick(OTHER_PATHS);
     trace.method = method.path;
-    const valid = method.request !== undefined ? encode(method.request, randomRequest(rng, method.request, this.state)) : randomBytes(rng, 128);
-    const headers: http2.OutgoingHttpHeaders = { ':method': 'POST', ':path': method.path, 'content-type': 'application/grpc', te: 'trailers' };
+    const valid =
+      method.request !== undefined ? encode(method.request, randomRequest(rng, method.request, this.state)) : randomBytes(rng, 128);
+    const headers: http2.OutgoingHttpHeaders = {
+      ':method': 'POST',
+      ':path': method.path,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    };
     let chunks: Buffer[] = [];
     let endStream = true;
     let rstAfter: number | undefined;
@@ -858,7 +972,9 @@ export class Fuzzer {
         chunks = [grpcFrame(this.gzipBomb, 1)];
         break;
       case 'huge-declared':
-        chunks = [grpcFrame(valid, rng.int(2), rng.pick([0xffffffff, 0x7fffffff, 64 * 1024 * 1024, 2 * this.cfg.maxRangeBytes + 1024 * 1024 + 1]))];
+        chunks = [
+          grpcFrame(valid, rng.int(2), rng.pick([0xffffffff, 0x7fffffff, 64 * 1024 * 1024, 2 * this.cfg.maxRangeBytes + 1024 * 1024 + 1])),
+        ];
         break;
       case 'partial-then-hold':
         // Declares a large (allowed) message, sends part of it and holds the stream until the RST.
@@ -868,7 +984,15 @@ export class Fuzzer {
         break;
       case 'wrong-content-type':
         if (rng.chance(0.3)) delete headers['content-type'];
-        else headers['content-type'] = rng.pick(['text/plain', 'application/json', 'application/grpc+json', 'application/grpcx', 'application/grpc-web', '']);
+        else
+          headers['content-type'] = rng.pick([
+            'text/plain',
+            'application/json',
+            'application/grpc+json',
+            'application/grpcx',
+            'application/grpc-web',
+            '',
+          ]);
         chunks = [grpcFrame(valid)];
         break;
       case 'wrong-method':
@@ -912,11 +1036,15 @@ export class Fuzzer {
         // A Read of a whole pool on a stream whose window is 0: the daemon's writes back up, then the client resets.
         // Big pools (over 16 one-MiB chunks) fill the daemon's stream buffer, so its write() says "wait for drain".
         const big = this.state.handles.filter((x) => x.poolSize > 16 * 1024 * 1024 + HEADER_BYTES);
-        let h = big.length > 0 && rng.chance(0.8) ? rng.pick(big) : this.state.handles.length > 0 ? rng.pick(this.state.handles) : undefined;
+        let h =
+          big.length > 0 && rng.chance(0.8) ? rng.pick(big) : this.state.handles.length > 0 ? rng.pick(this.state.handles) : undefined;
         if (big.length === 0 && rng.chance(0.5)) h = (await this.openBig(rng, trace)) ?? h;
         trace.method = `${SVC}Read`;
         headers[':path'] = trace.method;
-        const req = h === undefined ? { handle: randomHandle(rng, this.state), offset: String(HEADER_BYTES), length: '65536' } : { handle: h.handle, offset: String(HEADER_BYTES), length: String(h.poolSize - HEADER_BYTES) };
+        const req =
+          h === undefined
+            ? { handle: randomHandle(rng, this.state), offset: String(HEADER_BYTES), length: '65536' }
+            : { handle: h.handle, offset: String(HEADER_BYTES), length: String(h.poolSize - HEADER_BYTES) };
         chunks = [grpcFrame(encode('ReadRequest', req))];
         settings = { initialWindowSize: rng.pick([0, 0, 1024, 65535]) };
         rstAfter = rng.range(200, 3000);
@@ -926,11 +1054,20 @@ export class Fuzzer {
     trace.headers = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, String(v)]));
     trace.frames = [];
     for (const c of chunks) keepFrame(trace, c);
-    trace.end = rstAfter !== undefined ? `RST after ${rstAfter} ms` : variant === 'session-destroy' ? 'session destroy' : endStream ? 'end stream' : 'hold';
+    trace.end =
+      rstAfter !== undefined
+        ? `RST after ${rstAfter} ms`
+        : variant === 'session-destroy'
+          ? 'session destroy'
+          : endStream
+            ? 'end stream'
+            : 'hold';
     const fresh = variant === 'session-destroy' || settings !== undefined || rng.chance(0.5);
     const session = this.session(rng, w, fresh, settings);
     this.stats.frames['raw-http2'] += Math.max(1, chunks.length);
-    const status = await this.inSlot(() => this.rawRequest(rng, session, headers, chunks, endStream, rstAfter, variant === 'session-destroy'));
+    const status = await this.inSlot(() =>
+      this.rawRequest(rng, session, headers, chunks, endStream, rstAfter, variant === 'session-destroy'),
+    );
     if (fresh) session.destroy();
     this.stats.count(this.stats.statuses, status.grpc ?? status.other);
     if (status.rpmemCode !== undefined) this.stats.count(this.stats.rpmemCodes, status.rpmemCode);
@@ -996,7 +1133,10 @@ export class Fuzzer {
           session.destroy();
         } else if (rstAfter !== undefined) {
           await sleep(rstAfter);
-          if (!req.destroyed) req.close(rng.pick([http2.constants.NGHTTP2_CANCEL, http2.constants.NGHTTP2_INTERNAL_ERROR, http2.constants.NGHTTP2_PROTOCOL_ERROR]));
+          if (!req.destroyed)
+            req.close(
+              rng.pick([http2.constants.NGHTTP2_CANCEL, http2.constants.NGHTTP2_INTERNAL_ERROR, http2.constants.NGHTTP2_PROTOCOL_ERROR]),
+            );
         }
       })().catch(() => undefined);
     });
@@ -1011,7 +1151,10 @@ export class Fuzzer {
     trace.frames = [];
     keepFrame(trace, body);
     this.stats.frames['raw-http2']++;
-    const [host, port] = [this.cfg.address.slice(0, this.cfg.address.lastIndexOf(':')), Number(this.cfg.address.slice(this.cfg.address.lastIndexOf(':') + 1))];
+    const [host, port] = [
+      this.cfg.address.slice(0, this.cfg.address.lastIndexOf(':')),
+      Number(this.cfg.address.slice(this.cfg.address.lastIndexOf(':') + 1)),
+    ];
     const holdMs = rng.int(500);
     const outcome = await this.inSlot(
       () =>

@@ -89,11 +89,40 @@ const SHARED_POOL_NAMES = ['fz-a', 'fz-b', 'fz-c', 'fz.d_1', 'Z9', 'x'.repeat(12
 /** Every valid pool name the fuzzer may create; the sentinel's name is never among them. */
 export const FUZZ_POOL_NAMES = [...SHARED_POOL_NAMES, ...PERSIST_POOL_NAMES];
 /** Names the daemon must refuse (path traversal, empty, too long, control characters...). */
-export const BAD_NAMES = ['../x', '', 'x'.repeat(200), '\0', 'a\0b', '/etc/passwd', '.hidden', 'fz-a/..', 'é', ' fz-a', 'fz-a ', 'x'.repeat(129), '..', '.', 'fz-a\n'];
+export const BAD_NAMES = [
+  '../x',
+  '',
+  'x'.repeat(200),
+  '\0',
+  'a\0b',
+  '/etc/passwd',
+  '.hidden',
+  'fz-a/..',
+  'é',
+  ' fz-a',
+  'fz-a ',
+  'x'.repeat(129),
+  '..',
+  '.',
+  'fz-a\n',
+];
 
 /** Sizes of Create: 0, within the header, tiny, ordinary, at and past the limit, and past 2^53 and 2^64. */
 export function poolSizes(maxPoolBytes: number): string[] {
-  return ['0', '1', '4096', '4097', '8192', String(HEADER_BYTES + 65536), String(HEADER_BYTES + 1024 * 1024), String(maxPoolBytes), String(maxPoolBytes + 1), String(2 ** 53), String(2n ** 63n), String(2n ** 64n - 1n)];
+  return [
+    '0',
+    '1',
+    '4096',
+    '4097',
+    '8192',
+    String(HEADER_BYTES + 65536),
+    String(HEADER_BYTES + 1024 * 1024),
+    String(maxPoolBytes),
+    String(maxPoolBytes + 1),
+    String(2 ** 53),
+    String(2n ** 63n),
+    String(2n ** 64n - 1n),
+  ];
 }
 
 /** What a generator knows of the daemon's state: handles it was given, and their pools. */
@@ -146,7 +175,12 @@ export function randomAttr(rng: Rng): Record<string, unknown> {
 export function randomRequest(rng: Rng, type: string, state: FuzzState): Record<string, unknown> {
   switch (type) {
     case 'CreateRequest':
-      return { protocolVersion: version(rng), name: randomName(rng), poolSize: rng.chance(0.85) ? rng.pick(poolSizes(state.maxPoolBytes)) : rng.u64(), ...(rng.chance(0.5) ? { attr: randomAttr(rng) } : {}) };
+      return {
+        protocolVersion: version(rng),
+        name: randomName(rng),
+        poolSize: rng.chance(0.85) ? rng.pick(poolSizes(state.maxPoolBytes)) : rng.u64(),
+        ...(rng.chance(0.5) ? { attr: randomAttr(rng) } : {}),
+      };
     case 'OpenRequest':
       return { protocolVersion: version(rng), name: randomName(rng), mode: rng.chance(0.9) ? rng.int(2) : rng.u32(), ...randomClaim(rng) };
     case 'CloseRequest':
@@ -161,14 +195,21 @@ export function randomRequest(rng: Rng, type: string, state: FuzzState): Record<
     case 'FenceRequest':
       return { protocolVersion: version(rng), name: randomName(rng), ...randomClaim(rng) };
     case 'SetSyncStateRequest':
-      return { handle: randomHandle(rng, state), syncState: rng.chance(0.9) ? rng.int(2) : rng.u32(), lsn: rng.chance(0.5) ? String(rng.int(100)) : rng.u64(), ...randomClaim(rng) };
+      return {
+        handle: randomHandle(rng, state),
+        syncState: rng.chance(0.9) ? rng.int(2) : rng.u32(),
+        lsn: rng.chance(0.5) ? String(rng.int(100)) : rng.u64(),
+        ...randomClaim(rng),
+      };
     case 'ChecksumsRequest':
     case 'ReadRequest': {
       const size = state.handles.length > 0 ? rng.pick(state.handles).poolSize : HEADER_BYTES + 65536;
       const offset = rng.chance(0.6) ? String(HEADER_BYTES + rng.int(Math.max(1, size - HEADER_BYTES))) : rng.u64();
       const length = rng.chance(0.6) ? String(rng.range(0, Math.max(0, size - Number(offset)))) : rng.u64();
       const blockBytes = rng.chance(0.6) ? 2 ** rng.range(12, 24) : rng.pick([0, 1, 4095, 4097, 2 ** 25, 0xffffffff, rng.u32()]);
-      return type === 'ReadRequest' ? { handle: randomHandle(rng, state), offset, length } : { handle: randomHandle(rng, state), offset, length, blockBytes };
+      return type === 'ReadRequest'
+        ? { handle: randomHandle(rng, state), offset, length }
+        : { handle: randomHandle(rng, state), offset, length, blockBytes };
     }
     case 'PersistRequest':
       return rng.chance(0.3) ? { start: randomStart(rng, state) } : { batch: randomBatch(rng, state, 1n, HEADER_BYTES + 65536) };
@@ -188,12 +229,24 @@ function safeLsn(rng: Rng): string {
 }
 
 /** One range: valid at `seq` inside `[HEADER_BYTES, poolSize)` most of the time, else broken in one way. */
-export function randomRange(rng: Rng, seq: bigint, poolSize: number, maxRangeBytes: number): { range: Record<string, unknown>; valid: boolean } {
+export function randomRange(
+  rng: Rng,
+  seq: bigint,
+  poolSize: number,
+  maxRangeBytes: number,
+): { range: Record<string, unknown>; valid: boolean } {
   const room = Math.max(1, poolSize - HEADER_BYTES);
   const length = rng.chance(0.9) ? rng.range(1, Math.min(rng.pick([16, 512, 4096, maxRangeBytes]), room)) : 0;
   const data = rng.bytes(length);
   const offset = HEADER_BYTES + rng.int(Math.max(1, room - length + 1));
-  const range: Record<string, unknown> = { seq: seq.toString(), offset: String(offset), data, crc32c: crc32c(data), flags: rng.chance(0.2) ? 1 : 0, lsn: rng.chance(0.7) ? '0' : safeLsn(rng) };
+  const range: Record<string, unknown> = {
+    seq: seq.toString(),
+    offset: String(offset),
+    data,
+    crc32c: crc32c(data),
+    flags: rng.chance(0.2) ? 1 : 0,
+    lsn: rng.chance(0.7) ? '0' : safeLsn(rng),
+  };
   if (length === 0) return { range, valid: false };
   if (rng.chance(0.7)) return { range, valid: true };
   switch (rng.int(9)) {
@@ -202,7 +255,13 @@ export function randomRange(rng: Rng, seq: bigint, poolSize: number, maxRangeByt
       if (range.seq === seq.toString()) range.seq = String(seq + 1n);
       break;
     case 1:
-      range.offset = rng.pick([String(2n ** 64n - 1n), String(2n ** 64n - BigInt(length)), String(2n ** 63n), String(2 ** 53), String(2 ** 53 - 1)]);
+      range.offset = rng.pick([
+        String(2n ** 64n - 1n),
+        String(2n ** 64n - BigInt(length)),
+        String(2n ** 63n),
+        String(2 ** 53),
+        String(2 ** 53 - 1),
+      ]);
       break;
     case 2:
       range.offset = String(rng.int(HEADER_BYTES));
@@ -221,7 +280,7 @@ export function randomRange(rng: Rng, seq: bigint, poolSize: number, maxRangeByt
       break;
     case 6:
       // Any bit but RANGE_FLAG_DEEP (bit 0).
-      range.flags = rng.chance(0.5) ? 2 ** rng.range(1, 31) >>> 0 : (rng.u32() | 2) >>> 0;
+      range.flags = rng.chance(0.5) ? (2 ** rng.range(1, 31)) >>> 0 : (rng.u32() | 2) >>> 0;
       break;
     case 7:
       range.offset = String(poolSize);
@@ -252,7 +311,8 @@ export function tinyRangesBatch(first: bigint, count: number, poolSize: number):
   const crc = crc32c(data);
   const room = Math.max(1, Math.min(4096, poolSize - HEADER_BYTES));
   const ranges: PersistRange[] = [];
-  for (let i = 0; i < count; i++) ranges.push({ seq: Number(first) + i, offset: HEADER_BYTES + (i % room), data, crc32c: crc, flags: 0, lsn: 0 });
+  for (let i = 0; i < count; i++)
+    ranges.push({ seq: Number(first) + i, offset: HEADER_BYTES + (i % room), data, crc32c: crc, flags: 0, lsn: 0 });
   return encodePersistRequest({ kind: 'batch', ranges });
 }
 
@@ -350,7 +410,24 @@ export type MutationName =
   | 'bad-group'
   | 'empty';
 
-const MUTATIONS: MutationName[] = ['flip', 'truncate', 'extend', 'duplicate', 'delete', 'huge-varint', 'overlong-varint', 'wrong-wire', 'huge-length', 'unknown-field', 'splice', 'nested', 'repeat', 'group-bomb', 'bad-group', 'empty'];
+const MUTATIONS: MutationName[] = [
+  'flip',
+  'truncate',
+  'extend',
+  'duplicate',
+  'delete',
+  'huge-varint',
+  'overlong-varint',
+  'wrong-wire',
+  'huge-length',
+  'unknown-field',
+  'splice',
+  'nested',
+  'repeat',
+  'group-bomb',
+  'bad-group',
+  'empty',
+];
 
 /** Applies one named mutation to `msg`; `other` is a second valid encoding to splice from. */
 export function mutateOnce(rng: Rng, msg: Buffer, other: Buffer, name: MutationName = rng.pick(MUTATIONS)): Buffer {
@@ -420,10 +497,20 @@ export function mutateOnce(rng: Rng, msg: Buffer, other: Buffer, name: MutationN
     }
     case 'huge-length': {
       const declared = rng.pick([2n ** 31n - 1n, 2n ** 32n - 1n, 2n ** 64n - 1n, BigInt(f.body.length + 1)]);
-      return Buffer.concat([...fields.slice(0, i).map(serializeField), key(f.num, 2), varint(declared), f.body, ...fields.slice(i + 1).map(serializeField)]);
+      return Buffer.concat([
+        ...fields.slice(0, i).map(serializeField),
+        key(f.num, 2),
+        varint(declared),
+        f.body,
+        ...fields.slice(i + 1).map(serializeField),
+      ]);
     }
     case 'unknown-field':
-      fields.splice(rng.int(fields.length + 1), 0, { num: rng.pick([15, 16, 99, 1 << 20, (1 << 29) - 1]), wire: rng.pick([0, 1, 2, 5]), body: rng.bytes(8) });
+      fields.splice(rng.int(fields.length + 1), 0, {
+        num: rng.pick([15, 16, 99, 1 << 20, (1 << 29) - 1]),
+        wire: rng.pick([0, 1, 2, 5]),
+        body: rng.bytes(8),
+      });
       return serializeFields(fields);
     case 'nested': {
       const lens = fields.filter((g) => g.wire === 2 && g.body.length > 0);

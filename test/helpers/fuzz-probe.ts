@@ -27,7 +27,15 @@ export function sampleProc(pid: number, at = 0): ProcSample | undefined {
       return m === null ? 0 : Number(m[1]) * 1024;
     };
     const threads = /^Threads:\s+(\d+)/m.exec(status);
-    return { at, fds, rss: kb('VmRSS'), rssAnon: kb('RssAnon'), rssFile: kb('RssFile'), rssShmem: kb('RssShmem'), threads: threads === null ? 0 : Number(threads[1]) };
+    return {
+      at,
+      fds,
+      rss: kb('VmRSS'),
+      rssAnon: kb('RssAnon'),
+      rssFile: kb('RssFile'),
+      rssShmem: kb('RssShmem'),
+      threads: threads === null ? 0 : Number(threads[1]),
+    };
   } catch {
     return undefined;
   }
@@ -90,7 +98,15 @@ export class ProcProbe {
 export function connectionsTo(host: string, port: number): number {
   const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(host);
   // /proc/net/tcp writes an IPv4 address as its 32-bit value in host (little-endian) byte order.
-  const hexIp = v4 === null ? undefined : v4.slice(1).reverse().map((b) => Number(b).toString(16).padStart(2, '0')).join('').toUpperCase();
+  const hexIp =
+    v4 === null
+      ? undefined
+      : v4
+          .slice(1)
+          .reverse()
+          .map((b) => Number(b).toString(16).padStart(2, '0'))
+          .join('')
+          .toUpperCase();
   let n = 0;
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text: string;

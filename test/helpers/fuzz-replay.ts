@@ -94,7 +94,8 @@ export function loadRegressions(): { file: string; kase: RegressionCase }[] {
 function substitute(value: unknown, vars: Record<string, string>): unknown {
   if (typeof value === 'string') return vars[value] ?? value;
   if (Array.isArray(value)) return value.map((v) => substitute(v, vars));
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v, vars)]));
+  if (value !== null && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v, vars)]));
   return value;
 }
 
@@ -118,15 +119,23 @@ export interface StepResult {
 /** The step's expectations that `got` does not meet, as messages; empty when it met them all. */
 export function unmet(step: RegressionStep, got: StepResult): string[] {
   const out: string[] = [];
-  if (step.expectStatus !== undefined && !step.expectStatus.includes(got.status)) out.push(`ended ${got.status}, expected one of ${step.expectStatus.join(', ')}`);
-  if (step.expectRpmemCode !== undefined && !step.expectRpmemCode.includes(got.rpmemCode ?? 'none')) out.push(`rpmem-code ${got.rpmemCode ?? 'none'}, expected one of ${step.expectRpmemCode.join(', ')}`);
-  if (step.expectReceivedAtLeast !== undefined && got.received < step.expectReceivedAtLeast) out.push(`received ${got.received} messages before the end, expected at least ${step.expectReceivedAtLeast}`);
+  if (step.expectStatus !== undefined && !step.expectStatus.includes(got.status))
+    out.push(`ended ${got.status}, expected one of ${step.expectStatus.join(', ')}`);
+  if (step.expectRpmemCode !== undefined && !step.expectRpmemCode.includes(got.rpmemCode ?? 'none'))
+    out.push(`rpmem-code ${got.rpmemCode ?? 'none'}, expected one of ${step.expectRpmemCode.join(', ')}`);
+  if (step.expectReceivedAtLeast !== undefined && got.received < step.expectReceivedAtLeast)
+    out.push(`received ${got.received} messages before the end, expected at least ${step.expectReceivedAtLeast}`);
   if (step.expectAnswerStarted && !got.answerStarted) out.push('no response headers before the end: the daemon never began answering');
   return out;
 }
 
 /** Runs one step (gRPC steps on `client`, so the steps of a case share one connection and arrive in order); resolves with the status name it ended with. */
-export async function runStep(address: string, client: grpc.Client, step: RegressionStep, vars: Record<string, string>): Promise<StepResult> {
+export async function runStep(
+  address: string,
+  client: grpc.Client,
+  step: RegressionStep,
+  vars: Record<string, string>,
+): Promise<StepResult> {
   const frames = (step.frames ?? []).map((f) => frameBytes(f, vars, step.transport === 'http2'));
   if (step.transport === 'http2') return rawStep(address, step, frames);
   {
@@ -136,7 +145,11 @@ export async function runStep(address: string, client: grpc.Client, step: Regres
       out = await unaryCall(client, step.method!, frames[0] ?? Buffer.alloc(0), deadlineMs);
       if (step.captureHandle && out.code === 0) vars.$HANDLE = String(decode('OpenResponse', out.messages[0])?.handle ?? '');
     } else if (step.callType === 'server-stream') {
-      out = await serverStreamCall(client, step.method!, frames[0] ?? Buffer.alloc(0), { deadlineMs, cancelAfterMs: step.cancelAfterMs, slowReader: step.slowReader });
+      out = await serverStreamCall(client, step.method!, frames[0] ?? Buffer.alloc(0), {
+        deadlineMs,
+        cancelAfterMs: step.cancelAfterMs,
+        slowReader: step.slowReader,
+      });
     } else {
       const call = new BidiCall(client, step.method!, deadlineMs);
       for (const f of frames) await call.write(f);

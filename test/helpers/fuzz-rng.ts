@@ -104,7 +104,23 @@ export class Rng {
 
   /** An unsigned 64-bit value as a decimal string, biased towards edges (0, 1, 2^32, 2^53, 2^63, 2^64-1, ...). */
   u64(): string {
-    const edges = [0n, 1n, 2n, 4095n, 4096n, 4097n, 0xffffffffn, 0x100000000n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 63n - 1n, 2n ** 63n, 2n ** 64n - 4096n, 2n ** 64n - 1n];
+    const edges = [
+      0n,
+      1n,
+      2n,
+      4095n,
+      4096n,
+      4097n,
+      0xffffffffn,
+      0x100000000n,
+      2n ** 53n - 1n,
+      2n ** 53n,
+      2n ** 53n + 1n,
+      2n ** 63n - 1n,
+      2n ** 63n,
+      2n ** 64n - 4096n,
+      2n ** 64n - 1n,
+    ];
     if (this.chance(0.6)) return this.pick(edges).toString();
     return ((BigInt(this.u32()) << 32n) | BigInt(this.u32())).toString();
   }

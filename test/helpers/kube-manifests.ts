@@ -34,7 +34,9 @@ export function loadManifests(dir = MANIFEST_DIR): Array<{ file: string; object:
 
 /** Throws what the Kubernetes schema of the object's apiVersion and kind says is wrong with it. */
 export function validateObject(object: KubeObject): void {
-  // kubernetes-models has one module per API version (core: v1), exporting a class per kind.
+  // kubernetes-models has one module per API version (core: v1), exporting a class per kind; which
+  // module is known only from the object, hence a require() rather than an import.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const model = require(`kubernetes-models/${object.apiVersion}`) as { [kind: string]: new (o: unknown) => { validate(): void } };
   const Model = model[object.kind];
   if (Model === undefined) throw new Error(`no schema for ${object.apiVersion} ${object.kind}`);
@@ -95,7 +97,8 @@ export class MountedPod {
       const to = path.join(root, m.name, m.subPath ?? '');
       if (volume?.configMap !== undefined) {
         const data = find<{ data: Record<string, string> }>(objects, 'ConfigMap', volume.configMap.name).data;
-        if (m.subPath === undefined || data[m.subPath] === undefined) throw new Error(`mount ${m.name}: ConfigMap ${volume.configMap.name} has no key ${m.subPath}`);
+        if (m.subPath === undefined || data[m.subPath] === undefined)
+          throw new Error(`mount ${m.name}: ConfigMap ${volume.configMap.name} has no key ${m.subPath}`);
         this.mounts.push({ from: m.mountPath, to });
         fs.mkdirSync(path.dirname(to), { recursive: true });
         fs.writeFileSync(to, data[m.subPath]);

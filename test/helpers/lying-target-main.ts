@@ -46,7 +46,8 @@ server.addService(targetService, {
     handles.set(handle, call.request.name);
     done(null, { handle, info: info(call.request.name), maxRangeBytes: POOL_BYTES, maxBatchRanges: 1024 });
   },
-  Stat: (call: grpc.ServerUnaryCall<StatRequest__Output, unknown>, done: grpc.sendUnaryData<unknown>) => done(null, info(call.request.name)),
+  Stat: (call: grpc.ServerUnaryCall<StatRequest__Output, unknown>, done: grpc.sendUnaryData<unknown>) =>
+    done(null, info(call.request.name)),
   Close: (_call: unknown, done: grpc.sendUnaryData<unknown>) => done(null, {}),
   Persist: (call: grpc.ServerDuplexStream<DecodedPersistRequest, PersistAckFrame>) => {
     let name = '';

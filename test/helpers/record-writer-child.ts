@@ -33,7 +33,8 @@ export class RecordWriterChild {
     let gone = false;
     void this.exited.then(() => (gone = true));
     await waitFor(() => this.acked.length >= n || gone, timeoutMs, `writer ${this.args.writer} to ack ${n} records`);
-    if (this.acked.length < n) throw new Error(`writer ${this.args.writer} stopped (${this.refused ?? 'exited'}) after ${this.acked.length} acks`);
+    if (this.acked.length < n)
+      throw new Error(`writer ${this.args.writer} stopped (${this.refused ?? 'exited'}) after ${this.acked.length} acks`);
   }
 
   /** Waits until the process is open as primary, or refused. */

@@ -39,7 +39,9 @@ async function openPool(args: RecordWriterArgs): Promise<ReplicatedPool> {
     callTimeoutMs: 2000,
     reconnect: { initialMs: 50, maxMs: 500 },
   };
-  return args.mode === 'promote' ? promote(args.path, options) : ReplicatedPool.open(args.path, { ...options, create: { size: args.size } });
+  return args.mode === 'promote'
+    ? promote(args.path, options)
+    : ReplicatedPool.open(args.path, { ...options, create: { size: args.size } });
 }
 
 async function main(): Promise<void> {

@@ -15,14 +15,14 @@ export function tempDir(prefix: string, base?: string): string {
 export const SHM_DIR = SHM_BASE;
 
 export const mochaHooks = {
-  beforeAll(): void {
+  async beforeAll(): Promise<void> {
     // Loading the native module here turns a missing build into one clear failure instead of many.
-    require('../../src/common/native');
+    await import('../../src/common/native');
   },
   async afterAll(): Promise<void> {
-    // Required lazily: test-target imports this file.
-    await (require('./test-target') as typeof import('./test-target')).stopAllTargets();
-    await (require('./etcd') as typeof import('./etcd')).stopAllEtcd();
+    // Imported lazily: test-target imports this file.
+    await (await import('./test-target')).stopAllTargets();
+    await (await import('./etcd')).stopAllEtcd();
     runDirs.removeAll();
   },
 };

@@ -31,39 +31,44 @@ export const bench: Command = {
     const given = ctx.str('pool');
     const name = given ?? `rpmem-bench-${crypto.randomBytes(4).toString('hex')}`;
     const connect = ctx.connect();
-    const opening = given !== undefined
-      ? RemotePool.open(ctx.target, name, connect)
-      : RemotePool.create(ctx.target, name, { ...connect, size: Math.max(size, Math.min(size * count, MAX_TEMP_POOL_BYTES)) });
+    const opening =
+      given !== undefined
+        ? RemotePool.open(ctx.target, name, connect)
+        : RemotePool.create(ctx.target, name, { ...connect, size: Math.max(size, Math.min(size * count, MAX_TEMP_POOL_BYTES)) });
     const closeAndRemove = async (pool: RemotePool): Promise<void> => {
       await pool.close();
       if (given === undefined) await RemotePool.remove(ctx.target, name, connect).catch(() => undefined);
     };
-    const { seconds, granularity } = await withPool(opening, async (pool) => {
-      const slots = Math.floor(pool.size / size);
-      if (slots === 0) throw new UsageError(`pool ${name} holds ${pool.size} bytes, less than one range of ${size}`);
-      const data = crypto.randomBytes(size);
-      const progress = ctx.out.progress();
-      const bar = progress?.bar('persist', count, 'ranges');
-      try {
-        const started = process.hrtime.bigint();
-        // Acks arrive in order, so waiting on the oldest keeps exactly WINDOW in flight.
-        const pending: Array<Promise<unknown>> = [];
-        for (let i = 0; i < count; i++) {
-          const persisted = pool.persist((i % slots) * size, data);
-          // After a failure every pending persist rejects; the first one awaited reports it.
-          persisted.catch(() => undefined);
-          pending.push(persisted);
-          if (pending.length >= WINDOW) await pending.shift();
-          if (i % PROGRESS_EVERY === 0) bar?.update(i + 1 - pending.length, (i + 1 - pending.length) * size);
+    const { seconds, granularity } = await withPool(
+      opening,
+      async (pool) => {
+        const slots = Math.floor(pool.size / size);
+        if (slots === 0) throw new UsageError(`pool ${name} holds ${pool.size} bytes, less than one range of ${size}`);
+        const data = crypto.randomBytes(size);
+        const progress = ctx.out.progress();
+        const bar = progress?.bar('persist', count, 'ranges');
+        try {
+          const started = process.hrtime.bigint();
+          // Acks arrive in order, so waiting on the oldest keeps exactly WINDOW in flight.
+          const pending: Array<Promise<unknown>> = [];
+          for (let i = 0; i < count; i++) {
+            const persisted = pool.persist((i % slots) * size, data);
+            // After a failure every pending persist rejects; the first one awaited reports it.
+            persisted.catch(() => undefined);
+            pending.push(persisted);
+            if (pending.length >= WINDOW) await pending.shift();
+            if (i % PROGRESS_EVERY === 0) bar?.update(i + 1 - pending.length, (i + 1 - pending.length) * size);
+          }
+          await Promise.all(pending);
+          const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
+          bar?.update(count, count * size);
+          return { seconds: elapsed, granularity: pool.granularity };
+        } finally {
+          progress?.stop();
         }
-        await Promise.all(pending);
-        const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
-        bar?.update(count, count * size);
-        return { seconds: elapsed, granularity: pool.granularity };
-      } finally {
-        progress?.stop();
-      }
-    }, closeAndRemove);
+      },
+      closeAndRemove,
+    );
     const rangesPerSecond = count / seconds;
     const mbPerSecond = (count * size) / seconds / 1e6;
     const human = `${count} x ${formatBytes(size)} persisted to ${ctx.target} (${granularity}) in ${seconds.toFixed(3)} s: ${Math.round(rangesPerSecond)} ranges/s, ${mbPerSecond.toFixed(1)} MB/s`;

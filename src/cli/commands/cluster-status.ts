@@ -41,9 +41,19 @@ export async function clusterStatus(ctx: Context): Promise<number> {
     '  members:',
     ...state.members.map((m) => `    ${m.member} role:${m.member === state.leader ? 'primary' : m.role} pool:${m.pool} since:${m.since}`),
     '  replicas:',
-    ...replicas.map((r) => (r.reachable ? `    ${r.replica} epoch:${r.epoch} lsn:${r.lsn} sync:${r.syncState} open:${r.open ? 'yes' : 'no'}` : `    ${r.replica} unreachable: ${r.error}`)),
+    ...replicas.map((r) =>
+      r.reachable
+        ? `    ${r.replica} epoch:${r.epoch} lsn:${r.lsn} sync:${r.syncState} open:${r.open ? 'yes' : 'no'}`
+        : `    ${r.replica} unreachable: ${r.error}`,
+    ),
   ];
   const healthy = state.leader !== undefined && replicas.length > 0 && replicas.every((r) => r.reachable && r.epoch === state.epoch);
-  ctx.out.result(lines.join('\n'), { group, ...state, standbys: state.members.filter((m) => m.member !== state.leader).map((m) => m.member), replicas, healthy });
+  ctx.out.result(lines.join('\n'), {
+    group,
+    ...state,
+    standbys: state.members.filter((m) => m.member !== state.leader).map((m) => m.member),
+    replicas,
+    healthy,
+  });
   return healthy ? 0 : 1;
 }

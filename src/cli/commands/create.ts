@@ -13,10 +13,21 @@ export const create: Command = {
     ...CONNECT_OPTIONS,
   },
   takesName: true,
-  examples: ['rpmem create --target 10.0.0.2:7420 --size 64M mypool', 'rpmem create --target pmem1:7420 --tls-ca ca.pem --size 1G db --json'],
+  examples: [
+    'rpmem create --target 10.0.0.2:7420 --size 64M mypool',
+    'rpmem create --target pmem1:7420 --tls-ca ca.pem --size 1G db --json',
+  ],
   async run(ctx) {
     const size = parseSize('size', ctx.str('size', true));
-    const { granularity, durability } = await withPool(RemotePool.create(ctx.target, ctx.name, { ...ctx.connect(), size }), async (pool) => pool.openInfo);
-    ctx.out.result(`created ${ctx.name}: ${formatBytes(size)} (${size} bytes), ${granularity} granularity, ${durability} durability`, { name: ctx.name, size, granularity, durability });
+    const { granularity, durability } = await withPool(
+      RemotePool.create(ctx.target, ctx.name, { ...ctx.connect(), size }),
+      async (pool) => pool.openInfo,
+    );
+    ctx.out.result(`created ${ctx.name}: ${formatBytes(size)} (${size} bytes), ${granularity} granularity, ${durability} durability`, {
+      name: ctx.name,
+      size,
+      granularity,
+      durability,
+    });
   },
 };

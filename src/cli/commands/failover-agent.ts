@@ -39,7 +39,11 @@ function agentConfig(ctx: Context): { config: AgentConfig; connect: ConnectOptio
   const fromFile = file === undefined ? {} : readAgentConfigFile(file);
   const connectKeys = Object.fromEntries(Object.entries(fromFile).filter(([key]) => key in CONNECT_OPTIONS));
   const agentKeys = Object.fromEntries(Object.entries(fromFile).filter(([key]) => !(key in CONNECT_OPTIONS)));
-  const flags = Object.fromEntries(Object.keys(AGENT_KEYS).map((flag) => [flag, ctx.values[flag]]).filter(([, v]) => v !== undefined));
+  const flags = Object.fromEntries(
+    Object.keys(AGENT_KEYS)
+      .map((flag) => [flag, ctx.values[flag]])
+      .filter(([, v]) => v !== undefined),
+  );
   return { config: buildAgentConfig({ ...agentKeys, ...flags }), connect: ctx.connect(connectKeys) };
 }
 
@@ -65,7 +69,7 @@ export const failoverAgent: Command = {
     'on-elected / on-demoted hooks. With --exec COMMAND the agent supervises the application instead',
     'of holding the pool: once promoted it closes the pool and runs COMMAND (sh -c, env RPMEM_ROLE,',
     'RPMEM_EPOCH, RPMEM_POOL, RPMEM_REPLICAS, RPMEM_ACK, RPMEM_GROUP, RPMEM_MEMBER), which opens the',
-    'pool itself; when the term ends it SIGKILLs the command\'s process group before the lease can',
+    "pool itself; when the term ends it SIGKILLs the command's process group before the lease can",
     'expire, waits for it, and stands by; if the command exits by itself the agent steps down.',
     'Keys of --config FILE are the flag names (deploy/failover-agent.conf).',
     'Runs until SIGTERM or SIGINT, then steps down at once (revokes its lease).',
@@ -112,12 +116,18 @@ export const failoverAgent: Command = {
     }
     if (ctx.values['check-config'] === true) {
       // What the replicas are reached with, never the secrets themselves.
-      const replicaConnection = { tls: connect.tls !== undefined, clientCertificate: connect.tls?.cert !== undefined, token: connect.token !== undefined };
+      const replicaConnection = {
+        tls: connect.tls !== undefined,
+        clientCertificate: connect.tls?.cert !== undefined,
+        token: connect.token !== undefined,
+      };
       ctx.io.stdout.write(`${JSON.stringify({ ...config, member: candidate.member, replicaConnection }, null, 2)}\n`);
       return 0;
     }
     const log = (event: string, fields: Record<string, unknown>): void => {
-      ctx.io.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), event, group: config.group, member: candidate.member, ...fields })}\n`);
+      ctx.io.stdout.write(
+        `${JSON.stringify({ time: new Date().toISOString(), event, group: config.group, member: candidate.member, ...fields })}\n`,
+      );
     };
     const env = (role: string, epoch: bigint): Record<string, string> => ({
       RPMEM_ROLE: role,

@@ -13,7 +13,16 @@ export const ls: Command = {
     const pools = await RemotePool.list(ctx.target, ctx.connect());
     const rows = [
       ['NAME', 'SIZE', 'GRANULARITY', 'DURABILITY', 'EPOCH', 'LSN', 'SYNC', 'OPEN'],
-      ...pools.map((p) => [p.name, formatBytes(p.size), p.granularity, p.durability, String(p.epoch), String(p.lsn), p.syncState, p.open ? 'yes' : 'no']),
+      ...pools.map((p) => [
+        p.name,
+        formatBytes(p.size),
+        p.granularity,
+        p.durability,
+        String(p.epoch),
+        String(p.lsn),
+        p.syncState,
+        p.open ? 'yes' : 'no',
+      ]),
     ];
     ctx.out.result(pools.length === 0 ? '(no pools)' : table(rows), pools);
   },

@@ -37,7 +37,12 @@ export const promote: Command = {
   async run(ctx) {
     const { pool: path, replicas } = replicaArgs(ctx);
     const epoch = parseEpoch(ctx.str('epoch'));
-    const pool = await promotePool(path, { ...ctx.connect(), replicas, ack: parsePolicy(ctx.str('ack')), ...(epoch === undefined ? {} : { epoch }) });
+    const pool = await promotePool(path, {
+      ...ctx.connect(),
+      replicas,
+      ack: parsePolicy(ctx.str('ack')),
+      ...(epoch === undefined ? {} : { epoch }),
+    });
     try {
       const status = pool.status();
       const r = pool.promotion!;

@@ -15,7 +15,10 @@ export const read: Command = {
     ...CONNECT_OPTIONS,
   },
   takesName: true,
-  examples: ['rpmem read --target 10.0.0.2:7420 --offset 0 --length 5 mypool', 'rpmem read --target 10.0.0.2:7420 --offset 0 --length 64M --out copy.bin mypool'],
+  examples: [
+    'rpmem read --target 10.0.0.2:7420 --offset 0 --length 5 mypool',
+    'rpmem read --target 10.0.0.2:7420 --offset 0 --length 64M --out copy.bin mypool',
+  ],
   async run(ctx) {
     const offset = parseSize('offset', ctx.str('offset', true));
     const length = parseSize('length', ctx.str('length', true));

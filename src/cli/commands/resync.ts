@@ -19,7 +19,7 @@ export const resync: Command = {
   ].join('\n'),
   options: {
     ...REPLICA_OPTIONS,
-    full: { type: 'boolean', help: 'compare every block by digest, for copies changed behind rpmem\'s back' },
+    full: { type: 'boolean', help: "compare every block by digest, for copies changed behind rpmem's back" },
     timeout: { type: 'string', arg: 'S', help: `give up on a replica unreachable for S seconds (default ${DEFAULT_UNREACHABLE_S})` },
     ...CONNECT_OPTIONS,
   },
@@ -52,7 +52,8 @@ export const resync: Command = {
         for (;;) {
           const status = pool.status();
           const fenced = status.find((s) => s.state === 'fenced');
-          if (fenced !== undefined) throw new RpmemError(ErrorCode.FENCED, `${fenced.replica}: ${fenced.error ?? 'fenced by a newer primary'}`);
+          if (fenced !== undefined)
+            throw new RpmemError(ErrorCode.FENCED, `${fenced.replica}: ${fenced.error ?? 'fenced by a newer primary'}`);
           if (status.every((s) => s.state === 'up' && done.has(s.replica))) break;
           const now = Date.now();
           for (const s of status) {
@@ -71,7 +72,9 @@ export const resync: Command = {
       }
     });
     const results = replicas.map((r) => done.get(r)!);
-    const human = results.map((d) => `${d.replica}: up; copied ${d.blocksDone} block(s), ${d.bytesCopied} bytes${d.full ? ' (full compare)' : ''} in ${d.ms} ms`);
+    const human = results.map(
+      (d) => `${d.replica}: up; copied ${d.blocksDone} block(s), ${d.bytesCopied} bytes${d.full ? ' (full compare)' : ''} in ${d.ms} ms`,
+    );
     ctx.out.result(human.join('\n'), { pool: path, replicas: results });
   },
 };

@@ -86,24 +86,51 @@ export const status: Command = {
           const complete = map?.completeFor?.equals(info.poolUuid) === true;
           const blocks = complete ? map!.markedBlocks : null;
           const disk: PeerDisk =
-            info.size !== size ? 'SizeMismatch'
-            : claimRefusal(info, local) !== undefined ? 'Fenced'
-            : info.syncState === 'syncing' ? 'Inconsistent'
-            : blocks === null ? 'Unknown'
-            : blocks > 0 ? 'Outdated'
-            : 'UpToDate';
+            info.size !== size
+              ? 'SizeMismatch'
+              : claimRefusal(info, local) !== undefined
+                ? 'Fenced'
+                : info.syncState === 'syncing'
+                  ? 'Inconsistent'
+                  : blocks === null
+                    ? 'Unknown'
+                    : blocks > 0
+                      ? 'Outdated'
+                      : 'UpToDate';
           const { epoch, lsn, syncState, open, holder, historyEpoch, durability, granularity } = info;
-          return { replica: a.spec, reachable: true, disk, epoch, lsn, historyEpoch, syncState, open, holder, durability, granularity, outOfSyncBlocks: blocks, outOfSyncBytes: blocks === null ? null : blocks * map!.blockBytes };
+          return {
+            replica: a.spec,
+            reachable: true,
+            disk,
+            epoch,
+            lsn,
+            historyEpoch,
+            syncState,
+            open,
+            holder,
+            durability,
+            granularity,
+            outOfSyncBlocks: blocks,
+            outOfSyncBytes: blocks === null ? null : blocks * map!.blockBytes,
+          };
         } catch (err) {
           const e = err instanceof RpmemError ? err : new RpmemError(ErrorCode.INTERNAL, String(err));
           const blocks = map?.completeFor !== undefined ? map.markedBlocks : null;
-          return { replica: a.spec, reachable: false, disk: 'Unknown', error: `${e.code}: ${e.message}`, outOfSyncBlocks: blocks, outOfSyncBytes: blocks === null ? null : blocks * map!.blockBytes };
+          return {
+            replica: a.spec,
+            reachable: false,
+            disk: 'Unknown',
+            error: `${e.code}: ${e.message}`,
+            outOfSyncBlocks: blocks,
+            outOfSyncBytes: blocks === null ? null : blocks * map!.blockBytes,
+          };
         }
       }),
     );
     const lines = [`${path} epoch:${local.epoch} size:${formatBytes(size)} durable-seq:${local.durableSeq}`];
     for (const r of reports) {
-      const outOfSync = r.outOfSyncBlocks === null ? 'unknown (full resync)' : `${r.outOfSyncBlocks} blocks (${formatBytes(r.outOfSyncBytes!)})`;
+      const outOfSync =
+        r.outOfSyncBlocks === null ? 'unknown (full resync)' : `${r.outOfSyncBlocks} blocks (${formatBytes(r.outOfSyncBytes!)})`;
       const open = r.holder === undefined ? 'no' : `yes holder:${r.holder.peer} holder-epoch:${r.holder.epoch}`;
       lines.push(`  ${r.replica} connection:${r.reachable ? 'Connected' : 'Unreachable'}${r.reachable ? ` open:${open}` : ''}`);
       lines.push(

@@ -25,14 +25,23 @@ export const write: Command = {
     ...CONNECT_OPTIONS,
   },
   takesName: true,
-  examples: ['echo hello | rpmem write --target 10.0.0.2:7420 --offset 0 mypool', 'rpmem write --target 10.0.0.2:7420 --offset 1M --file block.bin mypool --json'],
+  examples: [
+    'echo hello | rpmem write --target 10.0.0.2:7420 --offset 0 mypool',
+    'rpmem write --target 10.0.0.2:7420 --offset 1M --file block.bin mypool --json',
+  ],
   async run(ctx) {
     const offset = parseSize('offset', ctx.str('offset', true));
     const data = await input(ctx);
     if (data.length === 0) throw new UsageError('nothing to write (empty input)');
     await withPool(RemotePool.open(ctx.target, ctx.name, ctx.connect()), async (pool) => {
       const { seq, granularity, durability } = await pool.persist(offset, data);
-      ctx.out.result(`wrote ${data.length} bytes at ${offset}: durable (${granularity}, ${durability}), seq ${seq}`, { offset, length: data.length, seq, granularity, durability });
+      ctx.out.result(`wrote ${data.length} bytes at ${offset}: durable (${granularity}, ${durability}), seq ${seq}`, {
+        offset,
+        length: data.length,
+        seq,
+        granularity,
+        durability,
+      });
     });
   },
 };

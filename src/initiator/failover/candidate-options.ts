@@ -120,7 +120,8 @@ export const DEFAULT_KEY_PREFIX = '/rpmem/';
 /** Fills in the defaults and checks the timing rule; throws RPMEM_E_INVALID_ARGUMENT. */
 export function resolveCandidateOptions(options: FailoverCandidateOptions<boolean>): ResolvedCandidateOptions {
   const ttlSeconds = options.ttlSeconds ?? DEFAULT_TTL_SECONDS;
-  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 2) throw invalid(`ttlSeconds must be a whole number of seconds, at least 2, got ${ttlSeconds}`);
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 2)
+    throw invalid(`ttlSeconds must be a whole number of seconds, at least 2, got ${ttlSeconds}`);
   const ttlMs = ttlSeconds * 1000;
   const loopWaitMs = options.loopWaitMs ?? Math.floor(ttlMs / 3);
   const retryTimeoutMs = options.retryTimeoutMs ?? Math.floor(ttlMs / 3);
@@ -129,11 +130,15 @@ export function resolveCandidateOptions(options: FailoverCandidateOptions<boolea
     if (!Number.isInteger(v) || v <= 0) throw invalid(`${key} must be a positive whole number of milliseconds, got ${v}`);
   }
   if (loopWaitMs + 2 * retryTimeoutMs > ttlMs) {
-    throw invalid(`loopWaitMs + 2 × retryTimeoutMs (${loopWaitMs + 2 * retryTimeoutMs}) exceeds the TTL (${ttlMs} ms): a primary could lose its lease between two renewals`);
+    throw invalid(
+      `loopWaitMs + 2 × retryTimeoutMs (${loopWaitMs + 2 * retryTimeoutMs}) exceeds the TTL (${ttlMs} ms): a primary could lose its lease between two renewals`,
+    );
   }
-  if (fenceMarginMs >= ttlMs - retryTimeoutMs) throw invalid(`fenceMarginMs (${fenceMarginMs}) must be below ttl − retryTimeoutMs (${ttlMs - retryTimeoutMs})`);
+  if (fenceMarginMs >= ttlMs - retryTimeoutMs)
+    throw invalid(`fenceMarginMs (${fenceMarginMs}) must be below ttl − retryTimeoutMs (${ttlMs - retryTimeoutMs})`);
   if (options.etcd.hosts.length === 0) throw invalid('etcd.hosts needs at least one URL');
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(options.group)) throw invalid(`group "${options.group}" must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(options.group))
+    throw invalid(`group "${options.group}" must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}`);
   const keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
   return {
     ...options,

@@ -15,7 +15,10 @@ const CAS_ATTEMPTS = 5;
 
 /** The counter's value; 0 when it was never bumped. */
 export async function readEpoch(client: Etcd3, keys: ClusterKeys): Promise<bigint> {
-  const value = await client.get(keys.epoch).string().catch((err) => Promise.reject(etcdError('get epoch', err)));
+  const value = await client
+    .get(keys.epoch)
+    .string()
+    .catch((err) => Promise.reject(etcdError('get epoch', err)));
   return value === null ? 0n : BigInt(value);
 }
 

@@ -23,7 +23,14 @@ import { RpmemError, ErrorCode } from '../../common/errors';
 import type { ConnectOptions } from '../options';
 import { promote } from '../promote';
 import type { ReplicatedPool } from '../replicated-pool';
-import { CandidateRole, ElectedPool, FailoverCandidateEvents, FailoverCandidateOptions, ResolvedCandidateOptions, resolveCandidateOptions } from './candidate-options';
+import {
+  CandidateRole,
+  ElectedPool,
+  FailoverCandidateEvents,
+  FailoverCandidateOptions,
+  ResolvedCandidateOptions,
+  resolveCandidateOptions,
+} from './candidate-options';
 import { ClusterKeys, MemberRecord, PrimaryRecord, clusterKeys } from './cluster-keys';
 import { connectEtcd, etcdError } from './etcd-client';
 import { bumpEpoch } from './epoch-counter';
@@ -249,7 +256,8 @@ export class FailoverCandidate<Held extends boolean = true> extends EventEmitter
           },
         });
       } catch (err) {
-        if (!(err instanceof RpmemError) || err.code !== ErrorCode.FENCED || attempt >= PROMOTE_ATTEMPTS || term.ended !== undefined) throw err;
+        if (!(err instanceof RpmemError) || err.code !== ErrorCode.FENCED || attempt >= PROMOTE_ATTEMPTS || term.ended !== undefined)
+          throw err;
         this.warn(err);
       }
     }
@@ -263,7 +271,8 @@ export class FailoverCandidate<Held extends boolean = true> extends EventEmitter
   private async renew(term: Term): Promise<void> {
     const { loopWaitMs, fenceMarginMs } = this.options;
     const lapsed = 'the leader lease could not be renewed before the ack deadline';
-    const atDeadline = (): NodeJS.Timeout => setTimeout(() => term.end(lapsed), Math.max(0, term.expiresAt - fenceMarginMs - performance.now()));
+    const atDeadline = (): NodeJS.Timeout =>
+      setTimeout(() => term.end(lapsed), Math.max(0, term.expiresAt - fenceMarginMs - performance.now()));
     let deadline = atDeadline();
     let next = performance.now() + loopWaitMs;
     try {
@@ -311,15 +320,28 @@ export class FailoverCandidate<Held extends boolean = true> extends EventEmitter
 
   /** Writes the primary record on the term's lease, so it vanishes with it. Best effort: status only. */
   private async publishPrimary(term: Term, epoch: bigint): Promise<void> {
-    const record: PrimaryRecord = { member: this.member, epoch: epoch.toString(), replicas: this.options.replicas, since: new Date().toISOString() };
-    await this.client!.put(this.keys.primary).value(JSON.stringify(record)).lease(term.lease.id).exec().catch((err) => this.warn(etcdError('publish primary', err)));
+    const record: PrimaryRecord = {
+      member: this.member,
+      epoch: epoch.toString(),
+      replicas: this.options.replicas,
+      since: new Date().toISOString(),
+    };
+    await this.client!.put(this.keys.primary)
+      .value(JSON.stringify(record))
+      .lease(term.lease.id)
+      .exec()
+      .catch((err) => this.warn(etcdError('publish primary', err)));
   }
 
   private setRole(role: CandidateRole): void {
     if (role === this.currentRole) return;
     this.currentRole = role;
     if (role === CandidateRole.Stopped) return;
-    void this.memberLease?.put(this.keys.member(this.member)).value(JSON.stringify(this.memberRecord(role))).exec().catch(() => undefined);
+    void this.memberLease
+      ?.put(this.keys.member(this.member))
+      .value(JSON.stringify(this.memberRecord(role)))
+      .exec()
+      .catch(() => undefined);
   }
 
   private standBy(leader: string | undefined): void {
@@ -331,15 +353,18 @@ export class FailoverCandidate<Held extends boolean = true> extends EventEmitter
 
   /** Wakes the standby when the leader key is deleted (its lease expired or was revoked). */
   private watchLeader(): void {
-    this.client!.watch().key(this.keys.leader).create().then(
-      (watcher) => {
-        if (this.stopping) return void watcher.cancel().catch(() => undefined);
-        this.watcher = watcher;
-        watcher.on('delete', () => this.wake());
-        watcher.on('error', (err) => this.warn(etcdError('watch leader', err)));
-      },
-      (err) => this.warn(etcdError('watch leader', err)),
-    );
+    this.client!.watch()
+      .key(this.keys.leader)
+      .create()
+      .then(
+        (watcher) => {
+          if (this.stopping) return void watcher.cancel().catch(() => undefined);
+          this.watcher = watcher;
+          watcher.on('delete', () => this.wake());
+          watcher.on('error', (err) => this.warn(etcdError('watch leader', err)));
+        },
+        (err) => this.warn(etcdError('watch leader', err)),
+      );
   }
 
   /** Waits `ms`, or less if woken by stop() or (when `onLeaderDeleted`) by the leader key's deletion. */
@@ -351,9 +376,11 @@ export class FailoverCandidate<Held extends boolean = true> extends EventEmitter
         clearTimeout(timer);
         resolve();
       }
-      this.wake = onLeaderDeleted ? done : () => {
-        if (stopping()) done();
-      };
+      this.wake = onLeaderDeleted
+        ? done
+        : () => {
+            if (stopping()) done();
+          };
     });
   }
 

@@ -34,10 +34,15 @@ export class LeaderLease {
    * transaction guarded by "the key does not exist". A lost race revokes the fresh lease.
    */
   static async campaign(client: Etcd3, keys: ClusterKeys, member: string, ttlSeconds: number, callTimeoutMs: number): Promise<Campaign> {
-    const current = await client.get(keys.leader).string().catch((err) => Promise.reject(etcdError('get leader', err)));
+    const current = await client
+      .get(keys.leader)
+      .string()
+      .catch((err) => Promise.reject(etcdError('get leader', err)));
     if (current !== null) return { won: false, leader: current };
     const grantSentAt = performance.now();
-    const grant = await client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 }).catch((err) => Promise.reject(etcdError('lease grant', err)));
+    const grant = await client.leaseClient
+      .leaseGrant({ TTL: ttlSeconds, ID: 0 })
+      .catch((err) => Promise.reject(etcdError('lease grant', err)));
     const id = grant.ID;
     try {
       const txn = await client
@@ -71,7 +76,11 @@ export class LeaderLease {
     const ttl = await withTimeout(this.keepaliveOnce(), this.callTimeoutMs, 'lease keepalive');
     // etcd leaves a TTL of 0 off the wire: a missing TTL (NaN here) is an expired lease too.
     if (!(ttl > 0)) throw new RpmemError(ErrorCode.FENCED, `leader lease ${this.id} expired`);
-    const kv = await this.client.get(this.keys.leader).exec().then((r) => r.kvs[0]).catch((err) => Promise.reject(etcdError('get leader', err)));
+    const kv = await this.client
+      .get(this.keys.leader)
+      .exec()
+      .then((r) => r.kvs[0])
+      .catch((err) => Promise.reject(etcdError('get leader', err)));
     if (kv === undefined || kv.create_revision !== this.createRevision) {
       throw new RpmemError(ErrorCode.FENCED, 'the leader key was deleted or taken by another term');
     }

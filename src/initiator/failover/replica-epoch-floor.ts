@@ -8,8 +8,6 @@ import { parseReplica } from '../replica';
 
 /** The highest epoch a Stat of the reachable replicas shows (0 when none answers). */
 export async function replicaEpochFloor(replicas: string[], connect: ConnectOptions): Promise<bigint> {
-  const answers = await Promise.allSettled(
-    replicas.map(parseReplica).map((a) => RemotePool.stat(a.target, a.name, connect)),
-  );
+  const answers = await Promise.allSettled(replicas.map(parseReplica).map((a) => RemotePool.stat(a.target, a.name, connect)));
   return answers.reduce((max, r) => (r.status === 'fulfilled' && r.value.epoch > max ? r.value.epoch : max), 0n);
 }
