@@ -2,7 +2,7 @@
  * G1–G7 of the performance issues, computed from one run's results exactly as issue 11 restates
  * them (throughput and QD1 latency against the same-run grpc-js ceiling; raw TCP in the figures). A goal whose inputs are missing (a failed section) is reported as not measured.
  */
-import { Granularity } from '../src/common/native';
+import { Granularity } from '../src/storage/native';
 import { AUTHENTICATED_WINDOW_BYTES } from '../src/target/http2-window';
 import { sizeLabel } from './config';
 import { CEILING_SHAPES, CEILING_WINDOW_MAX_BYTES, ceilingCell } from './grpc-ceiling';

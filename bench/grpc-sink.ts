@@ -10,8 +10,8 @@
  * Prints "listening PORT" once; exits when its stdin closes.
  */
 import * as grpc from '@grpc/grpc-js';
-import { PersistAckFrame, decodePersistRequest } from '../src/common/persist-codec';
-import { DEFAULT_MAX_BATCH_RANGES, persistMethod } from '../src/common/protocol';
+import { PersistAckFrame, decodePersistRequest } from '../src/wire/persist-codec';
+import { DEFAULT_MAX_BATCH_RANGES, persistMethod } from '../src/wire/protocol';
 import { onSessions, setReceiveWindow } from '../src/target/http2-window';
 
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;

@@ -5,7 +5,7 @@
  * through persist before the cells, so the target's mapping is faulted in.
  */
 import * as crypto from 'crypto';
-import { Granularity } from '../src/common/native';
+import { Granularity } from '../src/storage/native';
 import { RemotePool } from '../src/initiator/remote-pool';
 import { BenchConfig } from './config';
 import { PipelinedResult, Qd1Result, runPipelined, runQd1 } from './loops';

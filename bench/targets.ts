@@ -10,7 +10,7 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Granularity } from '../src/common/native';
+import { Granularity } from '../src/storage/native';
 import type { ConnectOptions } from '../src/initiator/options';
 import { DaemonProcess } from '../src/target/daemon-process';
 import { SHM_DIR, removeDir, tempDir, trackPid, untrackPid } from './cleanup';

@@ -2,7 +2,7 @@
  * errors.h -- the outcome of a native operation as plain data
  *
  * Worker threads must not touch Napi, so failures travel as a Status and become a JS Error
- * (`message`, `code`, `errno`) only on the JS thread; src/common/native.ts turns that into an
+ * (`message`, `code`, `errno`) only on the JS thread; src/storage/native.ts turns that into an
  * RpmemError.
  */
 #ifndef RPMEM_NATIVE_ERRORS_H
@@ -14,7 +14,7 @@
 
 namespace rpmem {
 
-/* The subset of ErrorCode (src/common/errors.ts) the native layer raises; the strings must match. */
+/* The subset of ErrorCode (src/storage/errors.ts) the native layer raises; the strings must match. */
 namespace code {
 constexpr const char* kInvalidArgument = "RPMEM_E_INVALID_ARGUMENT";
 constexpr const char* kOutOfRange = "RPMEM_E_OUT_OF_RANGE";

@@ -45,13 +45,13 @@ export type {
   RemotePoolCreateOptions,
   RemotePoolOpenOptions,
 } from './initiator/options';
-export type { PoolAttr } from './common/pool-attr';
-export type { SyncState } from './common/pool-header';
-export type { Granularity, GranularityRequest } from './common/native';
-export type { Durability } from './common/durability';
-export { RpmemError, ErrorCode } from './common/errors';
-export type { RpmemErrorDetails } from './common/errors';
-export { newClaim } from './common/epoch-claim';
-export type { EpochClaim } from './common/epoch-claim';
-export { crc32c } from './common/native';
-export { PROTOCOL_VERSION } from './common/protocol';
+export type { PoolAttr } from './storage/pool-attr';
+export type { SyncState } from './storage/pool-header';
+export type { Granularity, GranularityRequest } from './storage/native';
+export type { Durability } from './storage/durability';
+export { RpmemError, ErrorCode } from './storage/errors';
+export type { RpmemErrorDetails } from './storage/errors';
+export { newClaim } from './storage/epoch-claim';
+export type { EpochClaim } from './storage/epoch-claim';
+export { crc32c } from './storage/native';
+export { PROTOCOL_VERSION } from './wire/protocol';

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
-import { RpmemError, ErrorCode } from '../src/common/errors';
+import { RpmemError, ErrorCode } from '../src/storage/errors';
 import { parseTargetArgs } from '../src/target/config';
 import { tempDir } from './helpers/setup';
 

@@ -7,7 +7,7 @@
  */
 import { expect } from 'chai';
 import * as path from 'path';
-import { Granularity, openMapping } from '../src/common/native';
+import { Granularity, openMapping } from '../src/storage/native';
 import { takeRecording } from './helpers/crash-recording';
 import { Rng } from './helpers/fuzz-rng';
 import { CRASH_WORKLOADS, runCrashWorkload } from './helpers/crash-suite';

@@ -6,7 +6,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { Granularity } from '../src/common/native';
+import { Granularity } from '../src/storage/native';
 import { parseSeed } from './helpers/fuzz-rng';
 import { CRASH_WORKLOADS, runCrashWorkload } from './helpers/crash-suite';
 import { SHM_BASE } from './helpers/tmp-dirs';

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { execFileSync } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
-import { RpmemError, ErrorCode } from '../src/common/errors';
+import { RpmemError, ErrorCode } from '../src/storage/errors';
 import { RemotePool } from '../src/initiator/remote-pool';
 import { buildConfig } from '../src/target/config';
 import { Log } from '../src/target/log';

@@ -6,9 +6,9 @@
 import { expect } from 'chai';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
-import { RpmemError, ErrorCode } from '../src/common/errors';
-import { EpochClaim, newClaim } from '../src/common/epoch-claim';
-import { HEADER_BYTES, PROTOCOL_VERSION } from '../src/common/protocol';
+import { RpmemError, ErrorCode } from '../src/storage/errors';
+import { EpochClaim, newClaim } from '../src/storage/epoch-claim';
+import { HEADER_BYTES, PROTOCOL_VERSION } from '../src/wire/protocol';
 import { RemotePool } from '../src/initiator/remote-pool';
 import { TargetClient } from '../src/initiator/target-client';
 import { RawPersist, range } from './helpers/raw-persist';

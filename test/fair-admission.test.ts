@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
-import { ErrorCode } from '../src/common/errors';
+import { ErrorCode } from '../src/storage/errors';
 import { RemotePool } from '../src/initiator/remote-pool';
 import { BidiCall, CallOutcome, newClient } from './helpers/fuzz-calls';
 import { tempDir } from './helpers/setup';

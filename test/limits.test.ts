@@ -5,8 +5,8 @@
 import { expect } from 'chai';
 import * as fs from 'fs';
 import * as http2 from 'http2';
-import { RpmemError, ErrorCode } from '../src/common/errors';
-import { HEADER_BYTES, PROTOCOL_VERSION } from '../src/common/protocol';
+import { RpmemError, ErrorCode } from '../src/storage/errors';
+import { HEADER_BYTES, PROTOCOL_VERSION } from '../src/wire/protocol';
 import { RemotePool } from '../src/initiator/remote-pool';
 import { TargetClient } from '../src/initiator/target-client';
 import { RawPersist, range } from './helpers/raw-persist';

@@ -5,8 +5,8 @@
 import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
-import { ErrorCode } from '../src/common/errors';
-import { HEADER_BYTES } from '../src/common/protocol';
+import { ErrorCode } from '../src/storage/errors';
+import { HEADER_BYTES } from '../src/wire/protocol';
 import { Pool } from '../src/initiator/pool';
 import { SHM_DIR, tempDir } from './helpers/setup';
 import { rejection } from './helpers/rejection';

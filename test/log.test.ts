@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
 import { PassThrough } from 'stream';
-import { ErrorCode, RpmemError } from '../src/common/errors';
+import { ErrorCode, RpmemError } from '../src/storage/errors';
 import { RemotePool } from '../src/initiator/remote-pool';
 import { Log } from '../src/target/log';
 import { tempDir } from './helpers/setup';

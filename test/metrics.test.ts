@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import * as http from 'http';
 import * as net from 'net';
-import { RpmemError } from '../src/common/errors';
+import { RpmemError } from '../src/storage/errors';
 import { RemotePool } from '../src/initiator/remote-pool';
 import { TestTarget } from './helpers/test-target';
 

@@ -1,5 +1,5 @@
 /**
- * The native writer (native/, loaded through src/common/native.ts) against real files: forced
+ * The native writer (native/, loaded through src/storage/native.ts) against real files: forced
  * cache-line granularity on tmpfs (/dev/shm, emulated pmem) and page granularity on os.tmpdir().
  * Teardown paths (GC, worker_threads, other processes) run in real child processes and workers.
  */
@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import { ErrorCode, RpmemError } from '../src/common/errors';
+import { ErrorCode, RpmemError } from '../src/storage/errors';
 import {
   Granularity,
   INLINE_MAX_BYTES,
@@ -20,11 +20,11 @@ import {
   crc32c,
   openMapping,
   wrapNative,
-} from '../src/common/native';
+} from '../src/storage/native';
 import { SHM_BASE, TmpDirs } from './helpers/tmp-dirs';
 
 /** The compiled loader, for child processes and workers (they cannot load TypeScript). */
-const NATIVE_JS = require.resolve('../src/common/native');
+const NATIVE_JS = require.resolve('../src/storage/native');
 
 const EIO = os.constants.errno.EIO;
 const POOL_BYTES = 1 << 20;

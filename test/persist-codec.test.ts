@@ -7,8 +7,8 @@
 import { expect } from 'chai';
 import { Writer } from 'protobufjs';
 import { Metadata, status as Status } from '@grpc/grpc-js';
-import { ErrorCode, RpmemError, fromServiceError } from '../src/common/errors';
-import { crc32c } from '../src/common/native';
+import { ErrorCode, RpmemError, fromServiceError } from '../src/storage/errors';
+import { crc32c } from '../src/storage/native';
 import {
   DecodedPersistRequest,
   PersistRange,
@@ -16,8 +16,8 @@ import {
   decodePersistRequest,
   encodePersistAck,
   encodePersistRequest,
-} from '../src/common/persist-codec';
-import { HEADER_BYTES, PROTOCOL_VERSION, persistMethod, rpmemV1 } from '../src/common/protocol';
+} from '../src/wire/persist-codec';
+import { HEADER_BYTES, PROTOCOL_VERSION, persistMethod, rpmemV1 } from '../src/wire/protocol';
 import { TargetClient } from '../src/initiator/target-client';
 import { RawPersist, range } from './helpers/raw-persist';
 import { TestTarget } from './helpers/test-target';

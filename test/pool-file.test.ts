@@ -4,10 +4,10 @@
 import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
-import { RpmemError, ErrorCode } from '../src/common/errors';
-import { normalizeAttr } from '../src/common/pool-attr';
-import { PoolFile } from '../src/common/pool-file';
-import { HEADER_BYTES } from '../src/common/protocol';
+import { RpmemError, ErrorCode } from '../src/storage/errors';
+import { normalizeAttr } from '../src/storage/pool-attr';
+import { PoolFile } from '../src/storage/pool-file';
+import { HEADER_BYTES } from '../src/wire/protocol';
 import { SHM_DIR, tempDir } from './helpers/setup';
 
 const EIO = 5;

@@ -4,10 +4,10 @@
  */
 import { expect } from 'chai';
 import * as crypto from 'crypto';
-import { RpmemError, ErrorCode } from '../src/common/errors';
-import { HEADER_BYTES } from '../src/common/protocol';
-import { normalizeAttr } from '../src/common/pool-attr';
-import { PoolHeader, SLOT_BYTES, decodeHeader, encodeHeader, slotOffset } from '../src/common/pool-header';
+import { RpmemError, ErrorCode } from '../src/storage/errors';
+import { HEADER_BYTES } from '../src/wire/protocol';
+import { normalizeAttr } from '../src/storage/pool-attr';
+import { PoolHeader, SLOT_BYTES, decodeHeader, encodeHeader, slotOffset } from '../src/storage/pool-header';
 
 const POOL_SIZE = HEADER_BYTES + 65536;
 

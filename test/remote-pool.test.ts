@@ -5,8 +5,8 @@
 import { expect } from 'chai';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
-import { RpmemError, ErrorCode } from '../src/common/errors';
-import { HEADER_BYTES } from '../src/common/protocol';
+import { RpmemError, ErrorCode } from '../src/storage/errors';
+import { HEADER_BYTES } from '../src/wire/protocol';
 import { RemotePool } from '../src/initiator/remote-pool';
 import { TestTarget } from './helpers/test-target';
 import { stamp } from './helpers/stamps';

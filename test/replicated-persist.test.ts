@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import * as path from 'path';
-import { ErrorCode, RpmemError } from '../src/common/errors';
+import { ErrorCode, RpmemError } from '../src/storage/errors';
 import type { DirtyMap } from '../src/initiator/dirty-map';
 import type { RemotePool } from '../src/initiator/remote-pool';
 import type { PersistResult, RangeSink } from '../src/initiator/persist-stream';

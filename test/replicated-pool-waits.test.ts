@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import * as path from 'path';
-import { RpmemError, ErrorCode } from '../src/common/errors';
+import { RpmemError, ErrorCode } from '../src/storage/errors';
 import { ReplicatedPool, ReplicatedPoolOptions } from '../src/initiator/replicated-pool';
 import type { ResyncDone } from '../src/initiator/replica';
 import { SHM_DIR, tempDir } from './helpers/setup';

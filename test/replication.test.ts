@@ -4,15 +4,15 @@
  * DESIGN-NOTES I3-I6.
  */
 import { expect } from 'chai';
-import { newClaim } from '../src/common/epoch-claim';
+import { newClaim } from '../src/storage/epoch-claim';
 import { ChildProcess, spawn } from 'child_process';
 import * as crypto from 'crypto';
 import type { EventEmitter } from 'events';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
-import { RpmemError, ErrorCode } from '../src/common/errors';
-import { HEADER_BYTES } from '../src/common/protocol';
+import { RpmemError, ErrorCode } from '../src/storage/errors';
+import { HEADER_BYTES } from '../src/wire/protocol';
 import { RemotePool } from '../src/initiator/remote-pool';
 import { ReplicatedPool, ReplicatedPoolEvents, ReplicatedPoolOptions } from '../src/initiator/replicated-pool';
 import { promote } from '../src/initiator/promote';

@@ -5,7 +5,7 @@
  * refused write.
  */
 import * as grpc from '@grpc/grpc-js';
-import { newClaim } from '../src/common/epoch-claim';
+import { newClaim } from '../src/storage/epoch-claim';
 import * as protoLoader from '@grpc/proto-loader';
 import { expect } from 'chai';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
@@ -14,7 +14,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as http2 from 'http2';
 import * as path from 'path';
-import { RpmemError, ErrorCode } from '../src/common/errors';
+import { RpmemError, ErrorCode } from '../src/storage/errors';
 import { RemotePool } from '../src/initiator/remote-pool';
 import { ConnectOptions } from '../src/initiator/options';
 import { testCerts } from './helpers/certs';

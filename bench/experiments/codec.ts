@@ -11,8 +11,8 @@
 import * as path from 'path';
 import { isDeepStrictEqual } from 'util';
 import * as protobuf from 'protobufjs';
-import type { PersistRange } from '../../src/common/persist-codec';
-import { persistMethod, rpmemV1 } from '../../src/common/protocol';
+import type { PersistRange } from '../../src/wire/persist-codec';
+import { persistMethod, rpmemV1 } from '../../src/wire/protocol';
 
 const RANGES = 256;
 const ROUNDS = 9;

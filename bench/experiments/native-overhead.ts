@@ -10,7 +10,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { PACKED_RANGE_FIELDS, openMapping } from '../../src/common/native';
+import { PACKED_RANGE_FIELDS, openMapping } from '../../src/storage/native';
 import { SHM_DIR, cleanupAll, removeDir, tempDir } from '../cleanup';
 
 const POOL_BYTES = 64 * 1024 * 1024;

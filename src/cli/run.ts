@@ -3,8 +3,8 @@
  * turns every failure into one line and an exit code: 0 success, 1 the operation failed (or found
  * a problem), 2 bad usage. Stack traces only with --debug. Tests run it in-process.
  */
-import { RpmemError, ErrorCode } from '../common/errors';
-import { VERSION } from '../common/version';
+import { RpmemError, ErrorCode } from '../storage/errors';
+import { VERSION } from '../version';
 import { COMMON_OPTIONS, Command, EXIT_CODES, UsageError, commandHelp, parseCommandArgs } from './command';
 import type { Io } from './output';
 import { bench } from './commands/bench';

@@ -8,7 +8,7 @@
  * `{ cmd: 'stop' }` (drain, verify the replicas, close, exit 0).
  */
 import { toJson } from '../cli/format';
-import { RpmemError, ErrorCode } from '../common/errors';
+import { RpmemError, ErrorCode } from '../storage/errors';
 import { CandidateRole } from '../initiator/failover/candidate-options';
 import { FailoverCandidate } from '../initiator/failover/failover-candidate';
 import { promote } from '../initiator/promote';

@@ -4,7 +4,7 @@
  */
 import { ChildProcess, fork } from 'child_process';
 import * as path from 'path';
-import { RpmemError, ErrorCode } from '../common/errors';
+import { RpmemError, ErrorCode } from '../storage/errors';
 import type { CandidateConfig, CandidateMessage } from './candidate';
 
 const CANDIDATE = path.join(__dirname, 'candidate.js');

@@ -4,7 +4,7 @@
  * RPMEM_E_QUORUM is retried only after `waitForQuorum()` says the policy can be met again, never
  * at once; RPMEM_E_FENCED (a newer primary, or the lease ran out) ends the writer.
  */
-import { RpmemError, ErrorCode } from '../common/errors';
+import { RpmemError, ErrorCode } from '../storage/errors';
 import { ReplicatedPool } from '../initiator/replicated-pool';
 import { RECORD_BYTES, recordCapacity, recordOffset, writeRecord } from './records';
 

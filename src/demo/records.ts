@@ -6,7 +6,7 @@
  *   magic u32 | crc32c of bytes 8..63 u32 | n u64 | writer epoch u64 | 40 bytes derived from n
  */
 import * as crypto from 'crypto';
-import { crc32c } from '../common/native';
+import { crc32c } from '../storage/native';
 
 export const RECORD_BYTES = 64;
 const MAGIC = 0x524d5244; // "RMRD"

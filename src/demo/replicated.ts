@@ -22,7 +22,7 @@
  * acknowledged, which a checker may demand of every later primary.
  */
 import * as os from 'os';
-import { RpmemError } from '../common/errors';
+import { RpmemError } from '../storage/errors';
 import { CandidateRole } from '../initiator/failover/candidate-options';
 import { FailoverCandidate } from '../initiator/failover/failover-candidate';
 import { ReplicatedPool, ReplicatedPoolEvents, ReplicatedPoolOptions, WritePolicy } from '../initiator/replicated-pool';

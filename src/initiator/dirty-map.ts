@@ -14,10 +14,10 @@
  */
 import * as crypto from 'crypto';
 import * as fs from 'fs';
-import { Granularity } from '../common/native';
-import { normalizeAttr } from '../common/pool-attr';
-import { PoolFile } from '../common/pool-file';
-import { HEADER_BYTES } from '../common/protocol';
+import { Granularity } from '../storage/native';
+import { normalizeAttr } from '../storage/pool-attr';
+import { PoolFile } from '../storage/pool-file';
+import { HEADER_BYTES } from '../wire/protocol';
 
 const MIN_BLOCK_BYTES = 64 * 1024;
 const MAX_BITS = 1 << 20;

@@ -1,10 +1,10 @@
 /**
  * Options of the initiator's public classes, each with its default.
  */
-import type { EpochClaim } from '../common/epoch-claim';
-import type { Durability } from '../common/durability';
-import type { GranularityRequest } from '../common/native';
-import type { PoolAttr } from '../common/pool-attr';
+import type { EpochClaim } from '../storage/epoch-claim';
+import type { Durability } from '../storage/durability';
+import type { GranularityRequest } from '../storage/native';
+import type { PoolAttr } from '../storage/pool-attr';
 
 /** TLS settings of a connection to a target. PEM contents, not file names. */
 export interface TlsOptions {

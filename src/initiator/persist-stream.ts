@@ -7,13 +7,13 @@
  * it is never reported as durable — and every later call rejects at once with RPMEM_E_FAILED.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { RpmemError, ErrorCode, fromServiceError } from '../common/errors';
-import { crc32c, Granularity } from '../common/native';
-import type { Durability } from '../common/durability';
-import { PersistAckFrame, PersistRange, encodePersistRequest } from '../common/persist-codec';
-import { OutgoingPersistRequest, PROTOCOL_VERSION, fromWireDurability } from '../common/protocol';
-import type { EpochClaim } from '../common/epoch-claim';
-import { NO_CLAIMANT } from '../common/pool-header';
+import { RpmemError, ErrorCode, fromServiceError } from '../storage/errors';
+import { crc32c, Granularity } from '../storage/native';
+import type { Durability } from '../storage/durability';
+import { PersistAckFrame, PersistRange, encodePersistRequest } from '../wire/persist-codec';
+import { OutgoingPersistRequest, PROTOCOL_VERSION, fromWireDurability } from '../wire/protocol';
+import type { EpochClaim } from '../storage/epoch-claim';
+import { NO_CLAIMANT } from '../storage/pool-header';
 import type { TargetClient } from './target-client';
 
 const RANGE_FLAG_DEEP = 1;

@@ -3,14 +3,14 @@
  * {@link Pool.buffer} and calls {@link Pool.persist} to make a range durable, as with libpmem2.
  * Offsets are data-area offsets: `buffer[0]` is the first usable byte.
  */
-import { RpmemError, ErrorCode } from '../common/errors';
-import type { EpochClaim } from '../common/epoch-claim';
-import { Granularity, GranularityRequest, wrapNative } from '../common/native';
-import { PoolAttr, normalizeAttr } from '../common/pool-attr';
-import { PoolFile } from '../common/pool-file';
-import { HEADER_BYTES } from '../common/protocol';
-import { checkRange } from '../common/range-check';
-import { Durability, checkDurability, checkDurabilityRequirement } from '../common/durability';
+import { RpmemError, ErrorCode } from '../storage/errors';
+import type { EpochClaim } from '../storage/epoch-claim';
+import { Granularity, GranularityRequest, wrapNative } from '../storage/native';
+import { PoolAttr, normalizeAttr } from '../storage/pool-attr';
+import { PoolFile } from '../storage/pool-file';
+import { HEADER_BYTES } from '../wire/protocol';
+import { checkRange } from '../storage/range-check';
+import { Durability, checkDurability, checkDurabilityRequirement } from '../storage/durability';
 import { PoolCreateOptions, PoolOptions } from './options';
 
 const GRANULARITY_ENV = 'RPMEM_FORCE_GRANULARITY';
@@ -132,7 +132,7 @@ export class Pool {
   /**
    * Makes `buffer[offset, offset+length)` durable: cache-line → flush the lines and fence;
    * page → msync. Off the event loop, except small cache-line ranges (see INLINE_MAX_BYTES in
-   * common/native.ts), which cost less on the calling thread. `options.require` rejects with
+   * storage/native.ts), which cost less on the calling thread. `options.require` rejects with
    * RPMEM_E_DURABILITY, flushing nothing, when this pool gives less ({@link durability}).
    */
   async persist(offset: number, length: number, options: { deep?: boolean; require?: Durability } = {}): Promise<void> {

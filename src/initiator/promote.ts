@@ -15,8 +15,8 @@
  *    primary only), and it must bring up a majority.
  */
 import * as fs from 'fs';
-import { RpmemError, ErrorCode } from '../common/errors';
-import { EpochClaim, checkEpochValue, newClaim } from '../common/epoch-claim';
+import { RpmemError, ErrorCode } from '../storage/errors';
+import { EpochClaim, checkEpochValue, newClaim } from '../storage/epoch-claim';
 import { differingBlocks } from './block-compare';
 import { blockBytesFor, dirtyMapPath } from './dirty-map';
 import { ConnectOptions, DEFAULT_CALL_TIMEOUT_MS } from './options';

@@ -5,10 +5,10 @@
  * Offsets and sizes here are data-area offsets: 0 is the first usable byte. They become pool-file
  * offsets (data area starts after the header) only on the wire.
  */
-import { RpmemError, ErrorCode, fromServiceError } from '../common/errors';
-import type { Granularity } from '../common/native';
-import { PoolAttr, fromWireAttr, normalizeAttr, toWireAttr } from '../common/pool-attr';
-import { Durability, checkDurability, checkDurabilityRequirement } from '../common/durability';
+import { RpmemError, ErrorCode, fromServiceError } from '../storage/errors';
+import type { Granularity } from '../storage/native';
+import { PoolAttr, fromWireAttr, normalizeAttr, toWireAttr } from '../storage/pool-attr';
+import { Durability, checkDurability, checkDurabilityRequirement } from '../storage/durability';
 import {
   DEFAULT_MAX_BATCH_RANGES,
   HEADER_BYTES,
@@ -17,10 +17,10 @@ import {
   fromWireGranularity,
   toWireDurability,
   toWireSyncState,
-} from '../common/protocol';
-import type { EpochClaim } from '../common/epoch-claim';
-import { NO_CLAIMANT } from '../common/pool-header';
-import { checkRange } from '../common/range-check';
+} from '../wire/protocol';
+import type { EpochClaim } from '../storage/epoch-claim';
+import { NO_CLAIMANT } from '../storage/pool-header';
+import { checkRange } from '../storage/range-check';
 import type { PoolInfo__Output } from '../generated/rpmem/v1/PoolInfo';
 import {
   ConnectOptions,
@@ -31,7 +31,7 @@ import {
   RemotePoolOpenOptions,
 } from './options';
 import { PersistResult, PersistStream, RangeSink } from './persist-stream';
-import type { SyncState } from '../common/pool-header';
+import type { SyncState } from '../storage/pool-header';
 import { TargetClient } from './target-client';
 
 /** What a target reports about a pool. */

@@ -9,9 +9,9 @@
  * touch in its DirtyMap, durably, before they resolve (I4). `fenced` is final: a newer primary owns
  * the pool (I5).
  */
-import { RpmemError, ErrorCode } from '../common/errors';
-import type { EpochClaim } from '../common/epoch-claim';
-import type { Durability } from '../common/durability';
+import { RpmemError, ErrorCode } from '../storage/errors';
+import type { EpochClaim } from '../storage/epoch-claim';
+import type { Durability } from '../storage/durability';
 import { Backoff, BackoffOptions, delay } from './backoff';
 import { differingBlocks } from './block-compare';
 import type { ClaimGate } from './claim-gate';

@@ -9,9 +9,9 @@
  * It rejects at the first failed part, or with the owner's quorum error as soon as fewer than
  * `required` counted acks can still arrive.
  */
-import type { Granularity } from '../common/native';
-import type { Durability } from '../common/durability';
-import type { RpmemError } from '../common/errors';
+import type { Granularity } from '../storage/native';
+import type { Durability } from '../storage/durability';
+import type { RpmemError } from '../storage/errors';
 import type { PersistResult } from './persist-stream';
 import type { AckSink, Replica } from './replica';
 

@@ -8,15 +8,15 @@
  */
 import { EventEmitter } from 'events';
 import * as fs from 'fs';
-import { RpmemError, ErrorCode } from '../common/errors';
-import { newClaim } from '../common/epoch-claim';
-import { NO_CLAIMANT } from '../common/pool-header';
+import { RpmemError, ErrorCode } from '../storage/errors';
+import { newClaim } from '../storage/epoch-claim';
+import { NO_CLAIMANT } from '../storage/pool-header';
 import { ClaimGate } from './claim-gate';
 import type { PromotionReport } from './promote';
-import { crc32c, Granularity } from '../common/native';
-import { Durability, checkDurability, checkDurabilityRequirement, meetsDurability } from '../common/durability';
-import { checkRange } from '../common/range-check';
-import type { PoolAttr } from '../common/pool-attr';
+import { crc32c, Granularity } from '../storage/native';
+import { Durability, checkDurability, checkDurabilityRequirement, meetsDurability } from '../storage/durability';
+import { checkRange } from '../storage/range-check';
+import type { PoolAttr } from '../storage/pool-attr';
 import { BackoffOptions } from './backoff';
 import { DifferingRange, differingBlocks, toRanges } from './block-compare';
 import { DirtyMap, dirtyMapPath } from './dirty-map';

@@ -3,9 +3,9 @@
  * errors are already RpmemErrors (converted in fromServiceError, nowhere else).
  */
 import * as grpc from '@grpc/grpc-js';
-import { fromServiceError } from '../common/errors';
-import type { PersistAckFrame } from '../common/persist-codec';
-import { OutgoingPersistRequest, persistMethod, rpmemV1 } from '../common/protocol';
+import { fromServiceError } from '../storage/errors';
+import type { PersistAckFrame } from '../wire/persist-codec';
+import { OutgoingPersistRequest, persistMethod, rpmemV1 } from '../wire/protocol';
 import type { TargetClient as GrpcTargetClient } from '../generated/rpmem/v1/Target';
 import type { CreateRequest } from '../generated/rpmem/v1/CreateRequest';
 import type { OpenRequest } from '../generated/rpmem/v1/OpenRequest';

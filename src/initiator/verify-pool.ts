@@ -2,7 +2,7 @@
  * Offline verify: compares a local pool file with each of its replicas block by block, without
  * opening it for replication (for `rpmem verify`, and for operators while the primary is stopped).
  */
-import { RpmemError } from '../common/errors';
+import { RpmemError } from '../storage/errors';
 import { differingBlocks, toRanges, DifferingRange } from './block-compare';
 import { blockBytesFor } from './dirty-map';
 import type { ConnectOptions } from './options';

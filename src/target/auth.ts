@@ -17,7 +17,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import type { Metadata } from '@grpc/grpc-js';
 import { parse as parseYaml } from 'yaml';
-import { RpmemError, ErrorCode } from '../common/errors';
+import { RpmemError, ErrorCode } from '../storage/errors';
 
 /** What a caller may do. */
 export interface Principal {

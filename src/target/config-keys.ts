@@ -4,8 +4,8 @@
  * deploy/rpmemd.conf are made (config.ts, config-docs.ts). test/config-docs.test.ts fails when a
  * committed copy drifts from it.
  */
-import { DEFAULT_MAX_BATCH_RANGES } from '../common/protocol';
-import type { GranularityRequest } from '../common/native';
+import { DEFAULT_MAX_BATCH_RANGES } from '../wire/protocol';
+import type { GranularityRequest } from '../storage/native';
 import { LOG_FORMATS, LOG_LEVELS, LogFormat, LogLevel } from './log';
 
 const MiB = 1024 * 1024;

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs } from 'util';
 import { parse as parseYaml } from 'yaml';
-import { RpmemError, ErrorCode } from '../common/errors';
+import { RpmemError, ErrorCode } from '../storage/errors';
 import { LOG_FORMATS, LOG_LEVELS } from './log';
 import { CONFIG_KEYS, DEFAULTS, Kind, TargetConfig, defaultMaxMessageBytes } from './config-keys';
 import { usage } from './config-docs';

@@ -4,7 +4,7 @@
  */
 import { ChildProcess, spawn } from 'child_process';
 import * as path from 'path';
-import { RpmemError, ErrorCode } from '../common/errors';
+import { RpmemError, ErrorCode } from '../storage/errors';
 
 const MAIN = path.join(__dirname, 'main.js');
 const START_TIMEOUT_MS = 15_000;

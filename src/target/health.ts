@@ -15,7 +15,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation, ServingStatus } from 'grpc-health-check';
-import { RpmemError, ErrorCode, toServiceError } from '../common/errors';
+import { RpmemError, ErrorCode, toServiceError } from '../storage/errors';
 
 export const TARGET_SERVICE = 'rpmem.v1.Target';
 export const POOL_SERVICE_PREFIX = 'rpmem.pool/';

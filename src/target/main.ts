@@ -6,8 +6,8 @@
  * JSON, and exits instead.
  */
 import * as fs from 'fs';
-import { RpmemError, ErrorCode } from '../common/errors';
-import { VERSION } from '../common/version';
+import { RpmemError, ErrorCode } from '../storage/errors';
+import { VERSION } from '../version';
 import { USAGE, effectiveConfig, parseTargetArgs } from './config';
 import { Authenticator } from './auth';
 import { Log } from './log';

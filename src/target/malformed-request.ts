@@ -5,7 +5,7 @@
  * RPMEM_E_INVALID_ARGUMENT.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { RpmemError, ErrorCode } from '../common/errors';
+import { RpmemError, ErrorCode } from '../storage/errors';
 
 /** Stands in for a request message that did not parse. */
 export class MalformedRequest {

@@ -4,7 +4,7 @@
  */
 import * as http from 'http';
 import type { Registry } from 'prom-client';
-import { RpmemError, ErrorCode } from '../common/errors';
+import { RpmemError, ErrorCode } from '../storage/errors';
 import { splitAddress } from './config';
 
 /** Listens on `address` (`host:port`, IPv6 as `[::1]:port`) and resolves once bound. */

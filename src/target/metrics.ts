@@ -6,8 +6,8 @@
  */
 import * as http from 'http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, exponentialBuckets } from 'prom-client';
-import { VERSION } from '../common/version';
-import type { PoolFile } from '../common/pool-file';
+import { VERSION } from '../version';
+import type { PoolFile } from '../storage/pool-file';
 import type { Log } from './log';
 import { serveMetrics } from './metrics-endpoint';
 

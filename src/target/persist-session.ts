@@ -8,13 +8,13 @@
  * durable and acked, then the stream ends with the error naming the bad seq.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { RpmemError, ErrorCode, toServiceError } from '../common/errors';
-import { EpochClaim, checkClaim, checkClaimant, checkEpochValue, checkPlainWriter, claimRefusal, sameClaim } from '../common/epoch-claim';
-import { NO_CLAIMANT } from '../common/pool-header';
-import { crc32c } from '../common/native';
-import { FileRange } from '../common/pool-file';
-import type { DecodedPersistRequest, PersistAckFrame, PersistRange } from '../common/persist-codec';
-import { HEADER_BYTES, toWireDurabilityValue } from '../common/protocol';
+import { RpmemError, ErrorCode, toServiceError } from '../storage/errors';
+import { EpochClaim, checkClaim, checkClaimant, checkEpochValue, checkPlainWriter, claimRefusal, sameClaim } from '../storage/epoch-claim';
+import { NO_CLAIMANT } from '../storage/pool-header';
+import { crc32c } from '../storage/native';
+import { FileRange } from '../storage/pool-file';
+import type { DecodedPersistRequest, PersistAckFrame, PersistRange } from '../wire/persist-codec';
+import { HEADER_BYTES, toWireDurabilityValue } from '../wire/protocol';
 import type { TargetConfig } from './config-keys';
 import type { Log } from './log';
 import { Handle, PoolRegistry } from './pool-registry';

@@ -6,12 +6,12 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { RpmemError, ErrorCode } from '../common/errors';
-import { EpochClaim, checkClaim, checkPlainWriter, sameClaim } from '../common/epoch-claim';
-import { PoolFile } from '../common/pool-file';
-import { PoolAttr } from '../common/pool-attr';
-import { Durability, checkDurability } from '../common/durability';
-import { HEADER_BYTES } from '../common/protocol';
+import { RpmemError, ErrorCode } from '../storage/errors';
+import { EpochClaim, checkClaim, checkPlainWriter, sameClaim } from '../storage/epoch-claim';
+import { PoolFile } from '../storage/pool-file';
+import { PoolAttr } from '../storage/pool-attr';
+import { Durability, checkDurability } from '../storage/durability';
+import { HEADER_BYTES } from '../wire/protocol';
 import type { TargetConfig } from './config-keys';
 import type { Log } from './log';
 

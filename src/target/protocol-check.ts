@@ -2,8 +2,8 @@
  * Version negotiation: every request that starts a conversation states the client's protocol
  * version, and the target refuses any it does not speak.
  */
-import { RpmemError, ErrorCode } from '../common/errors';
-import { PROTOCOL_VERSION } from '../common/protocol';
+import { RpmemError, ErrorCode } from '../storage/errors';
+import { PROTOCOL_VERSION } from '../wire/protocol';
 
 /** Throws RPMEM_E_PROTOCOL unless `version` is one this target speaks. */
 export function checkProtocol(version: number): void {

@@ -7,7 +7,7 @@ import type * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { rpmemPackageDefinition } from '../common/protocol';
+import { rpmemPackageDefinition } from '../wire/protocol';
 
 /** @grpc/reflection's own .proto files, so that reflection lists and describes itself as grpcurl expects. */
 const REFLECTION_PROTO_DIR = path.join(path.dirname(require.resolve('@grpc/reflection')), '..', 'proto');

@@ -6,11 +6,11 @@
  */
 import * as fs from 'fs';
 import * as grpc from '@grpc/grpc-js';
-import { isVolatileFsType } from '../common/durability';
-import { RpmemError, ErrorCode, toServiceError } from '../common/errors';
-import { fromWireAttr, toWireAttr } from '../common/pool-attr';
-import { PoolFile } from '../common/pool-file';
-import { decodePersistRequest } from '../common/persist-codec';
+import { isVolatileFsType } from '../storage/durability';
+import { RpmemError, ErrorCode, toServiceError } from '../storage/errors';
+import { fromWireAttr, toWireAttr } from '../storage/pool-attr';
+import { PoolFile } from '../storage/pool-file';
+import { decodePersistRequest } from '../wire/persist-codec';
 import {
   HEADER_BYTES,
   TargetServiceHandlers,
@@ -22,9 +22,9 @@ import {
   toWireDurability,
   toWireGranularity,
   toWireSyncState,
-} from '../common/protocol';
-import { EpochClaim, checkClaimant, checkEpochValue } from '../common/epoch-claim';
-import { NO_CLAIMANT } from '../common/pool-header';
+} from '../wire/protocol';
+import { EpochClaim, checkClaimant, checkEpochValue } from '../storage/epoch-claim';
+import { NO_CLAIMANT } from '../storage/pool-header';
 import type { PoolInfo } from '../generated/rpmem/v1/PoolInfo';
 import type { ReadChunk } from '../generated/rpmem/v1/ReadChunk';
 import type { ReadRequest__Output } from '../generated/rpmem/v1/ReadRequest';

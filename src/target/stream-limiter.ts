@@ -9,7 +9,7 @@
  * out of Persist and Read for idle-stream-ms. Callers without a token (no auth file) are told apart
  * by their address only.
  */
-import { RpmemError, ErrorCode } from '../common/errors';
+import { RpmemError, ErrorCode } from '../storage/errors';
 
 interface Bucket {
   tokens: number;

@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as tls from 'tls';
 import * as grpc from '@grpc/grpc-js';
-import { RpmemError, ErrorCode } from '../common/errors';
+import { RpmemError, ErrorCode } from '../storage/errors';
 import type { TargetConfig } from './config-keys';
 
 function readPem(key: string, file: string): Buffer {

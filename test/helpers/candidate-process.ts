@@ -12,7 +12,7 @@
  */
 import { FailoverCandidate } from '../../src/initiator/failover/failover-candidate';
 import type { ReplicatedPool } from '../../src/initiator/replicated-pool';
-import { RpmemError } from '../../src/common/errors';
+import { RpmemError } from '../../src/storage/errors';
 import { SLOT_BYTES, SLOTS, stamp, stampAt } from './stamps';
 
 export interface CandidateArgs {

@@ -9,8 +9,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { Granularity, recordEveryMapping, recordingMark, stopRecordingEveryMapping } from '../../src/common/native';
-import { HEADER_BYTES } from '../../src/common/protocol';
+import { Granularity, recordEveryMapping, recordingMark, stopRecordingEveryMapping } from '../../src/storage/native';
+import { HEADER_BYTES } from '../../src/wire/protocol';
 import { RemotePool } from '../../src/initiator/remote-pool';
 import { buildConfig } from '../../src/target/config';
 import { Log } from '../../src/target/log';

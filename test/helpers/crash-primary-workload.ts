@@ -12,9 +12,9 @@
  * in flight to the replica at the crash — sent, not yet acked (I4).
  */
 import * as path from 'path';
-import { Granularity, recordEveryMapping, recordingMark, stopRecordingEveryMapping } from '../../src/common/native';
-import { decodeHeader } from '../../src/common/pool-header';
-import { HEADER_BYTES } from '../../src/common/protocol';
+import { Granularity, recordEveryMapping, recordingMark, stopRecordingEveryMapping } from '../../src/storage/native';
+import { decodeHeader } from '../../src/storage/pool-header';
+import { HEADER_BYTES } from '../../src/wire/protocol';
 import { blockBytesFor } from '../../src/initiator/dirty-map';
 import { PersistOptions, RemotePool } from '../../src/initiator/remote-pool';
 import { ReplicatedPool } from '../../src/initiator/replicated-pool';

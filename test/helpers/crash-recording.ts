@@ -3,7 +3,7 @@
  * one list of events per pool file, each with its process-wide order, so the recordings of several
  * files (a pool and its dirty maps) and JS marks (acks, sends) interleave exactly.
  */
-import { Granularity, NativePoolMapping, RecordedMapping } from '../../src/common/native';
+import { Granularity, NativePoolMapping, RecordedMapping } from '../../src/storage/native';
 
 /** The kinds native/recording.h numbers. */
 export type EventKind = 'snapshot' | 'store' | 'flush' | 'fence' | 'pwrite' | 'fdatasync' | 'msync';

@@ -2,7 +2,7 @@
  * The crash workloads, run and checked: shared by test/crash-images.test.ts (a bounded pass) and
  * test/crash-main.ts (`npm run test:crash`, as long as asked).
  */
-import { Granularity } from '../../src/common/native';
+import { Granularity } from '../../src/storage/native';
 import { Rng } from './fuzz-rng';
 import { CrashTally } from './crash-check';
 import { ImageBudget } from './crash-images';

@@ -13,12 +13,12 @@
  */
 import * as path from 'path';
 import { expect } from 'chai';
-import { EpochClaim } from '../../src/common/epoch-claim';
-import { Granularity, recordEveryMapping, recordingMark, stopRecordingEveryMapping } from '../../src/common/native';
-import { normalizeAttr } from '../../src/common/pool-attr';
-import { FileRange, PoolFile } from '../../src/common/pool-file';
-import { PoolHeader, decodeHeader } from '../../src/common/pool-header';
-import { HEADER_BYTES } from '../../src/common/protocol';
+import { EpochClaim } from '../../src/storage/epoch-claim';
+import { Granularity, recordEveryMapping, recordingMark, stopRecordingEveryMapping } from '../../src/storage/native';
+import { normalizeAttr } from '../../src/storage/pool-attr';
+import { FileRange, PoolFile } from '../../src/storage/pool-file';
+import { PoolHeader, decodeHeader } from '../../src/storage/pool-header';
+import { HEADER_BYTES } from '../../src/wire/protocol';
 import { Rng } from './fuzz-rng';
 import { CrashTally, checkRecording, headerDifference, openImage, scratchFile } from './crash-check';
 import { ImageBudget } from './crash-images';

@@ -13,7 +13,7 @@
  *
  * With EXEC_APP_RECORDS=K it writes K records, then exits 0 ("exits by itself").
  */
-import { RpmemError, ErrorCode } from '../../src/common/errors';
+import { RpmemError, ErrorCode } from '../../src/storage/errors';
 import { ReplicatedPool, WritePolicy } from '../../src/initiator/replicated-pool';
 import { EXEC_APP_SLOTS, EXEC_APP_WRITERS } from './exec-app-layout';
 import { RECORD_BYTES, record, recordOffset } from './records';

@@ -37,7 +37,7 @@ import {
   randomStart,
   tinyRangesBatch,
 } from './fuzz-frames';
-import { DEFAULT_MAX_BATCH_RANGES } from '../../src/common/protocol';
+import { DEFAULT_MAX_BATCH_RANGES } from '../../src/wire/protocol';
 import { BidiCall, CallOutcome, STATUS_NAME, newClient, serverStreamCall, unaryCall } from './fuzz-calls';
 
 export type Kind = 'random' | 'mutated' | 'persist' | 'control' | 'raw-http2';

@@ -6,8 +6,8 @@
  */
 import * as path from 'path';
 import * as protobuf from 'protobufjs';
-import { crc32c } from '../../src/common/native';
-import { encodePersistRequest, PersistRange } from '../../src/common/persist-codec';
+import { crc32c } from '../../src/storage/native';
+import { encodePersistRequest, PersistRange } from '../../src/wire/persist-codec';
 import type { Rng } from './fuzz-rng';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');

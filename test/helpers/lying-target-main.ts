@@ -10,8 +10,8 @@
  * Prints `listening PORT` once it serves on 127.0.0.1; Persist acks every batch at its last seq.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { DecodedPersistRequest, PersistAckFrame } from '../../src/common/persist-codec';
-import { HEADER_BYTES, targetService } from '../../src/common/protocol';
+import type { DecodedPersistRequest, PersistAckFrame } from '../../src/wire/persist-codec';
+import { HEADER_BYTES, targetService } from '../../src/wire/protocol';
 import type { OpenRequest__Output } from '../../src/generated/rpmem/v1/OpenRequest';
 import type { PoolInfo } from '../../src/generated/rpmem/v1/PoolInfo';
 import type { StatRequest__Output } from '../../src/generated/rpmem/v1/StatRequest';

@@ -5,9 +5,9 @@
  * that a stock protobuf client interoperates with rpmemd.
  */
 import * as grpc from '@grpc/grpc-js';
-import { RpmemError, fromServiceError } from '../../src/common/errors';
-import { crc32c } from '../../src/common/native';
-import { PROTOCOL_VERSION } from '../../src/common/protocol';
+import { RpmemError, fromServiceError } from '../../src/storage/errors';
+import { crc32c } from '../../src/storage/native';
+import { PROTOCOL_VERSION } from '../../src/wire/protocol';
 import type { PersistAck__Output } from '../../src/generated/rpmem/v1/PersistAck';
 import type { PersistRequest } from '../../src/generated/rpmem/v1/PersistRequest';
 import type { Range } from '../../src/generated/rpmem/v1/Range';

@@ -8,7 +8,7 @@
  *   refused CODE       open or promote failed with CODE (exit 3)
  *   fenced             a replica reported a newer primary (exit 3)
  */
-import { RpmemError, ErrorCode } from '../../src/common/errors';
+import { RpmemError, ErrorCode } from '../../src/storage/errors';
 import { promote } from '../../src/initiator/promote';
 import { ReplicatedPool, ReplicatedPoolOptions } from '../../src/initiator/replicated-pool';
 import { RECORD_BYTES, SLOTS_PER_WRITER, record, recordOffset } from './records';

@@ -1,6 +1,6 @@
 /** What a promise that must reject rejected with: an RpmemError (asserted), or its code. */
 import { expect } from 'chai';
-import { ErrorCode, RpmemError } from '../../src/common/errors';
+import { ErrorCode, RpmemError } from '../../src/storage/errors';
 
 /** The RpmemError `work` rejects with; fails the test if it resolves or rejects with anything else. */
 export async function rejection(work: Promise<unknown>): Promise<RpmemError> {

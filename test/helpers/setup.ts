@@ -17,7 +17,7 @@ export const SHM_DIR = SHM_BASE;
 export const mochaHooks = {
   async beforeAll(): Promise<void> {
     // Loading the native module here turns a missing build into one clear failure instead of many.
-    await import('../../src/common/native');
+    await import('../../src/storage/native');
   },
   async afterAll(): Promise<void> {
     // Imported lazily: test-target imports this file.

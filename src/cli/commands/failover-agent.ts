@@ -1,5 +1,5 @@
 import { spawn } from 'child_process';
-import { ErrorCode, RpmemError } from '../../common/errors';
+import { ErrorCode, RpmemError } from '../../storage/errors';
 import * as fs from 'fs';
 import { FailoverCandidate } from '../../initiator/failover/failover-candidate';
 import type { EtcdConnection } from '../../initiator/failover/candidate-options';

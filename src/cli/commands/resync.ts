@@ -1,4 +1,4 @@
-import { RpmemError, ErrorCode } from '../../common/errors';
+import { RpmemError, ErrorCode } from '../../storage/errors';
 import type { ResyncDone, ResyncProgress } from '../../initiator/replica';
 import { ReplicatedPool } from '../../initiator/replicated-pool';
 import { CONNECT_OPTIONS, Command, REPLICA_OPTIONS, parseCount, replicaArgs, withPool } from '../command';

@@ -1,10 +1,10 @@
-import { RpmemError, ErrorCode } from '../../common/errors';
-import { claimRefusal } from '../../common/epoch-claim';
-import { PoolFile } from '../../common/pool-file';
-import type { SyncState } from '../../common/pool-header';
-import type { Durability } from '../../common/durability';
-import type { Granularity } from '../../common/native';
-import { HEADER_BYTES } from '../../common/protocol';
+import { RpmemError, ErrorCode } from '../../storage/errors';
+import { claimRefusal } from '../../storage/epoch-claim';
+import { PoolFile } from '../../storage/pool-file';
+import type { SyncState } from '../../storage/pool-header';
+import type { Durability } from '../../storage/durability';
+import type { Granularity } from '../../storage/native';
+import { HEADER_BYTES } from '../../wire/protocol';
 import { peekDirtyMap } from '../../initiator/dirty-map';
 import { RemotePool } from '../../initiator/remote-pool';
 import { parseReplica } from '../../initiator/replica';

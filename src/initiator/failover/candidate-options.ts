@@ -3,7 +3,7 @@
  * (Patroni's `loop_wait + 2 × retry_timeout ≤ ttl`).
  */
 import * as os from 'os';
-import { RpmemError, ErrorCode } from '../../common/errors';
+import { RpmemError, ErrorCode } from '../../storage/errors';
 import type { PromoteOptions, PromotionReport } from '../promote';
 import type { ReplicatedPool } from '../replicated-pool';
 

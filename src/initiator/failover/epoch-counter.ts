@@ -6,7 +6,7 @@
  * claim fail); it is stored back, so epochs from etcd only grow and never repeat.
  */
 import type { Etcd3 } from 'etcd3';
-import { RpmemError, ErrorCode } from '../../common/errors';
+import { RpmemError, ErrorCode } from '../../storage/errors';
 import type { ClusterKeys } from './cluster-keys';
 import { etcdError } from './etcd-client';
 

@@ -6,7 +6,7 @@
  */
 import { noop } from 'cockatiel';
 import { Etcd3, IOptions } from 'etcd3';
-import { RpmemError, ErrorCode } from '../../common/errors';
+import { RpmemError, ErrorCode } from '../../storage/errors';
 import type { EtcdConnection } from './candidate-options';
 
 /** A client for `connection` whose unary calls time out after `callTimeoutMs`. */

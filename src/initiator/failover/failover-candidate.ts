@@ -19,7 +19,7 @@
 import { EventEmitter } from 'events';
 import { performance } from 'perf_hooks';
 import type { Etcd3, Lease, Watcher } from 'etcd3';
-import { RpmemError, ErrorCode } from '../../common/errors';
+import { RpmemError, ErrorCode } from '../../storage/errors';
 import type { ConnectOptions } from '../options';
 import { promote } from '../promote';
 import type { ReplicatedPool } from '../replicated-pool';

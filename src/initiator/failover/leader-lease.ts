@@ -7,7 +7,7 @@
  */
 import { performance } from 'perf_hooks';
 import type { Etcd3 } from 'etcd3';
-import { RpmemError, ErrorCode } from '../../common/errors';
+import { RpmemError, ErrorCode } from '../../storage/errors';
 import type { ClusterKeys } from './cluster-keys';
 import { etcdError, withTimeout } from './etcd-client';
 

@@ -7,7 +7,7 @@
  */
 import { RpmemError, ErrorCode } from './errors';
 import { crc32c } from './native';
-import { HEADER_BYTES } from './protocol';
+import { HEADER_BYTES } from '../wire/protocol';
 import { PoolAttr, POOL_ATTR_BYTES, encodeAttr, decodeAttr } from './pool-attr';
 
 const MAGIC = Buffer.from('RPMEMPL\0', 'latin1');

@@ -16,7 +16,7 @@
  * past the limit, decodes none of them (`{ kind: 'too-many-ranges' }`).
  */
 import { Long, Reader, Writer } from 'protobufjs';
-import type { Granularity } from './native';
+import type { Granularity } from '../storage/native';
 
 /** One range as it travels in a PersistBatch (the proto's Range message). */
 export interface PersistRange {

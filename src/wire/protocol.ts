@@ -7,10 +7,10 @@ import * as protoLoader from '@grpc/proto-loader';
 import type { ProtoGrpcType } from '../generated/rpmem';
 import type { TargetHandlers } from '../generated/rpmem/v1/Target';
 import type { Granularity as WireGranularity } from '../generated/rpmem/v1/Granularity';
-import type { Granularity } from './native';
-import type { Durability } from './durability';
-import { RpmemError, ErrorCode } from './errors';
-import type { SyncState } from './pool-header';
+import type { Granularity } from '../storage/native';
+import type { Durability } from '../storage/durability';
+import { RpmemError, ErrorCode } from '../storage/errors';
+import type { SyncState } from '../storage/pool-header';
 import {
   DecodedPersistRequest,
   PersistAckFrame,

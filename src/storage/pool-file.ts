@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { RpmemError, ErrorCode } from './errors';
 import { GranularityRequest, NativePoolMapping, PACKED_RANGE_FIELDS, openMapping, wrapNative, Granularity } from './native';
-import { HEADER_BYTES } from './protocol';
+import { HEADER_BYTES } from '../wire/protocol';
 import { NO_CLAIMANT, PoolHeader, SyncState, decodeHeader, encodeHeader, slotOffset } from './pool-header';
 import { EpochClaim, checkClaim, sameClaim } from './epoch-claim';
 import { PoolAttr } from './pool-attr';
