@@ -18,7 +18,7 @@ export default tseslint.config(
   },
   {
     // deploy/ and the compose drill are plain CommonJS scripts run by node in a container.
-    files: ['**/*.js'],
+    files: ['**/*.js', '**/*.cjs'],
     languageOptions: { sourceType: 'commonjs', globals: globals.node },
     // Their `const crypto = require('crypto')` shadows Node's global webcrypto on purpose.
     rules: { '@typescript-eslint/no-require-imports': 'off', 'no-redeclare': ['error', { builtinGlobals: false }] },

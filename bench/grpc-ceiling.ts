@@ -10,7 +10,8 @@
 import * as crypto from 'crypto';
 import type * as grpc from '@grpc/grpc-js';
 import { PersistAckFrame, PersistRange, encodePersistRequest } from '../src/wire/persist-codec';
-import { HEADER_BYTES, OutgoingPersistRequest } from '../src/wire/protocol';
+import { OutgoingPersistRequest } from '../src/wire/protocol';
+import { HEADER_BYTES } from '../src/storage/pool-header';
 import { TargetClient } from '../src/initiator/target-client';
 import { AUTHENTICATED_WINDOW_BYTES, HTTP2_WINDOW_BYTES } from '../src/target/http2-window';
 import { ListeningChild, startListening, stopListening } from './child';

@@ -12,8 +12,7 @@
 import * as crypto from 'crypto';
 import * as path from 'path';
 import { Granularity, NativePoolMapping, PACKED_RANGE_FIELDS, openMapping } from '../src/storage/native';
-import { SLOT_BYTES } from '../src/storage/pool-header';
-import { HEADER_BYTES } from '../src/wire/protocol';
+import { SLOT_BYTES, HEADER_BYTES } from '../src/storage/pool-header';
 import { SHM_DIR, removeDir, tempDir } from './cleanup';
 import { BenchConfig } from './config';
 import { Qd1Result, runQd1 } from './loops';

@@ -11,7 +11,8 @@
  */
 export { Pool } from './initiator/pool';
 export { RemotePool } from './initiator/remote-pool';
-export type { PoolInfo, PersistOptions } from './initiator/remote-pool';
+export type { PersistOptions } from './initiator/remote-pool';
+export type { PoolInfo } from './wire/conversions';
 export { ReplicatedPool } from './initiator/replicated-pool';
 export type {
   ReplicatedPoolOptions,
@@ -26,7 +27,8 @@ export type {
 export type { ReplicaState, ResyncProgress, ResyncDone } from './initiator/replica';
 export type { DifferingRange } from './initiator/block-compare';
 export { promote } from './initiator/promote';
-export type { PromoteOptions, PromotionReport } from './initiator/promote';
+export type { PromoteOptions } from './initiator/promote';
+export type { PromotionReport } from './initiator/promotion-report';
 export { FailoverCandidate } from './initiator/failover/failover-candidate';
 export { CandidateRole } from './initiator/failover/candidate-options';
 export type {
@@ -50,6 +52,7 @@ export type { SyncState } from './storage/pool-header';
 export type { Granularity, GranularityRequest } from './storage/native';
 export type { Durability } from './storage/durability';
 export { RpmemError, ErrorCode } from './storage/errors';
+export { grpcStatusOf } from './wire/status';
 export type { RpmemErrorDetails } from './storage/errors';
 export { newClaim } from './storage/epoch-claim';
 export type { EpochClaim } from './storage/epoch-claim';

@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { PassThrough, Readable } from 'stream';
 import { runCli } from '../src/cli/run';
-import { HEADER_BYTES } from '../src/wire/protocol';
+import { HEADER_BYTES } from '../src/storage/pool-header';
 import { ReplicatedPool } from '../src/initiator/replicated-pool';
 import { testCerts } from './helpers/certs';
 import { TestTarget } from './helpers/test-target';

@@ -16,7 +16,9 @@ import { status as Status } from '@grpc/grpc-js';
 import { ErrorCode, RpmemError } from '../src/storage/errors';
 import { DURABILITY_LEVELS, Durability, durabilityOf, isVolatileFsType, meetsDurability } from '../src/storage/durability';
 import { openMapping } from '../src/storage/native';
-import { HEADER_BYTES, PROTOCOL_VERSION, fromWireDurability, fromWireDurabilityRequirement } from '../src/wire/protocol';
+import { PROTOCOL_VERSION } from '../src/wire/protocol';
+import { fromWireDurability, fromWireDurabilityRequirement } from '../src/wire/conversions';
+import { HEADER_BYTES } from '../src/storage/pool-header';
 import { Pool } from '../src/initiator/pool';
 import { RemotePool } from '../src/initiator/remote-pool';
 import { ReplicatedPool } from '../src/initiator/replicated-pool';
@@ -24,6 +26,8 @@ import { TargetClient } from '../src/initiator/target-client';
 import { LyingTarget } from './helpers/lying-target';
 import { SHM_DIR, tempDir } from './helpers/setup';
 import { TestTarget } from './helpers/test-target';
+import { grpcStatusOf } from '../src/wire/status';
+import { wireStatus } from './helpers/rejection';
 
 const POOL_BYTES = 1 << 20;
 
@@ -87,7 +91,7 @@ describe('durability levels', () => {
   });
 
   it('RPMEM_E_DURABILITY travels as FAILED_PRECONDITION', () => {
-    expect(new RpmemError(ErrorCode.DURABILITY, '').grpcStatus).to.equal(Status.FAILED_PRECONDITION);
+    expect(grpcStatusOf(ErrorCode.DURABILITY)).to.equal(Status.FAILED_PRECONDITION);
   });
 
   it('real mappings here report isPmem false (no DAX on this machine) and the level durabilityOf gives', async () => {
@@ -219,7 +223,7 @@ describe('durability through rpmemd', function () {
       await (await RemotePool.create(target.address, 'at-open', { size: POOL_BYTES })).close();
       const err = await rejection(RemotePool.open(target.address, 'at-open', { requireDurability: 'pmem' }));
       expect(err.code, what).to.equal(ErrorCode.DURABILITY);
-      expect(err.grpcStatus).to.equal(Status.FAILED_PRECONDITION);
+      expect(wireStatus(err)).to.equal(Status.FAILED_PRECONDITION);
       expect(err.message, what).to.include(`gives ${level} durability`).and.include('pmem is required');
       expect((await RemotePool.stat(target.address, 'at-open')).open, what).to.equal(false);
       const opened = await RemotePool.open(target.address, 'at-open', { requireDurability: level });

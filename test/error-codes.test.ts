@@ -10,8 +10,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
-import { ErrorCode, RpmemError, fromServiceError } from '../src/storage/errors';
-import { HEADER_BYTES, PROTOCOL_VERSION } from '../src/wire/protocol';
+import { ErrorCode } from '../src/storage/errors';
+import { fromServiceError, grpcStatusOf } from '../src/wire/status';
+import { PROTOCOL_VERSION } from '../src/wire/protocol';
+import { HEADER_BYTES } from '../src/storage/pool-header';
 import { TargetClient } from '../src/initiator/target-client';
 import { CallOutcome, newClient, serverStreamCall, unaryCall, BidiCall } from './helpers/fuzz-calls';
 import { encode } from './helpers/fuzz-frames';
@@ -22,14 +24,11 @@ const DEADLINE_MS = 10_000;
 const MAX_MESSAGE_BYTES = 128 * 1024;
 const U64_MAX = String(2n ** 64n - 1n);
 
-/** The gRPC status a code travels as. */
-const statusOf = (code: ErrorCode): Status => new RpmemError(code, '').grpcStatus;
-
 describe('the error code table', () => {
   it("lists every ErrorCode in the README's RpmemError table, with the gRPC status it travels as", () => {
     const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
     const rows = new Map([...readme.matchAll(/^\| `(RPMEM_E_[A-Z_]+)` \| ([A-Z_]+) \|/gm)].map((m) => [m[1], m[2]]));
-    for (const code of Object.values(ErrorCode)) expect(rows.get(code), code).to.equal(Status[statusOf(code)]);
+    for (const code of Object.values(ErrorCode)) expect(rows.get(code), code).to.equal(Status[grpcStatusOf(code)]);
     expect([...rows.keys()].sort()).to.deep.equal(Object.values(ErrorCode).sort());
   });
 });
@@ -103,7 +102,7 @@ describe('rpmemd error codes and reasons', function () {
     /** The status and its code agree with the table in errors.ts. */
     function carries(out: CallOutcome, code: ErrorCode): void {
       expect(out.rpmemCode, `${out.code} ${out.details}`).to.equal(code);
-      expect(out.code).to.equal(statusOf(code));
+      expect(out.code).to.equal(grpcStatusOf(code));
     }
 
     it('carries the code on a unary refusal, a malformed request, a server stream, a Persist stream and the stream limit', async () => {

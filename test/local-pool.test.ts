@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
 import { ErrorCode } from '../src/storage/errors';
-import { HEADER_BYTES } from '../src/wire/protocol';
+import { HEADER_BYTES } from '../src/storage/pool-header';
 import { Pool } from '../src/initiator/pool';
 import { SHM_DIR, tempDir } from './helpers/setup';
 import { rejection } from './helpers/rejection';

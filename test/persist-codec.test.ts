@@ -7,7 +7,9 @@
 import { expect } from 'chai';
 import { Writer } from 'protobufjs';
 import { Metadata, status as Status } from '@grpc/grpc-js';
-import { ErrorCode, RpmemError, fromServiceError } from '../src/storage/errors';
+import { ErrorCode, RpmemError } from '../src/storage/errors';
+import { fromServiceError } from '../src/wire/status';
+import { wireStatus } from './helpers/rejection';
 import { crc32c } from '../src/storage/native';
 import {
   DecodedPersistRequest,
@@ -17,7 +19,8 @@ import {
   encodePersistAck,
   encodePersistRequest,
 } from '../src/wire/persist-codec';
-import { HEADER_BYTES, PROTOCOL_VERSION, persistMethod, rpmemV1 } from '../src/wire/protocol';
+import { PROTOCOL_VERSION, persistMethod, rpmemV1 } from '../src/wire/protocol';
+import { HEADER_BYTES } from '../src/storage/pool-header';
 import { TargetClient } from '../src/initiator/target-client';
 import { RawPersist, range } from './helpers/raw-persist';
 import { TestTarget } from './helpers/test-target';
@@ -334,7 +337,7 @@ describe('persist-codec', () => {
       const err = await ended;
       expect(err.code).to.equal(ErrorCode.INVALID_ARGUMENT);
       expect(err.message).to.match(/malformed PersistRequest/);
-      expect(err.grpcStatus).to.equal(Status.INVALID_ARGUMENT);
+      expect(wireStatus(err)).to.equal(Status.INVALID_ARGUMENT);
       expect(acks).to.deep.equal([1]);
     });
 

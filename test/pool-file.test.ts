@@ -7,7 +7,7 @@ import * as path from 'path';
 import { RpmemError, ErrorCode } from '../src/storage/errors';
 import { normalizeAttr } from '../src/storage/pool-attr';
 import { PoolFile } from '../src/storage/pool-file';
-import { HEADER_BYTES } from '../src/wire/protocol';
+import { HEADER_BYTES } from '../src/storage/pool-header';
 import { SHM_DIR, tempDir } from './helpers/setup';
 
 const EIO = 5;

@@ -5,9 +5,8 @@
 import { expect } from 'chai';
 import * as crypto from 'crypto';
 import { RpmemError, ErrorCode } from '../src/storage/errors';
-import { HEADER_BYTES } from '../src/wire/protocol';
+import { HEADER_BYTES, PoolHeader, SLOT_BYTES, decodeHeader, encodeHeader, slotOffset } from '../src/storage/pool-header';
 import { normalizeAttr } from '../src/storage/pool-attr';
-import { PoolHeader, SLOT_BYTES, decodeHeader, encodeHeader, slotOffset } from '../src/storage/pool-header';
 
 const POOL_SIZE = HEADER_BYTES + 65536;
 

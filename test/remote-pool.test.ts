@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import { RpmemError, ErrorCode } from '../src/storage/errors';
-import { HEADER_BYTES } from '../src/wire/protocol';
+import { HEADER_BYTES } from '../src/storage/pool-header';
 import { RemotePool } from '../src/initiator/remote-pool';
 import { TestTarget } from './helpers/test-target';
 import { stamp } from './helpers/stamps';

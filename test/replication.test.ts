@@ -12,7 +12,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
 import { RpmemError, ErrorCode } from '../src/storage/errors';
-import { HEADER_BYTES } from '../src/wire/protocol';
+import { HEADER_BYTES } from '../src/storage/pool-header';
 import { RemotePool } from '../src/initiator/remote-pool';
 import { ReplicatedPool, ReplicatedPoolEvents, ReplicatedPoolOptions } from '../src/initiator/replicated-pool';
 import { promote } from '../src/initiator/promote';

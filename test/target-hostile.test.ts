@@ -7,8 +7,8 @@ import * as fs from 'fs';
 import * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
 import { RpmemError, ErrorCode } from '../src/storage/errors';
-import { decodeHeader, encodeHeader, slotOffset } from '../src/storage/pool-header';
-import { HEADER_BYTES, PROTOCOL_VERSION } from '../src/wire/protocol';
+import { decodeHeader, encodeHeader, slotOffset, HEADER_BYTES } from '../src/storage/pool-header';
+import { PROTOCOL_VERSION } from '../src/wire/protocol';
 import { TargetClient } from '../src/initiator/target-client';
 import { RemotePool } from '../src/initiator/remote-pool';
 import { TestTarget } from './helpers/test-target';
@@ -16,7 +16,7 @@ import { RawPersist, range } from './helpers/raw-persist';
 import { FLAG_END_HEADERS, FRAME, RawH2, frame, grpcRequestHeaders } from './helpers/raw-h2';
 import { encode, grpcFrame } from './helpers/fuzz-frames';
 import { waitFor } from './helpers/wait';
-import { rejection } from './helpers/rejection';
+import { rejection, wireStatus } from './helpers/rejection';
 
 const POOL_SIZE = HEADER_BYTES + 1024 * 1024;
 /** SETTINGS_INITIAL_WINDOW_SIZE = 0: the daemon may send headers but no DATA. */
@@ -203,7 +203,7 @@ describe('rpmemd hostile input', function () {
         ]) {
           const err = await rejection(call);
           expect(err.code).to.equal(ErrorCode.BAD_NAME);
-          expect(err.grpcStatus).to.equal(Status.INVALID_ARGUMENT);
+          expect(wireStatus(err)).to.equal(Status.INVALID_ARGUMENT);
         }
         expect(fs.readdirSync(target.poolDir).filter((f) => !/^(p\d+|canary)$/.test(f))).to.deep.equal([]);
       });
@@ -224,7 +224,7 @@ describe('rpmemd hostile input', function () {
       const before = fs.readFileSync(file);
       const err = await rejection(client.create({ protocolVersion: PROTOCOL_VERSION, name, poolSize: POOL_SIZE * 2 }));
       expect(err.code).to.equal(ErrorCode.EXISTS);
-      expect(err.grpcStatus).to.equal(Status.ALREADY_EXISTS);
+      expect(wireStatus(err)).to.equal(Status.ALREADY_EXISTS);
       expect(fs.readFileSync(file).equals(before)).to.equal(true);
     });
 
@@ -239,7 +239,7 @@ describe('rpmemd hostile input', function () {
     it('refuses a size past the configured maximum', async () => {
       const err = await rejection(client.create({ protocolVersion: PROTOCOL_VERSION, name: 'huge', poolSize: 64 * 1024 * 1024 + 1 }));
       expect(err.code).to.equal(ErrorCode.LIMIT);
-      expect(err.grpcStatus).to.equal(Status.RESOURCE_EXHAUSTED);
+      expect(wireStatus(err)).to.equal(Status.RESOURCE_EXHAUSTED);
       expect(fs.existsSync(target.poolPath('huge'))).to.equal(false);
     });
 

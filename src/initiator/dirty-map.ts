@@ -17,7 +17,7 @@ import * as fs from 'fs';
 import { Granularity } from '../storage/native';
 import { normalizeAttr } from '../storage/pool-attr';
 import { PoolFile } from '../storage/pool-file';
-import { HEADER_BYTES } from '../wire/protocol';
+import { HEADER_BYTES } from '../storage/pool-header';
 
 const MIN_BLOCK_BYTES = 64 * 1024;
 const MAX_BITS = 1 << 20;

@@ -7,16 +7,16 @@
  * it is never reported as durable — and every later call rejects at once with RPMEM_E_FAILED.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { RpmemError, ErrorCode, fromServiceError } from '../storage/errors';
+import { RpmemError, ErrorCode } from '../storage/errors';
+import { fromServiceError } from '../wire/status';
 import { crc32c, Granularity } from '../storage/native';
 import type { Durability } from '../storage/durability';
 import { PersistAckFrame, PersistRange, encodePersistRequest } from '../wire/persist-codec';
-import { OutgoingPersistRequest, PROTOCOL_VERSION, fromWireDurability } from '../wire/protocol';
+import { OutgoingPersistRequest, PROTOCOL_VERSION } from '../wire/protocol';
+import { fromWireDurability, toWireRangeFlags } from '../wire/conversions';
 import type { EpochClaim } from '../storage/epoch-claim';
 import { NO_CLAIMANT } from '../storage/pool-header';
 import type { TargetClient } from './target-client';
-
-const RANGE_FLAG_DEEP = 1;
 
 /** What a resolved persist reports. */
 export interface PersistResult {
@@ -135,7 +135,7 @@ export class PersistStream {
       return;
     }
     const seq = this.nextSeq++;
-    this.unsent.push({ seq, offset, data, crc32c: crc, flags: deep ? RANGE_FLAG_DEEP : 0, lsn: Number(lsn), sink, owned: false });
+    this.unsent.push({ seq, offset, data, crc32c: crc, flags: toWireRangeFlags(deep), lsn: Number(lsn), sink, owned: false });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       // Idle (nothing awaits an ack): send at the end of the caller's synchronous burst, as a

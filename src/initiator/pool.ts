@@ -8,7 +8,7 @@ import type { EpochClaim } from '../storage/epoch-claim';
 import { Granularity, GranularityRequest, wrapNative } from '../storage/native';
 import { PoolAttr, normalizeAttr } from '../storage/pool-attr';
 import { PoolFile } from '../storage/pool-file';
-import { HEADER_BYTES } from '../wire/protocol';
+import { HEADER_BYTES } from '../storage/pool-header';
 import { checkRange } from '../storage/range-check';
 import { Durability, checkDurability, checkDurabilityRequirement } from '../storage/durability';
 import { PoolCreateOptions, PoolOptions } from './options';

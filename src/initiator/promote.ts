@@ -21,9 +21,11 @@ import { differingBlocks } from './block-compare';
 import { blockBytesFor, dirtyMapPath } from './dirty-map';
 import { ConnectOptions, DEFAULT_CALL_TIMEOUT_MS } from './options';
 import { Pool } from './pool';
-import { RemotePool, PoolInfo } from './remote-pool';
+import { RemotePool } from './remote-pool';
+import type { PoolInfo } from '../wire/conversions';
 import { ReplicaAddress, parseReplica } from './replica';
 import { ReplicatedPool, ReplicatedPoolOptions } from './replicated-pool';
+import type { PromotionReport } from './promotion-report';
 
 const COPY_CHUNK_BYTES = 4 * 1024 * 1024;
 
@@ -34,27 +36,6 @@ export interface PromoteOptions extends Omit<ReplicatedPoolOptions, 'create'> {
    * epoch a replica promised (else RPMEM_E_FENCED). Default: one above the highest epoch seen.
    */
   epoch?: bigint;
-}
-
-/** What a promotion did, as `ReplicatedPool.promotion` reports it. */
-export interface PromotionReport {
-  /** The new primary's epoch. */
-  epoch: bigint;
-  /** The replica copied into the local pool. */
-  source: string;
-  /** The source's history: the epoch of the writer of its last applied range, and its LSN. */
-  sourceHistoryEpoch: bigint;
-  sourceLsn: bigint;
-  /** Whether the source was mid-resync (it then competed with its last clean point). */
-  sourceSyncing: boolean;
-  /** The highest LSN any fenced replica reported, whatever its history. */
-  highestLsn: bigint;
-  /** Replicas that promised the new epoch. */
-  fenced: string[];
-  /** Replicas that did not, and why (unreachable, or a newer claim). */
-  missed: Array<{ replica: string; error: string }>;
-  /** Bytes copied from the source into the local pool. */
-  bytesCopied: number;
 }
 
 interface Candidate {

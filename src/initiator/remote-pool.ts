@@ -5,23 +5,16 @@
  * Offsets and sizes here are data-area offsets: 0 is the first usable byte. They become pool-file
  * offsets (data area starts after the header) only on the wire.
  */
-import { RpmemError, ErrorCode, fromServiceError } from '../storage/errors';
+import { RpmemError, ErrorCode } from '../storage/errors';
+import { fromServiceError } from '../wire/status';
 import type { Granularity } from '../storage/native';
-import { PoolAttr, fromWireAttr, normalizeAttr, toWireAttr } from '../storage/pool-attr';
+import { PoolAttr, normalizeAttr } from '../storage/pool-attr';
+import { PoolInfo, fromWirePoolInfo, toWireAttr, toWireDurabilityRequirement, toWireOpenMode, toWireSyncState } from '../wire/conversions';
 import { Durability, checkDurability, checkDurabilityRequirement } from '../storage/durability';
-import {
-  DEFAULT_MAX_BATCH_RANGES,
-  HEADER_BYTES,
-  PROTOCOL_VERSION,
-  fromWireDurability,
-  fromWireGranularity,
-  toWireDurability,
-  toWireSyncState,
-} from '../wire/protocol';
+import { DEFAULT_MAX_BATCH_RANGES, PROTOCOL_VERSION } from '../wire/protocol';
+import { HEADER_BYTES, NO_CLAIMANT } from '../storage/pool-header';
 import type { EpochClaim } from '../storage/epoch-claim';
-import { NO_CLAIMANT } from '../storage/pool-header';
 import { checkRange } from '../storage/range-check';
-import type { PoolInfo__Output } from '../generated/rpmem/v1/PoolInfo';
 import {
   ConnectOptions,
   DEFAULT_ACK_TIMEOUT_MS,
@@ -33,38 +26,6 @@ import {
 import { PersistResult, PersistStream, RangeSink } from './persist-stream';
 import type { SyncState } from '../storage/pool-header';
 import { TargetClient } from './target-client';
-
-/** What a target reports about a pool. */
-export interface PoolInfo {
-  name: string;
-  /** Usable bytes (the data area). */
-  size: number;
-  poolUuid: Buffer;
-  attr: PoolAttr;
-  /** Highest sequence number the target has made durable. */
-  durableSeq: bigint;
-  /** The highest epoch the pool promised. */
-  epoch: bigint;
-  /** Who it promised it to (NO_CLAIMANT while unclaimed). */
-  claimant: Buffer;
-  /** How the target flushes stores to this pool. */
-  granularity: Granularity;
-  /**
-   * What a range the target made durable in this pool survives: `pmem` (power loss, DAX),
-   * `page` (power loss, fdatasync) or `emulated` (process death only). See {@link Durability}.
-   */
-  durability: Durability;
-  /** True while a writer holds the pool. */
-  open: boolean;
-  /** The writer holding the pool: its address as the target sees it, and the epoch it stated (0 for none). */
-  holder?: { peer: string; epoch: bigint };
-  /** The epoch of the writer whose history this copy holds, up to `lsn`: promotion compares (historyEpoch, lsn). */
-  historyEpoch: bigint;
-  /** Highest replication LSN of that history applied. */
-  lsn: bigint;
-  /** `syncing` while a resync into this pool is incomplete (its history is then its last clean point). */
-  syncState: SyncState;
-}
 
 /** Options of {@link RemotePool.persist}. */
 export interface PersistOptions {
@@ -80,26 +41,6 @@ export interface PersistOptions {
    * Example: `{ require: 'page' }` to be sure the range survives a power loss of the target.
    */
   require?: Durability;
-}
-
-function toPoolInfo(wire: PoolInfo__Output | null): PoolInfo {
-  if (wire === null) throw new RpmemError(ErrorCode.INTERNAL, 'target sent no pool info');
-  return {
-    name: wire.name,
-    size: Number(wire.poolSize) - Number(wire.dataOffset),
-    poolUuid: wire.poolUuid,
-    attr: fromWireAttr(wire.attr),
-    durableSeq: BigInt(wire.durableSeq),
-    epoch: BigInt(wire.epoch),
-    claimant: wire.claimant.length === 0 ? NO_CLAIMANT : wire.claimant,
-    granularity: fromWireGranularity(wire.granularity) ?? 'page',
-    durability: fromWireDurability('PoolInfo.durability', wire.durability),
-    open: wire.open,
-    ...(wire.open ? { holder: { peer: wire.holderPeer, epoch: BigInt(wire.holderEpoch) } } : {}),
-    historyEpoch: BigInt(wire.historyEpoch),
-    lsn: BigInt(wire.lsn),
-    syncState: wire.syncState === 'SYNC_STATE_SYNCING' ? 'syncing' : 'clean',
-  };
 }
 
 function checkSize(size: number): void {
@@ -153,13 +94,13 @@ export class RemotePool {
 
   /** Reports pool `name` on `target` without opening it. */
   static async stat(target: string, name: string, options: ConnectOptions = {}): Promise<PoolInfo> {
-    return withClient(target, options, async (client) => toPoolInfo(await client.stat({ protocolVersion: PROTOCOL_VERSION, name })));
+    return withClient(target, options, async (client) => fromWirePoolInfo(await client.stat({ protocolVersion: PROTOCOL_VERSION, name })));
   }
 
   /** Reports every pool on `target` (that the token may see), by name. */
   static async list(target: string, options: ConnectOptions = {}): Promise<PoolInfo[]> {
     return withClient(target, options, async (client) =>
-      (await client.list({ protocolVersion: PROTOCOL_VERSION })).pools.map((p) => toPoolInfo(p)),
+      (await client.list({ protocolVersion: PROTOCOL_VERSION })).pools.map((p) => fromWirePoolInfo(p)),
     );
   }
 
@@ -171,7 +112,9 @@ export class RemotePool {
    */
   static async fence(target: string, name: string, claim: EpochClaim, options: ConnectOptions = {}): Promise<PoolInfo> {
     return withClient(target, options, async (client) =>
-      toPoolInfo(await client.fence({ protocolVersion: PROTOCOL_VERSION, name, epoch: claim.epoch.toString(), claimant: claim.claimant })),
+      fromWirePoolInfo(
+        await client.fence({ protocolVersion: PROTOCOL_VERSION, name, epoch: claim.epoch.toString(), claimant: claim.claimant }),
+      ),
     );
   }
 
@@ -186,13 +129,13 @@ export class RemotePool {
       const res = await client.open({
         protocolVersion: PROTOCOL_VERSION,
         name,
-        mode: options.readOnly ? 'OPEN_MODE_READ_ONLY' : 'OPEN_MODE_READ_WRITE',
+        mode: toWireOpenMode(options.readOnly ?? false),
         epoch: (options.claim?.epoch ?? 0n).toString(),
         claimant: options.claim?.claimant ?? NO_CLAIMANT,
-        requireDurability: required === undefined ? 'DURABILITY_UNSPECIFIED' : toWireDurability(required),
+        requireDurability: toWireDurabilityRequirement(required),
       });
       const info = await checkOpened(client, res.handle, () => {
-        const opened = toPoolInfo(res.info);
+        const opened = fromWirePoolInfo(res.info);
         // The target checks the requirement itself; this catches one that predates the field.
         checkDurability(`pool ${name} on ${client.address}`, opened.durability, required);
         return opened;
@@ -365,7 +308,7 @@ export class RemotePool {
       epoch: (this.claim?.epoch ?? 0n).toString(),
       claimant: this.claim?.claimant ?? NO_CLAIMANT,
     });
-    this.info = toPoolInfo(res);
+    this.info = fromWirePoolInfo(res);
   }
 
   /** The pool attributes as last read or set. */
@@ -377,7 +320,7 @@ export class RemotePool {
   async setAttr(attr: Partial<PoolAttr>): Promise<void> {
     this.checkOpen();
     const res = await this.client.setAttr({ handle: this.handle, attr: toWireAttr(normalizeAttr(attr)) });
-    this.info = toPoolInfo(res);
+    this.info = fromWirePoolInfo(res);
   }
 
   /**

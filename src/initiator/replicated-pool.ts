@@ -12,7 +12,7 @@ import { RpmemError, ErrorCode } from '../storage/errors';
 import { newClaim } from '../storage/epoch-claim';
 import { NO_CLAIMANT } from '../storage/pool-header';
 import { ClaimGate } from './claim-gate';
-import type { PromotionReport } from './promote';
+import type { PromotionReport } from './promotion-report';
 import { crc32c, Granularity } from '../storage/native';
 import { Durability, checkDurability, checkDurabilityRequirement, meetsDurability } from '../storage/durability';
 import { checkRange } from '../storage/range-check';

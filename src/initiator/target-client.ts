@@ -3,7 +3,7 @@
  * errors are already RpmemErrors (converted in fromServiceError, nowhere else).
  */
 import * as grpc from '@grpc/grpc-js';
-import { fromServiceError } from '../storage/errors';
+import { fromServiceError } from '../wire/status';
 import type { PersistAckFrame } from '../wire/persist-codec';
 import { OutgoingPersistRequest, persistMethod, rpmemV1 } from '../wire/protocol';
 import type { TargetClient as GrpcTargetClient } from '../generated/rpmem/v1/Target';

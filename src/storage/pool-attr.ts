@@ -2,7 +2,6 @@
  * librpmem's pool attributes: opaque to rpmem, kept verbatim in the pool header for the application.
  */
 import { RpmemError, ErrorCode } from './errors';
-import type { PoolAttr as WirePoolAttr, PoolAttr__Output as WirePoolAttrOutput } from '../generated/rpmem/v1/PoolAttr';
 
 /** Pool attributes as librpmem defined them. Byte fields have fixed sizes; missing ones are zero. */
 export interface PoolAttr {
@@ -94,14 +93,4 @@ export function decodeAttr(buf: Buffer, at: number): PoolAttr {
     prevUuid: bytes(72, 16),
     userFlags: bytes(88, 16),
   };
-}
-
-/** PoolAttr as the proto message. */
-export function toWireAttr(attr: PoolAttr): WirePoolAttr {
-  return { ...attr };
-}
-
-/** PoolAttr from the proto message, validated. */
-export function fromWireAttr(wire: WirePoolAttrOutput | null | undefined): PoolAttr {
-  return normalizeAttr(wire ?? {});
 }

@@ -7,8 +7,10 @@
  */
 import { RpmemError, ErrorCode } from './errors';
 import { crc32c } from './native';
-import { HEADER_BYTES } from '../wire/protocol';
 import { PoolAttr, POOL_ATTR_BYTES, encodeAttr, decodeAttr } from './pool-attr';
+
+/** Bytes at the start of every pool file reserved for its header; writes below this are refused. */
+export const HEADER_BYTES = 4096;
 
 const MAGIC = Buffer.from('RPMEMPL\0', 'latin1');
 /** Version 2 added the epoch's claimant and the history epoch; version 1 slots are still read. */

@@ -6,7 +6,7 @@
  * that probes need no token.
  */
 import * as grpc from '@grpc/grpc-js';
-import { toServiceError } from '../storage/errors';
+import { toServiceError } from '../wire/status';
 import type { Authenticator } from './auth';
 
 const TARGET_PATH_PREFIX = '/rpmem.v1.Target/';

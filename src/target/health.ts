@@ -15,7 +15,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation, ServingStatus } from 'grpc-health-check';
-import { RpmemError, ErrorCode, toServiceError } from '../storage/errors';
+import { RpmemError, ErrorCode } from '../storage/errors';
+import { toServiceError } from '../wire/status';
 
 export const TARGET_SERVICE = 'rpmem.v1.Target';
 export const POOL_SERVICE_PREFIX = 'rpmem.pool/';

@@ -8,13 +8,14 @@
  * durable and acked, then the stream ends with the error naming the bad seq.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { RpmemError, ErrorCode, toServiceError } from '../storage/errors';
+import { RpmemError, ErrorCode } from '../storage/errors';
+import { toServiceError } from '../wire/status';
 import { EpochClaim, checkClaim, checkClaimant, checkEpochValue, checkPlainWriter, claimRefusal, sameClaim } from '../storage/epoch-claim';
-import { NO_CLAIMANT } from '../storage/pool-header';
+import { NO_CLAIMANT, HEADER_BYTES } from '../storage/pool-header';
 import { crc32c } from '../storage/native';
 import { FileRange } from '../storage/pool-file';
 import type { DecodedPersistRequest, PersistAckFrame, PersistRange } from '../wire/persist-codec';
-import { HEADER_BYTES, toWireDurabilityValue } from '../wire/protocol';
+import { isDeepRange, toWireDurabilityValue, unknownRangeFlags } from '../wire/conversions';
 import type { TargetConfig } from './config-keys';
 import type { Log } from './log';
 import { Handle, PoolRegistry } from './pool-registry';
@@ -24,8 +25,6 @@ import type { TargetMetrics } from './metrics';
 
 export type PersistCall = grpc.ServerDuplexStream<DecodedPersistRequest, PersistAckFrame>;
 
-const RANGE_FLAG_DEEP = 1;
-const KNOWN_FLAGS = RANGE_FLAG_DEEP;
 /**
  * What a received range holds besides its data until it is durable: its decoded record, its Buffer
  * view and its queue entry (measured: 240 to 530 bytes of heap per range, bench/experiments/
@@ -199,10 +198,10 @@ export class PersistSession {
     if (offset + length > poolSize) {
       throw rangeError(seq, ErrorCode.OUT_OF_RANGE, `range [${offset}, ${offset + length}) ends past the pool's ${poolSize} bytes`);
     }
-    if ((flags & ~KNOWN_FLAGS) !== 0) throw rangeError(seq, ErrorCode.INVALID_ARGUMENT, `unknown flags 0x${flags.toString(16)}`);
+    if (unknownRangeFlags(flags) !== 0) throw rangeError(seq, ErrorCode.INVALID_ARGUMENT, `unknown flags 0x${flags.toString(16)}`);
     if (!Number.isSafeInteger(lsn)) throw rangeError(seq, ErrorCode.INVALID_ARGUMENT, 'lsn above 2^53 - 1');
     if (crc32c(data) !== range.crc32c) throw rangeError(seq, ErrorCode.CHECKSUM, 'CRC32C of the data does not match');
-    return { seq, offset, data, lsn, deep: (flags & RANGE_FLAG_DEEP) !== 0, arrivedNs };
+    return { seq, offset, data, lsn, deep: isDeepRange(flags), arrivedNs };
   }
 
   /**

@@ -11,7 +11,7 @@ import { EpochClaim, checkClaim, checkPlainWriter, sameClaim } from '../storage/
 import { PoolFile } from '../storage/pool-file';
 import { PoolAttr } from '../storage/pool-attr';
 import { Durability, checkDurability } from '../storage/durability';
-import { HEADER_BYTES } from '../wire/protocol';
+import { HEADER_BYTES } from '../storage/pool-header';
 import type { TargetConfig } from './config-keys';
 import type { Log } from './log';
 

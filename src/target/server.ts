@@ -7,24 +7,21 @@
 import * as fs from 'fs';
 import * as grpc from '@grpc/grpc-js';
 import { isVolatileFsType } from '../storage/durability';
-import { RpmemError, ErrorCode, toServiceError } from '../storage/errors';
-import { fromWireAttr, toWireAttr } from '../storage/pool-attr';
-import { PoolFile } from '../storage/pool-file';
-import { decodePersistRequest } from '../wire/persist-codec';
+import { RpmemError, ErrorCode } from '../storage/errors';
+import { toServiceError } from '../wire/status';
 import {
-  HEADER_BYTES,
-  TargetServiceHandlers,
+  fromWireAttr,
+  fromWireClaim,
   fromWireDurabilityRequirement,
   fromWireOpenMode,
   fromWireSyncState,
-  persistMethod,
-  targetService,
-  toWireDurability,
-  toWireGranularity,
-  toWireSyncState,
-} from '../wire/protocol';
-import { EpochClaim, checkClaimant, checkEpochValue } from '../storage/epoch-claim';
-import { NO_CLAIMANT } from '../storage/pool-header';
+  toWirePoolInfo,
+} from '../wire/conversions';
+import { PoolFile } from '../storage/pool-file';
+import { decodePersistRequest } from '../wire/persist-codec';
+import { TargetServiceHandlers, persistMethod, targetService } from '../wire/protocol';
+import { HEADER_BYTES, NO_CLAIMANT } from '../storage/pool-header';
+import { checkEpochValue } from '../storage/epoch-claim';
 import type { PoolInfo } from '../generated/rpmem/v1/PoolInfo';
 import type { ReadChunk } from '../generated/rpmem/v1/ReadChunk';
 import type { ReadRequest__Output } from '../generated/rpmem/v1/ReadRequest';
@@ -57,36 +54,6 @@ const DIGEST_CHUNK_BYTES = 16 * 1024 * 1024;
 const MIN_BLOCK_BYTES = 4096;
 const MAX_BLOCK_BYTES = 16 * 1024 * 1024;
 const FORCE_SHUTDOWN_AFTER_MS = 5_000;
-
-/** Where a PoolInfo's holder fields come from: who writes the pool now, if anyone. */
-type Holder = { peer: string; epoch: bigint } | undefined;
-
-function poolInfo(name: string, file: PoolFile, holder: Holder): PoolInfo {
-  return {
-    name,
-    poolSize: file.poolSize,
-    dataOffset: HEADER_BYTES,
-    poolUuid: file.poolUuid,
-    attr: toWireAttr(file.attr),
-    durableSeq: file.durableSeq.toString(),
-    epoch: file.epoch.toString(),
-    granularity: toWireGranularity(file.granularity),
-    open: holder !== undefined,
-    lsn: file.lsn.toString(),
-    syncState: toWireSyncState(file.syncState),
-    claimant: file.claim.claimant,
-    historyEpoch: file.historyEpoch.toString(),
-    holderPeer: holder?.peer ?? '',
-    holderEpoch: (holder?.epoch ?? 0n).toString(),
-    durability: toWireDurability(file.durability),
-  };
-}
-
-/** A claim from a request's epoch and claimant fields, checked; undefined for epoch 0 (none stated). */
-function wireClaim(epoch: string, claimant: Buffer): EpochClaim | undefined {
-  const value = checkEpochValue(BigInt(epoch), 'epoch');
-  return value === 0n ? undefined : { epoch: value, claimant: checkClaimant(claimant) };
-}
 
 export class TargetServer {
   private readonly server: grpc.Server;
@@ -203,7 +170,7 @@ export class TargetServer {
       Open: this.unary('Open', async (req, caller, peer) => {
         checkProtocol(req.protocolVersion);
         const mode = fromWireOpenMode(req.mode);
-        const claim = wireClaim(req.epoch, req.claimant);
+        const claim = fromWireClaim(req.epoch, req.claimant);
         const required = fromWireDurabilityRequirement(req.requireDurability);
         caller.authorize(req.name, mode === 'read-only' ? 'read' : 'write');
         const handle = await this.registry.open(req.name, mode, peer, { claim, required });
@@ -246,14 +213,14 @@ export class TargetServer {
         for (const name of this.registry.names().filter((n) => caller.covers(n))) {
           // A file that is no readable pool, or was removed meanwhile, is left out rather than failing the listing.
           await this.registry
-            .withPool(name, (file) => pools.push(poolInfo(name, file, this.registry.holder(name))))
+            .withPool(name, (file) => pools.push(toWirePoolInfo(name, file, this.registry.holder(name))))
             .catch((err: unknown) => this.log.warn('pool left out of List', { pool: name, err: String(err) }));
         }
         return { pools };
       }),
       Fence: this.unary('Fence', async (req, caller) => {
         checkProtocol(req.protocolVersion);
-        const claim = wireClaim(req.epoch, req.claimant);
+        const claim = fromWireClaim(req.epoch, req.claimant);
         if (claim === undefined) throw new RpmemError(ErrorCode.INVALID_ARGUMENT, 'epoch must be at least 1');
         caller.authorize(req.name, 'write');
         await this.registry.fence(req.name, claim);
@@ -264,7 +231,7 @@ export class TargetServer {
         const state = fromWireSyncState(req.syncState);
         const lsn = checkEpochValue(BigInt(req.lsn), 'lsn');
         // A writer that states no claim is taken at its handle's, else as none: refused on a claimed pool.
-        const claim = wireClaim(req.epoch, req.claimant) ?? handle.claim ?? { epoch: handle.pool.file.epoch, claimant: NO_CLAIMANT };
+        const claim = fromWireClaim(req.epoch, req.claimant) ?? handle.claim ?? { epoch: handle.pool.file.epoch, claimant: NO_CLAIMANT };
         caller.authorize(handle.name, 'write');
         await handle.pool.file.setSyncState(state, lsn, claim);
         return this.info(handle.name);
@@ -279,7 +246,7 @@ export class TargetServer {
 
   /** Pool `name` as Stat reports it, with who holds it for writing. */
   private info(name: string): Promise<PoolInfo> {
-    return this.registry.withPool(name, (file) => poolInfo(name, file, this.registry.holder(name)));
+    return this.registry.withPool(name, (file) => toWirePoolInfo(name, file, this.registry.holder(name)));
   }
 
   private persist(call: PersistCall): void {

@@ -5,8 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { PoolFile } from '../../src/storage/pool-file';
-import { PoolHeader, decodeHeader } from '../../src/storage/pool-header';
-import { HEADER_BYTES } from '../../src/wire/protocol';
+import { PoolHeader, decodeHeader, HEADER_BYTES } from '../../src/storage/pool-header';
 import { Rng } from './fuzz-rng';
 import { CrashImage, CrashPoint, ImageBudget, crashImages, crashPoints } from './crash-images';
 import { Recording } from './crash-recording';

@@ -10,7 +10,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Granularity, recordEveryMapping, recordingMark, stopRecordingEveryMapping } from '../../src/storage/native';
-import { HEADER_BYTES } from '../../src/wire/protocol';
+import { HEADER_BYTES } from '../../src/storage/pool-header';
 import { RemotePool } from '../../src/initiator/remote-pool';
 import { buildConfig } from '../../src/target/config';
 import { Log } from '../../src/target/log';

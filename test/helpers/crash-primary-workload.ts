@@ -13,8 +13,7 @@
  */
 import * as path from 'path';
 import { Granularity, recordEveryMapping, recordingMark, stopRecordingEveryMapping } from '../../src/storage/native';
-import { decodeHeader } from '../../src/storage/pool-header';
-import { HEADER_BYTES } from '../../src/wire/protocol';
+import { decodeHeader, HEADER_BYTES } from '../../src/storage/pool-header';
 import { blockBytesFor } from '../../src/initiator/dirty-map';
 import { PersistOptions, RemotePool } from '../../src/initiator/remote-pool';
 import { ReplicatedPool } from '../../src/initiator/replicated-pool';

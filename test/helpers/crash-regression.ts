@@ -4,8 +4,7 @@
  * every run — proof that the checks still catch that ordering, whatever the code does now.
  */
 import * as fs from 'fs';
-import { PoolHeader, decodeHeader, encodeHeader, slotOffset } from '../../src/storage/pool-header';
-import { HEADER_BYTES } from '../../src/wire/protocol';
+import { PoolHeader, decodeHeader, encodeHeader, slotOffset, HEADER_BYTES } from '../../src/storage/pool-header';
 import { EventKind, RecordedEvent } from './crash-recording';
 import { TargetRun } from './crash-target-workload';
 import { WordFloor } from './crash-stamps';

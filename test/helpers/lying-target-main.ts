@@ -11,7 +11,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { DecodedPersistRequest, PersistAckFrame } from '../../src/wire/persist-codec';
-import { HEADER_BYTES, targetService } from '../../src/wire/protocol';
+import { targetService } from '../../src/wire/protocol';
+import { HEADER_BYTES } from '../../src/storage/pool-header';
 import type { OpenRequest__Output } from '../../src/generated/rpmem/v1/OpenRequest';
 import type { PoolInfo } from '../../src/generated/rpmem/v1/PoolInfo';
 import type { StatRequest__Output } from '../../src/generated/rpmem/v1/StatRequest';

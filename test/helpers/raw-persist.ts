@@ -5,7 +5,8 @@
  * that a stock protobuf client interoperates with rpmemd.
  */
 import * as grpc from '@grpc/grpc-js';
-import { RpmemError, fromServiceError } from '../../src/storage/errors';
+import { RpmemError } from '../../src/storage/errors';
+import { fromServiceError } from '../../src/wire/status';
 import { crc32c } from '../../src/storage/native';
 import { PROTOCOL_VERSION } from '../../src/wire/protocol';
 import type { PersistAck__Output } from '../../src/generated/rpmem/v1/PersistAck';

@@ -17,3 +17,8 @@ export async function rejection(work: Promise<unknown>): Promise<RpmemError> {
 export async function code(work: Promise<unknown>): Promise<ErrorCode> {
   return (await rejection(work)).code;
 }
+
+/** The gRPC status an RpmemError of a call arrived as: that of the ServiceError it was converted from. */
+export function wireStatus(err: RpmemError): number | undefined {
+  return (err.cause as { code?: number } | undefined)?.code;
+}

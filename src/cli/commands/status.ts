@@ -4,7 +4,7 @@ import { PoolFile } from '../../storage/pool-file';
 import type { SyncState } from '../../storage/pool-header';
 import type { Durability } from '../../storage/durability';
 import type { Granularity } from '../../storage/native';
-import { HEADER_BYTES } from '../../wire/protocol';
+import { HEADER_BYTES } from '../../storage/pool-header';
 import { peekDirtyMap } from '../../initiator/dirty-map';
 import { RemotePool } from '../../initiator/remote-pool';
 import { parseReplica } from '../../initiator/replica';

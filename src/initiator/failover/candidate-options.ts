@@ -4,7 +4,8 @@
  */
 import * as os from 'os';
 import { RpmemError, ErrorCode } from '../../storage/errors';
-import type { PromoteOptions, PromotionReport } from '../promote';
+import type { PromoteOptions } from '../promote';
+import type { PromotionReport } from '../promotion-report';
 import type { ReplicatedPool } from '../replicated-pool';
 
 /** How a candidate reaches etcd. */
