@@ -52,7 +52,7 @@ function lastAckedSeq(outcome: Outcome): bigint {
  * Each slot holds its last acknowledged range, or a later one that was sent (unacked data may
  * land). A slot whose later range was still unacknowledged at the kill may hold a torn mix of the
  * two: overwriting acknowledged bytes gives up their guarantee until the overwrite is acknowledged
- * (README, Guarantees), as with any store a crash interrupts. Such slots are counted, and the
+ * (docs/guarantees.md, Overwrites), as with any store a crash interrupts. Such slots are counted, and the
  * pipeline depth bounds them (`depth`: 0 where nothing may be torn).
  */
 function expectAckedInPool(bytes: Buffer, outcome: Outcome, depth: number): void {

@@ -2,8 +2,8 @@
  * The reasons rpmemd gives (issue #10, items 4 and 5): values too large for their field are refused
  * as too large, naming the exact value sent; every status rpmemd itself sends carries its
  * `rpmem-code`, and the statuses grpc-js answers before rpmemd runs (a message over
- * max-message-bytes, an unknown method) come without one and are mapped by the status, as the README
- * says.
+ * max-message-bytes, an unknown method) come without one and are mapped by the status, as
+ * docs/api.md (the RpmemError table) and docs/development.md (Wire protocol) say.
  */
 import { expect } from 'chai';
 import * as fs from 'fs';
@@ -25,9 +25,9 @@ const MAX_MESSAGE_BYTES = 128 * 1024;
 const U64_MAX = String(2n ** 64n - 1n);
 
 describe('the error code table', () => {
-  it("lists every ErrorCode in the README's RpmemError table, with the gRPC status it travels as", () => {
-    const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
-    const rows = new Map([...readme.matchAll(/^\| `(RPMEM_E_[A-Z_]+)` \| ([A-Z_]+) \|/gm)].map((m) => [m[1], m[2]]));
+  it("lists every ErrorCode in docs/api.md's RpmemError table, with the gRPC status it travels as", () => {
+    const guide = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'api.md'), 'utf8');
+    const rows = new Map([...guide.matchAll(/^\| `(RPMEM_E_[A-Z_]+)` \| ([A-Z_]+) \|/gm)].map((m) => [m[1], m[2]]));
     for (const code of Object.values(ErrorCode)) expect(rows.get(code), code).to.equal(Status[grpcStatusOf(code)]);
     expect([...rows.keys()].sort()).to.deep.equal(Object.values(ErrorCode).sort());
   });

@@ -1,6 +1,6 @@
 /**
  * The smaller findings of issue #10 (item 6): the Bearer scheme in any case, a stalled Read's memory
- * within the README's bound, an info log line for a client that vanishes mid-stream, and
+ * within the bound of docs/security.md (Limits), an info log line for a client that vanishes mid-stream, and
  * reflection listing itself.
  */
 import { expect } from 'chai';
@@ -22,7 +22,7 @@ import { TestTarget } from './helpers/test-target';
 import { waitFor } from './helpers/wait';
 
 const MiB = 1024 * 1024;
-/** The README's bound for what a Read stream holds while its client does not read. */
+/** docs/security.md's bound (Limits) for what a Read stream holds while its client does not read. */
 const STALLED_READ_BOUND_BYTES = MiB;
 
 describe('rpmemd: the smaller hostile-client findings', function () {

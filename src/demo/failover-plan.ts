@@ -90,9 +90,7 @@ export function failoverPlan(base: string): FailoverPlan {
   if (process.env.RPMEM_DEMO_FAILOVER === 'promote') return new PromotePlan('promote (RPMEM_DEMO_FAILOVER=promote)');
   const binary = findEtcd();
   if (binary === undefined) {
-    return new PromotePlan(
-      'promote: no etcd binary on PATH, so no automatic failover (README "Failover demo": apt-get install etcd-server)',
-    );
+    return new PromotePlan('promote: no etcd binary on PATH, so no automatic failover (README, Quickstart: apt-get install etcd-server)');
   }
   return new EtcdPlan(binary, path.join(base, 'etcd'));
 }

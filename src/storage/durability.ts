@@ -24,7 +24,7 @@
 import { RpmemError, ErrorCode } from './errors';
 import type { Granularity } from './native';
 
-/** What a range made durable survives: `pmem` > `page` > `emulated` (see the module comment and the README's Guarantees). */
+/** What a range made durable survives: `pmem` > `page` > `emulated` (see the module comment and docs/guarantees.md). */
 export type Durability = 'pmem' | 'page' | 'emulated';
 
 const RANK: Readonly<Record<Durability, number>> = { emulated: 0, page: 1, pmem: 2 };

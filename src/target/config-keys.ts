@@ -220,7 +220,7 @@ export const CONFIG_KEYS: Record<keyof TargetConfig, KeySpec> = {
     defaultText: 'none',
     example: '/etc/rpmem/tokens.yaml',
     help: 'YAML list of bearer tokens, each optionally scoped to pool patterns or read-only',
-    doc: 'YAML list of bearer tokens, each optionally scoped to pool patterns and read-only (see README, Security). When set, every call must carry one.',
+    doc: 'YAML list of bearer tokens, each optionally scoped to pool patterns and read-only (see docs/security.md, Tokens). When set, every call must carry one.',
   },
   maxPools: {
     flag: 'max-pools',
@@ -260,7 +260,7 @@ export const CONFIG_KEYS: Record<keyof TargetConfig, KeySpec> = {
     kind: 'integer',
     arg: 'N',
     help: 'most concurrent calls on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS)',
-    doc: 'Most concurrent calls of any kind on one connection (HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`); a client queues the calls beyond it. Bounds what one connection can make the daemon buffer (see README, Limits).',
+    doc: 'Most concurrent calls of any kind on one connection (HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`); a client queues the calls beyond it. Bounds what one connection can make the daemon buffer (see docs/security.md, Limits).',
   },
   idleStreamMs: {
     flag: 'idle-stream-ms',

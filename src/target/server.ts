@@ -46,8 +46,8 @@ import { addReflection } from './reflection';
 
 /**
  * A stalled Read holds its chunk about three times over (read from the pool, serialized, framed by
- * grpc-js) until the client reads it: 256 KiB keeps that under the 1 MiB per stream the README
- * promises, and is still large enough that per-message costs do not show in a read's throughput.
+ * grpc-js) until the client reads it: 256 KiB keeps that under the 1 MiB per stream promised in
+ * docs/security.md (Limits), and is still large enough that per-message costs do not show in a read's throughput.
  */
 const READ_CHUNK_BYTES = 256 * 1024;
 const DIGEST_CHUNK_BYTES = 16 * 1024 * 1024;
