@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
-import { ErrorCode } from '../src/storage/errors';
+import { ErrorCode, RpmemError, asRpmemError, describeError } from '../src/storage/errors';
 import { fromServiceError, grpcStatusOf } from '../src/wire/status';
 import { PROTOCOL_VERSION } from '../src/wire/protocol';
 import { HEADER_BYTES } from '../src/storage/pool-header';
@@ -30,6 +30,20 @@ describe('the error code table', () => {
     const rows = new Map([...guide.matchAll(/^\| `(RPMEM_E_[A-Z_]+)` \| ([A-Z_]+) \|/gm)].map((m) => [m[1], m[2]]));
     for (const code of Object.values(ErrorCode)) expect(rows.get(code), code).to.equal(Status[grpcStatusOf(code)]);
     expect([...rows.keys()].sort()).to.deep.equal(Object.values(ErrorCode).sort());
+  });
+});
+
+describe('asRpmemError and describeError', () => {
+  it('hands on an RpmemError as it is and wraps anything else, keeping it as the cause', () => {
+    const own = new RpmemError(ErrorCode.BUSY, 'held');
+    expect(asRpmemError(own, ErrorCode.IO, 'ignored')).to.equal(own);
+    const thrown = new TypeError('boom');
+    const wrapped = asRpmemError(thrown);
+    expect([wrapped.code, wrapped.message, wrapped.cause]).to.deep.equal([ErrorCode.INTERNAL, 'boom', thrown]);
+    const io = asRpmemError('disk gone', ErrorCode.IO, 'write failed');
+    expect([io.code, io.message, io.cause]).to.deep.equal([ErrorCode.IO, 'write failed', 'disk gone']);
+    expect(describeError(own)).to.equal('RPMEM_E_BUSY: held');
+    expect(describeError(thrown)).to.equal('TypeError: boom');
   });
 });
 

@@ -8,7 +8,7 @@
  * `{ cmd: 'stop' }` (drain, verify the replicas, close, exit 0).
  */
 import { toJson } from '../cli/format';
-import { RpmemError, ErrorCode } from '../storage/errors';
+import { RpmemError, ErrorCode, describeError } from '../storage/errors';
 import { CandidateRole } from '../initiator/failover/candidate-options';
 import { FailoverCandidate } from '../initiator/failover/failover-candidate';
 import { promote } from '../initiator/promote';
@@ -51,10 +51,6 @@ function send(message: CandidateMessage): Promise<void> {
     if (process.send === undefined || !process.connected) return resolve();
     process.send(JSON.parse(toJson(message)), () => resolve());
   });
-}
-
-function describe(err: unknown): string {
-  return err instanceof RpmemError ? `${err.code}: ${err.message}` : String(err);
 }
 
 class Candidate {
@@ -156,7 +152,7 @@ class Candidate {
     });
     this.writer.start();
     void this.writer.ended().then((why) => {
-      if (why !== undefined) void send({ type: 'error', name: this.config.name, error: describe(why) });
+      if (why !== undefined) void send({ type: 'error', name: this.config.name, error: describeError(why) });
     });
   }
 
@@ -189,7 +185,7 @@ function main(): void {
   const config = JSON.parse(process.argv[2] ?? '') as CandidateConfig;
   const candidate = new Candidate(config);
   const fail = (err: unknown): void => {
-    void send({ type: 'error', name: config.name, error: describe(err) }).then(() => process.exit(1));
+    void send({ type: 'error', name: config.name, error: describeError(err) }).then(() => process.exit(1));
   };
   // An orphan would keep writing: leave with the demo.
   process.on('disconnect', () => process.exit(0));

@@ -4,7 +4,7 @@
  * RPMEM_E_QUORUM is retried only after `waitForQuorum()` says the policy can be met again, never
  * at once; RPMEM_E_FENCED (a newer primary, or the lease ran out) ends the writer.
  */
-import { RpmemError, ErrorCode } from '../storage/errors';
+import { RpmemError, ErrorCode, asRpmemError } from '../storage/errors';
 import { ReplicatedPool } from '../initiator/replicated-pool';
 import { RECORD_BYTES, recordCapacity, recordOffset, writeRecord } from './records';
 
@@ -85,7 +85,7 @@ export class RecordWriter {
         this.events.acked(n, Date.now());
         return;
       } catch (err) {
-        const e = err instanceof RpmemError ? err : new RpmemError(ErrorCode.INTERNAL, String(err));
+        const e = asRpmemError(err);
         if (e.code !== ErrorCode.QUORUM || attempt >= MAX_QUORUM_RETRIES) {
           this.failure ??= e;
           return;

@@ -22,7 +22,7 @@
  * acknowledged, which a checker may demand of every later primary.
  */
 import * as os from 'os';
-import { RpmemError } from '../storage/errors';
+import { RpmemError, describeError } from '../storage/errors';
 import { CandidateRole } from '../initiator/failover/candidate-options';
 import { FailoverCandidate } from '../initiator/failover/failover-candidate';
 import { ReplicatedPool, ReplicatedPoolEvents, ReplicatedPoolOptions, WritePolicy } from '../initiator/replicated-pool';
@@ -40,8 +40,6 @@ function line(obj: Record<string, unknown>): void {
     JSON.stringify({ time: new Date().toISOString(), ...obj }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n',
   );
 }
-
-const describe = (e: unknown): string => (e instanceof RpmemError ? `${e.code}: ${e.message}` : String(e));
 
 /** The acks of one term as primary: how many, and the contiguous run of acknowledged records from its first. */
 class AckLog {
@@ -90,7 +88,7 @@ async function main(): Promise<void> {
       event,
       (payload: Record<string, unknown>) => {
         const error = payload.error as RpmemError | undefined;
-        line({ type: 'event', event, ...payload, ...(error ? { error: describe(error) } : {}) });
+        line({ type: 'event', event, ...payload, ...(error ? { error: describeError(error) } : {}) });
       },
     ]),
   ) as ReplicatedPoolOptions['on'];
@@ -107,12 +105,12 @@ async function main(): Promise<void> {
       acked: (n) => log.ack(n),
       waiting: (n, e) => {
         log.waits++;
-        line({ type: 'event', event: 'waiting-for-quorum', record: n, error: describe(e) });
+        line({ type: 'event', event: 'waiting-for-quorum', record: n, error: describeError(e) });
       },
     });
     writer.start();
     void writer.ended().then((why) => {
-      if (why !== undefined) line({ type: 'event', event: 'writer-stopped', error: describe(why) });
+      if (why !== undefined) line({ type: 'event', event: 'writer-stopped', error: describeError(why) });
     });
   };
   let elector: FailoverCandidate | undefined;
@@ -143,7 +141,7 @@ async function main(): Promise<void> {
       void writer?.stop().catch(() => undefined);
       line({ type: 'demoted', epoch, reason });
     });
-    elector.on('warning', (e) => line({ type: 'event', event: 'warning', error: describe(e) }));
+    elector.on('warning', (e) => line({ type: 'event', event: 'warning', error: describeError(e) }));
     await elector.start();
   } else {
     serve(
@@ -173,7 +171,7 @@ async function main(): Promise<void> {
     process.once('SIGINT', resolve);
   });
   clearInterval(status);
-  await writer?.stop().catch((e: unknown) => line({ type: 'event', event: 'writer-stopped', error: describe(e) }));
+  await writer?.stop().catch((e: unknown) => line({ type: 'event', event: 'writer-stopped', error: describeError(e) }));
   // Leaving the group demotes a primary: report the term that just ended, not the role after it.
   const term = { role, epoch: pool?.epoch };
   if (elector !== undefined && elector.role !== CandidateRole.Stopped) await elector.stop();
@@ -184,7 +182,7 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (err: unknown) => {
-    line({ type: 'error', error: describe(err) });
+    line({ type: 'error', error: describeError(err) });
     process.exit(1);
   },
 );

@@ -15,7 +15,7 @@
  *    primary only), and it must bring up a majority.
  */
 import * as fs from 'fs';
-import { RpmemError, ErrorCode } from '../storage/errors';
+import { RpmemError, ErrorCode, asRpmemError } from '../storage/errors';
 import { EpochClaim, checkEpochValue, newClaim } from '../storage/epoch-claim';
 import { differingBlocks } from './block-compare';
 import { blockBytesFor, dirtyMapPath } from './dirty-map';
@@ -127,7 +127,7 @@ async function ask(addresses: ReplicaAddress[], call: (a: ReplicaAddress) => Pro
     else
       outcome.missed.push({
         address: addresses[i],
-        error: r.reason instanceof RpmemError ? r.reason : new RpmemError(ErrorCode.INTERNAL, String(r.reason)),
+        error: asRpmemError(r.reason),
       });
   });
   return outcome;

@@ -9,7 +9,7 @@
  * touch in its DirtyMap, durably, before they resolve (I4). `fenced` is final: a newer primary owns
  * the pool (I5).
  */
-import { RpmemError, ErrorCode } from '../storage/errors';
+import { RpmemError, ErrorCode, asRpmemError } from '../storage/errors';
 import type { EpochClaim } from '../storage/epoch-claim';
 import type { Durability } from '../storage/durability';
 import { Backoff, BackoffOptions, delay } from './backoff';
@@ -413,7 +413,7 @@ export class Replica {
         void pool.close().catch(() => undefined);
         this.fail(err);
       } catch (err) {
-        const e = err instanceof RpmemError ? err : new RpmemError(ErrorCode.INTERNAL, String(err), { cause: err });
+        const e = asRpmemError(err);
         this.pool = undefined;
         void pool?.close().catch(() => undefined);
         if (this.closed) return;

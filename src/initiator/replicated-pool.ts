@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'events';
 import * as fs from 'fs';
-import { RpmemError, ErrorCode } from '../storage/errors';
+import { RpmemError, ErrorCode, asRpmemError } from '../storage/errors';
 import { newClaim } from '../storage/epoch-claim';
 import { NO_CLAIMANT } from '../storage/pool-header';
 import { ClaimGate } from './claim-gate';
@@ -416,7 +416,7 @@ export class ReplicatedPool extends EventEmitter<ReplicatedPoolEvents> implement
       if (!this.lsnReservationDone) op.wait(this.lsnReservation);
       op.start();
     } catch (err) {
-      op.fail(err instanceof RpmemError ? err : new RpmemError(ErrorCode.INTERNAL, String(err), { cause: err }));
+      op.fail(asRpmemError(err));
     }
     return op.promise;
   }

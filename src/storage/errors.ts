@@ -92,3 +92,18 @@ export class RpmemError extends Error {
     return RECOVERABLE.has(this.code);
   }
 }
+
+/**
+ * `err` itself when it is an RpmemError, else one with `code` (RPMEM_E_INTERNAL unless given) and
+ * `message` (default: the error's own message) that keeps `err` as its cause: for the places that
+ * must hand on an RpmemError whatever a callee threw.
+ */
+export function asRpmemError(err: unknown, code = ErrorCode.INTERNAL, message?: string): RpmemError {
+  if (err instanceof RpmemError) return err;
+  return new RpmemError(code, message ?? (err instanceof Error ? err.message : String(err)), { cause: err });
+}
+
+/** One line for a person: `CODE: message` for an RpmemError, else the error as a string. */
+export function describeError(err: unknown): string {
+  return err instanceof RpmemError ? `${err.code}: ${err.message}` : String(err);
+}

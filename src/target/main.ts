@@ -6,7 +6,7 @@
  * JSON, and exits instead.
  */
 import * as fs from 'fs';
-import { RpmemError, ErrorCode } from '../storage/errors';
+import { RpmemError, ErrorCode, describeError } from '../storage/errors';
 import { VERSION } from '../version';
 import { USAGE, effectiveConfig, parseTargetArgs } from './config';
 import { Authenticator } from './auth';
@@ -60,8 +60,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const message = err instanceof RpmemError ? `${err.code}: ${err.message}` : String(err);
-    process.stderr.write(`rpmemd: ${message}\n`);
+    process.stderr.write(`rpmemd: ${describeError(err)}\n`);
     process.exit(2);
   },
 );

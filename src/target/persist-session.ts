@@ -8,7 +8,7 @@
  * durable and acked, then the stream ends with the error naming the bad seq.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { RpmemError, ErrorCode } from '../storage/errors';
+import { RpmemError, ErrorCode, asRpmemError } from '../storage/errors';
 import { toServiceError } from '../wire/status';
 import { EpochClaim, checkClaim, checkClaimant, checkEpochValue, checkPlainWriter, claimRefusal, sameClaim } from '../storage/epoch-claim';
 import { NO_CLAIMANT, HEADER_BYTES } from '../storage/pool-header';
@@ -114,7 +114,7 @@ export class PersistSession {
       if (this.handle === undefined) this.begin(msg);
       else this.accept(msg);
     } catch (err) {
-      this.stopIntake(err instanceof RpmemError ? err : new RpmemError(ErrorCode.INTERNAL, 'internal error', { cause: err }));
+      this.stopIntake(asRpmemError(err, ErrorCode.INTERNAL, 'internal error'));
     }
     this.pump();
   }
@@ -262,7 +262,7 @@ export class PersistSession {
         (err: unknown) => {
           this.writing = false;
           this.queue = [];
-          const cause = err instanceof RpmemError ? err : new RpmemError(ErrorCode.IO, String(err));
+          const cause = asRpmemError(err, ErrorCode.IO);
           if (cause.code === ErrorCode.FENCED)
             this.log.info('batch refused: the writer was fenced', { pool: this.handle!.name, err: cause.message });
           else

@@ -4,7 +4,7 @@
  * recovers it exactly. The target converts every error here, the initiator every status here.
  */
 import { Metadata, status as Status } from '@grpc/grpc-js';
-import { RpmemError, ErrorCode } from '../storage/errors';
+import { RpmemError, ErrorCode, asRpmemError } from '../storage/errors';
 
 const STATUS_OF: Record<ErrorCode, Status> = {
   [ErrorCode.INVALID_ARGUMENT]: Status.INVALID_ARGUMENT,
@@ -48,7 +48,7 @@ const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
 
 /** The status object a server sends for `err`: never a stack trace; INTERNAL as the last resort. */
 export function toServiceError(err: unknown): { code: Status; details: string; metadata: Metadata } {
-  const e = err instanceof RpmemError ? err : new RpmemError(ErrorCode.INTERNAL, 'internal error', { cause: err });
+  const e = asRpmemError(err, ErrorCode.INTERNAL, 'internal error');
   const metadata = new Metadata();
   metadata.set(METADATA_CODE, e.code);
   if (e.seq !== undefined) metadata.set(METADATA_SEQ, e.seq.toString());

@@ -1,4 +1,4 @@
-import { RpmemError, ErrorCode } from '../../storage/errors';
+import { RpmemError, asRpmemError } from '../../storage/errors';
 import { claimRefusal } from '../../storage/epoch-claim';
 import { PoolFile } from '../../storage/pool-file';
 import type { SyncState } from '../../storage/pool-header';
@@ -114,7 +114,7 @@ export const status: Command = {
             outOfSyncBytes: blocks === null ? null : blocks * map!.blockBytes,
           };
         } catch (err) {
-          const e = err instanceof RpmemError ? err : new RpmemError(ErrorCode.INTERNAL, String(err));
+          const e = asRpmemError(err);
           const blocks = map?.completeFor !== undefined ? map.markedBlocks : null;
           return {
             replica: a.spec,

@@ -19,7 +19,7 @@
 import { EventEmitter } from 'events';
 import { performance } from 'perf_hooks';
 import type { Etcd3, Lease, Watcher } from 'etcd3';
-import { RpmemError, ErrorCode } from '../../storage/errors';
+import { RpmemError, ErrorCode, asRpmemError } from '../../storage/errors';
 import type { ConnectOptions } from '../options';
 import { promote } from '../promote';
 import type { ReplicatedPool } from '../replicated-pool';
@@ -386,8 +386,7 @@ export class FailoverCandidate<Held extends boolean = true> extends EventEmitter
 
   /** Emits 'warning' with `err`; anything but an RpmemError becomes RPMEM_E_INTERNAL, its message after `context`. */
   private warn(err: unknown, context?: string): void {
-    const message = context === undefined ? String(err) : `${context}: ${String(err)}`;
-    this.emit('warning', err instanceof RpmemError ? err : new RpmemError(ErrorCode.INTERNAL, message));
+    this.emit('warning', asRpmemError(err, ErrorCode.INTERNAL, context === undefined ? undefined : `${context}: ${String(err)}`));
   }
 }
 
