@@ -1,5 +1,5 @@
 /**
- * Process death and shutdown of rpmemd while persists stream (DESIGN-NOTES I1–I3): every range
+ * Process death and shutdown of rpmemd while persists stream (docs/design.md I1–I3): every range
  * acknowledged before a SIGKILL is in the pool file, a restarted target reports at least the last
  * acknowledged seq, nothing unacknowledged is reported as durable, and SIGTERM drains and exits 0.
  */

@@ -111,3 +111,41 @@ describe('docs links', () => {
     ).to.deep.equal([]);
   });
 });
+
+/** The name the invariants went by before docs/design.md (spelled in two, so this file does not cite it). */
+const OLD_NAME = ['DESIGN', 'NOTES'].join('-');
+
+/** The source files that may cite an invariant: everything tracked under these folders. */
+const CITING = ['src', 'test', 'bench', 'native', 'deploy', 'examples', 'proto'];
+
+/** Each citation `docs/design.md I<n>`, as "file: I<n>", and the files that still use OLD_NAME. */
+function citations(): { cited: string[]; stale: string[] } {
+  const cited: string[] = [];
+  const stale: string[] = [];
+  const walk = (dir: string): void => {
+    for (const entry of fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
+      const rel = path.join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (rel !== path.join('src', 'generated')) walk(rel);
+        continue;
+      }
+      const text = fs.readFileSync(path.join(ROOT, rel), 'utf8');
+      for (const m of text.matchAll(/docs\/design\.md\s+((?:I\d+(?:\s*[-–,]\s*|\s+and\s+)?)+)/g)) {
+        for (const n of m[1].matchAll(/I(\d+)/g)) cited.push(`${rel}: I${n[1]}`);
+      }
+      if (text.includes(OLD_NAME)) stale.push(rel);
+    }
+  };
+  for (const dir of CITING) walk(dir);
+  return { cited, stale };
+}
+
+describe('invariant citations', () => {
+  it('every "docs/design.md In" in the code names an anchor of docs/design.md, and no file cites the old name', () => {
+    const offered = anchors(fs.readFileSync(path.join(ROOT, 'docs', 'design.md'), 'utf8'));
+    const { cited, stale } = citations();
+    expect(cited.length, 'citations found').to.be.greaterThan(30);
+    expect(cited.filter((c) => !offered.has(c.slice(c.lastIndexOf(' ') + 1).toLowerCase()))).to.deep.equal([]);
+    expect(stale).to.deep.equal([]);
+  });
+});

@@ -1,5 +1,5 @@
 /**
- * rpmemd's epoch claims (DESIGN-NOTES I5): a pool promises an epoch to one claimant, a refused
+ * rpmemd's epoch claims (docs/design.md I5): a pool promises an epoch to one claimant, a refused
  * writer changes nothing and keeps no handle, and out-of-range values are refused with
  * INVALID_ARGUMENT rather than accepted.
  */

@@ -1,5 +1,5 @@
 /**
- * `rpmem failover-agent --exec`: the agent supervises the application (DESIGN-NOTES I5, I8), with
+ * `rpmem failover-agent --exec`: the agent supervises the application (docs/design.md I5, I8), with
  * real processes: a real etcd, three rpmemd on 127.0.0.2-4, two agents each running exec-app.ts
  * while elected. The agent promotes, releases the pool, starts the application (which opens the
  * pool under the agent's claim and writes write-once records), SIGKILLs its process group when the

@@ -1,5 +1,5 @@
 /**
- * Automatic failover through etcd (DESIGN-NOTES I5, I8), with real processes: a real etcd, three
+ * Automatic failover through etcd (docs/design.md I5, I8), with real processes: a real etcd, three
  * rpmemd on 127.0.0.2-4, and two FailoverCandidate processes writing stamped records while elected.
  * Each scenario injects one fault into the primary or etcd, proves it happened, proves the other
  * candidate (or, after etcd's return, some candidate) was elected and acknowledged records after

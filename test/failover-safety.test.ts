@@ -1,5 +1,5 @@
 /**
- * Failover safety by interleavings (DESIGN-NOTES I5-I7), with real rpmemd processes: concurrent
+ * Failover safety by interleavings (docs/design.md I5-I7), with real rpmemd processes: concurrent
  * promoters, a replica down at one promotion and back at the next while the fenced primary
  * restarts in a loop, a fenced primary's return during the new primary's reconnect, and
  * applications storing into ranges as soon as their persists settle while replicas are paused.

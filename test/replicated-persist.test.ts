@@ -2,7 +2,7 @@
  * The counter-settled ReplicatedPool.persist against one real rpmemd (127.0.0.2) and, where a
  * replica must stay down, an address nothing listens on. Dirty-map writes are held back by a test
  * seam around the replica's DirtyMap.mark, and sends are observed at the replica's RemotePool, so
- * every check is an order of events, never a duration (DESIGN-NOTES I3, I4).
+ * every check is an order of events, never a duration (docs/design.md I3, I4).
  */
 import { expect } from 'chai';
 import * as path from 'path';

@@ -1,6 +1,6 @@
 /**
  * ReplicatedPool's waiting and self-fencing surface: listeners that see what happens inside open(),
- * waitForQuorum after RPMEM_E_QUORUM, and the ack deadline a leased primary sets (DESIGN-NOTES I8).
+ * waitForQuorum after RPMEM_E_QUORUM, and the ack deadline a leased primary sets (docs/design.md I8).
  */
 import { expect } from 'chai';
 import * as path from 'path';

@@ -1,7 +1,7 @@
 /**
  * Replicated pools against three real rpmemd processes on 127.0.0.2-4: write policies, degraded
  * mode, incremental and checksum resync, promotion with fencing. Each test checks one of
- * DESIGN-NOTES I3-I6.
+ * docs/design.md I3-I6.
  */
 import { expect } from 'chai';
 import { newClaim } from '../src/storage/epoch-claim';

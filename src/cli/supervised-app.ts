@@ -1,7 +1,7 @@
 /**
  * The application `rpmem failover-agent` runs while its node is the primary (the `exec` key): a
  * shell command in a process group of its own, so the agent can stop it and everything it started
- * with one SIGKILL when the term ends (self-fencing by stopping the writer, DESIGN-NOTES I8).
+ * with one SIGKILL when the term ends (self-fencing by stopping the writer, docs/design.md I8).
  */
 import { ChildProcess, spawn } from 'child_process';
 

@@ -4,7 +4,7 @@
  * A primary that was deposed while it was away (a promoter fenced a majority at a higher epoch)
  * learns it from the first fenced replica it asks; without the gate it could meanwhile resync
  * (that is, rewrite) a replica that missed the promotion. With it, a majority must answer "yes"
- * first, and any majority contains a replica the promoter fenced (DESIGN-NOTES I5, I6). A pool
+ * first, and any majority contains a replica the promoter fenced (docs/design.md I5, I6). A pool
  * whose write policy asks fewer acks than a majority opts out of that promise (as it does of
  * promotion's no-loss guarantee): its gate opens at the policy's number, so degraded mode still works.
  */

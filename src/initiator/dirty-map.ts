@@ -1,7 +1,7 @@
 /**
  * DirtyMap: for one replica, the blocks of the pool that may differ from the local copy, kept in a
  * small pool file beside the local pool (`<pool>.dirty-<id>`), so neither an initiator crash nor a
- * restart forgets them (DESIGN-NOTES I4).
+ * restart forgets them (docs/design.md I4).
  *
  * A block is marked, durably, before any range touching it is sent to the replica and before a
  * persist the replica misses resolves; it is cleared only once the replica has the block (resync

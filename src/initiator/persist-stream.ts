@@ -3,7 +3,7 @@
  * messages, keeps at most `maxInflightBytes` unacknowledged, and settles each range's promise from
  * the target's cumulative acks.
  *
- * Failure is sticky (DESIGN-NOTES I3): when the stream is lost every unacknowledged range rejects —
+ * Failure is sticky (docs/design.md I3): when the stream is lost every unacknowledged range rejects —
  * it is never reported as durable — and every later call rejects at once with RPMEM_E_FAILED.
  */
 import type * as grpc from '@grpc/grpc-js';
@@ -180,7 +180,7 @@ export class PersistStream {
    * Copies the data of every range not yet written to the stream whose LSN is at most `lsn`, so
    * the caller may store into that memory again while the ranges wait (behind a full window or a
    * slow target): the target still receives the bytes the ranges held when persist was called
-   * (DESIGN-NOTES I7). Ranges in LSN order make this amortized O(1) per range.
+   * (docs/design.md I7). Ranges in LSN order make this amortized O(1) per range.
    */
   detach(lsn: number): void {
     let i = this.ownedHead;
@@ -252,7 +252,7 @@ export class PersistStream {
   }
 
   /**
-   * The ack's durability, held to the one reported at Open (a mapping's never changes; DESIGN-NOTES
+   * The ack's durability, held to the one reported at Open (a mapping's never changes; docs/design.md
    * I9): an undeclared value or a different level cancels the stream with RPMEM_E_PROTOCOL, so the
    * ranges it covers reject rather than resolve with a claim nobody checked.
    */

@@ -4,7 +4,7 @@
  * 1. Claim: ask every replica to promise a new epoch under a fresh claimant. A pool promises an
  *    epoch only above the one it promised before (or the same one to the same claimant), so of two
  *    promoters at most one collects a majority, and the old primary can never again reach a write
- *    quorum (DESIGN-NOTES I5). The epoch is the caller's (a coordinator's counter) or one above the
+ *    quorum (docs/design.md I5). The epoch is the caller's (a coordinator's counter) or one above the
  *    highest seen.
  * 2. Choose: the fenced replica whose history is newest — the epoch of the writer whose ranges it
  *    holds, then its LSN, as Raft compares logs (I6). Any write quorum of the old primary meets

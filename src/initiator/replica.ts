@@ -5,7 +5,7 @@
  *
  * While `up`, every persist goes to it and counts toward the write policy. While `resyncing`, new
  * persists go to it too but do not count: it becomes `up` only after every block it missed is
- * durable on it (DESIGN-NOTES I6). While `down` or `connecting`, persists only mark the blocks they
+ * durable on it (docs/design.md I6). While `down` or `connecting`, persists only mark the blocks they
  * touch in its DirtyMap, durably, before they resolve (I4). `fenced` is final: a newer primary owns
  * the pool (I5).
  */
@@ -84,7 +84,7 @@ export interface ReplicaListener {
  * counts toward the write policy (it is up), and `durable`, which settles once the blocks it touches
  * are marked in the dirty map, durably (undefined when they already were). The persist must not
  * resolve before, or an initiator crash could leave this replica without the range and without a
- * mark saying so (DESIGN-NOTES I3, I4).
+ * mark saying so (docs/design.md I3, I4).
  */
 export interface Route {
   counts: boolean;
@@ -250,7 +250,7 @@ export class Replica {
   /**
    * The persist of `lsn` settled and its application may store into the range again: copy the data
    * of every send up to that LSN still waiting here or on the stream, so this replica receives what
-   * the ranges held when persist was called (DESIGN-NOTES I7). Held sends are in LSN order.
+   * the ranges held when persist was called (docs/design.md I7). Held sends are in LSN order.
    */
   detach(lsn: bigint): void {
     let i = Math.max(this.heldOwned, this.heldHead);
@@ -430,7 +430,7 @@ export class Replica {
 
   /**
    * Asks the replica to promise this primary's claim before anything else touches it: a replica
-   * that missed a promotion is raised to the current epoch here (DESIGN-NOTES I6), and one that
+   * that missed a promotion is raised to the current epoch here (docs/design.md I6), and one that
    * promised a newer primary answers RPMEM_E_FENCED. A missing pool is created first when allowed.
    */
   private async claimRemote(): Promise<void> {

@@ -4,7 +4,7 @@
  * fields. At a pipeline depth of thousands every object a range keeps until its ack survives
  * several scavenges; fewer of them is what makes the replicated path cheap.
  *
- * It resolves once (DESIGN-NOTES I4): every awaited part settled — the local persist, each
+ * It resolves once (docs/design.md I4): every awaited part settled — the local persist, each
  * replica's pending dirty mark, a pending LSN reservation — and `required` counted acks arrived.
  * It rejects at the first failed part, or with the owner's quorum error as soon as fewer than
  * `required` counted acks can still arrive.
@@ -41,7 +41,7 @@ export interface ReplicatedPersistResult {
    * When it was acknowledged: `process.hrtime.bigint()` (CLOCK_MONOTONIC, comparable across the
    * processes of one machine) read when its last part settled, just before the pool checked its
    * ack deadline. A coordinated primary acknowledges nothing whose time is at or after that
-   * deadline (DESIGN-NOTES I8). A pause of the process after that check delays the resolution and
+   * deadline (docs/design.md I8). A pause of the process after that check delays the resolution and
    * the caller's callback, never this time: the decision was taken, and the records were durable
    * on the replicas that acked, before the pause.
    */

@@ -3,7 +3,7 @@
  *
  * `persist(offset, length)` makes the range durable locally and streams it to every replica at
  * once; it resolves when the local copy is durable and the write policy's number of replicas
- * acked it (DESIGN-NOTES I4), and rejects with RPMEM_E_QUORUM as soon as that can no longer happen.
+ * acked it (docs/design.md I4), and rejects with RPMEM_E_QUORUM as soon as that can no longer happen.
  * Replicas that fail are resynced in the background when they return (see Replica).
  */
 import { EventEmitter } from 'events';
@@ -322,7 +322,7 @@ export class ReplicatedPool extends EventEmitter<ReplicatedPoolEvents> implement
    * Sets the moment (a `performance.now()` value) from which this pool acknowledges nothing: a
    * persist that has not resolved by then rejects with RPMEM_E_FENCED, and so does every later one.
    * A coordinated primary sets it to the end of its lease, less a margin, each time the lease is
-   * renewed, so it stops acknowledging before another primary can be elected (DESIGN-NOTES I8),
+   * renewed, so it stops acknowledging before another primary can be elected (docs/design.md I8),
    * even when its process was paused. `Infinity` removes the deadline.
    */
   setAckDeadline(deadline: number): void {

@@ -19,7 +19,7 @@
  *   the media; a `page` requirement accepts it.
  *
  * Note the order is not the one granularity suggests: emulated cache-line is finer than page but
- * weaker, since page survives power loss and emulated does not (DESIGN-NOTES I9).
+ * weaker, since page survives power loss and emulated does not (docs/design.md I9).
  */
 import { RpmemError, ErrorCode } from './errors';
 import type { Granularity } from './native';

@@ -1,5 +1,5 @@
 /**
- * Epoch claims: the promise a pool makes to one writer (DESIGN-NOTES I5).
+ * Epoch claims: the promise a pool makes to one writer (docs/design.md I5).
  *
  * A pool promises an epoch to one claimant. It accepts a claim strictly above the epoch it promised,
  * or the same epoch from the same claimant (a primary reattaching), or the same epoch while nobody

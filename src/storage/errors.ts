@@ -43,7 +43,7 @@ export enum ErrorCode {
   GRANULARITY = 'RPMEM_E_GRANULARITY',
   /** The pool or target gives less durability than the one required (see Durability). */
   DURABILITY = 'RPMEM_E_DURABILITY',
-  /** A newer primary raised the pool's epoch: this writer is stale and may not write (DESIGN-NOTES I5). */
+  /** A newer primary raised the pool's epoch: this writer is stale and may not write (docs/design.md I5). */
   FENCED = 'RPMEM_E_FENCED',
   /** The write policy cannot be met: too few replicas are up. */
   QUORUM = 'RPMEM_E_QUORUM',

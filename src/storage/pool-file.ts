@@ -3,7 +3,7 @@
  * local Pool use it, so a pool file is the same thing on every node.
  *
  * Every header update is serialized here, and data always becomes durable before the header that
- * claims it (DESIGN-NOTES I2): writeBatch makes the ranges durable, then the header slot.
+ * claims it (docs/design.md I2): writeBatch makes the ranges durable, then the header slot.
  */
 import * as crypto from 'crypto';
 import * as fs from 'fs';

@@ -3,7 +3,7 @@
  *
  * Each update goes to the slot the previous one did not use, with a generation one higher and a
  * CRC32C over the slot; a reader takes the valid slot with the higher generation. A torn write
- * therefore loses at most the update in flight (DESIGN-NOTES I2).
+ * therefore loses at most the update in flight (docs/design.md I2).
  */
 import { RpmemError, ErrorCode } from './errors';
 import { crc32c } from './native';
@@ -58,7 +58,7 @@ export interface PoolHeader {
   poolUuid: Buffer;
   /** Highest sequence number whose ranges are durable in the data area. */
   durableSeq: bigint;
-  /** Fencing epoch: the highest epoch this pool promised (DESIGN-NOTES I5). */
+  /** Fencing epoch: the highest epoch this pool promised (docs/design.md I5). */
   epoch: bigint;
   /** Who the epoch was promised to; NO_CLAIMANT while unclaimed. */
   claimant: Buffer;

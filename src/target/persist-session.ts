@@ -4,7 +4,7 @@
  * Ranges are validated as they arrive and queued; whatever has queued while the previous batch was
  * being made durable becomes the next batch (group commit: one fence or one fdatasync per batch).
  * After a batch and the header recording its last seq are durable, one cumulative ack goes out
- * (DESIGN-NOTES I1–I3). A bad range stops intake: everything validated before it is still made
+ * (docs/design.md I1–I3). A bad range stops intake: everything validated before it is still made
  * durable and acked, then the stream ends with the error naming the bad seq.
  */
 import type * as grpc from '@grpc/grpc-js';

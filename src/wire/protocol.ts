@@ -41,7 +41,7 @@ export const rpmemV1 = (grpc.loadPackageDefinition(rpmemPackageDefinition) as un
 /**
  * What the initiator writes to a Persist stream: a frame, or one it already encoded — a batch is
  * encoded as it is queued on the stream, so its bytes are copied out of the application's buffer
- * at a known moment (DESIGN-NOTES I7) rather than whenever the stream's writable buffer drains.
+ * at a known moment (docs/design.md I7) rather than whenever the stream's writable buffer drains.
  */
 export type OutgoingPersistRequest = PersistRequestFrame | Buffer;
 

@@ -1,7 +1,7 @@
 /**
  * The test side of candidate-process.ts: spawns candidates, parses their event lines into a
  * history (acks with their primary's epoch and monotonic time, elections with the slot snapshot),
- * and checks that history against DESIGN-NOTES I8: one primary acknowledges at a time, in epoch
+ * and checks that history against docs/design.md I8: one primary acknowledges at a time, in epoch
  * order, and every acknowledged record is held by the next primary and at the end.
  */
 import { ChildProcess, spawn } from 'child_process';

@@ -1,5 +1,5 @@
 /**
- * The fencing epoch from etcd (DESIGN-NOTES I5): a counter key that only the leader may bump, by a
+ * The fencing epoch from etcd (docs/design.md I5): a counter key that only the leader may bump, by a
  * transaction that also checks the leader key is still this term's, and that the counter did not
  * move since it was read (compare-and-swap). The new epoch is one above both the counter and a
  * floor (the highest epoch any replica promised, so a manual promotion before does not make the

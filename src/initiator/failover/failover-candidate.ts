@@ -8,7 +8,7 @@
  * emits 'elected'; the others stand by and campaign again when the key is deleted or every
  * `loopWaitMs`. The primary renews its lease every `loopWaitMs` and after each renewal moves the
  * pool's ack deadline to (sent time + TTL − margin), so a primary that cannot renew stops
- * acknowledging before its lease can expire (DESIGN-NOTES I8); the replicas' epoch check refuses
+ * acknowledging before its lease can expire (docs/design.md I8); the replicas' epoch check refuses
  * it anyway once a successor promoted (I5). On losing the role it emits 'demoted', closes the pool
  * and campaigns again as a standby.
  *
