@@ -59,9 +59,18 @@ type Kind = 'string' | 'list' | 'seconds' | 'ms' | 'policy';
 interface AgentKey extends OptionSpec {
   key: keyof AgentConfig;
   kind: Kind;
+  /** The default as people read it: a value, a rule (`ttl / 3`), `required` or `none`. */
+  defaultText: string;
+  /** The key's row in docs/cli.md, a sentence or more (`help` is the one-line --help form). */
+  doc: string;
 }
 
-/** Every key of the agent's config file, by its flag name. */
+const HOOK_ENV = '`RPMEM_ROLE`, `RPMEM_EPOCH`, `RPMEM_POOL`, `RPMEM_REPLICAS`, `RPMEM_ACK`, `RPMEM_GROUP`, `RPMEM_MEMBER`';
+
+/**
+ * Every key of the agent's config file, by its flag name: its --help line, its default, its row of
+ * docs/cli.md (made by `npm run gen:config`, checked by test/config-docs.test.ts).
+ */
 export const AGENT_KEYS: Record<string, AgentKey> = {
   etcd: {
     key: 'etcd',
@@ -69,60 +78,100 @@ export const AGENT_KEYS: Record<string, AgentKey> = {
     type: 'string',
     multiple: true,
     arg: 'URL',
-    help: 'an etcd client URL; repeat for each (default http://127.0.0.1:2379)',
+    help: 'an etcd client URL; repeat for each',
+    defaultText: 'http://127.0.0.1:2379',
+    doc: 'etcd client URLs (a list; the flag repeats).',
   },
-  group: { key: 'group', kind: 'string', type: 'string', arg: 'NAME', help: 'the group of candidates of one replicated pool (required)' },
-  member: { key: 'member', kind: 'string', type: 'string', arg: 'NAME', help: "this candidate's name in the group (default HOSTNAME-PID)" },
-  pool: { key: 'pool', kind: 'string', type: 'string', arg: 'PATH', help: "this node's local pool file (required)" },
+  group: {
+    key: 'group',
+    kind: 'string',
+    type: 'string',
+    arg: 'NAME',
+    help: 'the group of candidates of one replicated pool',
+    defaultText: 'required',
+    doc: 'The group: one per replicated pool, the same on every candidate.',
+  },
+  member: {
+    key: 'member',
+    kind: 'string',
+    type: 'string',
+    arg: 'NAME',
+    help: "this candidate's name in the group",
+    defaultText: 'HOSTNAME-PID',
+    doc: "This candidate's name in the group.",
+  },
+  pool: {
+    key: 'pool',
+    kind: 'string',
+    type: 'string',
+    arg: 'PATH',
+    help: "this node's local pool file",
+    defaultText: 'required',
+    doc: "This node's local pool file; created from the newest replica when missing.",
+  },
   replica: {
     key: 'replicas',
     kind: 'list',
     type: 'string',
     multiple: true,
     arg: 'HOST:PORT/NAME',
-    help: 'a replica; repeat for each (required)',
+    help: 'a replica; repeat for each',
+    defaultText: 'required',
+    doc: 'The replicas, `HOST:PORT/NAME` (a list; the flag repeats). They must exist (`rpmem create`).',
   },
   ack: {
     key: 'ack',
     kind: 'policy',
     type: 'string',
     arg: 'POLICY',
-    help: 'write policy of the primary: all, majority or a number (default majority)',
+    help: 'write policy of the primary: all, majority or a number',
+    defaultText: 'majority',
+    doc: 'Write policy of the primary: `all`, `majority` or a number.',
   },
   ttl: {
     key: 'ttlSeconds',
     kind: 'seconds',
     type: 'string',
     arg: 'SECONDS',
-    help: `lease TTL of the leader key, whole seconds >= 2 (default ${DEFAULT_TTL_SECONDS})`,
+    help: 'lease TTL of the leader key, whole seconds >= 2',
+    defaultText: String(DEFAULT_TTL_SECONDS),
+    doc: 'Lease TTL of the leader key, whole seconds ≥ 2.',
   },
   'loop-wait-ms': {
     key: 'loopWaitMs',
     kind: 'ms',
     type: 'string',
     arg: 'MS',
-    help: 'time between lease renewals and campaigns (default ttl/3)',
+    help: 'time between lease renewals and campaigns',
+    defaultText: 'ttl / 3',
+    doc: "Time between lease renewals (and a standby's campaigns).",
   },
   'retry-timeout-ms': {
     key: 'retryTimeoutMs',
     kind: 'ms',
     type: 'string',
     arg: 'MS',
-    help: 'deadline of each etcd call (default ttl/3); loop-wait + 2 x retry-timeout <= ttl',
+    help: 'deadline of each etcd call; loop-wait + 2 x retry-timeout <= ttl',
+    defaultText: 'ttl / 3',
+    doc: 'Deadline of each etcd call. `loop-wait-ms + 2 × retry-timeout-ms ≤ ttl`, checked at start.',
   },
   'fence-margin-ms': {
     key: 'fenceMarginMs',
     kind: 'ms',
     type: 'string',
     arg: 'MS',
-    help: 'stop acking this long before the lease could expire (default max(200, ttl/10))',
+    help: 'stop acking this long before the lease could expire',
+    defaultText: 'max(200, ttl / 10)',
+    doc: 'The primary stops acknowledging this long before its lease could expire.',
   },
   'key-prefix': {
     key: 'keyPrefix',
     kind: 'string',
     type: 'string',
     arg: 'PREFIX',
-    help: `root of the group's keys in etcd (default ${DEFAULT_KEY_PREFIX})`,
+    help: "root of the group's keys in etcd",
+    defaultText: DEFAULT_KEY_PREFIX,
+    doc: "Root of the group's keys in etcd.",
   },
   exec: {
     key: 'exec',
@@ -130,6 +179,8 @@ export const AGENT_KEYS: Record<string, AgentKey> = {
     type: 'string',
     arg: 'COMMAND',
     help: 'the application to run while primary (sh -c, env RPMEM_*); killed when the term ends',
+    defaultText: 'none',
+    doc: 'The application to run while this node is the primary (`sh -c`), see below. Without it the agent holds the pool itself and nothing can write through it.',
   },
   'on-elected': {
     key: 'onElected',
@@ -137,25 +188,88 @@ export const AGENT_KEYS: Record<string, AgentKey> = {
     type: 'string',
     arg: 'COMMAND',
     help: 'shell command run on becoming primary (env RPMEM_ROLE, RPMEM_EPOCH, RPMEM_POOL, ...)',
+    defaultText: 'none',
+    doc: `Shell command run when this node becomes primary, with ${HOOK_ENV} set.`,
   },
-  'on-demoted': { key: 'onDemoted', kind: 'string', type: 'string', arg: 'COMMAND', help: 'shell command run on losing the primary role' },
-  'etcd-user': { key: 'etcdUser', kind: 'string', type: 'string', arg: 'USER', help: 'etcd user, when etcd has auth enabled' },
+  'on-demoted': {
+    key: 'onDemoted',
+    kind: 'string',
+    type: 'string',
+    arg: 'COMMAND',
+    help: 'shell command run on losing the primary role',
+    defaultText: 'none',
+    doc: 'Shell command run when this node stops being primary, with the same environment.',
+  },
+  'etcd-user': {
+    key: 'etcdUser',
+    kind: 'string',
+    type: 'string',
+    arg: 'USER',
+    help: 'etcd user, when etcd has auth enabled',
+    defaultText: 'none',
+    doc: 'etcd user, when etcd has authentication enabled; goes with `etcd-password-file`.',
+  },
   'etcd-password-file': {
     key: 'etcdPasswordFile',
     kind: 'string',
     type: 'string',
     arg: 'FILE',
     help: "file holding the etcd user's password",
+    defaultText: 'none',
+    doc: "File holding the etcd user's password.",
   },
-  'etcd-ca': { key: 'etcdCa', kind: 'string', type: 'string', arg: 'FILE', help: 'PEM CA bundle for https:// etcd URLs' },
-  'etcd-cert': { key: 'etcdCert', kind: 'string', type: 'string', arg: 'FILE', help: 'PEM client certificate for etcd' },
-  'etcd-key': { key: 'etcdKey', kind: 'string', type: 'string', arg: 'FILE', help: "the etcd client certificate's private key" },
+  'etcd-ca': {
+    key: 'etcdCa',
+    kind: 'string',
+    type: 'string',
+    arg: 'FILE',
+    help: 'PEM CA bundle for https:// etcd URLs',
+    defaultText: 'none',
+    doc: 'PEM CA bundle for `https://` etcd URLs.',
+  },
+  'etcd-cert': {
+    key: 'etcdCert',
+    kind: 'string',
+    type: 'string',
+    arg: 'FILE',
+    help: 'PEM client certificate for etcd',
+    defaultText: 'none',
+    doc: 'PEM client certificate for etcd (optional).',
+  },
+  'etcd-key': {
+    key: 'etcdKey',
+    kind: 'string',
+    type: 'string',
+    arg: 'FILE',
+    help: "the etcd client certificate's private key",
+    defaultText: 'none',
+    doc: "The etcd client certificate's private key.",
+  },
 };
+
+/** `help` with its default, as --help prints it. */
+function helpLine({ help, defaultText }: AgentKey): string {
+  if (defaultText === 'none') return help;
+  return `${help} (${defaultText === 'required' ? 'required' : `default ${defaultText}`})`;
+}
 
 /** The agent's flags, as the CLI's option table takes them. */
 export const AGENT_OPTIONS: Options = Object.fromEntries(
-  Object.entries(AGENT_KEYS).map(([flag, { type, multiple, arg, help }]) => [flag, { type, multiple, arg, help }]),
+  Object.entries(AGENT_KEYS).map(([flag, spec]) => [
+    flag,
+    { type: spec.type, multiple: spec.multiple, arg: spec.arg, help: helpLine(spec) },
+  ]),
 );
+
+/** The table of the agent's keys in docs/cli.md. */
+export function agentKeysTable(): string {
+  const rows = Object.entries(AGENT_KEYS).map(([flag, s]) => {
+    const shown =
+      s.defaultText === 'required' || s.defaultText === 'none' || /[ (]/.test(s.defaultText) ? s.defaultText : `\`${s.defaultText}\``;
+    return `| \`${flag}\` | ${shown} | ${s.doc} |`;
+  });
+  return ['| Key (flag) | Default | Meaning |', '|---|---|---|', ...rows].join('\n');
+}
 
 const DEFAULTS: Pick<AgentConfig, 'etcd' | 'ack' | 'ttlSeconds' | 'keyPrefix'> = {
   etcd: ['http://127.0.0.1:2379'],
@@ -187,8 +301,8 @@ export function buildAgentConfig(values: Record<string, unknown>): AgentConfig {
     out[spec.key] = coerce(flag, spec.kind, raw);
   }
   const config = out as unknown as AgentConfig;
-  for (const flag of ['group', 'pool', 'replica']) {
-    if (out[AGENT_KEYS[flag].key] === undefined) throw new UsageError(`config "${flag}": is required`);
+  for (const [flag, spec] of Object.entries(AGENT_KEYS)) {
+    if (spec.defaultText === 'required' && out[spec.key] === undefined) throw new UsageError(`config "${flag}": is required`);
   }
   return config;
 }
