@@ -3,7 +3,8 @@
  */
 #include "pool_mapping.h"
 
-#include <chrono>
+#include <time.h>
+
 #include <cmath>
 #include <string>
 #include <utility>
@@ -183,6 +184,13 @@ Status PlanPackedRanges(const Napi::CallbackInfo& info, const PoolFile& file, Wr
   sources->reserve(2);
   sources->push_back(source);
   return Status{};
+}
+
+/* MonotonicNs -- CLOCK_MONOTONIC in ns, read exactly as the libpmem2 harness reads it, so both sides of G5 pay the same timer */
+uint64_t MonotonicNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000 + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 /* PlanTrailer -- the write calls' shared tail (trailerOffset, trailerData, deep); the trailer's Buffer joins `sources` */
@@ -519,17 +527,16 @@ Napi::Value PoolMapping::BenchWritePacked(const Napi::CallbackInfo& info) {
     batches[k].deep = all.deep;
   }
   double* latency = latencies.IsEmpty() ? nullptr : latencies.Data();
-  using Clock = std::chrono::steady_clock;
-  const Clock::time_point started = Clock::now();
-  const Clock::time_point deadline = started + std::chrono::milliseconds(max_ms);
+  const uint64_t started = MonotonicNs();
+  const uint64_t deadline = started + max_ms * 1000000;
   uint64_t done = 0;
   for (; done < max_batches; ++done) {
-    const Clock::time_point t0 = Clock::now();
+    const uint64_t t0 = MonotonicNs();
     if (t0 >= deadline) break;
     ThrowIfFailed(env, file->WriteBatch(batches[done % batches.size()]));
-    if (latency != nullptr) latency[done] = static_cast<double>(std::chrono::nanoseconds(Clock::now() - t0).count());
+    if (latency != nullptr) latency[done] = static_cast<double>(MonotonicNs() - t0);
   }
-  const double ns = static_cast<double>(std::chrono::nanoseconds(Clock::now() - started).count());
+  const double ns = static_cast<double>(MonotonicNs() - started);
   Napi::Object out = Napi::Object::New(env);
   out.Set("batches", Napi::Number::New(env, static_cast<double>(done)));
   out.Set("ns", Napi::Number::New(env, ns));
