@@ -29,7 +29,7 @@ import { RandomOffsets } from './offsets';
 import { LatencySummary, summarize } from './stats';
 
 /** Slices per cell and side. */
-export const ROUNDS = 4;
+export const ROUNDS = 8;
 
 /**
  * Most offsets a cell cycles through: enough distinct lines (64 MiB of 64 B ranges) that cycling
