@@ -2,22 +2,62 @@
  * Baseline 3, libpmem2 (Debian's libpmem2-dev) as the field's reference: a small C harness
  * (libpmem2/pmem2-bench.c) compiled at run time into a temp dir, run once per granularity on the
  * same ranges: page granularity on the work disk, cache-line forced with PMEM2_FORCE_GRANULARITY
- * on /dev/shm. Installs libpmem2-dev with apt-get when it is missing.
+ * on /dev/shm. Installs libpmem2-dev with apt-get when it is missing. After libpmem2's own rows
+ * (memcpy + flush per range) the harness stays up and serves the libpmem2 side of G5's
+ * like-for-like pair, slice by slice, taking turns with the native writer (bench/like-for-like.ts).
  */
-import { execFileSync, spawnSync } from 'child_process';
+import { ChildProcess, execFileSync, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { SHM_DIR, removeDir, tempDir } from './cleanup';
+import * as readline from 'readline';
+import { SLOT_BYTES } from '../src/storage/pool-header';
+import { SHM_DIR, removeDir, tempDir, trackChild } from './cleanup';
 import { BenchConfig } from './config';
+import { LikeForLikeResult, cycleRangesCap, runLikeForLike } from './like-for-like';
+import { FRAMING_BYTES, SLOT_STRIDE_BYTES } from './local-floor';
 import { LatencySummary } from './stats';
 
 const SOURCE = path.join(__dirname, '..', '..', 'bench', 'libpmem2', 'pmem2-bench.c');
 const PACKAGE = 'libpmem2-dev';
 const APT_TIMEOUT_MS = 300_000;
 
+interface Pmem2Qd1 {
+  ops: number;
+  seconds: number;
+  opsPerSec: number;
+  latency: LatencySummary;
+}
+
 export interface Pmem2SizeResult {
   group: { ops: number; seconds: number; opsPerSec: number; bytesPerSec: number; rangesPerGroup: number };
-  qd1: { ops: number; seconds: number; opsPerSec: number; latency: LatencySummary };
+  qd1: Pmem2Qd1;
+}
+
+/** The harness's latency fields of one cell. */
+interface RawLatency {
+  ops: number;
+  seconds: number;
+  p50Ns: number;
+  p99Ns: number;
+  p999Ns: number;
+  meanNs: number;
+  maxNs: number;
+}
+
+function qd1Of(r: RawLatency): Pmem2Qd1 {
+  return {
+    ops: r.ops,
+    seconds: r.seconds,
+    opsPerSec: r.ops / r.seconds,
+    latency: {
+      count: r.ops,
+      p50Us: r.p50Ns / 1000,
+      p99Us: r.p99Ns / 1000,
+      p999Us: r.p999Ns / 1000,
+      meanUs: r.meanNs / 1000,
+      maxUs: r.maxNs / 1000,
+    },
+  };
 }
 
 export interface Pmem2Result {
@@ -26,6 +66,8 @@ export interface Pmem2Result {
   forced: 'CACHE_LINE' | 'PAGE';
   dir: string;
   sizes: Record<number, Pmem2SizeResult>;
+  /** G5's pair at this granularity: the native writer timed in C++ against the same work in libpmem2. */
+  likeForLike: LikeForLikeResult;
 }
 
 export type Pmem2Outcome = { available: true; results: Pmem2Result[]; version: string } | { available: false; reason: string };
@@ -49,59 +91,82 @@ function ensureInstalled(log: (line: string) => void): string {
   return now;
 }
 
-function runHarness(binary: string, forced: 'CACHE_LINE' | 'PAGE', config: BenchConfig): Pmem2Result {
-  const dir = tempDir(`pmem2-${forced.toLowerCase()}`, forced === 'CACHE_LINE' ? SHM_DIR : undefined);
-  try {
-    const args = [
-      path.join(dir, 'pmem2.pool'),
-      String(config.poolBytes),
-      String(config.cellMs),
-      String(config.cellMaxOps),
-      String(config.warmupMs),
-      String(config.groupBytes),
-      ...config.sizes.map(String),
-    ];
-    const budgetMs = 60_000 + config.sizes.length * 4 * (config.cellMs + config.warmupMs) * 3;
-    const out = execFileSync(binary, args, {
-      encoding: 'utf8',
-      env: { ...process.env, PMEM2_FORCE_GRANULARITY: forced },
-      timeout: budgetMs,
-      stdio: ['ignore', 'pipe', 'pipe'],
+/** Most a harness line may take beyond the time it was asked to run (compile-free; a slow disk's sync included). */
+const LINE_SLACK_MS = 60_000;
+
+/** The harness's stdout, line by line, each awaited with a time bound; rejects with its stderr once it has exited. */
+function lineReader(child: ChildProcess): (timeoutMs: number) => Promise<string> {
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  return async (timeoutMs) => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`pmem2-bench gave no answer within ${timeoutMs} ms`)), timeoutMs);
     });
+    try {
+      const next = await Promise.race([lines.next(), timeout]);
+      if (next.done === true) throw new Error(`pmem2-bench ended early: ${stderr.trim() || `exit ${child.exitCode ?? child.signalCode}`}`);
+      return next.value;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
+
+async function runHarness(binary: string, forced: 'CACHE_LINE' | 'PAGE', config: BenchConfig): Promise<Pmem2Result> {
+  const dir = tempDir(`pmem2-${forced.toLowerCase()}`, forced === 'CACHE_LINE' ? SHM_DIR : undefined);
+  const args = [
+    path.join(dir, 'pmem2.pool'),
+    String(config.poolBytes),
+    String(config.cellMs),
+    String(config.cellMaxOps),
+    String(config.warmupMs),
+    String(config.groupBytes),
+    String(cycleRangesCap(config)),
+    String(SLOT_BYTES),
+    String(SLOT_STRIDE_BYTES),
+    String(FRAMING_BYTES),
+    ...config.sizes.map(String),
+  ];
+  const child = spawn(binary, args, { env: { ...process.env, PMEM2_FORCE_GRANULARITY: forced }, stdio: ['pipe', 'pipe', 'pipe'] });
+  trackChild(child);
+  const nextLine = lineReader(child);
+  try {
     const sizes: Record<number, Pmem2SizeResult> = {};
     let granularity = 'unknown';
-    for (const line of out.split('\n').filter(Boolean)) {
-      const r = JSON.parse(line) as {
+    const rowMs = LINE_SLACK_MS + 4 * (config.cellMs + config.warmupMs);
+    for (let i = 0; i < config.sizes.length; i++) {
+      const r = JSON.parse(await nextLine(rowMs)) as {
         size: number;
         granularity: string;
         group: { ops: number; seconds: number; rangesPerGroup: number };
-        qd1: { ops: number; seconds: number; p50Ns: number; p99Ns: number; p999Ns: number; meanNs: number; maxNs: number };
+        qd1: RawLatency;
       };
       granularity = r.granularity;
       sizes[r.size] = {
         group: { ...r.group, opsPerSec: r.group.ops / r.group.seconds, bytesPerSec: (r.group.ops * r.size) / r.group.seconds },
-        qd1: {
-          ops: r.qd1.ops,
-          seconds: r.qd1.seconds,
-          opsPerSec: r.qd1.ops / r.qd1.seconds,
-          latency: {
-            count: r.qd1.ops,
-            p50Us: r.qd1.p50Ns / 1000,
-            p99Us: r.qd1.p99Ns / 1000,
-            p999Us: r.qd1.p999Ns / 1000,
-            meanUs: r.qd1.meanNs / 1000,
-            maxUs: r.qd1.maxNs / 1000,
-          },
-        },
+        qd1: qd1Of(r.qd1),
       };
     }
-    return { granularity, forced, dir: path.dirname(dir), sizes };
+    const ask = async (command: string, ms: number): Promise<string> => {
+      child.stdin!.write(`${command}\n`);
+      return nextLine(LINE_SLACK_MS + ms);
+    };
+    const likeForLike = await runLikeForLike(config, forced === 'CACHE_LINE' ? 'cache-line' : 'page', {
+      slice: async (kind, size, ms, maxBatches) =>
+        JSON.parse(await ask(`${kind} ${size} ${ms} ${maxBatches}`, ms)) as { batches: number; seconds: number },
+      latency: async () => qd1Of(JSON.parse(await ask('latency', 0)) as RawLatency).latency,
+    });
+    return { granularity, forced, dir: path.dirname(dir), sizes, likeForLike };
   } finally {
+    child.stdin?.end();
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     removeDir(dir);
   }
 }
 
-export function runLibpmem2(config: BenchConfig, log: (line: string) => void): Pmem2Outcome {
+export async function runLibpmem2(config: BenchConfig, log: (line: string) => void): Promise<Pmem2Outcome> {
   let version: string;
   try {
     version = ensureInstalled(log);
@@ -117,7 +182,11 @@ export function runLibpmem2(config: BenchConfig, log: (line: string) => void): P
       return { available: false, reason: `cannot compile ${SOURCE}: ${(err as Error).message}` };
     }
     if (!fs.existsSync(binary)) return { available: false, reason: 'compiler produced no binary' };
-    return { available: true, version, results: [runHarness(binary, 'CACHE_LINE', config), runHarness(binary, 'PAGE', config)] };
+    return {
+      available: true,
+      version,
+      results: [await runHarness(binary, 'CACHE_LINE', config), await runHarness(binary, 'PAGE', config)],
+    };
   } finally {
     removeDir(build);
   }

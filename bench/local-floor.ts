@@ -6,8 +6,9 @@
  * the data, exactly as rpmemd does per batch (data fence, then header fence; or one fdatasync on
  * page). The data area is written once before measuring. Queue depth 1: one range per call,
  * awaited. Group commit: ranges grouped up to `groupBytes` per call, batches back to back (one
- * fence pair or one fdatasync per batch). A QD1 row without the trailer isolates the writer
- * itself (for G5).
+ * fence pair or one fdatasync per batch). A QD1 row without the trailer shows the trailer's share.
+ * These rows are what a JS caller sees, the promise and the call into the addon included; G5's
+ * like-for-like pair times the same writer from C++ (bench/like-for-like.ts).
  */
 import * as crypto from 'crypto';
 import * as path from 'path';
@@ -41,16 +42,22 @@ export interface LocalFloorResult {
   sizes: Record<number, LocalSizeResult>;
 }
 
-const SLOT_STRIDE_BYTES = HEADER_BYTES / 2;
+/** Where the second header slot starts: consecutive batches alternate slots, as rpmemd's generations do. */
+export const SLOT_STRIDE_BYTES = HEADER_BYTES / 2;
 
 /** Bytes before each range in a packed source, like a protobuf field's tag and length. */
-const FRAMING_BYTES = 3;
+export const FRAMING_BYTES = 3;
+
+/** Seed of the random offsets of `size`-byte ranges, here and in libpmem2/pmem2-bench.c. */
+export function offsetSeed(size: number): number {
+  return 0x1234 + size;
+}
 
 /**
  * A source holding `count` copies of `data`, each after FRAMING_BYTES, and a plan whose source
  * starts point at them; the caller fills in the pool offsets (every PACKED_RANGE_FIELDS-th field).
  */
-function packedBatch(data: Buffer, count: number): { source: Buffer; plan: Float64Array } {
+export function packedBatch(data: Buffer, count: number): { source: Buffer; plan: Float64Array } {
   const stride = FRAMING_BYTES + data.length;
   const source = Buffer.alloc(count * stride);
   const plan = new Float64Array(count * PACKED_RANGE_FIELDS);
@@ -70,7 +77,7 @@ const PREFILL_BATCH_BYTES = 16 * 1024 * 1024;
  * first-touch page fault or an unwritten-extent conversion; every baseline and the rpmem rows do
  * the same before measuring.
  */
-async function prefill(mapping: NativePoolMapping, poolBytes: number): Promise<void> {
+export async function prefill(mapping: NativePoolMapping, poolBytes: number): Promise<void> {
   const chunk = Buffer.alloc(1024 * 1024);
   for (let at = 0; at < poolBytes; at += PREFILL_BATCH_BYTES) {
     const offs: number[] = [];
@@ -142,7 +149,7 @@ export async function runLocalFloor(config: BenchConfig, granularity: Granularit
     const sizes: Record<number, LocalSizeResult> = {};
     for (const size of config.sizes) {
       const data = crypto.randomBytes(size);
-      const offsets = new RandomOffsets(config.poolBytes, size, 0x1234 + size);
+      const offsets = new RandomOffsets(config.poolBytes, size, offsetSeed(size));
       sizes[size] = {
         group: await group(mapping, data, offsets, trailer, config),
         qd1: await qd1(mapping, data, offsets, trailer, config),

@@ -114,7 +114,7 @@ async function main(): Promise<void> {
     results.local.push(await runLocalFloor(config, 'page'));
   });
   await section('libpmem2', 'libpmem2', async () => {
-    results.libpmem2 = runLibpmem2(config, log);
+    results.libpmem2 = await runLibpmem2(config, log);
   });
   await section('rpmem', 'rpmem cache-line', async () => {
     results.remote.push(await runRemote(config, 'cache-line'));

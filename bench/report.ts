@@ -130,6 +130,34 @@ export function renderReport(r: BenchResults): string {
       }
     }
   }
+  const pairs = r.libpmem2?.available ? r.libpmem2.results.map((p) => p.likeForLike) : [];
+  if (pairs.length > 0) {
+    rows.push({
+      section: `G5 like-for-like: native writer timed in C++ (benchWritePacked) vs libpmem2, the same batches + header slot, ${pairs[0].rounds} slices each taking turns (ranges/s: 1 MiB batches; µs: one-range batch)`,
+    });
+    for (const pair of pairs) {
+      const page = pair.granularity === 'page';
+      for (const size of r.config.sizes) {
+        const s = pair.sizes[size];
+        if (s === undefined) continue;
+        const perBatch = `${s.native.group.rangesPerBatch}/batch`;
+        rows.push(
+          measuredRow(
+            `lfl native ${pair.granularity} ${sizeLabel(size)}`,
+            s.native.group,
+            s.native.qd1.latency,
+            `${perBatch}; ${page ? 'pwrite each, fdatasync; slot pwrite, fdatasync' : `copy + ${pair.flushInstruction} each, sfence; slot, sfence`}; ${pair.nativeDir}`,
+          ),
+          measuredRow(
+            `lfl pmem2 ${pair.granularity} ${sizeLabel(size)}`,
+            s.pmem2.group,
+            s.pmem2.qd1.latency,
+            `${perBatch}; ${page ? 'memcpy each, one msync of the span; slot memcpy, msync' : 'memcpy + flush_fn each, drain_fn; slot memcpy, persist_fn'}`,
+          ),
+        );
+      }
+    }
+  }
   if (r.remote.length > 0) {
     rows.push({ section: 'rpmem, one target: RemotePool (ranges/s: pipelined; µs: QD1 ack latency)' });
     for (const t of r.remote) {

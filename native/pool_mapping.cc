@@ -3,6 +3,8 @@
  */
 #include "pool_mapping.h"
 
+#include <time.h>
+
 #include <cmath>
 #include <string>
 #include <utility>
@@ -184,6 +186,13 @@ Status PlanPackedRanges(const Napi::CallbackInfo& info, const PoolFile& file, Wr
   return Status{};
 }
 
+/* MonotonicNs -- CLOCK_MONOTONIC in ns, read exactly as the libpmem2 harness reads it, so both sides of G5 pay the same timer */
+uint64_t MonotonicNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000 + static_cast<uint64_t>(ts.tv_nsec);
+}
+
 /* PlanTrailer -- the write calls' shared tail (trailerOffset, trailerData, deep); the trailer's Buffer joins `sources` */
 Status PlanTrailer(const Napi::CallbackInfo& info, const PoolFile& file, WritePlan* plan,
                    std::vector<napi_value>* sources) {
@@ -222,6 +231,7 @@ Napi::Function PoolMapping::Define(Napi::Env env) {
                          InstanceMethod<&PoolMapping::Close>("close"),
                          InstanceMethod<&PoolMapping::FailNextSync>("failNextSync"),
                          InstanceMethod<&PoolMapping::TakeRecording>("takeRecording"),
+                         InstanceMethod<&PoolMapping::BenchWritePacked>("benchWritePacked"),
                          StaticValue("inlineMaxBytes", Napi::Number::New(env, static_cast<double>(kInlineMaxBytes))),
                          StaticValue("packedRangeFields", Napi::Number::New(env, static_cast<double>(kPackedRangeFields))),
                      });
@@ -466,6 +476,70 @@ Napi::Value PoolMapping::TakeRecording(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("fields", fields);
   out.Set("data", Napi::Buffer<uint8_t>::Copy(env, data.data(), data.size()));
+  return out;
+}
+
+/*
+ * BenchWritePacked -- benchWritePacked(source, plan, trailerOffset, trailerData, deep, rangesPerBatch,
+ * trailerStride, maxBatches, maxMs, latencies): bench only (bench/local-floor.ts), not rpmem's API.
+ * Times the writer's own batch routine, PoolFile::WriteBatch (what writePacked runs inline or on its
+ * worker), from C++, so a comparison with libpmem2's C loop measures the writer and not the JS call.
+ * The arguments are checked as writePacked checks them; the plan's ranges are then cut into batches of
+ * `rangesPerBatch`, which run in turn (cycling) until `maxBatches` or `maxMs`; batch k writes the
+ * trailer at trailerOffset + (k % 2) * trailerStride, alternating like rpmemd's two header slots.
+ * With a `latencies` Float64Array, batch i's nanoseconds go to latencies[i]. Runs on the calling
+ * thread; returns {batches, ns} and throws on the first failure.
+ */
+Napi::Value PoolMapping::BenchWritePacked(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ThrowIfFailed(env, CheckOpen());
+  std::shared_ptr<PoolFile> file = file_;
+  WritePlan all;
+  std::vector<napi_value> sources;
+  uint64_t per_batch = 0, stride = 0, max_batches = 0, max_ms = 0;
+  Napi::TypedArrayOf<double> latencies;
+  Status status = file->CheckWritable();
+  if (status.ok()) status = PlanPackedRanges(info, *file, &all, &sources);
+  if (status.ok()) status = PlanTrailer(info, *file, &all, &sources);
+  if (status.ok()) status = ToOffset(info[5], "rangesPerBatch", &per_batch);
+  if (status.ok()) status = ToOffset(info[6], "trailerStride", &stride);
+  if (status.ok()) status = ToOffset(info[7], "maxBatches", &max_batches);
+  if (status.ok()) status = ToOffset(info[8], "maxMs", &max_ms);
+  if (status.ok() && (per_batch == 0 || all.ranges.empty() || all.ranges.size() % per_batch != 0)) {
+    status = Fail(code::kInvalidArgument, "rangesPerBatch must divide the plan's " + std::to_string(all.ranges.size()) +
+                                              " ranges into whole batches");
+  }
+  if (status.ok() && all.has_trailer) status = file->CheckRange(all.trailer.offset + stride, all.trailer.length);
+  if (status.ok() && !info[9].IsUndefined() && !info[9].IsNull()) {
+    status = ToFloat64Array(info[9], "latencies", &latencies);
+    if (status.ok() && latencies.ElementLength() < max_batches) {
+      status = Fail(code::kInvalidArgument, "latencies must hold maxBatches numbers");
+    }
+  }
+  ThrowIfFailed(env, status);
+
+  std::vector<WritePlan> batches(all.ranges.size() / per_batch);
+  for (size_t k = 0; k < batches.size(); ++k) {
+    batches[k].ranges.assign(all.ranges.begin() + k * per_batch, all.ranges.begin() + (k + 1) * per_batch);
+    batches[k].has_trailer = all.has_trailer;
+    batches[k].trailer = all.trailer;
+    batches[k].trailer.offset += (k % 2) * stride;
+    batches[k].deep = all.deep;
+  }
+  double* latency = latencies.IsEmpty() ? nullptr : latencies.Data();
+  const uint64_t started = MonotonicNs();
+  const uint64_t deadline = started + max_ms * 1000000;
+  uint64_t done = 0;
+  for (; done < max_batches; ++done) {
+    const uint64_t t0 = MonotonicNs();
+    if (t0 >= deadline) break;
+    ThrowIfFailed(env, file->WriteBatch(batches[done % batches.size()]));
+    if (latency != nullptr) latency[done] = static_cast<double>(MonotonicNs() - t0);
+  }
+  const double ns = static_cast<double>(MonotonicNs() - started);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("batches", Napi::Number::New(env, static_cast<double>(done)));
+  out.Set("ns", Napi::Number::New(env, ns));
   return out;
 }
 

@@ -63,6 +63,7 @@ class PoolMapping : public Napi::ObjectWrap<PoolMapping> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   void FailNextSync(const Napi::CallbackInfo& info);
   Napi::Value TakeRecording(const Napi::CallbackInfo& info);
+  Napi::Value BenchWritePacked(const Napi::CallbackInfo& info);
 
   Status CheckOpen() const;
   bool RunsInline(uint64_t bytes, bool deep) const;

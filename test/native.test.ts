@@ -281,6 +281,41 @@ describe('native writer', function () {
         expect(fs.readFileSync(file).subarray(200, 205).toString()).to.equal('alone');
       });
 
+      it('benchWritePacked (bench only) runs the plan batch by batch, each trailer in its turn of the two slots, then stops at maxBatches', () => {
+        const source = crypto.randomBytes(300);
+        const rangeAt = (k: number, j: number): number => 8192 + k * 4096 + j * 1000;
+        const plan = new Float64Array(4 * 2 * 3);
+        for (let k = 0; k < 4; k++) {
+          for (let j = 0; j < 2; j++) plan.set([rangeAt(k, j), k * 50 + j * 10, 20], (k * 2 + j) * 3);
+        }
+        const trailer = crypto.randomBytes(64);
+        const before = fs.readFileSync(file);
+        const latencies = new Float64Array(3).fill(-1);
+
+        const { batches, ns } = mapping.benchWritePacked(source, plan, 100, trailer, false, 2, 2048, 3, 60_000, latencies);
+
+        expect(batches).to.equal(3);
+        expect(ns).to.be.greaterThan(0).and.lessThan(60e9);
+        const onDisk = fs.readFileSync(file);
+        for (let k = 0; k < 3; k++) {
+          for (let j = 0; j < 2; j++) {
+            expect(
+              onDisk.subarray(rangeAt(k, j), rangeAt(k, j) + 20).equals(source.subarray(k * 50 + j * 10, k * 50 + j * 10 + 20)),
+            ).to.equal(true);
+          }
+          expect(latencies[k]).to.be.greaterThan(0).and.at.most(ns);
+        }
+        // batch 3 is past maxBatches: its ranges still hold what was there before
+        expect(onDisk.subarray(rangeAt(3, 0), rangeAt(3, 1) + 20).equals(before.subarray(rangeAt(3, 0), rangeAt(3, 1) + 20))).to.equal(
+          true,
+        );
+        expect(onDisk.subarray(100, 164).equals(trailer)).to.equal(true);
+        expect(onDisk.subarray(2148, 2212).equals(trailer)).to.equal(true);
+        expect(thrown(() => mapping.benchWritePacked(source, plan, 100, trailer, false, 3, 2048, 1, 1000, null)).code).to.equal(
+          ErrorCode.INVALID_ARGUMENT,
+        );
+      });
+
       it('writePacked refuses every bad range with the code writeBatch uses, writing nothing', async () => {
         const source = crypto.randomBytes(256);
         const good = [4096, 0, 16];

@@ -115,6 +115,28 @@ export interface NativePoolMapping {
 
   /** Test mode: the events recorded since the last call (throws unless opened with `record`); works after close(). */
   takeRecording(): NativeRecording;
+
+  /**
+   * Bench only (bench/local-floor.ts), not part of rpmem's API: times the writer's own batch
+   * routine (the one {@link writePacked} runs, inline or on its worker) from C++, on the calling
+   * thread, so a comparison with libpmem2's C loop measures the writer and not the JS call. The
+   * first five arguments are checked as writePacked checks them; the plan's ranges are then cut
+   * into batches of `rangesPerBatch`, run in turn (cycling) until `maxBatches` or `maxMs`. Batch k
+   * writes the trailer at `trailerOffset + (k % 2) * trailerStride`, alternating like the two
+   * header slots. Batch i's nanoseconds go to `latencies[i]` when given. Throws on a failure.
+   */
+  benchWritePacked(
+    source: Buffer,
+    plan: Float64Array,
+    trailerOffset: number,
+    trailerData: Buffer | null,
+    deep: boolean,
+    rangesPerBatch: number,
+    trailerStride: number,
+    maxBatches: number,
+    maxMs: number,
+    latencies: Float64Array | null,
+  ): { batches: number; ns: number };
 }
 
 interface NativeModule {
