@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
 import { HEADER_BYTES } from '../src/storage/pool-header';
+import { ErrorCode, RpmemError } from '../src/storage/errors';
 import { decodePersistRequest, PersistRange } from '../src/wire/persist-codec';
 import { persistMethod } from '../src/wire/protocol';
 import { RemotePool } from '../src/initiator/remote-pool';
@@ -220,7 +221,7 @@ describe('replication fan-out, encoded once', function () {
     }
   });
 
-  it('numbers ranges explicitly for a target that does not offer implied seqs, and implicitly for rpmemd', async () => {
+  it('numbers ranges explicitly for a target that does not offer implied seqs (and fails an ack beyond them), and implicitly for rpmemd', async () => {
     const liar = await LyingTarget.start();
     try {
       const rec = recorder();
@@ -231,6 +232,15 @@ describe('replication fan-out, encoded once', function () {
       expect((call.sent[0] as { start: { firstSeq: number } }).start.firstSeq).to.equal(0);
       expect(batches(call).flatMap((m) => rangesOf(m).map((r) => r.seq))).to.deep.equal([Number(acked.seq)]);
       expect(acked.seq).to.equal(1n);
+      // An ack of a seq never sent fails the stream: with implied seqs nothing else would tell.
+      const over = await RemotePool.openReplica(liar.address, 'overack', {});
+      const refused = await over.persist(0, Buffer.alloc(64, 1)).then(
+        () => undefined,
+        (err: RpmemError) => err,
+      );
+      await over.close();
+      expect(refused?.code).to.equal(ErrorCode.PROTOCOL);
+      expect(refused?.message).to.include('highest seq sent is 1');
     } finally {
       await liar.stop();
     }
