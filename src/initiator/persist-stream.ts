@@ -152,6 +152,7 @@ export class PersistStream {
       return;
     }
     const seq = this.nextSeq++;
+    if (shared !== undefined) shared.unsent++;
     this.unsent.push({ seq, offset, data, crc32c: crc, flags: toWireRangeFlags(deep), lsn: Number(lsn), sink, owned: false, shared });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -207,6 +208,9 @@ export class PersistStream {
       if (!p.owned && p.lsn !== 0) {
         p.data = Buffer.from(p.data);
         p.owned = true;
+        // Its persist settled: a batch encoded by another stream is no longer kept for this one,
+        // which encodes its own from the copy (what it holds stays bounded by what is unsettled).
+        if (p.shared !== undefined) p.shared.batch = undefined;
       }
     }
     this.ownedHead = i;
@@ -235,7 +239,9 @@ export class PersistStream {
         const fitsMessage = count === 0 || (messageBytes + bytes <= this.options.maxMessageBytes && count < this.options.maxBatchRanges);
         const inflight = this.inflightBytes + messageBytes;
         const fitsWindow = inflight === 0 || inflight + bytes <= this.options.maxInflightBytes;
-        if (!fitsMessage || !fitsWindow) break;
+        // A batch another stream encoded starts here: end this one before it, so the next message
+        // can be that one rather than every later boundary differing from the other streams'.
+        if (!fitsMessage || !fitsWindow || (count > 0 && p.shared?.batch !== undefined)) break;
         count++;
         messageBytes += bytes;
       }
@@ -266,7 +272,10 @@ export class PersistStream {
     return batch;
   }
 
-  /** Leaves `message` on its first range for the other streams the ranges are queued on, when every one of them is shared and none is there yet. */
+  /**
+   * Leaves `message` on its first range for the other streams the ranges are queued on: when every
+   * one of them is shared, none is there yet, and another stream has the first range still to send.
+   */
   private offer(ranges: readonly Pending[], dataBytes: number, message: Buffer): void {
     const first = ranges[0].shared;
     if (first === undefined || first.batch !== undefined) return;
@@ -275,12 +284,16 @@ export class PersistStream {
       if (p.shared === undefined) return;
       members.push(p.shared);
     }
-    first.batch = { members, message, dataBytes, leader: this };
+    if (first.unsent > 1) first.batch = { members, message, dataBytes };
   }
 
   /** Moves the first `count` unsent ranges (`dataBytes` of data) to unacked and writes `message`, which carries exactly them. */
   private write(count: number, dataBytes: number, message: Buffer): void {
-    for (let i = 0; i < count; i++) this.unacked.push(this.unsent[i]);
+    for (let i = 0; i < count; i++) {
+      const p = this.unsent[i];
+      if (p.shared !== undefined) p.shared.sent();
+      this.unacked.push(p);
+    }
     this.sentSeq = this.unsent[count - 1].seq;
     this.inflightBytes += dataBytes;
     if (count === this.unsent.length) this.unsent = [];
@@ -304,7 +317,6 @@ export class PersistStream {
     while (this.unackedHead < this.unacked.length && this.unacked[this.unackedHead].seq <= durable) {
       const p = this.unacked[this.unackedHead++];
       this.inflightBytes -= p.data.length;
-      if (p.shared?.batch?.leader === this) p.shared.batch = undefined;
       p.sink.acked({ seq: BigInt(p.seq), granularity, durability });
     }
     if (this.unackedHead > 1024 && this.unackedHead * 2 > this.unacked.length) {
@@ -352,6 +364,8 @@ export class PersistStream {
     this.failure = err;
     this.resolveFailed(err);
     clearTimeout(this.ackTimer);
+    // Never to be sent here: a batch kept for this stream need not be kept any more.
+    for (const p of this.unsent) p.shared?.sent();
     const lost = [...this.unacked.slice(this.unackedHead), ...this.unsent];
     this.unacked = [];
     this.unackedHead = 0;
@@ -359,7 +373,6 @@ export class PersistStream {
     this.ownedHead = 0;
     const failedSeq = err.seq === undefined ? undefined : Number(err.seq);
     for (const p of lost) {
-      if (p.shared?.batch?.leader === this) p.shared.batch = undefined;
       if (failedSeq === p.seq) {
         p.sink.failed(err);
       } else {

@@ -7,10 +7,23 @@
  * this saves one fill of the batch per replica beyond the first.
  */
 
-/** One replicated range, shared by the sends of it to every replica (ReplicatedPool makes one per persist). */
+/**
+ * One replicated range, shared by the sends of it to every replica (ReplicatedPool makes one per
+ * persist). A batch starting here is kept while a stream that queued the range has not sent it and
+ * its persist has not settled (a settled persist's waiting sends copy their data and encode their
+ * own: PersistStream.detach): so what batches keep alive is at most the data of unsettled persists,
+ * once, however many replicas there are.
+ */
 export class SharedRange {
   /** A batch that starts at this range, encoded by one of its streams, while another may still send it. */
   batch: SharedBatch | undefined = undefined;
+  /** Streams that queued this range and have not yet sent it (or failed). */
+  unsent = 0;
+
+  /** One stream sent the range, or will never: the last one drops the batch. */
+  sent(): void {
+    if (--this.unsent === 0) this.batch = undefined;
+  }
 }
 
 /** A PersistBatch message of implied seqs, as encoded by the stream that sent it first. */
@@ -20,6 +33,4 @@ export interface SharedBatch {
   readonly message: Buffer;
   /** The ranges' data bytes, what a stream's window and message size count. */
   readonly dataBytes: number;
-  /** The stream that encoded it: the batch is dropped once that stream has its ack (or failed), bounding what it keeps alive to that stream's window. */
-  readonly leader: object;
 }
