@@ -17,6 +17,7 @@ import {
   decodePersistAck,
   decodePersistRequest,
   encodePersistAck,
+  encodePersistBatch,
   encodePersistRequest,
 } from '../src/wire/persist-codec';
 import { PROTOCOL_VERSION, persistMethod, rpmemV1 } from '../src/wire/protocol';
@@ -28,6 +29,7 @@ import { TestTarget } from './helpers/test-target';
 const stock = rpmemV1.Target.service.Persist;
 const MAX_UINT64 = '18446744073709551615';
 const MAX_UINT32 = 0xffffffff;
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 function batchOf(...ranges: PersistRange[]): DecodedPersistRequest {
   return { kind: 'batch', ranges };
@@ -63,16 +65,38 @@ function batchBytes(...ranges: Uint8Array[]): Buffer {
 
 describe('persist-codec', () => {
   describe('initiator encoding, stock decoding', () => {
-    it('encodes a PersistStart, epoch up to the maximum uint64', () => {
+    it('encodes a PersistStart, epoch up to the maximum uint64, first_seq up to 2^53 - 1', () => {
       const claimant = Buffer.alloc(16, 0xc1);
       const wire = encodePersistRequest({
         kind: 'start',
-        start: { protocolVersion: PROTOCOL_VERSION, handle: 'h-1', epoch: BigInt(MAX_UINT64), claimant },
+        start: { protocolVersion: PROTOCOL_VERSION, handle: 'h-1', epoch: BigInt(MAX_UINT64), claimant, firstSeq: MAX_SAFE },
       });
       expect(stock.requestDeserialize(wire)).to.deep.include({
         kind: 'start',
-        start: { protocolVersion: PROTOCOL_VERSION, handle: 'h-1', epoch: MAX_UINT64, claimant },
+        start: { protocolVersion: PROTOCOL_VERSION, handle: 'h-1', epoch: MAX_UINT64, claimant, firstSeq: String(MAX_SAFE) },
       });
+      const explicit = encodePersistRequest({
+        kind: 'start',
+        start: { protocolVersion: PROTOCOL_VERSION, handle: 'h-1', epoch: 0n, claimant },
+      });
+      expect(stock.requestDeserialize(explicit)).to.deep.include({
+        start: { protocolVersion: PROTOCOL_VERSION, handle: 'h-1', epoch: '0', claimant, firstSeq: '0' },
+      });
+    });
+
+    it('encodes a batch without seqs to the same bytes whatever the seqs were, which a stock decoder reads as seq 0', () => {
+      const ranges = [rangeRecord(7, 0x11), rangeRecord(8, 0x22)];
+      const wire = encodePersistBatch(ranges, false);
+      const renumbered = encodePersistBatch(
+        ranges.map((r) => ({ ...r, seq: r.seq + 1000 })),
+        false,
+      );
+      expect(wire.equals(renumbered)).to.equal(true);
+      const decoded = stock.requestDeserialize(wire) as unknown as { batch: { ranges: Array<Record<string, unknown>> } };
+      expect(
+        decoded.batch.ranges.map((r) => [r.seq, r.offset, r.lsn, r.flags, r.crc32c, (r.data as Buffer).toString('hex')]),
+      ).to.deep.equal(ranges.map((r) => ['0', String(r.offset), String(r.lsn), r.flags, r.crc32c, r.data.toString('hex')]));
+      expect(encodePersistBatch(ranges, true).equals(encodePersistRequest({ kind: 'batch', ranges }))).to.equal(true);
     });
 
     it('encodes ranges with the largest values the initiator sends', () => {
@@ -146,10 +170,10 @@ describe('persist-codec', () => {
   describe('stock encoding, target decoding', () => {
     it('decodes a PersistStart exactly, epoch included', () => {
       const claimant = Buffer.alloc(16, 0xc2);
-      const wire = stock.requestSerialize({ start: { protocolVersion: 1, handle: 'h-2', epoch: MAX_UINT64, claimant } });
+      const wire = stock.requestSerialize({ start: { protocolVersion: 1, handle: 'h-2', epoch: MAX_UINT64, claimant, firstSeq: '42' } });
       expect(decodePersistRequest(wire)).to.deep.equal({
         kind: 'start',
-        start: { protocolVersion: 1, handle: 'h-2', epoch: BigInt(MAX_UINT64), claimant },
+        start: { protocolVersion: 1, handle: 'h-2', epoch: BigInt(MAX_UINT64), claimant, firstSeq: 42 },
       });
     });
 

@@ -11,12 +11,13 @@ import { RpmemError, ErrorCode } from '../storage/errors';
 import { fromServiceError } from '../wire/status';
 import { crc32c, Granularity } from '../storage/native';
 import type { Durability } from '../storage/durability';
-import { PersistAckFrame, PersistRange, encodePersistRequest } from '../wire/persist-codec';
+import { PersistAckFrame, PersistRange, encodePersistBatch } from '../wire/persist-codec';
 import { OutgoingPersistRequest, PROTOCOL_VERSION } from '../wire/protocol';
 import { fromWireDurability, toWireRangeFlags } from '../wire/conversions';
 import type { EpochClaim } from '../storage/epoch-claim';
 import { NO_CLAIMANT } from '../storage/pool-header';
 import type { TargetClient } from './target-client';
+import type { SharedBatch, SharedRange } from './shared-batch';
 
 /** What a resolved persist reports. */
 export interface PersistResult {
@@ -43,6 +44,8 @@ interface Pending extends PersistRange {
   sink: RangeSink;
   /** False while `data` is a view of memory the caller may store into again once told to ({@link PersistStream.detach}). */
   owned: boolean;
+  /** The same range as queued on other streams (a replicated range), whose encoded batch this stream may send too. */
+  shared: SharedRange | undefined;
 }
 
 export interface PersistStreamOptions {
@@ -55,12 +58,20 @@ export interface PersistStreamOptions {
   /** Most ranges in one message: the target refuses a batch of more (max-batch-ranges). */
   maxBatchRanges: number;
   ackTimeoutMs: number;
+  /**
+   * Send ranges without their seq, the stream's first seq stated in the PersistStart (only to a
+   * target whose Open said implied_seq): their messages are then the same on every stream, and a
+   * batch another stream encoded is sent as it is (see shared-batch.ts).
+   */
+  impliedSeq: boolean;
 }
 
 export class PersistStream {
   private readonly call: grpc.ClientDuplexStream<OutgoingPersistRequest, PersistAckFrame>;
   private nextSeq: number;
   private lastAcked: number;
+  /** The highest seq written to the stream: an ack above it is a protocol error. */
+  private sentSeq: number;
   /** Ranges accepted by persist() but not yet written to the stream. */
   private unsent: Pending[] = [];
   /** How many ranges at the front of `unsent` own their data (see detach). */
@@ -89,6 +100,7 @@ export class PersistStream {
   ) {
     this.nextSeq = Number(firstSeq);
     this.lastAcked = this.nextSeq - 1;
+    this.sentSeq = this.lastAcked;
     this.call = client.persist();
     this.call.on('data', (ack: PersistAckFrame) => this.onAck(ack));
     this.call.on('error', (err: unknown) => this.fail(fromServiceError(err)));
@@ -102,7 +114,8 @@ export class PersistStream {
       this.flush();
     });
     const { epoch, claimant } = options.claim ?? { epoch: 0n, claimant: NO_CLAIMANT };
-    this.call.write({ kind: 'start', start: { protocolVersion: PROTOCOL_VERSION, handle, epoch, claimant } });
+    const start = { protocolVersion: PROTOCOL_VERSION, handle, epoch, claimant, firstSeq: options.impliedSeq ? this.nextSeq : 0 };
+    this.call.write({ kind: 'start', start });
   }
 
   /** The error that failed this stream, if any. */
@@ -126,8 +139,12 @@ export class PersistStream {
     return new Promise<PersistResult>((resolve, reject) => this.enqueue(offset, data, deep, lsn, crc, { acked: resolve, failed: reject }));
   }
 
-  /** Like {@link persist}, telling `sink` instead of settling a promise; a refusal reaches the sink in a microtask. */
-  enqueue(offset: number, data: Buffer, deep: boolean, lsn: bigint, crc: number, sink: RangeSink): void {
+  /**
+   * Like {@link persist}, telling `sink` instead of settling a promise; a refusal reaches the sink in
+   * a microtask. `shared` is set for a range queued on several streams with the same offset, data,
+   * flags, LSN and CRC (a replicated range): a batch of such ranges is encoded once for all of them.
+   */
+  enqueue(offset: number, data: Buffer, deep: boolean, lsn: bigint, crc: number, sink: RangeSink, shared?: SharedRange): void {
     const refused =
       this.failure !== undefined ? this.stickyError() : this.ending ? new RpmemError(ErrorCode.CLOSED, 'pool is closing') : undefined;
     if (refused !== undefined) {
@@ -135,7 +152,8 @@ export class PersistStream {
       return;
     }
     const seq = this.nextSeq++;
-    this.unsent.push({ seq, offset, data, crc32c: crc, flags: toWireRangeFlags(deep), lsn: Number(lsn), sink, owned: false });
+    if (shared !== undefined) shared.unsent++;
+    this.unsent.push({ seq, offset, data, crc32c: crc, flags: toWireRangeFlags(deep), lsn: Number(lsn), sink, owned: false, shared });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       // Idle (nothing awaits an ack): send at the end of the caller's synchronous burst, as a
@@ -190,6 +208,9 @@ export class PersistStream {
       if (!p.owned && p.lsn !== 0) {
         p.data = Buffer.from(p.data);
         p.owned = true;
+        // Its persist settled: a batch encoded by another stream is no longer kept for this one,
+        // which encodes its own from the copy (what it holds stays bounded by what is unsettled).
+        if (p.shared !== undefined) p.shared.batch = undefined;
       }
     }
     this.ownedHead = i;
@@ -203,28 +224,83 @@ export class PersistStream {
 
   private flush(): void {
     while (!this.blocked && this.failure === undefined && this.unsent.length > 0) {
+      const shared = this.sharedBatch();
+      if (shared !== undefined) {
+        if (this.inflightBytes > 0 && this.inflightBytes + shared.dataBytes > this.options.maxInflightBytes) return;
+        this.write(shared.members.length, shared.dataBytes, shared.message);
+        continue;
+      }
       const first = this.unsent[0];
       if (this.inflightBytes > 0 && this.inflightBytes + first.data.length > this.options.maxInflightBytes) return;
-      const ranges: Pending[] = [];
+      let count = 0;
       let messageBytes = 0;
       for (const p of this.unsent) {
         const bytes = p.data.length;
-        const fitsMessage =
-          ranges.length === 0 || (messageBytes + bytes <= this.options.maxMessageBytes && ranges.length < this.options.maxBatchRanges);
-        const fitsWindow = this.inflightBytes === 0 || this.inflightBytes + bytes <= this.options.maxInflightBytes;
-        if (!fitsMessage || !fitsWindow) break;
-        ranges.push(p);
+        const fitsMessage = count === 0 || (messageBytes + bytes <= this.options.maxMessageBytes && count < this.options.maxBatchRanges);
+        const inflight = this.inflightBytes + messageBytes;
+        const fitsWindow = inflight === 0 || inflight + bytes <= this.options.maxInflightBytes;
+        // A batch another stream encoded starts here: end this one before it, so the next message
+        // can be that one rather than every later boundary differing from the other streams'.
+        if (!fitsMessage || !fitsWindow || (count > 0 && p.shared?.batch !== undefined)) break;
+        count++;
         messageBytes += bytes;
-        this.inflightBytes += bytes;
-        this.unacked.push(p);
       }
-      this.unsent.splice(0, ranges.length);
-      this.ownedHead = Math.max(0, this.ownedHead - ranges.length);
-      this.armAckTimer();
+      const ranges = count === this.unsent.length ? this.unsent : this.unsent.slice(0, count);
       // Encoded now, not when grpc-js's writable buffer gets to it: from here on the stream holds
       // its own copy of the bytes, and the ranges' views may be reused (see detach).
-      if (!this.call.write(encodePersistRequest({ kind: 'batch', ranges }))) this.blocked = true;
+      const message = encodePersistBatch(ranges, !this.options.impliedSeq);
+      if (this.options.impliedSeq) this.offer(ranges, messageBytes, message);
+      this.write(count, messageBytes, message);
     }
+  }
+
+  /**
+   * The batch another stream encoded whose members are exactly this stream's next ranges, and that
+   * this stream's own limits allow; undefined when there is none (this stream encodes its own).
+   * The member check is what stands, on this side, for the per-range seq check the target no longer
+   * makes on a stream of implied seqs (DESIGN-NOTES I3): the message says nothing of which seqs it
+   * carries, so it must carry exactly the ranges this stream moves to unacked, in their order.
+   */
+  private sharedBatch(): SharedBatch | undefined {
+    if (!this.options.impliedSeq) return undefined;
+    const batch = this.unsent[0].shared?.batch;
+    if (batch === undefined) return undefined;
+    const n = batch.members.length;
+    if (n > this.unsent.length || n > this.options.maxBatchRanges || (n > 1 && batch.dataBytes > this.options.maxMessageBytes))
+      return undefined;
+    for (let i = 0; i < n; i++) if (this.unsent[i].shared !== batch.members[i]) return undefined;
+    return batch;
+  }
+
+  /**
+   * Leaves `message` on its first range for the other streams the ranges are queued on: when every
+   * one of them is shared, none is there yet, and another stream has the first range still to send.
+   */
+  private offer(ranges: readonly Pending[], dataBytes: number, message: Buffer): void {
+    const first = ranges[0].shared;
+    if (first === undefined || first.batch !== undefined) return;
+    const members: SharedRange[] = [];
+    for (const p of ranges) {
+      if (p.shared === undefined) return;
+      members.push(p.shared);
+    }
+    if (first.unsent > 1) first.batch = { members, message, dataBytes };
+  }
+
+  /** Moves the first `count` unsent ranges (`dataBytes` of data) to unacked and writes `message`, which carries exactly them. */
+  private write(count: number, dataBytes: number, message: Buffer): void {
+    for (let i = 0; i < count; i++) {
+      const p = this.unsent[i];
+      if (p.shared !== undefined) p.shared.sent();
+      this.unacked.push(p);
+    }
+    this.sentSeq = this.unsent[count - 1].seq;
+    this.inflightBytes += dataBytes;
+    if (count === this.unsent.length) this.unsent = [];
+    else this.unsent.splice(0, count);
+    this.ownedHead = Math.max(0, this.ownedHead - count);
+    this.armAckTimer();
+    if (!this.call.write(message)) this.blocked = true;
   }
 
   private onAck(ack: PersistAckFrame): void {
@@ -232,6 +308,11 @@ export class PersistStream {
     const granularity = ack.granularity ?? 'page';
     const durability = this.ackDurability(ack);
     if (durability === undefined) return;
+    if (durable > this.sentSeq) {
+      // The target counted ranges this stream never sent (with implied seqs, nothing else would tell).
+      this.cancel(new RpmemError(ErrorCode.PROTOCOL, `the target acked seq ${durable}, but the highest seq sent is ${this.sentSeq}`));
+      return;
+    }
     if (durable > this.lastAcked) this.lastAcked = durable;
     while (this.unackedHead < this.unacked.length && this.unacked[this.unackedHead].seq <= durable) {
       const p = this.unacked[this.unackedHead++];
@@ -283,6 +364,8 @@ export class PersistStream {
     this.failure = err;
     this.resolveFailed(err);
     clearTimeout(this.ackTimer);
+    // Never to be sent here: a batch kept for this stream need not be kept any more.
+    for (const p of this.unsent) p.shared?.sent();
     const lost = [...this.unacked.slice(this.unackedHead), ...this.unsent];
     this.unacked = [];
     this.unackedHead = 0;

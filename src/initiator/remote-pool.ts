@@ -26,6 +26,7 @@ import {
 import { PersistResult, PersistStream, RangeSink } from './persist-stream';
 import type { SyncState } from '../storage/pool-header';
 import { TargetClient } from './target-client';
+import type { SharedRange } from './shared-batch';
 
 /** Options of {@link RemotePool.persist}. */
 export interface PersistOptions {
@@ -92,6 +93,16 @@ export class RemotePool {
     return RemotePool.openWith(new TargetClient(target, options), name, options);
   }
 
+  /**
+   * @internal Opens a replica's pool as {@link open} does, its Persist stream of implied seqs when
+   * the target takes them (see PersistStart.first_seq), so a batch ReplicatedPool fans out can be
+   * encoded once for every replica ({@link persistTo} with a SharedRange). A target that does not
+   * take them gets every range with its seq, and its own encoding of each batch.
+   */
+  static openReplica(target: string, name: string, options: RemotePoolOpenOptions): Promise<RemotePool> {
+    return RemotePool.openWith(new TargetClient(target, options), name, options, true);
+  }
+
   /** Reports pool `name` on `target` without opening it. */
   static async stat(target: string, name: string, options: ConnectOptions = {}): Promise<PoolInfo> {
     return withClient(target, options, async (client) => fromWirePoolInfo(await client.stat({ protocolVersion: PROTOCOL_VERSION, name })));
@@ -123,7 +134,12 @@ export class RemotePool {
     await withClient(target, options, (client) => client.remove({ protocolVersion: PROTOCOL_VERSION, name }));
   }
 
-  private static async openWith(client: TargetClient, name: string, options: RemotePoolOpenOptions): Promise<RemotePool> {
+  private static async openWith(
+    client: TargetClient,
+    name: string,
+    options: RemotePoolOpenOptions,
+    impliedSeq = false,
+  ): Promise<RemotePool> {
     try {
       const required = checkDurabilityRequirement(options.requireDurability);
       const res = await client.open({
@@ -150,6 +166,7 @@ export class RemotePool {
             // A target that predates the field sends 0; its limit was none, ours is its later default.
             maxBatchRanges: res.maxBatchRanges || DEFAULT_MAX_BATCH_RANGES,
             ackTimeoutMs: options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS,
+            impliedSeq: impliedSeq && res.impliedSeq,
           });
       return new RemotePool(client, res.handle, info, Number(res.maxRangeBytes), stream, options.claim);
     } catch (err) {
@@ -227,13 +244,13 @@ export class RemotePool {
   /**
    * @internal A replicated range's send, as {@link persist} with an LSN and its CRC32C, told to `sink` rather
    * than through a promise (ReplicatedPool fans each range out to every replica). A refused range
-   * reaches the sink in a microtask.
+   * reaches the sink in a microtask. `shared` is the same range as sent to the other replicas.
    */
-  persistTo(offset: number, data: Buffer, lsn: bigint, crc: number, sink: RangeSink): void {
+  persistTo(offset: number, data: Buffer, lsn: bigint, crc: number, sink: RangeSink, shared?: SharedRange): void {
     try {
       const stream = this.writer();
       this.checkRangeBytes(data.length);
-      stream.enqueue(this.fileOffset(offset, data.length), data, false, lsn, crc, sink);
+      stream.enqueue(this.fileOffset(offset, data.length), data, false, lsn, crc, sink, shared);
     } catch (err) {
       queueMicrotask(() => sink.failed(err as RpmemError));
     }

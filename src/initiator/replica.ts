@@ -20,6 +20,7 @@ import type { PersistResult, RangeSink } from './persist-stream';
 import type { ConnectOptions } from './options';
 import type { Pool } from './pool';
 import { RemotePool } from './remote-pool';
+import type { SharedRange } from './shared-batch';
 
 export type ReplicaState = 'connecting' | 'resyncing' | 'up' | 'down' | 'fenced';
 
@@ -118,6 +119,7 @@ interface HeldSend {
   first: number;
   last: number;
   sink: AckSink | undefined;
+  shared: SharedRange;
   mark: MarkWait | undefined;
   /** False while `data` is a view of the application's buffer (see detach). */
   owned: boolean;
@@ -226,7 +228,7 @@ export class Replica {
    * When the route counts, `sink` hears how the send fared; without a sink the range is sent all
    * the same, and its ack counts toward nothing (a replica below a persist's required durability).
    */
-  route(offset: number, length: number, lsn: bigint, crc: number, data: Buffer, sink: AckSink | undefined): Route {
+  route(offset: number, length: number, lsn: bigint, crc: number, data: Buffer, sink: AckSink | undefined, shared: SharedRange): Route {
     const blockBytes = this.dirty.blockBytes;
     const first = Math.floor(offset / blockBytes);
     const last = Math.floor((offset + length - 1) / blockBytes);
@@ -239,11 +241,11 @@ export class Replica {
     const to = counts ? sink : undefined;
     this.busy(first, last);
     if (marking === undefined && this.heldHead === this.held.length) {
-      this.send(pool, offset, data, lsn, crc, first, last, to);
+      this.send(pool, offset, data, lsn, crc, first, last, to, shared);
       return counts ? COUNTED : NOT_COUNTED;
     }
     const mark = marking === undefined ? undefined : this.markWait(marking);
-    this.held.push({ pool, offset, data, lsn, crc, first, last, sink: to, mark, owned: false });
+    this.held.push({ pool, offset, data, lsn, crc, first, last, sink: to, shared, mark, owned: false });
     return marking === undefined ? (counts ? COUNTED : NOT_COUNTED) : { counts, durable: marking };
   }
 
@@ -310,8 +312,9 @@ export class Replica {
     first: number,
     last: number,
     sink: AckSink | undefined,
+    shared: SharedRange,
   ): void {
-    pool.persistTo(offset, data, lsn, crc, new ReplicaSend(this, first, last, sink));
+    pool.persistTo(offset, data, lsn, crc, new ReplicaSend(this, first, last, sink), shared);
   }
 
   /** The shared wait for the dirty-map write `marking` (the DirtyMap group-commits marks). */
@@ -340,7 +343,7 @@ export class Replica {
       if (h.mark !== undefined && !h.mark.settled) return;
       this.held[this.heldHead++] = undefined as unknown as HeldSend;
       if (h.mark?.error === undefined) {
-        this.send(h.pool, h.offset, h.data, h.lsn, h.crc, h.first, h.last, h.sink);
+        this.send(h.pool, h.offset, h.data, h.lsn, h.crc, h.first, h.last, h.sink, h.shared);
       } else {
         // Never sent: its blocks may not be marked. The persist fails with the mark's own error
         // (it waits on the same write), so the sink is not told.
@@ -447,7 +450,7 @@ export class Replica {
   private async openRemote(): Promise<RemotePool> {
     const { target, name } = this.address;
     const local = this.settings.local;
-    const pool = await RemotePool.open(target, name, {
+    const pool = await RemotePool.openReplica(target, name, {
       ...this.settings.connect,
       claim: this.settings.claim(),
       ackTimeoutMs: this.settings.ackTimeoutMs,

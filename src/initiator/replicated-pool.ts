@@ -23,6 +23,7 @@ import { DirtyMap, dirtyMapPath } from './dirty-map';
 import { ConnectOptions, DEFAULT_CALL_TIMEOUT_MS, DEFAULT_MAX_INFLIGHT_BYTES, PoolOptions } from './options';
 import { Pool } from './pool';
 import { Replica, ReplicaListener, ReplicaSettings, ReplicaState, ResyncDone, ResyncProgress, parseReplica } from './replica';
+import { SharedRange } from './shared-batch';
 import { PersistOwner, ReplicaAck, ReplicatedPersist, ReplicatedPersistResult } from './replicated-persist';
 
 export type { ReplicaAck, ReplicatedPersistResult };
@@ -407,9 +408,10 @@ export class ReplicatedPool extends EventEmitter<ReplicatedPoolEvents> implement
       op.wait(this.local.persist(offset, length));
       const data = this.local.buffer.subarray(offset, offset + length);
       const crc = crc32c(data);
+      const shared = new SharedRange();
       for (const r of this.replicas) {
         const sink = level === undefined || this.gives(r, level) ? op : undefined;
-        const route = r.route(offset, length, op.lsn, crc, data, sink);
+        const route = r.route(offset, length, op.lsn, crc, data, sink, shared);
         if (route.counts && sink !== undefined) op.expectAck();
         if (route.durable !== undefined) op.wait(route.durable);
       }

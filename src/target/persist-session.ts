@@ -46,6 +46,8 @@ export class PersistSession {
   /** The writer's claim: its batches are refused once the pool promises its epoch to another. */
   private claim: EpochClaim = { epoch: 0n, claimant: NO_CLAIMANT };
   private expectedSeq = 0;
+  /** The PersistStart stated first_seq: ranges leave their seq out and are numbered here, in arrival order. */
+  private impliedSeq = false;
   private queue: QueuedRange[] = [];
   /** Memory held by ranges received and not yet durable (data plus RANGE_COST_BYTES each): the queue plus the batch being written. */
   private unsyncedBytes = 0;
@@ -139,6 +141,19 @@ export class PersistSession {
     // Queued ahead of every batch on the file's header chain, so nothing is acked before it is durable.
     if (!sameClaim(file.claim, this.claim)) void file.claimEpoch(this.claim).catch(() => undefined);
     this.expectedSeq = Number(file.durableSeq) + 1;
+    // DESIGN-NOTES I3 for implied seqs: the writer numbers its ranges from first_seq and this stream
+    // from durable_seq + 1, so the two agree from the first range on or nothing is taken.
+    const firstSeq = msg.start.firstSeq ?? 0;
+    if (firstSeq !== 0) {
+      if (firstSeq !== this.expectedSeq) {
+        const stated = Number.isSafeInteger(firstSeq) ? String(firstSeq) : 'above 2^53 - 1';
+        throw new RpmemError(
+          ErrorCode.SEQUENCE,
+          `PersistStart.first_seq ${stated}, but the pool's durable seq is ${this.expectedSeq - 1}: expected first_seq ${this.expectedSeq}`,
+        );
+      }
+      this.impliedSeq = true;
+    }
     this.log.debug('persist stream started', { pool: handle.name, nextSeq: this.expectedSeq, epoch: this.claim.epoch });
   }
 
@@ -169,7 +184,7 @@ export class PersistSession {
     if (!sameClaim(held, this.claim)) throw fenced(this.claim, held);
     const arrivedNs = process.hrtime.bigint();
     for (const range of msg.ranges) {
-      const queued = this.validate(range, arrivedNs);
+      const queued = this.validate(range, this.seqOf(range), arrivedNs);
       this.queue.push(queued);
       this.unsyncedBytes += queued.data.length + RANGE_COST_BYTES;
       this.expectedSeq += 1;
@@ -177,9 +192,34 @@ export class PersistSession {
     if (this.unsyncedBytes >= this.config.maxInflightBytes) this.call.pause();
   }
 
-  /** Checks `range` in the order its fields can be wrong, so each fault gets its own stable code. */
-  private validate(range: PersistRange, arrivedNs: bigint): QueuedRange {
-    const { seq, offset, data, flags, lsn } = range;
+  /**
+   * The seq `range` is taken at: its own, or on a stream of implied seqs the next one. A range of
+   * the other form than its stream's is refused, so the forms never mix on one stream.
+   */
+  private seqOf(range: PersistRange): number {
+    if (!this.impliedSeq) {
+      if (range.seq === 0) {
+        throw rangeError(
+          0,
+          ErrorCode.SEQUENCE,
+          `a range without seq on a stream whose PersistStart stated no first_seq; expected seq ${this.expectedSeq}`,
+        );
+      }
+      return range.seq;
+    }
+    if (range.seq !== 0) {
+      throw rangeError(
+        this.expectedSeq,
+        ErrorCode.SEQUENCE,
+        'a range carries a seq on a stream whose PersistStart stated first_seq (implied seqs)',
+      );
+    }
+    return this.expectedSeq;
+  }
+
+  /** Checks `range`, taken at `seq`, in the order its fields can be wrong, so each fault gets its own stable code. */
+  private validate(range: PersistRange, seq: number, arrivedNs: bigint): QueuedRange {
+    const { offset, data, flags, lsn } = range;
     // An unsafe seq decodes inexactly: naming it (or putting it in the error's seq) would mislead.
     if (!Number.isSafeInteger(seq)) {
       throw new RpmemError(ErrorCode.SEQUENCE, `seq above 2^53 - 1; expected seq ${this.expectedSeq}`);

@@ -179,6 +179,7 @@ export class TargetServer {
           info: await this.info(req.name),
           maxRangeBytes: this.config.maxRangeBytes,
           maxBatchRanges: this.config.maxBatchRanges,
+          impliedSeq: true,
         };
       }),
       Close: this.unary('Close', async (req, caller) => {

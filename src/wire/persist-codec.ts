@@ -39,6 +39,11 @@ export interface PersistStart {
   epoch: bigint;
   /** Who claims the epoch: 16 bytes, or empty for none. */
   claimant: Buffer;
+  /**
+   * The seq of the stream's first range when its ranges leave their seq out (implied, numbered by
+   * the target in arrival order); 0 or absent when every range carries its own. Inexact above 2^53 - 1.
+   */
+  firstSeq?: number;
 }
 
 /** A PersistRequest as the initiator sends it. */
@@ -75,6 +80,7 @@ const START_PROTOCOL_VERSION = tag(1, VARINT);
 const START_HANDLE = tag(2, LENGTH_DELIMITED);
 const START_EPOCH = tag(3, VARINT);
 const START_CLAIMANT = tag(4, LENGTH_DELIMITED);
+const START_FIRST_SEQ = tag(5, VARINT);
 const BATCH_RANGE = tag(1, LENGTH_DELIMITED);
 const RANGE_SEQ = tag(1, VARINT);
 const RANGE_OFFSET = tag(2, VARINT);
@@ -93,7 +99,7 @@ const NO_DATA = Buffer.alloc(0);
 
 /** Serializes a PersistRequest; proto3 defaults (zeros, empty data) are left out as a stock encoder does. */
 export function encodePersistRequest(frame: PersistRequestFrame): Buffer {
-  if (frame.kind === 'batch') return encodePersistBatch(frame.ranges);
+  if (frame.kind === 'batch') return encodePersistBatch(frame.ranges, true);
   const w = Writer.create();
   w.uint32(REQUEST_START).fork();
   writeStart(w, frame.start);
@@ -101,14 +107,16 @@ export function encodePersistRequest(frame: PersistRequestFrame): Buffer {
 }
 
 /**
- * A batch, written straight into one buffer of its exact size: the hot path of every Persist
- * stream, so no protobufjs Writer (its per-field operations and fork/ldelim states cost a dozen
- * objects per range) and one copy of each range's data. Same bytes as the Writer would produce.
+ * A PersistRequest carrying `ranges` as one PersistBatch, written straight into one buffer of its
+ * exact size: the hot path of every Persist stream, so no protobufjs Writer (its per-field
+ * operations and fork/ldelim states cost a dozen objects per range) and one copy of each range's
+ * data. Same bytes as the Writer would produce. Without `seqs` every range leaves its seq out (a
+ * stream whose PersistStart stated first_seq): the bytes then do not depend on the stream.
  */
-function encodePersistBatch(ranges: readonly PersistRange[]): Buffer {
+export function encodePersistBatch(ranges: readonly PersistRange[], seqs: boolean): Buffer {
   let batchBytes = 0;
   for (const r of ranges) {
-    const n = rangeBytes(r);
+    const n = rangeBytes(r, seqs);
     batchBytes += 1 + varintBytes(n) + n;
   }
   const out = Buffer.allocUnsafe(1 + varintBytes(batchBytes) + batchBytes);
@@ -116,8 +124,8 @@ function encodePersistBatch(ranges: readonly PersistRange[]): Buffer {
   let pos = writeVarint(out, 1, batchBytes);
   for (const r of ranges) {
     out[pos++] = BATCH_RANGE;
-    pos = writeVarint(out, pos, rangeBytes(r));
-    if (r.seq !== 0) pos = writeVarint(out, writeTag(out, pos, RANGE_SEQ), r.seq);
+    pos = writeVarint(out, pos, rangeBytes(r, seqs));
+    if (seqs && r.seq !== 0) pos = writeVarint(out, writeTag(out, pos, RANGE_SEQ), r.seq);
     if (r.offset !== 0) pos = writeVarint(out, writeTag(out, pos, RANGE_OFFSET), r.offset);
     if (r.data.length !== 0) {
       pos = writeVarint(out, writeTag(out, pos, RANGE_DATA), r.data.length);
@@ -131,9 +139,9 @@ function encodePersistBatch(ranges: readonly PersistRange[]): Buffer {
 }
 
 /** Encoded bytes of one Range message's fields (its own tag and length not included). */
-function rangeBytes(r: PersistRange): number {
+function rangeBytes(r: PersistRange, seqs: boolean): number {
   let n = 0;
-  if (r.seq !== 0) n += 1 + varintBytes(r.seq);
+  if (seqs && r.seq !== 0) n += 1 + varintBytes(r.seq);
   if (r.offset !== 0) n += 1 + varintBytes(r.offset);
   if (r.data.length !== 0) n += 1 + varintBytes(r.data.length) + r.data.length;
   if (r.crc32c !== 0) n += 1 + varintBytes(r.crc32c >>> 0);
@@ -173,6 +181,7 @@ function writeStart(w: Writer, s: PersistStart): void {
   if (s.handle !== '') w.uint32(START_HANDLE).string(s.handle);
   if (s.epoch !== 0n) w.uint32(START_EPOCH).uint64(s.epoch.toString());
   if (s.claimant.length !== 0) w.uint32(START_CLAIMANT).bytes(s.claimant);
+  if (s.firstSeq !== undefined && s.firstSeq !== 0) w.uint32(START_FIRST_SEQ).uint64(s.firstSeq);
 }
 
 /** Parses a PersistRequest; never throws (see the module comment). At most `maxRanges` ranges are decoded. */
@@ -195,7 +204,8 @@ function readRequest(r: Reader, maxRanges: number): DecodedPersistRequest {
   while (r.pos < r.len) {
     const t = r.uint32();
     if (t === REQUEST_START) {
-      const start: PersistStart = frame.kind === 'start' ? frame.start : { protocolVersion: 0, handle: '', epoch: 0n, claimant: NO_DATA };
+      const start: PersistStart =
+        frame.kind === 'start' ? frame.start : { protocolVersion: 0, handle: '', epoch: 0n, claimant: NO_DATA, firstSeq: 0 };
       frame = { kind: 'start', start: readStart(r, r.uint32() + r.pos, start) };
     } else if (t === REQUEST_BATCH) {
       const end = r.uint32() + r.pos;
@@ -217,6 +227,7 @@ function readStart(r: Reader, end: number, s: PersistStart): PersistStart {
     else if (t === START_HANDLE) s.handle = r.string();
     else if (t === START_EPOCH) s.epoch = BigInt(r.uint64().toString());
     else if (t === START_CLAIMANT) s.claimant = Buffer.from(r.bytes());
+    else if (t === START_FIRST_SEQ) s.firstSeq = uint64Number(r.uint64());
     else r.skipType(t & 7);
   }
   return atEnd(r, end, s);

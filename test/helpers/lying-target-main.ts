@@ -5,6 +5,7 @@
  *
  * - `info-N`: Open and Stat report PoolInfo.durability = N;
  * - `ack-N`: Open reports DURABILITY_PAGE, and every PersistAck carries durability = N;
+ * - `overack`: every PersistAck names one seq more than the batch's last (a range never sent);
  * - anything else: DURABILITY_PAGE everywhere (the positive control).
  *
  * Prints `listening PORT` once it serves on 127.0.0.1; Persist acks every batch at its last seq.
@@ -55,7 +56,8 @@ server.addService(targetService, {
     call.on('data', (req: DecodedPersistRequest) => {
       if (req.kind === 'start') name = handles.get(req.start.handle) ?? '';
       if (req.kind === 'batch' && req.ranges.length > 0) {
-        call.write({ durableSeq: req.ranges[req.ranges.length - 1].seq, granularity: 'page', durability: lie(name, 'ack') });
+        const last = req.ranges[req.ranges.length - 1].seq;
+        call.write({ durableSeq: name === 'overack' ? last + 1 : last, granularity: 'page', durability: lie(name, 'ack') });
       }
     });
     call.on('end', () => call.end());
