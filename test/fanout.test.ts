@@ -2,7 +2,7 @@
  * Replication fan-out, encoded once: a batch ReplicatedPool sends to several replicas on streams of
  * implied seqs is one Buffer written to every stream (seen at a grpc-js client interceptor, the seam
  * between rpmem and the wire); a replica that falls behind gets its own encoding and still receives
- * what each range held when persist was called (DESIGN-NOTES I7); a target that does not offer
+ * what each range held when persist was called (docs/design.md I7); a target that does not offer
  * implied seqs gets every range with its seq (I3).
  */
 import { expect } from 'chai';
@@ -127,6 +127,8 @@ describe('replication fan-out, encoded once', function () {
 
   /** Persists every range of the region once, acked by all, so its blocks are marked on every replica. */
   async function warmUp(pool: ReplicatedPool, ranges: number): Promise<void> {
+    // A replica that held an earlier test's pool is resynced after open: wait until all are up.
+    await pool.waitForQuorum({ ack: 'all', timeoutMs: 30_000 });
     await Promise.all(Array.from({ length: ranges }, (_, i) => pool.persist(i * RANGE_BYTES, RANGE_BYTES, { ack: 'all' })));
   }
 

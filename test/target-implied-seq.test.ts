@@ -1,5 +1,5 @@
 /**
- * rpmemd and Persist streams of implied seqs (PersistStart.first_seq, DESIGN-NOTES I3): the start
+ * rpmemd and Persist streams of implied seqs (PersistStart.first_seq, docs/design.md I3): the start
  * seq is checked against the pool's durable seq before any range is taken, the two forms never mix
  * on one stream, and every per-range check of the explicit form still holds. Then a seeded sweep of
  * random implied-form streams (its own generator, so the fuzzer's kept seeds mean what they meant).

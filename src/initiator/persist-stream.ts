@@ -258,7 +258,7 @@ export class PersistStream {
    * The batch another stream encoded whose members are exactly this stream's next ranges, and that
    * this stream's own limits allow; undefined when there is none (this stream encodes its own).
    * The member check is what stands, on this side, for the per-range seq check the target no longer
-   * makes on a stream of implied seqs (DESIGN-NOTES I3): the message says nothing of which seqs it
+   * makes on a stream of implied seqs (docs/design.md I3): the message says nothing of which seqs it
    * carries, so it must carry exactly the ranges this stream moves to unacked, in their order.
    */
   private sharedBatch(): SharedBatch | undefined {

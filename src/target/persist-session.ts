@@ -141,7 +141,7 @@ export class PersistSession {
     // Queued ahead of every batch on the file's header chain, so nothing is acked before it is durable.
     if (!sameClaim(file.claim, this.claim)) void file.claimEpoch(this.claim).catch(() => undefined);
     this.expectedSeq = Number(file.durableSeq) + 1;
-    // DESIGN-NOTES I3 for implied seqs: the writer numbers its ranges from first_seq and this stream
+    // docs/design.md I3 for implied seqs: the writer numbers its ranges from first_seq and this stream
     // from durable_seq + 1, so the two agree from the first range on or nothing is taken.
     const firstSeq = msg.start.firstSeq ?? 0;
     if (firstSeq !== 0) {
