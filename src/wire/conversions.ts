@@ -24,7 +24,12 @@ export function toWireGranularity(g: Granularity): WireGranularity {
   return WIRE_GRANULARITY[g];
 }
 
-/** Granularity from the proto enum; `undefined` for UNSPECIFIED or unknown values. */
+/** Granularity as the proto enum's number (PersistAck, which persist-codec encodes). */
+export function toWireGranularityValue(g: Granularity): number {
+  return g === 'cache-line' ? 1 : 2;
+}
+
+/** Granularity from the proto enum, by name or number; `undefined` for UNSPECIFIED or unknown values. */
 export function fromWireGranularity(g: WireGranularity | string | number | undefined): Granularity | undefined {
   if (g === 'GRANULARITY_CACHE_LINE' || g === 1) return 'cache-line';
   if (g === 'GRANULARITY_PAGE' || g === 2) return 'page';

@@ -17,6 +17,7 @@
  */
 import { Long, Reader, Writer } from 'protobufjs';
 import type { Granularity } from '../storage/native';
+import { toWireGranularityValue, fromWireGranularity } from './conversions';
 
 /** One range as it travels in a PersistBatch (the proto's Range message). */
 export interface PersistRange {
@@ -91,9 +92,6 @@ const RANGE_LSN = tag(6, VARINT);
 const ACK_DURABLE_SEQ = tag(1, VARINT);
 const ACK_GRANULARITY = tag(2, VARINT);
 const ACK_DURABILITY = tag(3, VARINT);
-
-const WIRE_GRANULARITY: Record<Granularity, number> = { 'cache-line': 1, page: 2 };
-const GRANULARITY_OF_WIRE: ReadonlyArray<Granularity | undefined> = [undefined, 'cache-line', 'page'];
 
 const NO_DATA = Buffer.alloc(0);
 
@@ -291,7 +289,7 @@ function atEnd<T>(r: Reader, end: number, value: T): T {
 export function encodePersistAck(ack: PersistAckFrame): Buffer {
   const w = Writer.create();
   if (ack.durableSeq !== 0) w.uint32(ACK_DURABLE_SEQ).uint64(ack.durableSeq);
-  if (ack.granularity !== undefined) w.uint32(ACK_GRANULARITY).int32(WIRE_GRANULARITY[ack.granularity]);
+  if (ack.granularity !== undefined) w.uint32(ACK_GRANULARITY).int32(toWireGranularityValue(ack.granularity));
   if (ack.durability !== 0) w.uint32(ACK_DURABILITY).int32(ack.durability);
   return w.finish() as Buffer;
 }
@@ -303,7 +301,7 @@ export function decodePersistAck(buf: Buffer): PersistAckFrame {
   while (r.pos < r.len) {
     const t = r.uint32();
     if (t === ACK_DURABLE_SEQ) ack.durableSeq = uint64Number(r.uint64());
-    else if (t === ACK_GRANULARITY) ack.granularity = GRANULARITY_OF_WIRE[r.int32()];
+    else if (t === ACK_GRANULARITY) ack.granularity = fromWireGranularity(r.int32());
     else if (t === ACK_DURABILITY) ack.durability = r.int32();
     else r.skipType(t & 7);
   }
