@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import * as fs from 'fs';
 import { status as Status } from '@grpc/grpc-js';
 import { ErrorCode } from '../src/storage/errors';
-import { HEADER_BYTES } from '../src/storage/pool-header';
+import { HEADER_BYTES, CLAIMANT_BYTES } from '../src/storage/pool-header';
 import { PROTOCOL_VERSION } from '../src/wire/protocol';
 import { TargetClient } from '../src/initiator/target-client';
 import type { Range } from '../src/generated/rpmem/v1/Range';
@@ -93,6 +93,21 @@ describe('rpmemd: Persist streams of implied seqs', function () {
       expect(out.error?.message).to.include('expected first_seq 3');
       expect(out.acks).to.deep.equal([]);
     }
+    // A refused start with a claim the pool would accept promises nothing either: checked before the claim.
+    const res = await client.open({ protocolVersion: PROTOCOL_VERSION, name });
+    const claimed = await new RawPersist(client)
+      .write({
+        start: {
+          protocolVersion: PROTOCOL_VERSION,
+          handle: res.handle,
+          firstSeq: '4',
+          epoch: '7',
+          claimant: Buffer.alloc(CLAIMANT_BYTES, 7),
+        },
+      })
+      .send(implied(HEADER_BYTES, 10, 0x0f))
+      .end();
+    expect(claimed.error?.code).to.equal(ErrorCode.SEQUENCE);
     expect(fs.readFileSync(target.poolPath(name)).equals(before), 'the pool file is as before the refused streams').to.equal(true);
     const right = await (await stream(name, '3')).send(implied(HEADER_BYTES, 10, 0x03)).end();
     expect(right.error).to.equal(undefined);

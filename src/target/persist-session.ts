@@ -129,32 +129,39 @@ export class PersistSession {
     const handle = this.registry.get(msg.start.handle, 'read-write');
     try {
       this.caller.authorize(handle.name, 'write');
+      this.startSeq(handle, msg.start.firstSeq ?? 0);
       this.claim = this.writerClaim(handle, msg.start.epoch, msg.start.claimant);
       this.registry.attachStream(handle, this.claim, (claim) => this.stopIntake(fenced(this.claim, claim)));
     } catch (err) {
       // A refused writer keeps nothing on the target: not even the handle until its lease runs out.
-      if (err instanceof RpmemError && err.code === ErrorCode.FENCED) void this.registry.release(handle);
+      if (err instanceof RpmemError && (err.code === ErrorCode.FENCED || err.code === ErrorCode.SEQUENCE))
+        void this.registry.release(handle);
       throw err;
     }
     this.handle = handle;
     const file = handle.pool.file;
     // Queued ahead of every batch on the file's header chain, so nothing is acked before it is durable.
     if (!sameClaim(file.claim, this.claim)) void file.claimEpoch(this.claim).catch(() => undefined);
-    this.expectedSeq = Number(file.durableSeq) + 1;
-    // docs/design.md I3 for implied seqs: the writer numbers its ranges from first_seq and this stream
-    // from durable_seq + 1, so the two agree from the first range on or nothing is taken.
-    const firstSeq = msg.start.firstSeq ?? 0;
-    if (firstSeq !== 0) {
-      if (firstSeq !== this.expectedSeq) {
-        const stated = Number.isSafeInteger(firstSeq) ? String(firstSeq) : 'above 2^53 - 1';
-        throw new RpmemError(
-          ErrorCode.SEQUENCE,
-          `PersistStart.first_seq ${stated}, but the pool's durable seq is ${this.expectedSeq - 1}: expected first_seq ${this.expectedSeq}`,
-        );
-      }
-      this.impliedSeq = true;
-    }
     this.log.debug('persist stream started', { pool: handle.name, nextSeq: this.expectedSeq, epoch: this.claim.epoch });
+  }
+
+  /**
+   * The seq of the stream's first range: durable_seq + 1. docs/design.md I3 for implied seqs: the
+   * writer numbers its ranges from first_seq and this stream from durable_seq + 1, so the two agree
+   * from the first range on or nothing is taken. Checked before the claim, so that a refused start
+   * changes nothing on the pool.
+   */
+  private startSeq(handle: Handle, firstSeq: number): void {
+    this.expectedSeq = Number(handle.pool.file.durableSeq) + 1;
+    if (firstSeq === 0) return;
+    if (firstSeq !== this.expectedSeq) {
+      const stated = Number.isSafeInteger(firstSeq) ? String(firstSeq) : 'above 2^53 - 1';
+      throw new RpmemError(
+        ErrorCode.SEQUENCE,
+        `PersistStart.first_seq ${stated}, but the pool's durable seq is ${this.expectedSeq - 1}: expected first_seq ${this.expectedSeq}`,
+      );
+    }
+    this.impliedSeq = true;
   }
 
   /**
