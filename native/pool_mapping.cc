@@ -481,7 +481,7 @@ Napi::Value PoolMapping::TakeRecording(const Napi::CallbackInfo& info) {
 
 /*
  * BenchWritePacked -- benchWritePacked(source, plan, trailerOffset, trailerData, deep, rangesPerBatch,
- * trailerStride, maxBatches, maxMs, latencies): bench only (bench/local-floor.ts), not rpmem's API.
+ * trailerStride, maxBatches, maxMs, latencies): bench only (bench/like-for-like.ts), not rpmem's API.
  * Times the writer's own batch routine, PoolFile::WriteBatch (what writePacked runs inline or on its
  * worker), from C++, so a comparison with libpmem2's C loop measures the writer and not the JS call.
  * The arguments are checked as writePacked checks them; the plan's ranges are then cut into batches of

@@ -115,7 +115,7 @@ describe('docs links', () => {
 /** The name the invariants went by before docs/design.md (spelled in two, so this file does not cite it). */
 const OLD_NAME = ['DESIGN', 'NOTES'].join('-');
 
-/** The source files that may cite an invariant: everything tracked under these folders. */
+/** The folders whose files may cite an invariant: every file under them but src/generated/. */
 const CITING = ['src', 'test', 'bench', 'native', 'deploy', 'examples', 'proto'];
 
 /** Each citation `docs/design.md I<n>`, as "file: I<n>", and the files that still use OLD_NAME. */

@@ -14,10 +14,18 @@ import { PoolAttr, normalizeAttr } from '../storage/pool-attr';
 import type { PoolFile } from '../storage/pool-file';
 import { HEADER_BYTES, NO_CLAIMANT, SyncState } from '../storage/pool-header';
 
-const WIRE_GRANULARITY: Record<Granularity, WireGranularity> = {
+/** The proto Granularity names in the order of their numbers (GRANULARITY_UNSPECIFIED = 0 first). */
+const GRANULARITY_NAMES = ['GRANULARITY_UNSPECIFIED', 'GRANULARITY_CACHE_LINE', 'GRANULARITY_PAGE'] as const;
+
+const WIRE_GRANULARITY: Record<Granularity, (typeof GRANULARITY_NAMES)[number]> = {
   'cache-line': 'GRANULARITY_CACHE_LINE',
   page: 'GRANULARITY_PAGE',
 };
+
+/** Keyed by name; a Map, so that no inherited property of an object can pass for a name. */
+const GRANULARITY_OF_NAME = new Map<unknown, Granularity>(
+  (Object.keys(WIRE_GRANULARITY) as Granularity[]).map((g) => [WIRE_GRANULARITY[g], g]),
+);
 
 /** Granularity as the proto enum. */
 export function toWireGranularity(g: Granularity): WireGranularity {
@@ -26,14 +34,12 @@ export function toWireGranularity(g: Granularity): WireGranularity {
 
 /** Granularity as the proto enum's number (PersistAck, which persist-codec encodes). */
 export function toWireGranularityValue(g: Granularity): number {
-  return g === 'cache-line' ? 1 : 2;
+  return GRANULARITY_NAMES.indexOf(WIRE_GRANULARITY[g]);
 }
 
 /** Granularity from the proto enum, by name or number; `undefined` for UNSPECIFIED or unknown values. */
 export function fromWireGranularity(g: WireGranularity | string | number | undefined): Granularity | undefined {
-  if (g === 'GRANULARITY_CACHE_LINE' || g === 1) return 'cache-line';
-  if (g === 'GRANULARITY_PAGE' || g === 2) return 'page';
-  return undefined;
+  return GRANULARITY_OF_NAME.get(typeof g === 'number' ? GRANULARITY_NAMES[g] : g);
 }
 
 /** A proto enum field as proto-loader hands it over: its name, or the bare number when undeclared. */

@@ -61,7 +61,7 @@ export type DecodedPersistRequest =
 /**
  * A cumulative PersistAck; `granularity` is undefined for UNSPECIFIED or values this build does not
  * know. `durability` is the proto Durability number as sent (0 = UNSPECIFIED), undeclared values
- * included: protocol.ts's fromWireDurability judges it, so a bad one fails the stream with a stable
+ * included: conversions.ts's fromWireDurability judges it, so a bad one fails the stream with a stable
  * code rather than as a parse error.
  */
 export interface PersistAckFrame {
