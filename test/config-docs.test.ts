@@ -74,7 +74,7 @@ describe('failover-agent config keys: one table', () => {
         const { [flag as keyof typeof required]: _dropped, ...rest } = required;
         expect(() => buildAgentConfig(rest), flag).to.throw(`config "${flag}": is required`);
       } else if (value !== undefined && flag !== 'group' && flag !== 'pool' && flag !== 'replica') {
-        expect(String(value), flag).to.equal(spec.defaultText);
+        expect(String(value), flag).to.equal(spec.default);
         stated++;
       }
     }

@@ -59,8 +59,10 @@ type Kind = 'string' | 'list' | 'seconds' | 'ms' | 'policy';
 interface AgentKey extends OptionSpec {
   key: keyof AgentConfig;
   kind: Kind;
-  /** The default as people read it: a value, a rule (`ttl / 3`), `required` or `none`. */
-  defaultText: string;
+  /** The value the agent takes when the key is not given, as the config file would spell it. */
+  default?: string;
+  /** Without such a value, what a missing key means: `required`, or how the agent derives one (`ttl / 3`); unset for none. */
+  defaultText?: string;
   /** The key's row in docs/cli.md, a sentence or more (`help` is the one-line --help form). */
   doc: string;
 }
@@ -79,7 +81,7 @@ export const AGENT_KEYS: Record<string, AgentKey> = {
     multiple: true,
     arg: 'URL',
     help: 'an etcd client URL; repeat for each',
-    defaultText: 'http://127.0.0.1:2379',
+    default: 'http://127.0.0.1:2379',
     doc: 'etcd client URLs (a list; the flag repeats).',
   },
   group: {
@@ -125,7 +127,7 @@ export const AGENT_KEYS: Record<string, AgentKey> = {
     type: 'string',
     arg: 'POLICY',
     help: 'write policy of the primary: all, majority or a number',
-    defaultText: 'majority',
+    default: 'majority',
     doc: 'Write policy of the primary: `all`, `majority` or a number.',
   },
   ttl: {
@@ -134,7 +136,7 @@ export const AGENT_KEYS: Record<string, AgentKey> = {
     type: 'string',
     arg: 'SECONDS',
     help: 'lease TTL of the leader key, whole seconds >= 2',
-    defaultText: String(DEFAULT_TTL_SECONDS),
+    default: String(DEFAULT_TTL_SECONDS),
     doc: 'Lease TTL of the leader key, whole seconds ≥ 2.',
   },
   'loop-wait-ms': {
@@ -170,7 +172,7 @@ export const AGENT_KEYS: Record<string, AgentKey> = {
     type: 'string',
     arg: 'PREFIX',
     help: "root of the group's keys in etcd",
-    defaultText: DEFAULT_KEY_PREFIX,
+    default: DEFAULT_KEY_PREFIX,
     doc: "Root of the group's keys in etcd.",
   },
   exec: {
@@ -179,7 +181,6 @@ export const AGENT_KEYS: Record<string, AgentKey> = {
     type: 'string',
     arg: 'COMMAND',
     help: 'the application to run while primary (sh -c, env RPMEM_*); killed when the term ends',
-    defaultText: 'none',
     doc: 'The application to run while this node is the primary (`sh -c`), see below. Without it the agent holds the pool itself and nothing can write through it.',
   },
   'on-elected': {
@@ -188,7 +189,6 @@ export const AGENT_KEYS: Record<string, AgentKey> = {
     type: 'string',
     arg: 'COMMAND',
     help: 'shell command run on becoming primary (env RPMEM_ROLE, RPMEM_EPOCH, RPMEM_POOL, ...)',
-    defaultText: 'none',
     doc: `Shell command run when this node becomes primary, with ${HOOK_ENV} set.`,
   },
   'on-demoted': {
@@ -197,7 +197,6 @@ export const AGENT_KEYS: Record<string, AgentKey> = {
     type: 'string',
     arg: 'COMMAND',
     help: 'shell command run on losing the primary role',
-    defaultText: 'none',
     doc: 'Shell command run when this node stops being primary, with the same environment.',
   },
   'etcd-user': {
@@ -206,7 +205,6 @@ export const AGENT_KEYS: Record<string, AgentKey> = {
     type: 'string',
     arg: 'USER',
     help: 'etcd user, when etcd has auth enabled',
-    defaultText: 'none',
     doc: 'etcd user, when etcd has authentication enabled; goes with `etcd-password-file`.',
   },
   'etcd-password-file': {
@@ -215,7 +213,6 @@ export const AGENT_KEYS: Record<string, AgentKey> = {
     type: 'string',
     arg: 'FILE',
     help: "file holding the etcd user's password",
-    defaultText: 'none',
     doc: "File holding the etcd user's password.",
   },
   'etcd-ca': {
@@ -224,7 +221,6 @@ export const AGENT_KEYS: Record<string, AgentKey> = {
     type: 'string',
     arg: 'FILE',
     help: 'PEM CA bundle for https:// etcd URLs',
-    defaultText: 'none',
     doc: 'PEM CA bundle for `https://` etcd URLs.',
   },
   'etcd-cert': {
@@ -233,7 +229,6 @@ export const AGENT_KEYS: Record<string, AgentKey> = {
     type: 'string',
     arg: 'FILE',
     help: 'PEM client certificate for etcd',
-    defaultText: 'none',
     doc: 'PEM client certificate for etcd (optional).',
   },
   'etcd-key': {
@@ -242,15 +237,15 @@ export const AGENT_KEYS: Record<string, AgentKey> = {
     type: 'string',
     arg: 'FILE',
     help: "the etcd client certificate's private key",
-    defaultText: 'none',
     doc: "The etcd client certificate's private key.",
   },
 };
 
 /** `help` with its default, as --help prints it. */
-function helpLine({ help, defaultText }: AgentKey): string {
-  if (defaultText === 'none') return help;
-  return `${help} (${defaultText === 'required' ? 'required' : `default ${defaultText}`})`;
+function helpLine({ help, default: value, defaultText }: AgentKey): string {
+  const shown = value ?? defaultText;
+  if (shown === undefined) return help;
+  return `${help} (${shown === 'required' ? 'required' : `default ${shown}`})`;
 }
 
 /** The agent's flags, as the CLI's option table takes them. */
@@ -264,19 +259,18 @@ export const AGENT_OPTIONS: Options = Object.fromEntries(
 /** The table of the agent's keys in docs/cli.md. */
 export function agentKeysTable(): string {
   const rows = Object.entries(AGENT_KEYS).map(([flag, s]) => {
-    const shown =
-      s.defaultText === 'required' || s.defaultText === 'none' || /[ (]/.test(s.defaultText) ? s.defaultText : `\`${s.defaultText}\``;
+    const shown = s.default !== undefined ? `\`${s.default}\`` : (s.defaultText ?? 'none');
     return `| \`${flag}\` | ${shown} | ${s.doc} |`;
   });
   return ['| Key (flag) | Default | Meaning |', '|---|---|---|', ...rows].join('\n');
 }
 
-const DEFAULTS: Pick<AgentConfig, 'etcd' | 'ack' | 'ttlSeconds' | 'keyPrefix'> = {
-  etcd: ['http://127.0.0.1:2379'],
-  ack: 'majority',
-  ttlSeconds: DEFAULT_TTL_SECONDS,
-  keyPrefix: DEFAULT_KEY_PREFIX,
-};
+/** The values of the keys whose table entry gives one, as buildAgentConfig starts from them. */
+const DEFAULTS: Record<string, unknown> = Object.fromEntries(
+  Object.entries(AGENT_KEYS)
+    .filter(([, spec]) => spec.default !== undefined)
+    .map(([flag, spec]) => [spec.key, coerce(flag, spec.kind, spec.default)]),
+);
 
 /** Reads a YAML config file of agent keys; UsageError naming the file when it is unreadable or not a mapping. */
 export function readAgentConfigFile(file: string): Record<string, unknown> {
