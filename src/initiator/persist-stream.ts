@@ -278,13 +278,14 @@ export class PersistStream {
    */
   private offer(ranges: readonly Pending[], dataBytes: number, message: Buffer): void {
     const first = ranges[0].shared;
-    if (first === undefined || first.batch !== undefined) return;
+    // unsent counts this stream too: below 2 no other stream is left to send the first range.
+    if (first === undefined || first.batch !== undefined || first.unsent < 2) return;
     const members: SharedRange[] = [];
     for (const p of ranges) {
       if (p.shared === undefined) return;
       members.push(p.shared);
     }
-    if (first.unsent > 1) first.batch = { members, message, dataBytes };
+    first.batch = { members, message, dataBytes };
   }
 
   /** Moves the first `count` unsent ranges (`dataBytes` of data) to unacked and writes `message`, which carries exactly them. */
