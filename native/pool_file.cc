@@ -192,15 +192,16 @@ Status PoolFile::CheckWritable() const {
 
 /* WriteBatch -- copies the plan's ranges in and makes them durable, by this pool's granularity */
 Status PoolFile::WriteBatch(const WritePlan& plan) {
-  /* checked again here, at the write: an earlier batch may have failed since the caller checked */
-  Status status = CheckWritable();
-  return status.ok() ? ops_->write_batch(*this, plan) : status;
+  /* checked again here, at the write: an earlier batch may have failed since the caller checked;
+   * a Status is built only to refuse, as its 48 B of stores would queue behind the last batch's fence */
+  if (info_.read_only || failed()) return CheckWritable();
+  return ops_->write_batch(*this, plan);
 }
 
 /* Persist -- makes a range stored through the mapping durable, by this pool's granularity */
 Status PoolFile::Persist(uint64_t offset, uint64_t length, bool deep) {
-  Status status = CheckWritable();
-  return status.ok() ? ops_->persist(*this, offset, length, deep) : status;
+  if (info_.read_only || failed()) return CheckWritable();
+  return ops_->persist(*this, offset, length, deep);
 }
 
 }  // namespace rpmem
