@@ -44,6 +44,10 @@ export class PoolFile {
   private tail: Promise<void> = Promise.resolve();
   /** What a range made durable here survives: from the mapping (granularity, MAP_SYNC) and the file system it is on. */
   readonly durability: Durability;
+  /** File size in bytes. Fixed while open, so read once: the addon's getter is a call into C++ (every range checks it). */
+  readonly poolSize: number;
+  /** Fixed while open, so read once: the addon's getter makes a new string (every ack carries it). */
+  readonly granularity: Granularity;
 
   private constructor(
     readonly path: string,
@@ -51,8 +55,10 @@ export class PoolFile {
     header: PoolHeader,
   ) {
     this.header = header;
+    this.poolSize = mapping.size;
+    this.granularity = mapping.granularity;
     this.durability = durabilityOf({
-      granularity: mapping.granularity,
+      granularity: this.granularity,
       isPmem: mapping.isPmem,
       volatileFs: isVolatileFsType(fs.statfsSync(path).type),
     });
@@ -139,14 +145,6 @@ export class PoolFile {
     } finally {
       await pool.close();
     }
-  }
-
-  get poolSize(): number {
-    return this.mapping.size;
-  }
-
-  get granularity(): Granularity {
-    return this.mapping.granularity;
   }
 
   get durableSeq(): bigint {
