@@ -184,35 +184,25 @@ __attribute__((always_inline)) inline void StoreAndFlush(PoolFile& pool, const W
   }
 }
 
-/* DurableCacheLine -- stores, flushes and fences one group of ranges; msync too when deep */
-template <typename Domain, FlushInstruction instruction>
-Status DurableCacheLine(PoolFile& pool, const WriteRange* ranges, size_t count, bool deep) {
-  StoreAndFlush<Domain, instruction>(pool, ranges, count);
-  int err;
-  if (FenceFailed<Domain>(pool, &err)) return FenceFailure(pool, err, ranges, count);
-  return deep ? MsyncPages<Domain>(pool, ranges, count) : Status{};
-}
-
 /*
- * WriteBatchCacheLine -- data durable (flush + fence), then the trailer with a second fence (I2).
- * The usual batch (not deep) runs without a call or a Status until it returns.
+ * WriteBatchCacheLine -- data durable (flush + fence; msync too when deep), then the trailer the
+ * same way after them (I2). The usual batch (not deep) builds no Status until it returns.
  */
 template <typename Domain, FlushInstruction instruction>
 Status WriteBatchCacheLine(PoolFile& pool, const WritePlan& plan) {
   const WriteRange* ranges = plan.ranges.data();
   const size_t count = plan.ranges.size();
-  if (plan.deep) {
-    Status status = DurableCacheLine<Domain, instruction>(pool, ranges, count, true);
-    return status.ok() && plan.has_trailer ? DurableCacheLine<Domain, instruction>(pool, &plan.trailer, 1, true) : status;
-  }
   StoreAndFlush<Domain, instruction>(pool, ranges, count);
   int err;
   if (FenceFailed<Domain>(pool, &err)) return FenceFailure(pool, err, ranges, count);
-  if (plan.has_trailer) {
-    StoreAndFlush<Domain, instruction>(pool, &plan.trailer, 1);
-    if (FenceFailed<Domain>(pool, &err)) return FenceFailure(pool, err, &plan.trailer, 1);
+  if (plan.deep) {
+    Status status = MsyncPages<Domain>(pool, ranges, count);
+    if (!status.ok()) return status;
   }
-  return Status{};
+  if (!plan.has_trailer) return Status{};
+  StoreAndFlush<Domain, instruction>(pool, &plan.trailer, 1);
+  if (FenceFailed<Domain>(pool, &err)) return FenceFailure(pool, err, &plan.trailer, 1);
+  return plan.deep ? MsyncPages<Domain>(pool, &plan.trailer, 1) : Status{};
 }
 
 /* PersistCacheLine -- flush + fence of a range stored through the mapping; msync too when deep */

@@ -194,13 +194,13 @@ Status PoolFile::CheckWritable() const {
 Status PoolFile::WriteBatch(const WritePlan& plan) {
   /* checked again here, at the write: an earlier batch may have failed since the caller checked;
    * a Status is built only to refuse, as its 48 B of stores would queue behind the last batch's fence */
-  if (info_.read_only || failed()) return CheckWritable();
+  if (!Writable()) return CheckWritable();
   return ops_->write_batch(*this, plan);
 }
 
 /* Persist -- makes a range stored through the mapping durable, by this pool's granularity */
 Status PoolFile::Persist(uint64_t offset, uint64_t length, bool deep) {
-  if (info_.read_only || failed()) return CheckWritable();
+  if (!Writable()) return CheckWritable();
   return ops_->persist(*this, offset, length, deep);
 }
 

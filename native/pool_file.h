@@ -66,6 +66,8 @@ class PoolFile {
   bool Contains(uint64_t offset, uint64_t length) const { return offset <= info_.size && length <= info_.size - offset; }
   /* CheckRange -- OUT_OF_RANGE unless [offset, offset+length) lies inside the file */
   Status CheckRange(uint64_t offset, uint64_t length) const;
+  /* Writable -- neither read-only nor failed; the check without building a Status */
+  bool Writable() const { return !info_.read_only && !failed(); }
   /* CheckWritable -- refuses writes and persists on a read-only or failed pool */
   Status CheckWritable() const;
 
