@@ -60,6 +60,14 @@ const MAX_HANDLES = 64;
 /** The decode-amplification message of issue #10: one-byte ranges filling most of max-message-bytes. */
 const TINY_FLOOD_RANGES = 850_000;
 
+/**
+ * Calls one fuzzer connection may start. nghttp2 answers a peer whose RST_STREAMs outrun a token
+ * bucket (1,000 tokens, 33 a second; Node 20 cannot change it) with GOAWAY, and the connection's
+ * open calls end INTERNAL: a rapid-reset defence, not a daemon fault. A call sends at most one
+ * RST_STREAM, so a connection that starts fewer calls than the bucket holds never reaches it.
+ */
+const CALLS_PER_CLIENT = 900;
+
 export interface FuzzConfig {
   address: string;
   seed: number;
@@ -200,6 +208,7 @@ export class Fuzzer {
   readonly stats = new FuzzStats();
   private readonly clients: grpc.Client[] = [];
   private readonly retired: grpc.Client[] = [];
+  private readonly callsStarted = new Map<grpc.Client, number>();
   private readonly sessions = new Map<number, http2.ClientHttp2Session>();
   private readonly state: FuzzState;
   private readonly weights: Record<Kind, number>;
@@ -326,20 +335,24 @@ export class Fuzzer {
     }
   }
 
-  private client(rng: Rng): grpc.Client {
+  /** A connection for `calls` new calls: now and then, or when `calls` would pass its budget, a new one. */
+  private client(rng: Rng, calls = 1): grpc.Client {
     const i = rng.int(this.clients.length);
-    if (rng.chance(0.01)) {
+    if (rng.chance(0.01) || (this.callsStarted.get(this.clients[i]) ?? 0) + calls > CALLS_PER_CLIENT) {
       // Connection churn: drop one connection (its calls go on) and dial a new one.
       // Closed later: calls other workers are about to start on it must not find it shut down.
       const old = this.clients[i];
       this.retired.push(old);
+      this.callsStarted.delete(old);
       setTimeout(() => {
         old.close();
         this.retired.splice(this.retired.indexOf(old), 1);
       }, 30_000).unref();
       this.clients[i] = newClient(this.cfg.address);
     }
-    return this.clients[i];
+    const client = this.clients[i];
+    this.callsStarted.set(client, (this.callsStarted.get(client) ?? 0) + calls);
+    return client;
   }
 
   private metadata(rng: Rng): grpc.Metadata {
@@ -785,9 +798,10 @@ export class Fuzzer {
   private async streamFlood(rng: Rng, trace: Trace): Promise<void> {
     trace.method = `${SVC}Persist`;
     trace.note = 'stream flood';
-    const client = this.client(rng);
+    const streams = rng.range(8, 48);
+    const client = this.client(rng, streams);
     const outcomes = await Promise.all(
-      Array.from({ length: rng.range(8, 48) }, () =>
+      Array.from({ length: streams }, () =>
         this.inSlot(async () => {
           this.stats.controlCalls++;
           const call = new BidiCall(client, trace.method, rng.range(1000, 5000), this.metadata(rng));
