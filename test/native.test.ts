@@ -174,6 +174,16 @@ describe('native writer', function () {
       }
     });
 
+    it('agrees with a JS table implementation around the lengths where three chains take over (3 x 256 B, 3 x 8 KiB)', () => {
+      const data = crypto.randomBytes(4 * 3 * 8192);
+      for (const edge of [3 * 256, 2 * 3 * 256, 3 * 8192, 3 * 8192 + 3 * 256, 2 * 3 * 8192]) {
+        for (const length of [edge - 8, edge - 1, edge, edge + 1, edge + 8]) {
+          const part = data.subarray(3, 3 + length);
+          expect(crc32c(part, 0x9e3779b9), `length ${length}`).to.equal(referenceCrc32c(part, 0x9e3779b9));
+        }
+      }
+    });
+
     it('rejects a non-Buffer and a bad initial value', () => {
       expect(thrown(() => crc32c('abc' as unknown as Buffer)).code).to.equal(ErrorCode.INVALID_ARGUMENT);
       expect(thrown(() => crc32c(Buffer.alloc(1), -1)).code).to.equal(ErrorCode.INVALID_ARGUMENT);
