@@ -213,6 +213,28 @@ describe('replicated pools', function () {
     expect(rp.status().map((s) => s.dirtyBlocks)).to.deep.equal(before);
   });
 
+  it('unmarks a block once an activity window passed with nothing in flight on it, never while a range on it awaits an ack', async () => {
+    const rp = await openPool();
+    const dirty = (): number[] => rp.status().map((s) => s.dirtyBlocks);
+    for (let b = 0; b < 4; b++) await rp.persist(b * BLOCK_BYTES + 100, 10);
+    await waitFor(() => dirty().every((n) => n === 0), 10_000, 'every block unmarked on every replica');
+    // Block 5 goes idle on every replica (acked by all), then, within the same activity window, a
+    // range on it that the stopped replica cannot ack: the others ack it (majority) and their block
+    // 5 goes idle again; on the stopped one the block is in flight until its deadline, so the
+    // first range's idleness must not unmark it.
+    await rp.persist(5 * BLOCK_BYTES + 100, 10, { ack: 'all' });
+    targets[1].signal('SIGSTOP');
+    try {
+      await rp.persist(5 * BLOCK_BYTES, 10);
+      await waitFor(() => dirty()[0] === 0 && dirty()[2] === 0, 10_000, 'block 5 unmarked on the replicas that acked it');
+      await new Promise((r) => setTimeout(r, 6 * options(specs).activityWindowMs!));
+      expect(dirty()[1], `${specs[1]} (${rp.status()[1].state})`).to.equal(1);
+    } finally {
+      targets[1].signal('SIGCONT');
+    }
+    await allUp(rp);
+  });
+
   it("keeps each replica's LSN when the primary reopens without writing (promotion relies on it)", async () => {
     const file = path.join(dir, 'primary');
     const first = await openPool({}, file);

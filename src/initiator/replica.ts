@@ -154,8 +154,11 @@ export class Replica {
   private pool?: RemotePool;
   private closed = false;
   private readonly backoff: Backoff;
-  /** Ranges in flight per block: a block is unmarked only when none is. */
-  private readonly inflight = new Map<number, number>();
+  /**
+   * Ranges in flight per block: a block is unmarked only when none is. A count per block of the
+   * map (at most 2^20), not a Map: it changes twice per range per replica.
+   */
+  private readonly inflight: Uint32Array;
   /** Blocks with nothing in flight, and the activity tick they went idle at. */
   private readonly idleSince = new Map<number, number>();
   private tick = 0;
@@ -181,6 +184,7 @@ export class Replica {
     private readonly requiredDurability?: Durability,
   ) {
     this.backoff = new Backoff(settings.backoff);
+    this.inflight = new Uint32Array(dirty.blocks);
   }
 
   get spec(): string {
@@ -358,19 +362,18 @@ export class Replica {
 
   private busy(first: number, last: number): void {
     for (let b = first; b <= last; b++) {
-      this.inflight.set(b, (this.inflight.get(b) ?? 0) + 1);
-      this.idleSince.delete(b);
+      if (this.inflight[b]++ === 0) this.idleSince.delete(b);
     }
   }
 
   /** Blocks `first..last` have one range fewer in flight (a send settled, or a held one was dropped). */
   done(first: number, last: number): void {
     for (let b = first; b <= last; b++) {
-      const n = (this.inflight.get(b) ?? 1) - 1;
-      if (n > 0) {
-        this.inflight.set(b, n);
+      const n = this.inflight[b];
+      if (n > 1) {
+        this.inflight[b] = n - 1;
       } else {
-        this.inflight.delete(b);
+        this.inflight[b] = 0;
         this.idleSince.set(b, this.tick);
       }
     }
@@ -495,7 +498,7 @@ export class Replica {
     const completeUpTo = this.settings.lsnNow();
     await this.dirty.settled();
     await pool.drain();
-    await this.dirty.clear(blocks.filter((b) => !this.inflight.has(b)));
+    await this.dirty.clear(blocks.filter((b) => this.inflight[b] === 0));
     await pool.setSyncState('clean', completeUpTo);
     this.listener.resyncDone({ ...progress, ms: Date.now() - started });
   }
