@@ -65,7 +65,10 @@ function watchSends(replica: Replica): { lsns: bigint[]; acks: Array<Promise<Per
     record(
       new Promise<PersistResult>((resolve, reject) =>
         persistTo(offset, data, lsn, crc, {
-          acked: (r) => (resolve(r), sink.acked(r)),
+          acked: (seq, granularity, durability) => (
+            resolve({ seq: BigInt(seq), granularity, durability }),
+            sink.acked(seq, granularity, durability)
+          ),
           failed: (e) => (reject(e), sink.failed(e)),
         }),
       ),

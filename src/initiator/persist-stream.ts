@@ -32,11 +32,24 @@ export interface PersistResult {
 /**
  * Told how one queued range fared: exactly one of the two, once, synchronously from the ack (or
  * the failure) that settles it. A replicated range is sent to several streams; a sink per send
- * costs one object where a promise and its handlers cost several.
+ * costs one object where a promise and its handlers cost several, and an ack passes its fields
+ * rather than a PersistResult, which a sink builds only if it keeps one.
  */
 export interface RangeSink {
-  acked(result: PersistResult): void;
+  acked(seq: number, granularity: Granularity, durability: Durability): void;
   failed(err: RpmemError): void;
+}
+
+/** The sink of {@link PersistStream.persist}: settles its promise. */
+class PromiseSink implements RangeSink {
+  constructor(
+    private readonly resolve: (result: PersistResult) => void,
+    readonly failed: (err: RpmemError) => void,
+  ) {}
+
+  acked(seq: number, granularity: Granularity, durability: Durability): void {
+    this.resolve({ seq: BigInt(seq), granularity, durability });
+  }
 }
 
 /** A range as queued, sent and awaiting its ack: the codec encodes it as it is. */
@@ -136,7 +149,7 @@ export class PersistStream {
    * that lets its application store into the memory again first calls {@link detach}.
    */
   persist(offset: number, data: Buffer, deep: boolean, lsn = 0n, crc = crc32c(data)): Promise<PersistResult> {
-    return new Promise<PersistResult>((resolve, reject) => this.enqueue(offset, data, deep, lsn, crc, { acked: resolve, failed: reject }));
+    return new Promise<PersistResult>((resolve, reject) => this.enqueue(offset, data, deep, lsn, crc, new PromiseSink(resolve, reject)));
   }
 
   /**
@@ -318,7 +331,7 @@ export class PersistStream {
     while (this.unackedHead < this.unacked.length && this.unacked[this.unackedHead].seq <= durable) {
       const p = this.unacked[this.unackedHead++];
       this.inflightBytes -= p.data.length;
-      p.sink.acked({ seq: BigInt(p.seq), granularity, durability });
+      p.sink.acked(p.seq, granularity, durability);
     }
     if (this.unackedHead > 1024 && this.unackedHead * 2 > this.unacked.length) {
       this.unacked = this.unacked.slice(this.unackedHead);

@@ -12,11 +12,12 @@
 import { RpmemError, ErrorCode, asRpmemError } from '../storage/errors';
 import type { EpochClaim } from '../storage/epoch-claim';
 import type { Durability } from '../storage/durability';
+import type { Granularity } from '../storage/native';
 import { Backoff, BackoffOptions, delay } from './backoff';
 import { differingBlocks } from './block-compare';
 import type { ClaimGate } from './claim-gate';
 import { DirtyMap } from './dirty-map';
-import type { PersistResult, RangeSink } from './persist-stream';
+import type { RangeSink } from './persist-stream';
 import type { ConnectOptions } from './options';
 import type { Pool } from './pool';
 import { RemotePool } from './remote-pool';
@@ -98,7 +99,7 @@ const NOT_COUNTED: Route = Object.freeze({ counts: false, durable: undefined });
 
 /** Told how each counted send of a persist fared. */
 export interface AckSink {
-  acked(replica: Replica, result: PersistResult): void;
+  acked(replica: Replica, seq: number, granularity: Granularity, durability: Durability): void;
   nacked(replica: Replica, err: RpmemError): void;
 }
 
@@ -138,9 +139,9 @@ class ReplicaSend implements RangeSink {
     private readonly sink: AckSink | undefined,
   ) {}
 
-  acked(result: PersistResult): void {
+  acked(seq: number, granularity: Granularity, durability: Durability): void {
     this.replica.done(this.first, this.last);
-    this.sink?.acked(this.replica, result);
+    this.sink?.acked(this.replica, seq, granularity, durability);
   }
 
   failed(err: RpmemError): void {

@@ -12,7 +12,6 @@
 import type { Granularity } from '../storage/native';
 import type { Durability } from '../storage/durability';
 import type { RpmemError } from '../storage/errors';
-import type { PersistResult } from './persist-stream';
 import type { AckSink, Replica } from './replica';
 
 /** One replica's part in a resolved persist. */
@@ -117,9 +116,9 @@ export class ReplicatedPersist implements AckSink {
 
   // AckSink
 
-  acked(replica: Replica, result: PersistResult): void {
+  acked(replica: Replica, seq: number, granularity: Granularity, durability: Durability): void {
     if (this.settled || this.acks.length >= this.required) return;
-    this.acks.push({ replica: replica.spec, seq: result.seq, granularity: result.granularity, durability: result.durability });
+    this.acks.push({ replica: replica.spec, seq: BigInt(seq), granularity, durability });
     this.check();
   }
 

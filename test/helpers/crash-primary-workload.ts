@@ -90,9 +90,9 @@ export async function runPrimaryWorkload(
     const send: Send = { offset, length: data.length, lsn, order: recordingMark() };
     sends.push(send);
     realPersistTo.call(this, offset, data, lsn, crc, {
-      acked: (r) => {
+      acked: (seq, granularity, durability) => {
         send.ackOrder = recordingMark();
-        sink.acked(r);
+        sink.acked(seq, granularity, durability);
       },
       failed: (e) => sink.failed(e),
     });
